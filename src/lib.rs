@@ -1,0 +1,2 @@
+//! sealsync: SOPS-compatible secret encryption and a GitOps agent that materializes Kubernetes Secrets.
+pub mod sops;

@@ -1,0 +1,1 @@
+//! Flattening of nested metadata for dotenv and INI (being written).

@@ -1,0 +1,17 @@
+//! The ini store (being written).
+use super::{FormatError, Store};
+use crate::sops::tree::{Map, Value};
+
+pub struct IniStore;
+
+impl Store for IniStore {
+    fn load_plain(&self, _input: &[u8]) -> Result<Vec<Map>, FormatError> {
+        Err(FormatError::Invalid("ini store not implemented yet".into()))
+    }
+    fn emit_plain(&self, _docs: &[Map]) -> Result<Vec<u8>, FormatError> {
+        Err(FormatError::Invalid("ini store not implemented yet".into()))
+    }
+    fn emit_value(&self, _value: &Value) -> Result<Vec<u8>, FormatError> {
+        Err(FormatError::Invalid("ini store not implemented yet".into()))
+    }
+}

@@ -1,0 +1,127 @@
+//! The file formats sops reads and writes — YAML, JSON, dotenv, INI and binary — each turning bytes into
+//! documents (`Map`s) and back, knowing nothing of encryption.
+//!
+//! An encrypted file keeps its metadata under a top-level `sops` key in every document. Formats that
+//! cannot nest (dotenv, INI) flatten that map on the way out and rebuild it on the way in, so the rest of
+//! the crate always sees a nested `sops` map.
+
+pub mod binary;
+pub mod dotenv;
+pub mod flatten;
+pub mod ini;
+pub mod json;
+pub mod yaml;
+
+use std::path::Path;
+
+use super::tree::{Map, Value};
+
+/// The key under which every store keeps sops metadata.
+pub const METADATA_KEY: &str = "sops";
+
+/// Why a file could not be read or written in its format. Messages never quote values from the input.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("too large or too deep: {0}")]
+    Limit(String),
+}
+
+/// A file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    Yaml,
+    Json,
+    Dotenv,
+    Ini,
+    Binary,
+}
+
+impl Format {
+    /// The format sops picks for a path: by extension, binary when none matches.
+    pub fn from_path(path: &Path) -> Format {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("yaml" | "yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            _ => Format::Binary,
+        }
+    }
+
+    /// Parses a `--input-type` / `--output-type` name, as sops spells them.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            "dotenv" | "env" => Some(Format::Dotenv),
+            "ini" => Some(Format::Ini),
+            "binary" => Some(Format::Binary),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "dotenv",
+            Format::Ini => "ini",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// The store that reads and writes this format.
+    pub fn store(self) -> &'static dyn Store {
+        match self {
+            Format::Yaml => &yaml::YamlStore,
+            Format::Json => &json::JsonStore,
+            Format::Dotenv => &dotenv::DotenvStore,
+            Format::Ini => &ini::IniStore,
+            Format::Binary => &binary::BinaryStore,
+        }
+    }
+}
+
+/// Reads and writes one file format. Plain files are what people edit; encrypted files carry a `sops`
+/// entry (a nested `Map`) at the top level of every document.
+pub trait Store: Sync {
+    /// Parses a plain (decrypted) file into its documents.
+    fn load_plain(&self, input: &[u8]) -> Result<Vec<Map>, FormatError>;
+
+    /// Parses an encrypted file into its documents, each with its `sops` entry as a nested map.
+    fn load_encrypted(&self, input: &[u8]) -> Result<Vec<Map>, FormatError> {
+        self.load_plain(input)
+    }
+
+    /// Writes documents as a plain file.
+    fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError>;
+
+    /// Writes documents that each carry a `sops` entry as an encrypted file.
+    fn emit_encrypted(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain(docs)
+    }
+
+    /// Writes one value on its own, for `decrypt --extract`: a scalar as its bare text, a map or list
+    /// in this format.
+    fn emit_value(&self, value: &Value) -> Result<Vec<u8>, FormatError>;
+}
+
+/// Bounds every parser enforces, so that no input can exhaust memory or the stack.
+pub mod limits {
+    /// Deepest nesting of maps and lists accepted.
+    pub const MAX_DEPTH: usize = 128;
+    /// Most nodes a document may expand to, aliases included (stops "billion laughs").
+    pub const MAX_NODES: usize = 2_000_000;
+}
