@@ -1,2 +1,6 @@
 //! sealsync: SOPS-compatible secret encryption and a GitOps agent that materializes Kubernetes Secrets.
+pub mod cli;
+pub mod keys;
+pub mod names;
+pub mod references;
 pub mod sops;

@@ -6,12 +6,18 @@ pub struct DotenvStore;
 
 impl Store for DotenvStore {
     fn load_plain(&self, _input: &[u8]) -> Result<Vec<Map>, FormatError> {
-        Err(FormatError::Invalid("dotenv store not implemented yet".into()))
+        Err(FormatError::Invalid(
+            "dotenv store not implemented yet".into(),
+        ))
     }
     fn emit_plain(&self, _docs: &[Map]) -> Result<Vec<u8>, FormatError> {
-        Err(FormatError::Invalid("dotenv store not implemented yet".into()))
+        Err(FormatError::Invalid(
+            "dotenv store not implemented yet".into(),
+        ))
     }
     fn emit_value(&self, _value: &Value) -> Result<Vec<u8>, FormatError> {
-        Err(FormatError::Invalid("dotenv store not implemented yet".into()))
+        Err(FormatError::Invalid(
+            "dotenv store not implemented yet".into(),
+        ))
     }
 }

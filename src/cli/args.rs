@@ -1,0 +1,317 @@
+//! `sealctl`'s command line: commands and flags, spelled like sops' where a command exists in both.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::exit::EXIT_CODES_HELP;
+
+const ABOUT: &str =
+    "Encrypt, decrypt and maintain SOPS files with age keys — the laptop and CI half of sealsync.";
+
+const LONG_ABOUT: &str = "\
+Encrypt, decrypt and maintain SOPS files with age keys — the laptop and CI half of sealsync.
+
+Files written by sealctl and by sops are interchangeable: same format, same .sops.yaml creation
+rules, same flags where a command exists in both. Values are encrypted with AES-256-GCM under a
+per-file data key; the data key is wrapped for each age recipient; a MAC over all values is checked
+before anything decrypted is shown.
+
+Typical flow:
+  sealctl keygen -o ~/.config/sops/age/keys.txt      # your identity (private; keep it)
+  sealctl encrypt -i secret.yaml                      # recipients from .sops.yaml
+  sealctl decrypt secret.yaml                         # needs an identity
+  sealctl edit secret.yaml                            # decrypt, $EDITOR, re-encrypt
+  sealctl create secret db -n team-a --from-literal password=s3cret > db.enc.yaml
+  sealctl check .                                     # in CI: no plaintext Secrets, MACs valid
+
+Identities (private keys) are read from --identity FILE, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY and
+$XDG_CONFIG_HOME/sops/age/keys.txt (~/.config/sops/age/keys.txt), as sops reads them.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sealctl",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct GlobalArgs {
+    /// age identity file to decrypt with (repeatable; a file may hold several identities). Added to
+    /// SOPS_AGE_KEY_FILE, SOPS_AGE_KEY and the default key file.
+    #[arg(long = "identity", global = true, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    /// .sops.yaml to use instead of looking it up from the working directory upward.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Refuse input files larger than this (bytes, or with a KiB/MiB suffix).
+    #[arg(long, global = true, value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Encrypt a plain file for the recipients of --age or the matching .sops.yaml rule.
+    Encrypt(EncryptArgs),
+    /// Decrypt a file (the MAC is always verified first) and print it.
+    Decrypt(DecryptArgs),
+    /// Decrypt into a private temporary file, open $EDITOR, re-encrypt; creates the file if missing.
+    Edit(EditArgs),
+    /// Set one value, given as JSON, at a key path such as '["stringData"]["password"]'.
+    Set(SetArgs),
+    /// Remove the value at a key path.
+    Unset(UnsetArgs),
+    /// Draw a new data key and re-encrypt every value (files or whole directories).
+    Rotate(RotateArgs),
+    /// Re-wrap data keys for the recipients the .sops.yaml creation rules name now.
+    Updatekeys(UpdatekeysArgs),
+    /// Generate an age identity (or print it as a Kubernetes Secret for the cluster).
+    Keygen(KeygenArgs),
+    /// Create an encrypted Kubernetes object ready to commit.
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Check files for plaintext Secrets, broken MACs and recipients that differ from .sops.yaml.
+    Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IoArgs {
+    /// The file to read; '-' reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    /// Format of the input: yaml, json, dotenv, ini or binary (default: from the file extension).
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Format of the output (default: the input's).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Write the result back to FILE instead of standard output.
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "PATH", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Use this path to pick the format and the .sops.yaml rule (useful with '-').
+    #[arg(long, value_name = "PATH")]
+    pub filename_override: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// age recipients (comma-separated, repeatable); overrides .sops.yaml.
+    #[arg(long = "age", short = 'a', value_name = "RECIPIENTS")]
+    pub age: Vec<String>,
+    /// Number of key groups needed to decrypt, when .sops.yaml defines several key groups.
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RuleArgs {
+    /// Encrypt only values whose key path has a key matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+    /// Leave values whose key path has a key matching this regex in plaintext.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+    /// Encrypt only values whose key path has a key ending with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+    /// Leave values whose key path has a key ending with this suffix in plaintext (default _unencrypted).
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+    /// Encrypt only values below a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+    /// Leave values below a comment matching this regex in plaintext.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// Compute the MAC over encrypted values only, so plaintext fields may change without re-encrypting.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    #[command(flatten)]
+    pub io: IoArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub io: IoArgs,
+    /// Print only the value at this key path, e.g. '["stringData"]["password"]'.
+    #[arg(long, value_name = "PATH")]
+    pub extract: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// The file to edit (created from the .sops.yaml rule or --age when missing).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Key path in sops' syntax: '["a"]["b"][0]'.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The new value as JSON ('"text"', 42, true, {"k":"v"}); omit with --value-stdin or --value-file.
+    #[arg(value_name = "VALUE", required_unless_present_any = ["value_stdin", "value_file"])]
+    pub value: Option<String>,
+    /// Read the JSON value from standard input (keeps it out of the shell history).
+    #[arg(long, conflicts_with = "value_file")]
+    pub value_stdin: bool,
+    /// Read the JSON value from a file.
+    #[arg(long, value_name = "FILE")]
+    pub value_file: Option<PathBuf>,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnsetArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Key path in sops' syntax: '["a"]["b"][0]'.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Files or directories (searched recursively for SOPS files).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Write results back in place (required for directories and several files).
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdatekeysArgs {
+    /// Files or directories (searched recursively for SOPS files).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Write the identity to this file (mode 0600) instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "k8s_secret")]
+    pub output: Option<PathBuf>,
+    /// Print the identity as a Kubernetes Secret manifest with this name, for `kubectl apply -f -`.
+    #[arg(long, value_name = "NAME")]
+    pub k8s_secret: Option<String>,
+    /// Namespace of the Secret printed by --k8s-secret.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        default_value = "sealsync",
+        requires = "k8s_secret"
+    )]
+    pub namespace: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreateCommand {
+    /// An encrypted Secret, like `kubectl create secret generic` but ready to commit.
+    Secret(CreateSecretArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateSecretArgs {
+    /// Name of the Secret.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Namespace of the Secret.
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// A key and literal value: key=value (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub from_literal: Vec<String>,
+    /// A key and a file whose content is the value: [key=]path (repeatable; key defaults to the file name).
+    #[arg(long, value_name = "[KEY=]PATH")]
+    pub from_file: Vec<String>,
+    /// A dotenv file whose KEY=VALUE lines become keys (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub from_env_file: Vec<PathBuf>,
+    /// The Secret type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "Opaque")]
+    pub secret_type: String,
+    /// A label key=value (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// An annotation key=value (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
+    /// Write to this file instead of standard output (also picks the .sops.yaml rule).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Files or directories to check (default: the working directory).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Parses `5MiB`, `512KiB`, `1048576`, `5M`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (examples: 5MiB, 512KiB, 1048576)"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return Err(format!("'{text}': unknown unit (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}

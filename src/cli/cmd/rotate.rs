@@ -1,0 +1,44 @@
+//! `sealctl rotate`: a new data key for each file, every value re-encrypted, recipients unchanged.
+
+use std::path::Path;
+
+use crate::sops::file;
+
+use super::super::args::RotateArgs;
+use super::super::context::{write_atomic, write_stdout, Context};
+use super::super::exit::{CliError, Exit};
+use super::batch::{self, Outcome};
+
+pub fn run(ctx: &mut Context, args: &RotateArgs) -> Result<(), CliError> {
+    let single_file = args.paths.len() == 1 && args.paths[0].is_file();
+    if !single_file && !args.in_place {
+        return Err(CliError::new(
+            Exit::Usage,
+            "rotating several files or a directory rewrites them in place: add -i/--in-place",
+        ));
+    }
+    let in_place = args.in_place;
+    batch::run(
+        ctx,
+        &args.paths,
+        args.input_type.as_deref(),
+        "rotated",
+        |ctx, path: &Path, format, bytes| {
+            let shown = path.display().to_string();
+            let identities = ctx.identities()?;
+            let mut decrypted =
+                file::decrypt(&bytes, format, identities).map_err(|e| CliError::file(&shown, e))?;
+            decrypted.rotate().map_err(|e| CliError::file(&shown, e))?;
+            let out = decrypted
+                .encrypt(format)
+                .map_err(|e| CliError::file(&shown, e))?;
+            if in_place {
+                write_atomic(path, &out)?;
+            } else {
+                write_stdout(&out)?;
+            }
+            Ok(Outcome::Done)
+        },
+    )?;
+    Ok(())
+}

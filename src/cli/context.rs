@@ -1,0 +1,288 @@
+//! What every `sealctl` command shares: the environment read once at start, identities, `.sops.yaml`
+//! lookup, format choice, and bounded reads and atomic writes of files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+use crate::keys::{parse_recipient_list, Identities, IdentitySource};
+use crate::sops::creation_rules::{self, SopsConfig};
+use crate::sops::file::EncryptionSpec;
+use crate::sops::rules::RuleSet;
+use crate::sops::stores::Format;
+
+use super::args::{GlobalArgs, KeyArgs, RuleArgs};
+use super::exit::{CliError, Exit};
+
+/// The process environment sealctl honours, read once by the binary.
+#[derive(Default)]
+pub struct Env {
+    pub cwd: PathBuf,
+    pub sops_age_key_file: Option<PathBuf>,
+    pub sops_age_key: Option<SecretString>,
+    pub sops_age_ssh_private_key_file: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`.
+    pub default_key_file: Option<PathBuf>,
+    /// `SOPS_EDITOR`, else `EDITOR`.
+    pub editor: Option<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let config_home = var("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")));
+        Env {
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
+            sops_age_key: std::env::var("SOPS_AGE_KEY")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from),
+            sops_age_ssh_private_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
+            default_key_file: config_home.map(|c| c.join("sops/age/keys.txt")),
+            editor: std::env::var("SOPS_EDITOR")
+                .ok()
+                .or_else(|| std::env::var("EDITOR").ok())
+                .filter(|v| !v.trim().is_empty()),
+        }
+    }
+}
+
+/// Shared state of one `sealctl` run.
+pub struct Context {
+    pub env: Env,
+    pub global: GlobalArgs,
+    identities: Option<Identities>,
+}
+
+impl Context {
+    pub fn new(env: Env, global: GlobalArgs) -> Context {
+        Context {
+            env,
+            global,
+            identities: None,
+        }
+    }
+
+    /// Identities from --identity, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_SSH_PRIVATE_KEY_FILE and
+    /// the default key file (when it exists), loaded once.
+    pub fn identities(&mut self) -> Result<&Identities, CliError> {
+        if self.identities.is_none() {
+            let mut ids = Identities::default();
+            let mut sources = Vec::new();
+            for path in &self.global.identity {
+                sources.push(IdentitySource::File {
+                    path: path.clone(),
+                    origin: "--identity".into(),
+                });
+            }
+            if let Some(path) = &self.env.sops_age_key_file {
+                sources.push(IdentitySource::File {
+                    path: path.clone(),
+                    origin: "SOPS_AGE_KEY_FILE".into(),
+                });
+            }
+            if let Some(text) = &self.env.sops_age_key {
+                sources.push(IdentitySource::Inline {
+                    origin: "SOPS_AGE_KEY".into(),
+                    text: text.clone(),
+                });
+            }
+            if let Some(path) = &self.env.sops_age_ssh_private_key_file {
+                sources.push(IdentitySource::File {
+                    path: path.clone(),
+                    origin: "SOPS_AGE_SSH_PRIVATE_KEY_FILE".into(),
+                });
+            }
+            if let Some(path) = self.env.default_key_file.as_ref().filter(|p| p.is_file()) {
+                sources.push(IdentitySource::File {
+                    path: path.clone(),
+                    origin: "default key file".into(),
+                });
+            }
+            for source in sources {
+                ids.add(source)?;
+            }
+            self.identities = Some(ids);
+        }
+        Ok(self.identities.as_ref().expect("just set"))
+    }
+
+    /// The `.sops.yaml` in force: --config, else looked up from the working directory upward.
+    pub fn sops_config(&self) -> Result<Option<SopsConfig>, CliError> {
+        let path = match &self.global.config {
+            Some(p) => Some(p.clone()),
+            None => creation_rules::find(&self.env.cwd),
+        };
+        path.map(|p| SopsConfig::load(&p).map_err(CliError::from))
+            .transpose()
+    }
+
+    /// Recipients and rules for a new file: flags win over the matching `.sops.yaml` rule.
+    pub fn encryption_spec(
+        &self,
+        file: &Path,
+        keys: &KeyArgs,
+        rules: &RuleArgs,
+        default_rules: RuleSet,
+    ) -> Result<EncryptionSpec, CliError> {
+        let mut spec = if keys.age.is_empty() {
+            let config = self.sops_config()?.ok_or_else(|| {
+                CliError::new(
+                    Exit::NoRecipients,
+                    "no recipients: pass --age age1… or add a .sops.yaml with creation_rules",
+                )
+            })?;
+            let rule = config.rule_for(file)?;
+            EncryptionSpec {
+                groups: rule.groups,
+                threshold: rule.threshold,
+                rules: rule.rules,
+            }
+        } else {
+            let mut recipients = Vec::new();
+            for list in &keys.age {
+                recipients.extend(parse_recipient_list(list)?);
+            }
+            EncryptionSpec {
+                groups: vec![recipients],
+                threshold: 0,
+                rules: RuleSet::default(),
+            }
+        };
+        if let Some(t) = keys.shamir_secret_sharing_threshold {
+            spec.threshold = t;
+        }
+        let flags = rule_set(rules);
+        if flags != RuleSet::default() {
+            spec.rules = flags;
+        } else if spec.rules == RuleSet::default() {
+            spec.rules = default_rules;
+        }
+        Ok(spec)
+    }
+
+    /// Reads a file (or standard input for '-') up to the size limit.
+    pub fn read_input(&self, file: &str) -> Result<Vec<u8>, CliError> {
+        let limit = self.global.max_file_size;
+        let too_big = |size: u64| {
+            CliError::new(
+                Exit::Input,
+                format!(
+                    "{file}: {size} bytes exceeds the size limit of {limit} bytes (raise it with --max-file-size)"
+                ),
+            )
+        };
+        if file == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(limit + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| CliError::new(Exit::Input, format!("standard input: {e}")))?;
+            if buf.len() as u64 > limit {
+                return Err(too_big(buf.len() as u64));
+            }
+            return Ok(buf);
+        }
+        let path = Path::new(file);
+        let meta = std::fs::metadata(path)
+            .map_err(|e| CliError::new(Exit::Input, format!("{file}: {}", io_reason(&e))))?;
+        if meta.is_dir() {
+            return Err(CliError::new(
+                Exit::Input,
+                format!("{file}: is a directory"),
+            ));
+        }
+        if meta.len() > limit {
+            return Err(too_big(meta.len()));
+        }
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut buf))
+            .map_err(|e| CliError::new(Exit::Input, format!("{file}: {}", io_reason(&e))))?;
+        if buf.len() as u64 > limit {
+            return Err(too_big(buf.len() as u64));
+        }
+        Ok(buf)
+    }
+}
+
+/// The rules given on the command line.
+pub fn rule_set(rules: &RuleArgs) -> RuleSet {
+    RuleSet {
+        unencrypted_suffix: rules.unencrypted_suffix.clone(),
+        encrypted_suffix: rules.encrypted_suffix.clone(),
+        unencrypted_regex: rules.unencrypted_regex.clone(),
+        encrypted_regex: rules.encrypted_regex.clone(),
+        unencrypted_comment_regex: rules.unencrypted_comment_regex.clone(),
+        encrypted_comment_regex: rules.encrypted_comment_regex.clone(),
+        mac_only_encrypted: rules.mac_only_encrypted,
+    }
+}
+
+/// The format for a path, or the one named by a `--input-type`/`--output-type` flag.
+pub fn format_for(path: &Path, flag: Option<&str>) -> Result<Format, CliError> {
+    match flag {
+        Some(name) => Format::from_name(name).ok_or_else(|| {
+            CliError::new(
+                Exit::Usage,
+                format!("unknown file type '{name}' (use yaml, json, dotenv, ini or binary)"),
+            )
+        }),
+        None => Ok(Format::from_path(path)),
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), keeping the
+/// permissions of the file it replaces; new files get 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            Exit::Output,
+            format!("{}: cannot write: {e}", path.display()),
+        )
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sealctl-")
+        .tempfile_in(&dir)
+        .map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o600);
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+            .map_err(fail)?;
+    }
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is a normal end, not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::new(Exit::Output, format!("standard output: {e}"))),
+    }
+}
+
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,148 @@
+//! `sealctl` exit codes and the error type commands return. Codes shared with sops keep sops' numbers,
+//! so scripts written against sops keep working.
+
+use std::fmt;
+
+use crate::keys::KeyError;
+use crate::sops::creation_rules::ConfigError;
+use crate::sops::file::SopsError;
+use crate::sops::keygroups::KeyGroupError;
+
+/// Exit codes, documented in `sealctl --help` and the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    /// Any failure without a more specific code.
+    Failure = 1,
+    /// The input file could not be read or parsed (sops: 2).
+    Input = 2,
+    /// The output could not be written (sops: 3).
+    Output = 3,
+    /// `.sops.yaml` could not be read, or no rule matched (sops: 5).
+    Config = 5,
+    /// A `set`/`unset`/`--extract` path or value is malformed (sops: 7/91).
+    BadPath = 7,
+    /// `check` found problems.
+    Findings = 10,
+    /// Some files of a batch (`rotate`, `updatekeys` on directories) failed; the others were done.
+    Partial = 20,
+    /// A value could not be decrypted: the file was tampered with or is corrupt (sops: 25).
+    Tampered = 25,
+    /// The MAC does not match (sops: 51).
+    MacMismatch = 51,
+    /// Bad command-line usage.
+    Usage = 64,
+    /// No recipient to encrypt for (sops: 111).
+    NoRecipients = 111,
+    /// No identity could decrypt the data key (sops: 128).
+    NoKey = 128,
+    /// `edit` ended without changes (sops: 200).
+    Unchanged = 200,
+    /// No editor could be started (sops: 201).
+    NoEditor = 201,
+    /// The file is already encrypted (sops: 203).
+    AlreadyEncrypted = 203,
+}
+
+/// The table printed under `sealctl --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    failure without a more specific code
+  2    the input file could not be read or parsed
+  3    the output could not be written
+  5    .sops.yaml could not be read, or no creation rule matched
+  7    a key path or value given to set/unset/--extract is malformed
+  10   check found problems
+  20   some files of a batch failed (the others were processed)
+  25   a value could not be decrypted: the file was altered or is corrupt
+  51   MAC mismatch: the file was changed after it was encrypted
+  64   bad command-line usage
+  111  no recipient to encrypt for
+  128  no identity could decrypt the file
+  200  edit: the file was not changed
+  201  edit: no editor could be started
+  203  the file is already encrypted";
+
+/// A command failure: what to print and how to exit. The message names the file and the reason and
+/// never a secret value.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> CliError {
+        CliError {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// An error about one file: `FILE: reason`.
+    pub fn file(path: &str, err: impl Into<CliError>) -> CliError {
+        let mut e = err.into();
+        e.message = format!("{path}: {}", e.message);
+        e
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<SopsError> for CliError {
+    fn from(e: SopsError) -> CliError {
+        let exit = match &e {
+            SopsError::Format { .. } | SopsError::Empty | SopsError::Metadata(_) => Exit::Input,
+            SopsError::MacMismatch | SopsError::BadMac(_) => Exit::MacMismatch,
+            SopsError::Value(_) => Exit::Tampered,
+            SopsError::Keys(k) => return k.to_cli(),
+            SopsError::AlreadyEncrypted => Exit::AlreadyEncrypted,
+            SopsError::Rules(_) | SopsError::ForeignKeys(_) => Exit::Failure,
+        };
+        CliError::new(exit, e.to_string())
+    }
+}
+
+impl KeyGroupError {
+    fn to_cli(&self) -> CliError {
+        let exit = match self {
+            KeyGroupError::NoMatchingIdentity { .. } | KeyGroupError::NotEnoughGroups { .. } => {
+                Exit::NoKey
+            }
+            KeyGroupError::NoRecipients | KeyGroupError::EmptyGroup(_) => Exit::NoRecipients,
+            KeyGroupError::BadDataKey(_) | KeyGroupError::Key(KeyError::CorruptStanza(_)) => {
+                Exit::Tampered
+            }
+            _ => Exit::Failure,
+        };
+        CliError::new(exit, self.to_string())
+    }
+}
+
+impl From<KeyGroupError> for CliError {
+    fn from(e: KeyGroupError) -> CliError {
+        e.to_cli()
+    }
+}
+
+impl From<KeyError> for CliError {
+    fn from(e: KeyError) -> CliError {
+        let exit = match e {
+            KeyError::BadRecipient(_) => Exit::Usage,
+            _ => Exit::Failure,
+        };
+        CliError::new(exit, e.to_string())
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> CliError {
+        CliError::new(Exit::Config, e.to_string())
+    }
+}

@@ -1,0 +1,297 @@
+//! `.sops.yaml` creation rules: found from a directory upward as sops finds them, the first rule whose
+//! `path_regex` matches the file (relative to the config's directory) decides recipients, key groups,
+//! the Shamir threshold and the encryption rules.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::keys::{parse_recipient_list, KeyError, Recipient};
+
+use super::rules::RuleSet;
+use super::stores::{Format, FormatError};
+use super::tree::{Map, Value};
+
+/// File names sops looks for, in order, in each directory.
+const CONFIG_NAMES: [&str; 2] = [".sops.yaml", ".sops.yml"];
+/// How many directories upward sops looks.
+const MAX_DEPTH: usize = 100;
+/// A config file is small; larger ones are refused before parsing.
+const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Parse { path: String, source: FormatError },
+    #[error("{path}: creation_rules[{index}]: {reason}")]
+    Rule {
+        path: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("{path}: no creation rule matches '{file}' (add a rule whose path_regex matches it, or pass --age)")]
+    NoMatch { path: String, file: String },
+}
+
+/// The settings a matching creation rule gives a new file.
+#[derive(Clone, Debug, Default)]
+pub struct CreationRule {
+    pub groups: Vec<Vec<Recipient>>,
+    pub threshold: usize,
+    pub rules: RuleSet,
+}
+
+/// A parsed `.sops.yaml`.
+#[derive(Debug)]
+pub struct SopsConfig {
+    pub path: PathBuf,
+    rules: Vec<(Option<Regex>, Map, usize)>,
+}
+
+/// Looks for `.sops.yaml` in `start` and its parents.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    for _ in 0..MAX_DEPTH {
+        let current = dir?;
+        for name in CONFIG_NAMES {
+            let candidate = current.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+        dir = current.parent();
+    }
+    None
+}
+
+impl SopsConfig {
+    pub fn load(path: &Path) -> Result<SopsConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let read_err = |reason: String| ConfigError::Read {
+            path: shown.clone(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
+        if meta.len() > MAX_CONFIG_SIZE {
+            return Err(read_err(format!(
+                "{} bytes is too large for a config file",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
+        Self::parse(path, &bytes)
+    }
+
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<SopsConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let docs = Format::Yaml
+            .store()
+            .load_plain(bytes)
+            .map_err(|source| ConfigError::Parse {
+                path: shown.clone(),
+                source,
+            })?;
+        let mut rules = Vec::new();
+        let rule_err = |index: usize, reason: String| ConfigError::Rule {
+            path: shown.clone(),
+            index,
+            reason,
+        };
+        if let Some(doc) = docs.first() {
+            match doc.get("creation_rules") {
+                None | Some(Value::Null) => {}
+                Some(Value::Seq(items)) => {
+                    for (index, item) in items
+                        .iter()
+                        .filter(|v| !matches!(v, Value::Comment(_)))
+                        .enumerate()
+                    {
+                        let map = item
+                            .as_map()
+                            .ok_or_else(|| rule_err(index, "expected a map".into()))?;
+                        let regex = match string(map, "path_regex")
+                            .or_else(|| string(map, "filename_regex"))
+                        {
+                            Some(source) if !source.is_empty() => Some(
+                                Regex::new(&source)
+                                    .map_err(|e| rule_err(index, format!("path_regex: {e}")))?,
+                            ),
+                            _ => None,
+                        };
+                        rules.push((regex, map.clone(), index));
+                    }
+                }
+                Some(_) => {
+                    return Err(ConfigError::Rule {
+                        path: shown,
+                        index: 0,
+                        reason: "creation_rules must be a list".into(),
+                    })
+                }
+            }
+        }
+        Ok(SopsConfig {
+            path: path.to_path_buf(),
+            rules,
+        })
+    }
+
+    /// Whether the config has any creation rule at all.
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// The first rule matching `file` (its path is made relative to the config's directory when it
+    /// lies below it, as sops does).
+    pub fn rule_for(&self, file: &Path) -> Result<CreationRule, ConfigError> {
+        let shown = self.path.display().to_string();
+        let relative = relative_to_config(&self.path, file);
+        for (regex, map, index) in &self.rules {
+            if regex.as_ref().is_none_or(|r| r.is_match(&relative)) {
+                return parse_rule(map).map_err(|reason| ConfigError::Rule {
+                    path: shown.clone(),
+                    index: *index,
+                    reason,
+                });
+            }
+        }
+        Err(ConfigError::NoMatch {
+            path: shown,
+            file: relative,
+        })
+    }
+}
+
+fn relative_to_config(config: &Path, file: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let file_abs = absolute(file);
+    let dir = config.parent().map(absolute).unwrap_or_default();
+    match file_abs.strip_prefix(&dir) {
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => file_abs.to_string_lossy().into_owned(),
+    }
+}
+
+fn string(map: &Map, key: &str) -> Option<String> {
+    match map.get(key)? {
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// `age: "a,b"` or `age: [a, b]`.
+fn recipients(value: Option<&Value>) -> Result<Vec<Recipient>, String> {
+    let describe = |e: KeyError| e.to_string();
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Str(s)) => parse_recipient_list(s).map_err(describe),
+        Some(Value::Seq(items)) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Value::Str(s) => out.extend(parse_recipient_list(s).map_err(describe)?),
+                    Value::Comment(_) => {}
+                    other => {
+                        return Err(format!(
+                            "age: expected recipients, found a {}",
+                            other.kind()
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Some(other) => Err(format!(
+            "age: expected a string or list, found a {}",
+            other.kind()
+        )),
+    }
+}
+
+const FOREIGN_KEYS: [&str; 6] = [
+    "pgp",
+    "kms",
+    "gcp_kms",
+    "azure_keyvault",
+    "hc_vault_transit_uri",
+    "hc_vault",
+];
+
+fn refuse_foreign(map: &Map, at: &str) -> Result<(), String> {
+    for kind in FOREIGN_KEYS {
+        let used = match map.get(kind) {
+            None | Some(Value::Null) => false,
+            Some(Value::Str(s)) => !s.is_empty(),
+            Some(Value::Seq(items)) => !items.is_empty(),
+            Some(_) => true,
+        };
+        if used {
+            return Err(format!(
+                "{at}{kind} keys are not supported by sealctl (age only); encrypt this file with sops, or replace them with age recipients"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_rule(map: &Map) -> Result<CreationRule, String> {
+    refuse_foreign(map, "")?;
+    let mut groups = Vec::new();
+    match map.get("key_groups") {
+        None | Some(Value::Null) => {}
+        Some(Value::Seq(items)) => {
+            for (i, item) in items
+                .iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .enumerate()
+            {
+                let group = item
+                    .as_map()
+                    .ok_or_else(|| format!("key_groups[{i}]: expected a map"))?;
+                refuse_foreign(group, &format!("key_groups[{i}]: "))?;
+                let list =
+                    recipients(group.get("age")).map_err(|e| format!("key_groups[{i}]: {e}"))?;
+                if list.is_empty() {
+                    return Err(format!("key_groups[{i}]: no age recipients"));
+                }
+                groups.push(list);
+            }
+        }
+        Some(_) => return Err("key_groups must be a list".into()),
+    }
+    let flat = recipients(map.get("age"))?;
+    if !flat.is_empty() {
+        if !groups.is_empty() {
+            return Err("use either age or key_groups, not both".into());
+        }
+        groups.push(flat);
+    }
+    if groups.is_empty() {
+        return Err("the rule names no age recipients".into());
+    }
+    let threshold = match map.get("shamir_threshold") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Int(i)) if *i >= 0 => *i as usize,
+        Some(Value::Str(s)) => s
+            .parse()
+            .map_err(|_| "shamir_threshold must be a non-negative integer".to_string())?,
+        Some(_) => return Err("shamir_threshold must be a non-negative integer".into()),
+    };
+    let rules = RuleSet {
+        unencrypted_suffix: string(map, "unencrypted_suffix"),
+        encrypted_suffix: string(map, "encrypted_suffix"),
+        unencrypted_regex: string(map, "unencrypted_regex"),
+        encrypted_regex: string(map, "encrypted_regex"),
+        unencrypted_comment_regex: string(map, "unencrypted_comment_regex"),
+        encrypted_comment_regex: string(map, "encrypted_comment_regex"),
+        mac_only_encrypted: matches!(map.get("mac_only_encrypted"), Some(Value::Bool(true))),
+    };
+    Ok(CreationRule {
+        groups,
+        threshold,
+        rules,
+    })
+}
