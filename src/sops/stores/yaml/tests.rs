@@ -545,3 +545,27 @@ fn arb_map(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Map> {
 fn arb_doc() -> impl Strategy<Value = Map> {
     arb_map(arb_value())
 }
+
+#[test]
+fn long_and_multiline_keys_use_the_explicit_form() {
+    let long = "k".repeat(200);
+    let doc = Map(vec![
+        entry(&long, Value::Int(1)),
+        entry("two\nlines", Value::Map(Map(vec![entry("x", Value::Null)]))),
+    ]);
+    let out = emit(std::slice::from_ref(&doc));
+    assert!(
+        out.starts_with(&format!(
+            "? {long}\n: 1\n? |-\n    two\n    lines\n:\n    x: null\n"
+        )),
+        "{out}"
+    );
+    assert_eq!(load(&out).unwrap(), vec![doc]);
+}
+
+#[test]
+fn crlf_input_reads_like_lf() {
+    let crlf = load("# c\r\na: 1\r\nb: |\r\n  x\r\n  y\r\n").unwrap();
+    let lf = load("# c\na: 1\nb: |\n  x\n  y\n").unwrap();
+    assert_eq!(crlf, lf);
+}
