@@ -1,0 +1,559 @@
+//! Writes documents as YAML laid out the way go-yaml v3 does with an indent of 4 (what sops writes):
+//! block collections, go-yaml's choice of plain, quoted or literal strings, and comments as `#` lines.
+
+use super::resolve::{needs_quotes_for_compat, resolve_plain};
+use crate::sops::stores::limits::MAX_DEPTH;
+use crate::sops::stores::FormatError;
+use crate::sops::tree::{Map, MapItem, Value};
+
+const INDENT: usize = 4;
+/// go-yaml writes longer keys (in bytes) in the explicit `? key` form.
+const MAX_SIMPLE_KEY: usize = 128;
+
+/// All documents, separated by `---`.
+pub(super) fn emit_docs(docs: &[Map]) -> Result<String, FormatError> {
+    let mut e = Emitter { out: String::new() };
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            e.out.push_str("---\n");
+        }
+        e.map(doc, 0, false, 0)?;
+    }
+    Ok(e.out)
+}
+
+/// One value on its own: a string as its bare text, another scalar as a YAML line, a collection as YAML.
+pub(super) fn emit_value(value: &Value) -> Result<Vec<u8>, FormatError> {
+    let mut e = Emitter { out: String::new() };
+    match value {
+        Value::Str(s) => return Ok(s.as_bytes().to_vec()),
+        Value::Bytes(b) => return Ok(b.clone()),
+        Value::Map(m) => e.map(m, 0, false, 0)?,
+        Value::Seq(items) => e.seq(items, 0, false, 0)?,
+        Value::Comment(text) => e.comment(text, 0),
+        scalar => e.scalar(scalar, INDENT, 0)?,
+    }
+    Ok(e.out.into_bytes())
+}
+
+/// The indentation go-yaml gives a block nested under a mapping key at `indent`: the next multiple of 4.
+fn nested(indent: usize) -> usize {
+    INDENT * ((indent + INDENT) / INDENT)
+}
+
+struct Emitter {
+    out: String,
+}
+
+impl Emitter {
+    fn pad(&mut self, indent: usize) {
+        self.out.extend(std::iter::repeat_n(' ', indent));
+    }
+
+    fn comment(&mut self, text: &str, indent: usize) {
+        for line in text.split('\n') {
+            self.pad(indent);
+            self.out.push('#');
+            self.out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            self.out.push('\n');
+        }
+    }
+
+    /// A block mapping whose keys sit at `indent`. With `inline`, the cursor is already there (after
+    /// `- `), so the first key is not indented again.
+    fn map(
+        &mut self,
+        map: &Map,
+        indent: usize,
+        inline: bool,
+        depth: usize,
+    ) -> Result<(), FormatError> {
+        check_depth(depth)?;
+        let mut inline = inline;
+        let mut entries = 0;
+        for item in &map.0 {
+            match item {
+                MapItem::Comment(text) => {
+                    if inline {
+                        // Cannot happen for maps we start inline (they begin with an entry).
+                        self.out.push('\n');
+                    }
+                    self.comment(text, indent);
+                }
+                MapItem::Entry(key, value) => {
+                    if !inline {
+                        self.pad(indent);
+                    }
+                    entries += 1;
+                    self.key(key, indent)?;
+                    self.out.push(':');
+                    self.after_key(value, indent, depth)?;
+                }
+            }
+            inline = false;
+        }
+        if entries == 0 {
+            if !inline {
+                self.pad(indent);
+            }
+            self.out.push_str("{}\n");
+        }
+        Ok(())
+    }
+
+    /// A mapping key, in go-yaml's explicit `? key` form (ending on the `:` line) when too long or
+    /// multi-line for a simple key.
+    fn key(&mut self, key: &str, indent: usize) -> Result<(), FormatError> {
+        if key.len() <= MAX_SIMPLE_KEY && !key.chars().any(is_break) {
+            let style = str_style(key, false);
+            self.string(key, style, 0, 0);
+            return Ok(());
+        }
+        self.out.push_str("? ");
+        self.scalar(&Value::Str(key.to_string()), nested(indent), indent)?;
+        self.pad(indent);
+        Ok(())
+    }
+
+    /// What follows `key:` — a scalar on the same line, or a nested block on the next lines.
+    fn after_key(&mut self, value: &Value, indent: usize, depth: usize) -> Result<(), FormatError> {
+        match value {
+            Value::Map(m) if m.0.is_empty() => self.out.push_str(" {}\n"),
+            Value::Seq(s) if s.is_empty() => self.out.push_str(" []\n"),
+            Value::Map(m) => {
+                self.out.push('\n');
+                self.map(m, nested(indent), false, depth + 1)?;
+            }
+            Value::Seq(s) => {
+                self.out.push('\n');
+                self.seq(s, nested(indent), false, depth + 1)?;
+            }
+            scalar => {
+                self.out.push(' ');
+                self.scalar(scalar, nested(indent), indent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A block sequence whose dashes sit at `indent`; `inline` as for `map`.
+    fn seq(
+        &mut self,
+        items: &[Value],
+        indent: usize,
+        inline: bool,
+        depth: usize,
+    ) -> Result<(), FormatError> {
+        check_depth(depth)?;
+        let mut inline = inline;
+        let mut values = 0;
+        for item in items {
+            if let Value::Comment(text) = item {
+                if inline {
+                    // Cannot happen for sequences we start inline (they begin with a value).
+                    self.out.push('\n');
+                }
+                inline = false;
+                self.comment(text, indent);
+                continue;
+            }
+            if !inline {
+                self.pad(indent);
+            }
+            inline = false;
+            values += 1;
+            self.out.push('-');
+            let inner = indent + 2;
+            match item {
+                Value::Map(m) if m.0.is_empty() => self.out.push_str(" {}\n"),
+                Value::Seq(s) if s.is_empty() => self.out.push_str(" []\n"),
+                // A collection that opens with a comment starts on the next line, so the comment
+                // stays inside the item.
+                Value::Map(m) if matches!(m.0.first(), Some(MapItem::Comment(_))) => {
+                    self.out.push('\n');
+                    self.map(m, inner, false, depth + 1)?;
+                }
+                Value::Seq(s) if matches!(s.first(), Some(Value::Comment(_))) => {
+                    self.out.push('\n');
+                    self.seq(s, inner, false, depth + 1)?;
+                }
+                Value::Map(m) => {
+                    self.out.push(' ');
+                    self.map(m, inner, true, depth + 1)?;
+                }
+                Value::Seq(s) => {
+                    self.out.push(' ');
+                    self.seq(s, inner, true, depth + 1)?;
+                }
+                scalar => {
+                    self.out.push(' ');
+                    self.scalar(scalar, inner, indent)?;
+                }
+            }
+        }
+        if values == 0 {
+            if !inline {
+                self.pad(indent);
+            }
+            self.out.push_str("[]\n");
+        }
+        Ok(())
+    }
+
+    /// A scalar and its line end; a literal block's lines are indented by `block_indent`, its node
+    /// belonging to a block at `parent_indent`.
+    fn scalar(
+        &mut self,
+        value: &Value,
+        block_indent: usize,
+        parent_indent: usize,
+    ) -> Result<(), FormatError> {
+        let hint = block_indent - parent_indent;
+        match value {
+            Value::Str(s) => self.string(s, str_style(s, true), block_indent, hint),
+            Value::Bytes(b) => {
+                let s = String::from_utf8_lossy(b);
+                self.string(&s, str_style(&s, true), block_indent, hint);
+            }
+            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Float(f) => self.out.push_str(&format_yaml_float(*f)),
+            Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Value::Null => self.out.push_str("null"),
+            Value::Comment(_) => {
+                return Err(FormatError::Invalid(
+                    "a comment cannot be a mapping value".into(),
+                ))
+            }
+            Value::Map(_) | Value::Seq(_) => {
+                return Err(FormatError::Invalid(
+                    "a collection cannot be written as a scalar".into(),
+                ));
+            }
+        }
+        if !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+        Ok(())
+    }
+
+    /// A string in `style`; only a literal block ends with a line end (plain and quoted strings on one
+    /// line never do).
+    fn string(&mut self, s: &str, style: Style, block_indent: usize, hint: usize) {
+        match style {
+            Style::Plain => self.out.push_str(s),
+            Style::Single => {
+                self.out.push('\'');
+                self.out.push_str(&s.replace('\'', "''"));
+                self.out.push('\'');
+            }
+            Style::Double => write_double_quoted(&mut self.out, s),
+            Style::Literal => self.literal(s, block_indent, hint),
+        }
+    }
+
+    /// A literal block. Content starting with a space or line break needs an indentation indicator:
+    /// `hint` columns past the enclosing block (go-yaml always writes 4, which is the same thing except
+    /// inside list items, where go-yaml's own output would not read back).
+    fn literal(&mut self, s: &str, indent: usize, hint: usize) {
+        self.out.push('|');
+        if s.starts_with([' ', '\n']) {
+            self.out.push_str(&hint.to_string());
+        }
+        let trailing_breaks = s.len() - s.trim_end_matches('\n').len();
+        match trailing_breaks {
+            0 => self.out.push('-'),
+            1 if s.len() > 1 => {}
+            _ => self.out.push('+'),
+        }
+        self.out.push('\n');
+        let mut line_start = true;
+        for c in s.chars() {
+            if c == '\n' {
+                self.out.push('\n');
+                line_start = true;
+            } else {
+                if line_start {
+                    self.pad(indent);
+                    line_start = false;
+                }
+                self.out.push(c);
+            }
+        }
+        if !s.ends_with('\n') {
+            self.out.push('\n');
+        }
+    }
+}
+
+fn check_depth(depth: usize) -> Result<(), FormatError> {
+    if depth >= MAX_DEPTH {
+        return Err(FormatError::Limit(format!(
+            "document nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// go-yaml's line breaks.
+fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// What go-yaml's emitter writes as is (others it escapes in double quotes).
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        && c != '\u{FEFF}'
+}
+
+/// The style go-yaml v3 picks for a string: plain unless it would read back as another type or is not
+/// plain-safe, then single quotes if they can hold it, else double quotes; multi-line strings as literal
+/// blocks where a block can hold them exactly (`block_ok` is false for keys).
+fn str_style(s: &str, block_ok: bool) -> Style {
+    let a = analyze(s);
+    if s.contains('\n') {
+        // Unicode line separators would be re-read differently by YAML 1.1 and 1.2 readers.
+        let exotic = s.contains(['\u{2028}', '\u{2029}']);
+        return if block_ok && a.block_allowed && !exotic {
+            Style::Literal
+        } else {
+            Style::Double
+        };
+    }
+    let typed = !matches!(resolve_plain(s), Value::Str(_)) || needs_quotes_for_compat(s);
+    if typed {
+        return Style::Double;
+    }
+    if a.plain_allowed {
+        Style::Plain
+    } else if a.single_allowed {
+        Style::Single
+    } else {
+        Style::Double
+    }
+}
+
+struct Analysis {
+    plain_allowed: bool,
+    single_allowed: bool,
+    block_allowed: bool,
+}
+
+/// go-yaml's `yaml_emitter_analyze_scalar`, for block context.
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            plain_allowed: true,
+            single_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut previous_space, mut previous_break) = (false, false);
+    let mut preceded_by_whitespace = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let followed_by_whitespace = matches!(next, None | Some(' ' | '\t'));
+        let last = i + 1 == chars.len();
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => {
+                    block_indicators = true;
+                }
+                '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_whitespace => block_indicators = true,
+                '#' if preceded_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
+            special = true;
+        }
+        if c == ' ' {
+            leading_space |= i == 0;
+            trailing_space |= last;
+            break_space |= previous_break;
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            leading_break |= i == 0;
+            trailing_break |= last;
+            space_break |= previous_space;
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
+    }
+    let mut a = Analysis {
+        plain_allowed: true,
+        single_allowed: true,
+        block_allowed: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.plain_allowed = false;
+        a.single_allowed = false;
+    }
+    if space_break || tabs || special {
+        a.plain_allowed = false;
+        a.single_allowed = false;
+    }
+    if space_break || special {
+        a.block_allowed = false;
+    }
+    if line_breaks || block_indicators {
+        a.plain_allowed = false;
+    }
+    a
+}
+
+/// go-yaml's double-quoted form: escapes for what is not printable, quotes and backslashes.
+fn write_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        let escape = !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\';
+        if !escape {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{A0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if (c as u32) <= 0xFF => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+}
+
+/// A float as go-yaml writes it (Go's shortest `%g`, `.inf`, `.nan`), with `.0` added when the text
+/// would otherwise read back as an integer.
+pub(super) fn format_yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut s = if !(-4..6).contains(&exp) {
+        format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        )
+    } else {
+        format!("{f}")
+    };
+    if !s.contains(['.', 'e']) {
+        s.push_str(".0");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn styles() {
+        let cases = [
+            ("plain", Style::Plain),
+            ("héllo wörld ✓", Style::Plain),
+            ("", Style::Double),
+            ("true", Style::Double),
+            ("123", Style::Double),
+            ("null", Style::Double),
+            ("1e3", Style::Double),
+            ("yes", Style::Double),
+            ("2026-11-22T03:46:25Z", Style::Double),
+            (" lead", Style::Single),
+            ("trail ", Style::Single),
+            ("a: b", Style::Single),
+            ("a #b", Style::Single),
+            ("a#b", Style::Plain),
+            ("a:b", Style::Plain),
+            ("- x", Style::Single),
+            ("-x", Style::Plain),
+            ("*x", Style::Single),
+            ("it's", Style::Plain),
+            ("'q'", Style::Single),
+            ("tab\there", Style::Double),
+            ("emoji 🙂", Style::Double),
+            ("a\nb", Style::Literal),
+            ("a \nb", Style::Double),
+            (
+                "ENC[AES256_GCM,data:Rg==,iv:x,tag:y,type:str]",
+                Style::Plain,
+            ),
+            ("^(data|stringData)$", Style::Plain),
+        ];
+        for (s, want) in cases {
+            assert_eq!(str_style(s, true), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(format_yaml_float(0.75), "0.75");
+        assert_eq!(format_yaml_float(3.0), "3.0");
+        assert_eq!(format_yaml_float(-0.0), "-0.0");
+        assert_eq!(format_yaml_float(1e6), "1e+06");
+        assert_eq!(format_yaml_float(123456789.0), "1.23456789e+08");
+        assert_eq!(format_yaml_float(100000.0), "100000.0");
+        assert_eq!(format_yaml_float(0.0001), "0.0001");
+        assert_eq!(format_yaml_float(0.00001), "1e-05");
+        assert_eq!(format_yaml_float(f64::NEG_INFINITY), "-.inf");
+    }
+
+    #[test]
+    fn double_quote_escapes() {
+        let mut out = String::new();
+        write_double_quoted(&mut out, "a\"b\\c\td\u{1}\u{feff}🙂é");
+        assert_eq!(out, "\"a\\\"b\\\\c\\td\\x01\\uFEFF\\U0001F642é\"");
+    }
+}

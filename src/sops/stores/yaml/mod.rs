@@ -1,0 +1,46 @@
+//! The YAML store: reads every YAML file sops (go-yaml v3) reads, the same way, and writes what sops
+//! writes (go-yaml v3 layout, indent 4). The `sops` metadata is an ordinary nested map entry, so the
+//! encrypted forms are the plain ones.
+//!
+//! Choices where go-yaml and this crate's tree differ, or sops' behaviour is not one thing:
+//! - Keys are strings: `1: x` reads as key `"1"`, written back as `"1": x` (go-yaml quotes a string key
+//!   that would read as another type). `<<` is an ordinary key holding a copy of the aliased map, as
+//!   sops keeps it.
+//! - Integers beyond `i64` become floats when decimal (go-yaml's float fallback), strings otherwise.
+//!   Timestamps stay strings (go-yaml decodes them into `interface{}` as text).
+//! - Floats are written as go-yaml writes them, except that an integral float gets `.0` (go-yaml writes
+//!   `3`, which reads back as an integer).
+//! - Duplicate keys are refused, as go-yaml does when decoding into a map ("already defined").
+//! - Same-line comments go right before the entry they follow; own-line comments before the next item
+//!   at their level, or at the end of the block they are indented into (sops' flattening of go-yaml's
+//!   head, line and foot comments).
+//! - A literal block that needs an indentation indicator gets the one that reads back correctly; go-yaml
+//!   always writes `4`, which differs (and misreads) only inside list items.
+
+mod emit;
+mod parse;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use super::{FormatError, Store};
+use crate::sops::tree::{Map, Value};
+
+/// The YAML format.
+pub struct YamlStore;
+
+impl Store for YamlStore {
+    /// One map per document; an empty stream (or one holding only comments) has no documents, and a
+    /// document that is empty or `null` is an empty map, as sops reads them.
+    fn load_plain(&self, input: &[u8]) -> Result<Vec<Map>, FormatError> {
+        parse::parse(input)
+    }
+
+    fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
+        emit::emit_docs(docs).map(String::into_bytes)
+    }
+
+    fn emit_value(&self, value: &Value) -> Result<Vec<u8>, FormatError> {
+        emit::emit_value(value)
+    }
+}
