@@ -794,11 +794,11 @@ mod tests {
             }
             let out = IniStore.emit_plain(&[doc.clone()]).unwrap();
             let back = IniStore.load_plain(&out).unwrap();
-            // Values holding both a quote kind and the comment characters cannot always be written
-            // so that go-ini reads them back; compare only when the text survives go-ini's rules.
+            // Values holding quotes or a trailing backslash cannot always be written so that go-ini
+            // reads them back (sops has the same limits); anything else must survive.
             if back != vec![doc.clone()] {
                 let text = String::from_utf8_lossy(&out);
-                prop_assume!(text.contains('`') || text.contains("\"\"\"") || text.contains('\\') || text.contains('"') || text.contains('\''));
+                prop_assert!(text.contains(['`', '"', '\'', '\\']), "{}", text);
             }
         }
     }
