@@ -73,7 +73,12 @@ impl SopsConfig {
             path: shown.clone(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            read_err(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            })
+        })?;
         if meta.len() > MAX_CONFIG_SIZE {
             return Err(read_err(format!(
                 "{} bytes is too large for a config file",

@@ -21,21 +21,23 @@ pub struct RuleSet {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RuleError {
-    #[error("only one of encrypted_suffix, unencrypted_suffix, encrypted_regex or unencrypted_regex may be set (found {0})")]
+    #[error("only one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex or unencrypted_comment_regex may be set (found {0})")]
     Conflicting(String),
     #[error("{field} is not a valid regular expression: {reason}")]
     BadRegex { field: &'static str, reason: String },
 }
 
 impl RuleSet {
-    /// Fills in sops' default (`unencrypted_suffix: _unencrypted`) when no key rule is set, and checks
-    /// that at most one is.
+    /// Fills in sops' default (`unencrypted_suffix: _unencrypted`) when no rule is set, and checks that
+    /// at most one is (sops 3.11 counts the comment regexes too).
     pub fn normalized(mut self) -> Result<RuleSet, RuleError> {
         let set: Vec<&str> = [
             ("unencrypted_suffix", &self.unencrypted_suffix),
             ("encrypted_suffix", &self.encrypted_suffix),
             ("unencrypted_regex", &self.unencrypted_regex),
             ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
         ]
         .iter()
         .filter(|(_, v)| v.as_deref().is_some_and(|s| !s.is_empty()))

@@ -69,7 +69,7 @@ fn raw_yaml(file: &Path, path: &[&str]) -> String {
 
 #[test]
 fn sops_decrypts_every_rule() {
-    let cases: [(&[&str], &[&str], &[&str]); 6] = [
+    let cases: [(&[&str], &[&str], &[&str]); 7] = [
         (
             &["--encrypted-regex", "^(name|tags)$"],
             &["service", "name"],
@@ -99,6 +99,11 @@ fn sops_decrypts_every_rule() {
             &["--unencrypted-comment-regex", "service name"],
             &["service", "greeting"],
             &["service", "name"],
+        ),
+        (
+            &["--encrypted-comment-regex", "service name"],
+            &["service", "name"],
+            &["service", "replicas"],
         ),
     ];
     for (flags, encrypted, plain) in cases {
