@@ -1,0 +1,207 @@
+//! The desired state the agent materializes: one `DesiredSecret` per Secret declared in git, with its
+//! decrypted values held in zeroizing buffers and tagged with the file and commit it came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// Namespace and name of a Secret.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl SecretKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> SecretKey {
+        SecretKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A secret value: bytes that are zeroized when dropped and never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    pub fn new(bytes: Vec<u8>) -> SecretBytes {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+/// Where a desired Secret was declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// Path of the file, relative to the repository root.
+    pub path: String,
+    /// The commit the file was read at.
+    pub commit: String,
+}
+
+/// A Secret as git declares it, values decrypted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredSecret {
+    pub key: SecretKey,
+    /// The Secret `type` (`Opaque` when unset).
+    pub secret_type: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Every value, `stringData` folded into `data` as the API server does.
+    pub data: BTreeMap<String, SecretBytes>,
+    pub immutable: Option<bool>,
+    pub source: Source,
+    /// `sealsync.dev/adopt: "true"`: take over an existing Secret that sealsync does not manage yet.
+    pub adopt: bool,
+}
+
+/// Total size of the values, as the API server counts it against its 1 MiB limit.
+impl DesiredSecret {
+    pub fn data_size(&self) -> usize {
+        self.data.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// An HMAC over everything sealsync sets on the Secret (type, labels, annotations, data), so that a
+    /// change made by hand is noticed without comparing — or storing — the values themselves. A plain
+    /// hash would let a low-entropy value be guessed from it; the key lives only in the cluster.
+    pub fn fingerprint(&self, key: &FingerprintKey) -> String {
+        let mut mac = key.mac();
+        let mut field = |bytes: &[u8]| {
+            mac.update(&(bytes.len() as u64).to_be_bytes());
+            mac.update(bytes);
+        };
+        field(b"type");
+        field(self.secret_type.as_bytes());
+        for (name, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            field(name.as_bytes());
+            field(&(map.len() as u64).to_be_bytes());
+            for (k, v) in map {
+                field(k.as_bytes());
+                field(v.as_bytes());
+            }
+        }
+        field(b"data");
+        field(&(self.data.len() as u64).to_be_bytes());
+        for (k, v) in &self.data {
+            field(k.as_bytes());
+            field(v.expose());
+        }
+        field(b"immutable");
+        field(match self.immutable {
+            None => b"unset",
+            Some(true) => b"true",
+            Some(false) => b"false",
+        });
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The key of the fingerprint HMAC (at least 32 random bytes; in the cluster, kept in a Secret).
+#[derive(Clone)]
+pub struct FingerprintKey(Zeroizing<Vec<u8>>);
+
+impl FingerprintKey {
+    pub fn new(bytes: Vec<u8>) -> FingerprintKey {
+        FingerprintKey(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random key (for sinks that need no key shared across restarts).
+    pub fn generate() -> FingerprintKey {
+        use rand::RngCore;
+        let mut bytes = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        FingerprintKey::new(bytes)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample() -> DesiredSecret {
+        let mut data = BTreeMap::new();
+        data.insert("password".into(), SecretBytes::new(b"hunter2".to_vec()));
+        DesiredSecret {
+            key: SecretKey::new("team-a", "db"),
+            secret_type: "Opaque".into(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            data,
+            immutable: None,
+            source: Source {
+                path: "apps/team-a/db.yaml".into(),
+                commit: "abc".into(),
+            },
+            adopt: false,
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_with_any_field_and_key() {
+        let key = FingerprintKey::new(vec![1; 32]);
+        let a = sample();
+        let base = a.fingerprint(&key);
+        let mut b = a.clone();
+        b.data
+            .insert("password".into(), SecretBytes::new(b"hunter3".to_vec()));
+        assert_ne!(b.fingerprint(&key), base);
+        let mut c = a.clone();
+        c.labels.insert("x".into(), "y".into());
+        assert_ne!(c.fingerprint(&key), base);
+        assert_ne!(a.fingerprint(&FingerprintKey::new(vec![2; 32])), base);
+        let mut d = a.clone();
+        d.source.commit = "def".into();
+        assert_eq!(
+            d.fingerprint(&key),
+            base,
+            "the source does not change what is applied"
+        );
+    }
+
+    #[test]
+    fn debug_hides_values() {
+        assert!(!format!("{:?}", sample()).contains("hunter2"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Where desired Secrets are materialized, behind one small trait: a directory laid out like a mounted
+//! Secret volume (`dir`), or a Kubernetes cluster (`kube`).
+
+use std::future::Future;
+
+use crate::desired::{DesiredSecret, SecretKey};
+
+/// A Secret the sink manages now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedSecret {
+    pub key: SecretKey,
+    /// The fingerprint recorded when it was last applied (None if unknown).
+    pub fingerprint: Option<String>,
+    /// The source path recorded when it was last applied.
+    pub source_path: Option<String>,
+}
+
+/// What `apply` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// A Secret of that name exists and sealsync does not manage it: left alone.
+    RefusedUnmanaged,
+}
+
+/// Why a sink operation failed. Never carries a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{key}: {reason}")]
+    Io { key: String, reason: String },
+    #[error("{key}: the API server refused the request: {reason}")]
+    Api { key: String, reason: String },
+    #[error("{key}: conflict: {reason}")]
+    Conflict { key: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A place Secrets are written to.
+pub trait Sink: Send + Sync {
+    /// Every Secret this sink manages now.
+    fn list_managed(&self) -> impl Future<Output = Result<Vec<ManagedSecret>, SinkError>> + Send;
+
+    /// Makes the Secret equal to `desired` (idempotent: `Unchanged` when it already is).
+    fn apply(
+        &self,
+        desired: &DesiredSecret,
+    ) -> impl Future<Output = Result<ApplyOutcome, SinkError>> + Send;
+
+    /// Deletes a managed Secret (pruning).
+    fn delete(&self, key: &SecretKey) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
