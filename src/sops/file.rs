@@ -95,7 +95,12 @@ pub fn decrypt(
     format: Format,
     identities: &Identities,
 ) -> Result<Decrypted, SopsError> {
-    let mut docs = load(input, format, true)?;
+    decrypt_docs(load(input, format, true)?, identities)
+}
+
+/// Decrypts documents already parsed from an encrypted file (each carrying its `sops` entry) and
+/// verifies the MAC over all of them.
+pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decrypted, SopsError> {
     let metadata = Metadata::from_document(docs.first().ok_or(SopsError::Empty)?)?;
     docs.iter_mut().for_each(metadata::strip);
     let rules = metadata.rules.compile()?;

@@ -1,0 +1,184 @@
+//! Namespace policy: which namespaces the documents under a path of the repository may write to
+//! (`apps/team-a/**=team-a`), so that one team's folder cannot target another team's namespace.
+
+use std::fmt;
+
+use globset::{Glob, GlobMatcher};
+
+/// One `GLOB=NS[,NS...]` rule.
+#[derive(Clone)]
+pub struct PolicyRule {
+    pub glob: String,
+    matcher: GlobMatcher,
+    pub namespaces: Vec<String>,
+}
+
+impl fmt::Debug for PolicyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.glob, self.namespaces.join(","))
+    }
+}
+
+/// Where a namespace decision comes from when no rule is configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Every namespace is allowed (the dir sink, local use).
+    AllowAll,
+    /// Only these namespaces (the kube sink: the agent's own namespace).
+    Only(Vec<String>),
+}
+
+/// The namespace policy in force.
+#[derive(Clone, Debug)]
+pub struct NamespacePolicy {
+    rules: Vec<PolicyRule>,
+    fallback: Fallback,
+}
+
+impl PolicyRule {
+    /// Parses `GLOB=NS[,NS...]`.
+    pub fn parse(text: &str) -> Result<PolicyRule, String> {
+        let (glob, namespaces) = text
+            .split_once('=')
+            .ok_or_else(|| format!("'{text}': expected GLOB=NAMESPACE[,NAMESPACE...]"))?;
+        let glob = glob.trim().trim_start_matches("./").trim_start_matches('/');
+        if glob.is_empty() {
+            return Err(format!("'{text}': the path glob is empty"));
+        }
+        let matcher = Glob::new(glob)
+            .map_err(|e| format!("'{text}': invalid glob: {e}"))?
+            .compile_matcher();
+        let namespaces: Vec<String> = namespaces
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if namespaces.is_empty() {
+            return Err(format!("'{text}': no namespace after '='"));
+        }
+        for ns in &namespaces {
+            if ns != "*" {
+                crate::names::dns_label(ns)
+                    .map_err(|why| format!("'{text}': invalid namespace '{ns}': {why}"))?;
+            }
+        }
+        Ok(PolicyRule {
+            glob: glob.to_string(),
+            matcher,
+            namespaces,
+        })
+    }
+}
+
+impl NamespacePolicy {
+    pub fn new(rules: Vec<PolicyRule>, fallback: Fallback) -> NamespacePolicy {
+        NamespacePolicy { rules, fallback }
+    }
+
+    pub fn rules(&self) -> &[PolicyRule] {
+        &self.rules
+    }
+
+    /// Whether a document in `path` (relative to the repository root) may target `namespace`. With
+    /// rules, the namespaces of every rule whose glob matches the path are allowed (`*` allows all);
+    /// a path no rule matches may target nothing.
+    pub fn allows(&self, path: &str, namespace: &str) -> bool {
+        if self.rules.is_empty() {
+            return match &self.fallback {
+                Fallback::AllowAll => true,
+                Fallback::Only(list) => list.iter().any(|n| n == namespace),
+            };
+        }
+        self.rules
+            .iter()
+            .filter(|r| r.matcher.is_match(path))
+            .any(|r| r.namespaces.iter().any(|n| n == "*" || n == namespace))
+    }
+
+    /// What `path` may target, for error messages.
+    pub fn describe(&self, path: &str) -> String {
+        if self.rules.is_empty() {
+            return match &self.fallback {
+                Fallback::AllowAll => "any namespace".into(),
+                Fallback::Only(list) => format!(
+                    "only namespace {} (no --namespace-policy given; the kube sink defaults to the agent's own namespace)",
+                    list.join(", ")
+                ),
+            };
+        }
+        let allowed: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.matcher.is_match(path))
+            .flat_map(|r| r.namespaces.iter().map(String::as_str))
+            .collect();
+        if allowed.is_empty() {
+            "no namespace (no --namespace-policy glob matches this path)".into()
+        } else {
+            format!("only namespace(s) {}", allowed.join(", "))
+        }
+    }
+
+    /// Every namespace named by a rule or the fallback (the namespaces the kube sink watches), or
+    /// None when any namespace is allowed.
+    pub fn namespaces(&self) -> Option<Vec<String>> {
+        if self.rules.is_empty() {
+            return match &self.fallback {
+                Fallback::AllowAll => None,
+                Fallback::Only(list) => Some(list.clone()),
+            };
+        }
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.rules {
+            for n in &r.namespaces {
+                if n == "*" {
+                    return None;
+                }
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_pick_namespaces() {
+        let policy = NamespacePolicy::new(
+            vec![
+                PolicyRule::parse("apps/team-a/**=team-a").unwrap(),
+                PolicyRule::parse("apps/shared/*.yaml=team-a,team-b").unwrap(),
+            ],
+            Fallback::AllowAll,
+        );
+        assert!(policy.allows("apps/team-a/db.yaml", "team-a"));
+        assert!(policy.allows("apps/team-a/x/y/db.yaml", "team-a"));
+        assert!(!policy.allows("apps/team-a/db.yaml", "team-b"));
+        assert!(policy.allows("apps/shared/s.yaml", "team-b"));
+        assert!(!policy.allows("apps/other/s.yaml", "team-a"));
+        assert_eq!(policy.namespaces().unwrap(), ["team-a", "team-b"]);
+    }
+
+    #[test]
+    fn fallbacks() {
+        let open = NamespacePolicy::new(vec![], Fallback::AllowAll);
+        assert!(open.allows("x.yaml", "anything"));
+        let own = NamespacePolicy::new(vec![], Fallback::Only(vec!["sealsync".into()]));
+        assert!(own.allows("x.yaml", "sealsync"));
+        assert!(!own.allows("x.yaml", "team-a"));
+    }
+
+    #[test]
+    fn bad_rules() {
+        assert!(PolicyRule::parse("apps/**").is_err());
+        assert!(PolicyRule::parse("apps/**=Team_A").is_err());
+        assert!(PolicyRule::parse("=team-a").is_err());
+        assert!(PolicyRule::parse("apps/[=team-a").is_err());
+    }
+}
