@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::control;
+use crate::deletion;
 use crate::discovery;
 use crate::faults::RequestRecord;
 use crate::handlers::{self, ResourceRequest};
@@ -310,10 +311,10 @@ async fn dispatch(state: &Arc<State>, method: &Method, rr: &ResourceRequest) -> 
         }
         (&Method::PATCH, true) if allowed("patch") => reply(handlers::patch(state, rr)),
         (&Method::DELETE, true) if allowed("delete") => {
-            reply(handlers::delete(state, rr).map(|v| (200, v)))
+            reply(deletion::delete(state, rr).map(|v| (200, v)))
         }
         (&Method::DELETE, false) if allowed("deletecollection") => {
-            reply(handlers::delete_collection(state, rr).map(|v| (200, v)))
+            reply(deletion::delete_collection(state, rr).map(|v| (200, v)))
         }
         _ => error_response(&ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",

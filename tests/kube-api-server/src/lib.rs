@@ -16,6 +16,7 @@
 //! start.
 
 mod control;
+mod deletion;
 mod discovery;
 mod faults;
 mod fieldset;

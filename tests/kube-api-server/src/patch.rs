@@ -14,6 +14,8 @@ pub enum PatchType {
     Apply,
 }
 
+const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
+
 impl PatchType {
     pub fn from_content_type(ct: &str) -> ApiResult<PatchType> {
         let base = ct.split(';').next().unwrap_or("").trim();
@@ -22,7 +24,7 @@ impl PatchType {
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
             "application/apply-patch+yaml" | "application/apply-patch+cbor" => Ok(PatchType::Apply),
-            _ => Err(ApiError::unsupported_media_type(ct)),
+            _ => Err(ApiError::unsupported_media_type(ct, PATCH_TYPES)),
         }
     }
 }

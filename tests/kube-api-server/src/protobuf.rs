@@ -198,6 +198,7 @@ pub fn decode(kind: &str, body: &[u8]) -> ApiResult<Value> {
             _ => {
                 return Err(ApiError::unsupported_media_type(
                     "application/vnd.kubernetes.protobuf",
+                    crate::handlers::BODY_TYPES,
                 ))
             }
         }
