@@ -382,3 +382,28 @@ async fn token_review_maps_known_tokens() {
         .unwrap();
     assert_eq!(bad.authenticated, Some(false));
 }
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let server = TestServer::start().await;
+    let api: Api<Secret> = Api::namespaced(client(&server), "default");
+    let mut s = secret("held", &[]);
+    s.metadata.finalizers = Some(vec!["sealsync.io/cleanup".into()]);
+    api.create(&PostParams::default(), &s).await.unwrap();
+    let marked = api
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .expect("graceful deletion answers the object");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert!(
+        api.get("held").await.is_ok(),
+        "still there while a finalizer remains"
+    );
+    let patch = kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    api.patch("held", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    assert_eq!(code(&api.get("held").await.unwrap_err()), 404);
+}
