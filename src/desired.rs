@@ -156,8 +156,9 @@ impl fmt::Debug for FingerprintKey {
     }
 }
 
+/// Sample values for tests across the crate.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
 
     pub fn sample() -> DesiredSecret {
@@ -177,6 +178,12 @@ mod tests {
             adopt: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::sample;
+    use super::*;
 
     #[test]
     fn fingerprint_changes_with_any_field_and_key() {

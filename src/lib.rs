@@ -1,9 +1,11 @@
 //! sealsync: SOPS-compatible secret encryption and a GitOps agent that materializes Kubernetes Secrets.
 pub mod cli;
 pub mod desired;
+pub mod documents;
 pub mod keys;
 pub mod names;
 pub mod policy;
+pub mod reconcile;
 pub mod references;
 pub mod sink;
 pub mod sops;

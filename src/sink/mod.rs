@@ -51,4 +51,12 @@ pub trait Sink: Send + Sync {
 
     /// Deletes a managed Secret (pruning).
     fn delete(&self, key: &SecretKey) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// True when a fingerprint in `list_managed` equal to the desired one proves the Secret is as
+    /// desired, so `apply` can be skipped (the kube sink, whose drift watch keeps live objects equal to
+    /// what it applied). False when `apply` must look every pass (the dir sink, whose files can be
+    /// changed unobserved).
+    fn listing_is_authoritative(&self) -> bool {
+        false
+    }
 }

@@ -1,0 +1,326 @@
+//! Turns the files of a git snapshot into desired Secrets: every YAML/JSON document is classified as
+//! a SOPS document (decrypted, MAC always verified), a plain Secret, an object sealsync does not manage
+//! (ignored), or an error that names the file, the document and the reason. One bad document never
+//! stops the others.
+
+mod secret;
+
+pub use secret::secret_from_document;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::desired::{DesiredSecret, SecretKey};
+use crate::keys::Identities;
+use crate::policy::NamespacePolicy;
+use crate::sops::file::{self, SopsError};
+use crate::sops::keygroups::KeyGroupError;
+use crate::sops::metadata::Metadata;
+use crate::sops::stores::{Format, METADATA_KEY};
+use crate::sops::tree::{Map, Value};
+
+/// Why a document was refused; the names double as metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Parse,
+    Decrypt,
+    Mac,
+    NoKey,
+    Invalid,
+    Policy,
+    Duplicate,
+    TooLarge,
+    StrippedMetadata,
+    Unresolved,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Parse => "parse",
+            Reason::Decrypt => "decrypt",
+            Reason::Mac => "mac",
+            Reason::NoKey => "no_key",
+            Reason::Invalid => "invalid",
+            Reason::Policy => "policy",
+            Reason::Duplicate => "duplicate",
+            Reason::TooLarge => "too_large",
+            Reason::StrippedMetadata => "stripped_metadata",
+            Reason::Unresolved => "unresolved_reference",
+        }
+    }
+}
+
+/// A refused document (or a whole file, when `document` is None). The message never holds a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub path: String,
+    /// 1-based index of the document in a multi-document file.
+    pub document: Option<usize>,
+    /// The Secret it declared, when that much could be read.
+    pub key: Option<SecretKey>,
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(d) = self.document {
+            write!(f, " (document {d})")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, " [Secret {k}]")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// An object seen and left alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ignored {
+    pub path: String,
+    pub document: usize,
+    pub api_version: String,
+    pub kind: String,
+}
+
+/// What one file yielded.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub secrets: Vec<Arc<DesiredSecret>>,
+    pub refused: Vec<Refusal>,
+    pub ignored: Vec<Ignored>,
+}
+
+/// What classification needs besides the file.
+pub struct Classifier<'a> {
+    pub identities: &'a Identities,
+    pub policy: &'a NamespacePolicy,
+    /// Namespace of documents that name none.
+    pub default_namespace: &'a str,
+    /// Files larger than this are refused unread.
+    pub max_file_size: u64,
+}
+
+/// Whether a path is a manifest file sealsync reads.
+pub fn is_manifest(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")
+}
+
+/// The largest Secret the API server stores (1 MiB, the etcd object limit it enforces).
+pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
+
+impl Classifier<'_> {
+    /// A file too large to read.
+    pub fn too_large(&self, path: &str, size: u64) -> FileOutcome {
+        FileOutcome {
+            refused: vec![Refusal {
+                path: path.to_string(),
+                document: None,
+                key: None,
+                reason: Reason::TooLarge,
+                message: format!(
+                    "file is {size} bytes, over the limit of {} bytes (raise --max-file-size if it is meant to be this large)",
+                    self.max_file_size
+                ),
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Classifies every document of one file. `commit` is recorded as the source of its Secrets.
+    pub fn classify(&self, path: &str, bytes: &[u8], commit: &str) -> FileOutcome {
+        if bytes.len() as u64 > self.max_file_size {
+            return self.too_large(path, bytes.len() as u64);
+        }
+        let format = if path.to_ascii_lowercase().ends_with(".json") {
+            Format::Json
+        } else {
+            Format::Yaml
+        };
+        let file_refusal = |reason, message: String| FileOutcome {
+            refused: vec![Refusal {
+                path: path.to_string(),
+                document: None,
+                key: None,
+                reason,
+                message,
+            }],
+            ..Default::default()
+        };
+        let docs = match format.store().load_encrypted(bytes) {
+            Ok(docs) => docs,
+            Err(e) => return file_refusal(Reason::Parse, format!("cannot parse as {}: {e}", format.name())),
+        };
+        let mut out = FileOutcome::default();
+        let sops_docs = docs.iter().filter(|d| d.get(METADATA_KEY).is_some()).count();
+        if sops_docs > 0 && sops_docs == docs.len() && shared_metadata(&docs) {
+            // One sops file, possibly of several documents: one data key, one MAC over them all.
+            match file::decrypt_docs(docs, self.identities) {
+                Ok(decrypted) => {
+                    for (i, doc) in decrypted.docs().iter().enumerate() {
+                        self.document(path, i + 1, doc, commit, true, &mut out);
+                    }
+                }
+                Err(e) => {
+                    let (reason, message) = sops_failure(&e);
+                    out.refused.push(Refusal {
+                        path: path.to_string(),
+                        document: None,
+                        key: None,
+                        reason,
+                        message,
+                    });
+                }
+            }
+            return out;
+        }
+        // Documents encrypted one by one (as Flux decrypts them), or plain ones.
+        for (i, doc) in docs.into_iter().enumerate() {
+            let index = i + 1;
+            if doc.get(METADATA_KEY).is_some() {
+                match file::decrypt_docs(vec![doc], self.identities) {
+                    Ok(decrypted) => {
+                        self.document(path, index, &decrypted.docs()[0], commit, true, &mut out)
+                    }
+                    Err(e) => {
+                        let (reason, message) = sops_failure(&e);
+                        out.refused.push(Refusal {
+                            path: path.to_string(),
+                            document: Some(index),
+                            key: None,
+                            reason,
+                            message,
+                        });
+                    }
+                }
+            } else {
+                self.document(path, index, &doc, commit, false, &mut out);
+            }
+        }
+        out
+    }
+
+    fn document(
+        &self,
+        path: &str,
+        index: usize,
+        doc: &Map,
+        commit: &str,
+        was_encrypted: bool,
+        out: &mut FileOutcome,
+    ) {
+        if doc.is_empty() {
+            return;
+        }
+        let refuse = |reason, key: Option<SecretKey>, message: String| Refusal {
+            path: path.to_string(),
+            document: Some(index),
+            key,
+            reason,
+            message,
+        };
+        let api_version = doc.get("apiVersion").and_then(Value::as_str);
+        let kind = doc.get("kind").and_then(Value::as_str);
+        let (Some(api_version), Some(kind)) = (api_version, kind) else {
+            out.refused.push(refuse(
+                Reason::Invalid,
+                None,
+                "not a Kubernetes object (apiVersion and kind are required)".into(),
+            ));
+            return;
+        };
+        if api_version != "v1" || kind != "Secret" {
+            tracing::debug!(path, document = index, api_version, kind, "ignoring an object sealsync does not manage");
+            out.ignored.push(Ignored {
+                path: path.to_string(),
+                document: index,
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            });
+            return;
+        }
+        match secret_from_document(doc, path, commit, self.default_namespace, was_encrypted) {
+            Ok(secret) => {
+                if !self.policy.allows(path, &secret.key.namespace) {
+                    out.refused.push(refuse(
+                        Reason::Policy,
+                        Some(secret.key.clone()),
+                        format!(
+                            "namespace '{}' is not allowed for this path: it may target {}",
+                            secret.key.namespace,
+                            self.policy.describe(path)
+                        ),
+                    ));
+                } else if secret.data_size() > MAX_SECRET_SIZE {
+                    out.refused.push(refuse(
+                        Reason::TooLarge,
+                        Some(secret.key.clone()),
+                        format!(
+                            "the Secret's values total {} bytes, over Kubernetes' limit of {MAX_SECRET_SIZE}",
+                            secret.data_size()
+                        ),
+                    ));
+                } else {
+                    out.secrets.push(Arc::new(secret));
+                }
+            }
+            Err((reason, key, message)) => out.refused.push(refuse(reason, key, message)),
+        }
+    }
+}
+
+/// Whether all documents carry the same sops metadata (one multi-document sops file).
+fn shared_metadata(docs: &[Map]) -> bool {
+    let first = docs.first().and_then(|d| Metadata::from_document(d).ok());
+    match first {
+        None => false,
+        Some(first) => docs[1..]
+            .iter()
+            .all(|d| Metadata::from_document(d).is_ok_and(|m| m.mac == first.mac)),
+    }
+}
+
+fn sops_failure(e: &SopsError) -> (Reason, String) {
+    let reason = match e {
+        SopsError::MacMismatch | SopsError::BadMac(_) => Reason::Mac,
+        SopsError::Keys(KeyGroupError::NoMatchingIdentity { .. })
+        | SopsError::Keys(KeyGroupError::NotEnoughGroups { .. }) => Reason::NoKey,
+        SopsError::Format { .. } | SopsError::Metadata(_) | SopsError::Empty => Reason::Parse,
+        _ => Reason::Decrypt,
+    };
+    (reason, format!("cannot decrypt: {e}"))
+}
+
+/// Refuses every Secret declared more than once (both declarations are named), in place.
+pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
+    use std::collections::HashMap;
+    let mut seen: HashMap<SecretKey, Vec<String>> = HashMap::new();
+    for (path, outcome) in outcomes.iter() {
+        for s in &outcome.secrets {
+            seen.entry(s.key.clone()).or_default().push(path.clone());
+        }
+    }
+    for (_, outcome) in outcomes.iter_mut() {
+        let mut kept = Vec::new();
+        for s in outcome.secrets.drain(..) {
+            match seen.get(&s.key).filter(|paths| paths.len() > 1) {
+                Some(paths) => outcome.refused.push(Refusal {
+                    path: s.source.path.clone(),
+                    document: None,
+                    key: Some(s.key.clone()),
+                    reason: Reason::Duplicate,
+                    message: format!(
+                        "Secret {} is declared more than once ({}); none of them is applied",
+                        s.key,
+                        paths.join(", ")
+                    ),
+                }),
+                None => kept.push(s),
+            }
+        }
+        outcome.secrets = kept;
+    }
+}

@@ -1,0 +1,9 @@
+//! The reconcile engine: desired state computed from a git snapshot (re-decrypting only files whose
+//! blob changed), then applied to a sink, with managed Secrets whose source left git pruned behind a
+//! guard against mass deletion.
+
+mod apply;
+mod desired_state;
+
+pub use apply::{apply, plan_prune, ApplyReport, PrunePlan, SecretResult};
+pub use desired_state::{DesiredState, Engine, EngineSettings};
