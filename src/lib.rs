@@ -1,2 +1,3 @@
 //! sealsync: SOPS-compatible secret encryption and a GitOps agent that materializes Kubernetes Secrets.
+pub mod git;
 pub mod sops;
