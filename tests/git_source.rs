@@ -139,9 +139,29 @@ fn new_commit_changes_only_the_changed_blob() {
             f.path
         );
     }
-    // Nothing new: the same snapshot, no new work.
+    // The cost follows the change: a commit, three trees on the path and one blob came over the wire,
+    // and only that blob was read.
+    let stats = src.last_fetch_stats().unwrap();
+    assert!(stats.objects_received <= 5, "{stats:?}");
+    assert_eq!(stats.blobs_read, 1, "{stats:?}");
+    assert_eq!(stats.resolved_ref, "HEAD");
+
+    // Nothing new: the same snapshot, nothing received, nothing read.
     let third = src.fetch().unwrap();
     assert_eq!(*third, *second);
+    let stats = src.last_fetch_stats().unwrap();
+    assert_eq!(
+        (stats.objects_received, stats.blobs_read),
+        (0, 0),
+        "{stats:?}"
+    );
+
+    // History rewritten on the remote (a force-push): the new tip is fetched all the same.
+    git(&fx.work, &["commit", "-q", "--amend", "-m", "rewritten"]);
+    fx.push();
+    let rewritten = src.fetch().unwrap();
+    assert_eq!(rewritten.commit, fx.head());
+    assert_eq!(rewritten.files, second.files);
 }
 
 #[test]
@@ -460,6 +480,7 @@ fn untrusted_certificate_is_refused() {
     );
     cfg.auth = GitAuth::TokenFile(token_file(&fx, "t", TOKEN));
     let err = source(cfg).fetch().unwrap_err();
+    assert!(matches!(err, GitError::Tls { .. }), "{err}");
     assert!(
         !matches!(err, GitError::Auth { .. }),
         "a TLS failure must not look like a wrong token: {err}"
@@ -516,23 +537,12 @@ fn ssh_with_a_private_key_file() {
 
     // A key the server does not know is an Auth error.
     let other = fx.scratch("other-key").join("id");
-    let st = std::process::Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            other.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    keygen(&other);
     let mut wrong = cfg.clone();
     wrong.auth = GitAuth::SshKeyFile(other);
     wrong.cache_dir = fx.scratch("cache-ssh-wrong");
     let err = source(wrong).fetch().unwrap_err();
+    eprintln!("unknown ssh key: {err}");
     assert!(matches!(err, GitError::Auth { .. }), "{err}");
 
     // A missing key file is named in an Auth error before ssh runs.
@@ -544,10 +554,91 @@ fn ssh_with_a_private_key_file() {
         "{err}"
     );
 
+    // A pinned host key: the right one works, another one is refused.
+    let pinned = fx.scratch("pinned").join("known_hosts");
+    let host_pub = std::fs::read_to_string(sshd.host_key.with_extension("pub")).unwrap();
+    std::fs::write(
+        &pinned,
+        format!("[127.0.0.1]:{} {host_pub}", sshd.server.port),
+    )
+    .unwrap();
+    let mut pin = cfg.clone();
+    pin.ssh_known_hosts = Some(pinned.clone());
+    pin.cache_dir = fx.scratch("cache-ssh-pinned");
+    source(pin.clone())
+        .fetch()
+        .expect("pinned host key matches");
+    let other_host = fx.scratch("other-host").join("key");
+    keygen(&other_host);
+    let other_pub = std::fs::read_to_string(other_host.with_extension("pub")).unwrap();
+    std::fs::write(
+        &pinned,
+        format!("[127.0.0.1]:{} {other_pub}", sshd.server.port),
+    )
+    .unwrap();
+    pin.cache_dir = fx.scratch("cache-ssh-pinned-2");
+    let err = source(pin).fetch().unwrap_err();
+    eprintln!("changed host key: {err}");
+    assert!(
+        matches!(err, GitError::Auth { .. }) && err.to_string().contains("host key"),
+        "{err}"
+    );
+
     sshd.server.stop();
     let err = src.fetch().unwrap_err();
     assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
     assert!(src.last_good().is_some());
+}
+
+fn keygen(path: &Path) {
+    let st = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            path.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+// ------------------------------------------------------------------------------------- cache upkeep
+
+#[test]
+fn the_cache_is_rebuilt_when_packs_pile_up() {
+    let fx = Fixture::new();
+    fx.write("n.yaml", "0");
+    fx.commit("0");
+    let mut src = source(config(&fx, fx.file_url()));
+    src.fetch().unwrap();
+    let started = Instant::now();
+    for i in 1..=70 {
+        fx.write("n.yaml", i.to_string());
+        git(&fx.work, &["commit", "-q", "-am", &i.to_string()]);
+        git(&fx.work, &["push", "-q", "origin", "main"]);
+        let snap = src.fetch().unwrap();
+        assert_eq!(data(&snap, "n.yaml"), i.to_string().as_bytes());
+    }
+    eprintln!("70 incremental file:// fetches: {:?}", started.elapsed());
+    let packs = std::fs::read_dir(fx.dir.path().join("cache"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "git"))
+        .map(|e| {
+            std::fs::read_dir(e.path().join("objects/pack"))
+                .unwrap()
+                .count()
+        })
+        .sum::<usize>();
+    // Each pack has a .pack, an .idx (and briefly a .keep): without rebuilds there would be 71 packs.
+    assert!(
+        packs < 2 * 64,
+        "{packs} pack files: the cache was never rebuilt"
+    );
 }
 
 // ------------------------------------------------------------------------------------------- webhook

@@ -95,14 +95,37 @@ fn read_token_file(path: &Path) -> Result<SecretString, String> {
     Ok(secret)
 }
 
-/// The `core.sshCommand` for a key file: only that key, no agent keys, no prompts, and the remote's host key
-/// remembered on first use in a known_hosts file inside the cache (never the user's `~/.ssh`).
-pub(crate) fn ssh_command(key: &Path, known_hosts: &Path) -> String {
+/// The `core.sshCommand`: no prompts, and with a key file only that key (no agent keys). With `pinned`, the host
+/// key must be in that known_hosts file; otherwise it is trusted on first use and remembered in `remembered`
+/// (never the user's `~/.ssh`). ssh's own messages go to `stderr_file`, to be quoted in errors.
+pub(crate) fn ssh_command(
+    key: Option<&Path>,
+    pinned: Option<&Path>,
+    remembered: &Path,
+    stderr_file: &Path,
+) -> String {
+    let quote = |p: &Path| shell_quote(&p.to_string_lossy());
+    let identity = match key {
+        Some(key) => format!(
+            "-i {} -o IdentitiesOnly=yes -o IdentityAgent=none ",
+            quote(key)
+        ),
+        None => String::new(),
+    };
+    let host_keys = match pinned {
+        Some(file) => format!(
+            "-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+            quote(file)
+        ),
+        None => format!(
+            "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
+            quote(remembered)
+        ),
+    };
+    // gix runs this through `sh -c '<command> "$@"'`: the redirection applies to ssh itself.
     format!(
-        "ssh -i {} -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
-         -o UserKnownHostsFile={} -o ConnectTimeout=30",
-        shell_quote(&key.to_string_lossy()),
-        shell_quote(&known_hosts.to_string_lossy()),
+        "ssh {identity}-o BatchMode=yes {host_keys} -o ConnectTimeout=30 -o LogLevel=ERROR 2>{}",
+        quote(stderr_file)
     )
 }
 
@@ -129,9 +152,21 @@ mod tests {
     #[test]
     fn quotes_paths_for_the_shell() {
         assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
-        let cmd = ssh_command(Path::new("/keys/id"), Path::new("/c/known_hosts"));
+        let err = Path::new("/c/err");
+        let cmd = ssh_command(Some(Path::new("/keys/id")), None, Path::new("/c/kh"), err);
         assert!(
             cmd.starts_with("ssh -i '/keys/id' -o IdentitiesOnly=yes"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains("accept-new -o UserKnownHostsFile='/c/kh'"),
+            "{cmd}"
+        );
+        assert!(cmd.ends_with("2>'/c/err'"), "{cmd}");
+        let cmd = ssh_command(None, Some(Path::new("/pin")), Path::new("/c/kh"), err);
+        assert!(cmd.starts_with("ssh -o BatchMode=yes"), "{cmd}");
+        assert!(
+            cmd.contains("StrictHostKeyChecking=yes -o UserKnownHostsFile='/pin'"),
             "{cmd}"
         );
     }
@@ -144,8 +179,8 @@ mod tests {
         assert_eq!(read_token_file(&p).unwrap().expose_secret(), "abc123");
         std::fs::write(&p, "\n").unwrap();
         assert!(read_token_file(&p).is_err());
-        std::fs::write(&p, "a\nb\n").unwrap();
+        std::fs::write(&p, "tokenA\ntokenB\n").unwrap();
         let err = read_token_file(&p).unwrap_err();
-        assert!(!err.contains('a') || !err.contains("\nb"), "{err}");
+        assert!(!err.contains("tokenA") && !err.contains("tokenB"), "{err}");
     }
 }

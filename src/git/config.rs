@@ -41,6 +41,9 @@ pub struct GitSourceConfig {
     pub cache_dir: PathBuf,
     /// Files above this size are listed but never read into memory.
     pub max_file_size: u64,
+    /// For ssh: a known_hosts file that pins the server's host key (`StrictHostKeyChecking=yes`). Without it
+    /// the key is trusted on first use and remembered beside the cache.
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 impl GitSourceConfig {
@@ -53,6 +56,7 @@ impl GitSourceConfig {
             auth: GitAuth::None,
             cache_dir: cache_dir.into(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            ssh_known_hosts: None,
         }
     }
 }
@@ -125,6 +129,9 @@ pub(crate) struct Settings {
     /// The bare cache repository of this remote.
     pub repo_dir: PathBuf,
     pub max_file_size: u64,
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// The remote is reached through the `ssh` program.
+    pub is_ssh: bool,
 }
 
 impl Settings {
@@ -198,6 +205,8 @@ impl Settings {
             auth: config.auth,
             repo_dir,
             max_file_size: config.max_file_size,
+            ssh_known_hosts: config.ssh_known_hosts,
+            is_ssh: scheme == Scheme::Ssh,
         })
     }
 

@@ -50,6 +50,13 @@ pub enum GitError {
     )]
     Auth { url: String, reason: String },
 
+    /// The TLS connection failed (untrusted or invalid certificate, protocol mismatch).
+    #[error(
+        "TLS with git remote {url} failed: {reason} (a private CA is trusted by pointing SSL_CERT_FILE \
+         at a PEM bundle that contains it)"
+    )]
+    Tls { url: String, reason: String },
+
     /// A configured path does not exist at the fetched commit.
     #[error(
         "path {path:?} does not exist at commit {commit} of git remote {url}; the last good snapshot stays in use \
@@ -94,6 +101,7 @@ impl GitError {
             GitError::RefNotFound { .. } => "ref_not_found",
             GitError::Ambiguous { .. } => "ambiguous",
             GitError::Auth { .. } => "auth",
+            GitError::Tls { .. } => "tls",
             GitError::PathNotFound { .. } => "path_not_found",
             GitError::Protocol { .. } => "protocol",
             GitError::Io { .. } => "io",
@@ -106,6 +114,8 @@ impl GitError {
 /// What is known about a failing network operation, to turn a gix error into a [`GitError`].
 pub(crate) struct FailureContext<'a> {
     pub display_url: &'a str,
+    /// What the transport program said besides the error (ssh's stderr), added to the reason.
+    pub detail: Option<String>,
     /// The configured reference, as written.
     pub reference: &'a str,
     /// Whether the reference is a commit id (a server refusing it means "not found").
@@ -164,10 +174,17 @@ fn unwrap_transparent<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn St
 
 /// Maps a failed connect, handshake or fetch onto the variant an operator can act on.
 pub(crate) fn classify(err: &(dyn StdError + 'static), ctx: &FailureContext<'_>) -> GitError {
-    let reason = chain_text(err, ctx.secrets);
+    let mut reason = chain_text(err, ctx.secrets);
+    if let Some(detail) = &ctx.detail {
+        reason = format!("{reason} ({})", scrub(detail, ctx.secrets));
+    }
     let url = ctx.display_url.to_owned();
     if ctx.interrupted {
         return GitError::Interrupted { url };
+    }
+    // Before the structure: TLS failures arrive as "connect" errors, but the fix is a certificate, not the network.
+    if is_tls_failure(&reason) {
+        return GitError::Tls { url, reason };
     }
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -218,18 +235,42 @@ pub(crate) fn classify(err: &(dyn StdError + 'static), ctx: &FailureContext<'_>)
     classify_text(reason, ctx)
 }
 
+fn is_tls_failure(reason: &str) -> bool {
+    let lower = reason.to_ascii_lowercase();
+    [
+        "invalid peer certificate",
+        "certificate verify failed",
+        "tls handshake",
+        "invalidcertificate",
+        "unknownissuer",
+    ]
+    .iter()
+    .any(|n| lower.contains(n))
+}
+
 /// Last resort: the transports (reqwest, ssh, upload-pack) report many failures only as text.
 fn classify_text(reason: String, ctx: &FailureContext<'_>) -> GitError {
     let url = ctx.display_url.to_owned();
     let lower = reason.to_ascii_lowercase();
     let any = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if any(&[
+        "host key verification failed",
+        "remote host identification has changed",
+    ]) {
+        return GitError::Auth {
+            url,
+            reason: format!(
+                "the ssh server's host key is not the one in the known_hosts file (a changed key or an \
+                 impostor) ({reason})"
+            ),
+        };
+    }
+    if any(&[
         "no credentials were returned",
         "were not accepted by the remote",
         "failed to obtain credentials",
         "permission denied",
         "authentication failed",
-        "host key verification failed",
         "status code 401",
         "status code 403",
         "401 unauthorized",
@@ -292,6 +333,7 @@ mod tests {
     fn ctx() -> FailureContext<'static> {
         FailureContext {
             display_url: "https://***@h/r",
+            detail: None,
             reference: "main",
             reference_is_commit: false,
             secrets: &["tok3n-secret"],

@@ -78,18 +78,75 @@ fn open_options(settings: &Settings) -> gix::open::Options {
         "core.logAllRefUpdates=false".to_owned(),
         "gc.auto=0".to_owned(),
     ];
-    if let GitAuth::SshKeyFile(key) = &settings.auth {
-        overrides.push(format!(
-            "core.sshCommand={}",
-            auth::ssh_command(key, &known_hosts_path(&settings.repo_dir))
-        ));
+    if settings.is_ssh {
+        let key = match &settings.auth {
+            GitAuth::SshKeyFile(key) => Some(key.as_path()),
+            _ => None,
+        };
+        let command = auth::ssh_command(
+            key,
+            settings.ssh_known_hosts.as_deref(),
+            &known_hosts_path(&settings.repo_dir),
+            &ssh_stderr_path(&settings.repo_dir),
+        );
+        overrides.push(format!("core.sshCommand={command}"));
         overrides.push("ssh.variant=ssh".to_owned());
     }
-    gix::open::Options::isolated().config_overrides(overrides)
+    gix::open::Options::isolated()
+        .config_overrides(overrides)
+        // The slot map is sized when the repository is opened and does not grow while it stays open: leave
+        // room for the packs written until the next rebuild (MAX_PACKS).
+        .object_store_slots(gix::odb::store::init::Slots::AsNeededByDiskState {
+            multiplier: 1.1,
+            minimum: 2 * MAX_PACKS,
+        })
 }
 
+/// Where ssh's messages of the last connection go: gix recognizes only a few of them, and an operator needs
+/// to read "Host key verification failed" or "Could not resolve hostname" in the error.
+fn ssh_stderr_path(repo_dir: &Path) -> PathBuf {
+    repo_dir.with_extension("ssh-stderr")
+}
+
+/// The last lines ssh wrote, if any.
+fn ssh_messages(settings: &Settings) -> Option<String> {
+    if !settings.is_ssh {
+        return None;
+    }
+    let text = std::fs::read_to_string(ssh_stderr_path(&settings.repo_dir)).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '@'))
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(4)..];
+    (!tail.is_empty()).then(|| format!("ssh: {}", tail.join(" / ")))
+}
+
+/// Above this many pack files the cache is rebuilt (see `GitSource::fetch`).
+pub(crate) const MAX_PACKS: usize = 32;
+
+pub(crate) fn needs_repack(settings: &Settings) -> bool {
+    std::fs::read_dir(settings.repo_dir.join("objects").join("pack"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+                > MAX_PACKS
+        })
+        .unwrap_or(false)
+}
+
+/// Deletes the cache repository and creates an empty one.
+pub(crate) fn reset_cache(settings: &Settings) -> Result<gix::ThreadSafeRepository, GitError> {
+    let dir = &settings.repo_dir;
+    std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
+    open_cache(settings)
+}
+
+/// Beside the cache repository, not inside it: a rebuilt cache must not forget the host key it trusted.
 fn known_hosts_path(repo_dir: &Path) -> PathBuf {
-    repo_dir.join("sealsync_known_hosts")
+    repo_dir.with_extension("known_hosts")
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> GitError {
@@ -125,10 +182,15 @@ pub(crate) fn fetch_commit(
         secrets.push(t.expose_for_scrubbing());
     }
     let reference = settings.reference.describe();
+    if settings.is_ssh {
+        // Only this fetch's messages, so an old failure never explains a new one.
+        let _ = std::fs::remove_file(ssh_stderr_path(&settings.repo_dir));
+    }
     let fail = |e: &(dyn std::error::Error + 'static)| {
         error::classify(
             e,
             &FailureContext {
+                detail: ssh_messages(settings),
                 display_url: &settings.display_url,
                 reference: &reference,
                 reference_is_commit: matches!(settings.reference, Reference::Commit(_)),

@@ -20,7 +20,7 @@ mod webhook;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use auth::DEFAULT_TOKEN_USER;
 pub use config::{GitAuth, GitSourceConfig, DEFAULT_MAX_FILE_SIZE};
@@ -114,7 +114,23 @@ pub struct GitSource {
     settings: Settings,
     repo: gix::ThreadSafeRepository,
     last_good: Option<Arc<Snapshot>>,
+    last_stats: Option<FetchStats>,
     interrupt: Arc<AtomicBool>,
+}
+
+/// What one successful fetch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchStats {
+    pub commit: String,
+    /// The remote ref followed (`refs/heads/main`), or the commit id when one is configured.
+    pub resolved_ref: String,
+    /// Objects in the pack the remote sent (0 when nothing changed).
+    pub objects_received: u64,
+    /// Blobs read from the cache, i.e. not reused from the previous snapshot.
+    pub blobs_read: usize,
+    /// Files in the snapshot.
+    pub files: usize,
+    pub elapsed: Duration,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -142,6 +158,7 @@ impl GitSource {
             settings,
             repo,
             last_good: None,
+            last_stats: None,
             interrupt: Arc::new(AtomicBool::new(false)),
         };
         source.last_good = source.load_last_good_from_cache();
@@ -154,6 +171,7 @@ impl GitSource {
     }
 
     /// A flag that aborts a running fetch when set (the fetch then fails with [`GitError::Interrupted`]).
+    /// It stays set, so later fetches are interrupted too: it is meant for shutdown.
     pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.interrupt)
     }
@@ -163,19 +181,20 @@ impl GitSource {
     /// On success the snapshot becomes the last good one. On failure nothing changes: the error names the
     /// (redacted) remote and the reason, and [`last_good`](Self::last_good) still returns the previous snapshot.
     pub fn fetch(&mut self) -> Result<Arc<Snapshot>, GitError> {
-        let started = Instant::now();
-        let result = self.fetch_inner();
-        match &result {
-            Ok((snapshot, fetched)) => tracing::info!(
+        let result = self.fetch_inner(Instant::now());
+        match (&result, &self.last_stats) {
+            (Ok(_), Some(stats)) => tracing::info!(
                 url = %self.settings.display_url,
-                reference = %fetched.resolved_ref,
-                commit = %snapshot.commit,
-                files = snapshot.files.len(),
-                objects_received = fetched.objects_received,
-                elapsed_ms = started.elapsed().as_millis() as u64,
+                reference = %stats.resolved_ref,
+                commit = %stats.commit,
+                files = stats.files,
+                objects_received = stats.objects_received,
+                blobs_read = stats.blobs_read,
+                elapsed_ms = stats.elapsed.as_millis() as u64,
                 "git fetch succeeded"
             ),
-            Err(e) => tracing::warn!(
+            (Ok(_), None) => {}
+            (Err(e), _) => tracing::warn!(
                 url = %self.settings.display_url,
                 reason = e.kind(),
                 error = %e,
@@ -183,25 +202,43 @@ impl GitSource {
                 "git fetch failed"
             ),
         }
-        result.map(|(snapshot, _)| snapshot)
+        result
     }
 
-    fn fetch_inner(&mut self) -> Result<(Arc<Snapshot>, fetch::Fetched), GitError> {
+    fn fetch_inner(&mut self, started: Instant) -> Result<Arc<Snapshot>, GitError> {
+        if fetch::needs_repack(&self.settings) {
+            // gix writes one pack per fetch and cannot repack: start over with a fresh cache, which costs one
+            // full depth-1 fetch every MAX_PACKS changes and keeps lookups fast. The snapshot in memory stays.
+            tracing::info!(cache = %self.settings.repo_dir.display(), "rebuilding the git cache (too many packs)");
+            self.repo = fetch::reset_cache(&self.settings)?;
+        }
         let repo = self.repo.to_thread_local();
         let fetched = fetch::fetch_commit(&repo, &self.settings, &self.interrupt)?;
         let previous = self.last_good.clone();
-        let snapshot = match previous.as_deref() {
-            Some(p) if fetched.commit == p.commit => Arc::clone(previous.as_ref().expect("some")),
-            p => Arc::new(tree::read_snapshot(
-                &repo,
-                &self.settings,
-                fetched.commit,
-                p,
-            )?),
+        let (snapshot, blobs_read) = match previous {
+            Some(p) if fetched.commit == p.commit => (p, 0),
+            p => {
+                let (snapshot, blobs_read) =
+                    tree::read_snapshot(&repo, &self.settings, fetched.commit, p.as_deref())?;
+                (Arc::new(snapshot), blobs_read)
+            }
         };
         self.remember_last_good(&repo, fetched.commit);
         self.last_good = Some(Arc::clone(&snapshot));
-        Ok((snapshot, fetched))
+        self.last_stats = Some(FetchStats {
+            commit: snapshot.commit.clone(),
+            resolved_ref: fetched.resolved_ref,
+            objects_received: fetched.objects_received,
+            blobs_read,
+            files: snapshot.files.len(),
+            elapsed: started.elapsed(),
+        });
+        Ok(snapshot)
+    }
+
+    /// What the last successful fetch cost (for metrics and logs).
+    pub fn last_fetch_stats(&self) -> Option<&FetchStats> {
+        self.last_stats.as_ref()
     }
 
     /// The snapshot of the last successful fetch (or the one remembered by the cache), if any.
@@ -238,7 +275,7 @@ impl GitSource {
             .ok()?
             .detach();
         match tree::read_snapshot(&repo, &self.settings, commit, None) {
-            Ok(snapshot) => Some(Arc::new(snapshot)),
+            Ok((snapshot, _)) => Some(Arc::new(snapshot)),
             Err(e) => {
                 tracing::warn!(
                     url = %self.settings.display_url,

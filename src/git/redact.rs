@@ -17,7 +17,7 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&rest[..pos + 3]);
         let after = &rest[pos + 3..];
         let end = after
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')'))
             .unwrap_or(after.len());
         out.push_str(&redact_authority_and_query(scheme, &after[..end]));
         rest = &after[end..];
@@ -42,6 +42,10 @@ fn redact_authority_and_query(scheme: &str, rest: &str) -> String {
         None => authority.to_owned(),
     };
     let path = match path.find(['?', '#']) {
+        // The smart-HTTP discovery query names the service only.
+        Some(q) if path[q..].starts_with("?service=git-") && !path[q..].contains(['&', '#']) => {
+            path.to_owned()
+        }
         Some(q) => format!("{}?***", &path[..q]),
         None => path.to_owned(),
     };
@@ -74,6 +78,17 @@ mod tests {
         assert_eq!(
             redact_url("https://github.com/o/r.git"),
             "https://github.com/o/r.git"
+        );
+    }
+
+    #[test]
+    fn keeps_the_smart_http_service_query_and_closing_parens() {
+        let msg =
+            "error sending request for url (https://h/r.git/info/refs?service=git-upload-pack)";
+        assert_eq!(redact_url(msg), msg);
+        assert_eq!(
+            redact_url("(https://h/r?token=x&service=git-upload-pack)"),
+            "(https://h/r?***)"
         );
     }
 

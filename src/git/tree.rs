@@ -8,7 +8,7 @@ use super::config::Settings;
 use super::error::{chain_text, GitError};
 use super::{FileContent, Snapshot, SourceFile};
 
-/// Reads `commit`'s files under `settings.paths`.
+/// Reads `commit`'s files under `settings.paths`; also returns how many blobs had to be read.
 ///
 /// Contents of blobs that `previous` already holds are reused rather than read again, so building the
 /// snapshot after a small change costs little more than the change itself. Files above the size limit are
@@ -18,7 +18,7 @@ pub(crate) fn read_snapshot(
     settings: &Settings,
     commit: gix::ObjectId,
     previous: Option<&Snapshot>,
-) -> Result<Snapshot, GitError> {
+) -> Result<(Snapshot, usize), GitError> {
     let corrupt = |what: String, e: &(dyn std::error::Error + 'static)| GitError::Corrupt {
         path: settings.repo_dir.clone(),
         reason: format!("{what}: {}", chain_text(e, &[])),
@@ -43,6 +43,7 @@ pub(crate) fn read_snapshot(
         settings,
         known,
         files: BTreeMap::new(),
+        blobs_read: 0,
     };
 
     if settings.paths.is_empty() {
@@ -62,10 +63,12 @@ pub(crate) fn read_snapshot(
             })?;
         walker.visit(entry.mode().kind(), entry.object_id(), path.clone())?;
     }
-    Ok(Snapshot {
+    let blobs_read = walker.blobs_read;
+    let snapshot = Snapshot {
         commit: commit.to_string(),
         files: walker.files.into_values().collect(),
-    })
+    };
+    Ok((snapshot, blobs_read))
 }
 
 struct Walker<'a> {
@@ -75,6 +78,8 @@ struct Walker<'a> {
     known: HashMap<&'a str, &'a FileContent>,
     /// Keyed by path: overlapping configured paths (`apps`, `apps/web`) list a file once, in a stable order.
     files: BTreeMap<String, SourceFile>,
+    /// Blobs whose header or content had to be read (not known from the previous snapshot).
+    blobs_read: usize,
 }
 
 impl Walker<'_> {
@@ -122,6 +127,7 @@ impl Walker<'_> {
         let content = match self.known.get(blob_id.as_str()) {
             Some(content) => (*content).clone(),
             None => {
+                self.blobs_read += 1;
                 let header = self
                     .repo
                     .find_header(id)

@@ -404,6 +404,8 @@ pub struct Sshd {
     pub user: String,
     /// The client's private key file.
     pub client_key: PathBuf,
+    /// The server's private host key (its `.pub` beside it).
+    pub host_key: PathBuf,
 }
 
 pub fn sshd(fx: &Fixture) -> Sshd {
@@ -452,6 +454,7 @@ pub fn sshd(fx: &Fixture) -> Sshd {
         server,
         user,
         client_key,
+        host_key,
     }
 }
 
