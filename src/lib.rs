@@ -2,6 +2,7 @@
 pub mod cli;
 pub mod desired;
 pub mod documents;
+pub mod git;
 pub mod keys;
 pub mod names;
 pub mod policy;

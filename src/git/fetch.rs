@@ -1,0 +1,338 @@
+//! The cache repository and the shallow fetch: resolve the configured reference on the remote and bring its commit in.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gix::remote::Direction;
+
+use super::auth::{self, Token};
+use super::config::{GitAuth, Reference, Settings};
+use super::error::{self, FailureContext, GitError};
+
+/// What a fetch brought in.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetched {
+    pub commit: gix::ObjectId,
+    /// The remote ref that was followed (`refs/heads/main`), or the commit id when one was configured.
+    pub resolved_ref: String,
+    /// Objects received in the pack (0 when nothing changed): what the fetch cost.
+    pub objects_received: u64,
+}
+
+/// Opens the bare cache repository for `settings`, creating it on first use.
+///
+/// A cache that cannot be opened is rebuilt: it only ever holds what the remote can send again.
+pub(crate) fn open_cache(settings: &Settings) -> Result<gix::ThreadSafeRepository, GitError> {
+    let dir = &settings.repo_dir;
+    let options = open_options(settings);
+    if dir.join("HEAD").exists() {
+        match gix::ThreadSafeRepository::open_opts(dir, options.clone()) {
+            Ok(repo) => return Ok(repo),
+            Err(e) => {
+                tracing::warn!(
+                    cache = %dir.display(),
+                    error = %error::chain_text(&e, &[]),
+                    "git cache cannot be opened; rebuilding it"
+                );
+                std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
+            }
+        }
+    } else if dir.exists() {
+        // A half-created cache from an interrupted first start.
+        std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| io_error(parent, source))?;
+    // Create next to the final place and rename, so a crash never leaves a half-initialized repository there.
+    let staging = tempfile::Builder::new()
+        .prefix(".init-")
+        .tempdir_in(parent)
+        .map_err(|source| io_error(parent, source))?;
+    let staged = staging.path().join("repo.git");
+    gix::ThreadSafeRepository::init_opts(
+        &staged,
+        gix::create::Kind::Bare,
+        gix::create::Options::default(),
+        options.clone(),
+    )
+    .map_err(|e| GitError::Corrupt {
+        path: dir.clone(),
+        reason: format!(
+            "cannot create the cache repository: {}",
+            error::chain_text(&e, &[])
+        ),
+    })?;
+    std::fs::rename(&staged, dir).map_err(|source| io_error(dir, source))?;
+    gix::ThreadSafeRepository::open_opts(dir, options).map_err(|e| GitError::Corrupt {
+        path: dir.clone(),
+        reason: error::chain_text(&e, &[]),
+    })
+}
+
+/// Isolated from the machine's git configuration (no credential helpers, no `insteadOf` rewrites, no prompts):
+/// the agent's behaviour depends on its own configuration only.
+fn open_options(settings: &Settings) -> gix::open::Options {
+    let mut overrides = vec![
+        "protocol.version=2".to_owned(),
+        "protocol.file.allow=always".to_owned(),
+        "core.logAllRefUpdates=false".to_owned(),
+        "gc.auto=0".to_owned(),
+    ];
+    if settings.is_ssh {
+        let key = match &settings.auth {
+            GitAuth::SshKeyFile(key) => Some(key.as_path()),
+            _ => None,
+        };
+        let command = auth::ssh_command(
+            key,
+            settings.ssh_known_hosts.as_deref(),
+            &known_hosts_path(&settings.repo_dir),
+            &ssh_stderr_path(&settings.repo_dir),
+        );
+        overrides.push(format!("core.sshCommand={command}"));
+        overrides.push("ssh.variant=ssh".to_owned());
+    }
+    gix::open::Options::isolated()
+        .config_overrides(overrides)
+        // The slot map is sized when the repository is opened and does not grow while it stays open: leave
+        // room for the packs written until the next rebuild (MAX_PACKS).
+        .object_store_slots(gix::odb::store::init::Slots::AsNeededByDiskState {
+            multiplier: 1.1,
+            minimum: 2 * MAX_PACKS,
+        })
+}
+
+/// Where ssh's messages of the last connection go: gix recognizes only a few of them, and an operator needs
+/// to read "Host key verification failed" or "Could not resolve hostname" in the error.
+fn ssh_stderr_path(repo_dir: &Path) -> PathBuf {
+    repo_dir.with_extension("ssh-stderr")
+}
+
+/// The last lines ssh wrote, if any.
+fn ssh_messages(settings: &Settings) -> Option<String> {
+    if !settings.is_ssh {
+        return None;
+    }
+    let text = std::fs::read_to_string(ssh_stderr_path(&settings.repo_dir)).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '@'))
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(4)..];
+    (!tail.is_empty()).then(|| format!("ssh: {}", tail.join(" / ")))
+}
+
+/// Above this many pack files the cache is rebuilt (see `GitSource::fetch`).
+pub(crate) const MAX_PACKS: usize = 32;
+
+pub(crate) fn needs_repack(settings: &Settings) -> bool {
+    std::fs::read_dir(settings.repo_dir.join("objects").join("pack"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+                > MAX_PACKS
+        })
+        .unwrap_or(false)
+}
+
+/// Deletes the cache repository and creates an empty one.
+pub(crate) fn reset_cache(settings: &Settings) -> Result<gix::ThreadSafeRepository, GitError> {
+    let dir = &settings.repo_dir;
+    std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
+    open_cache(settings)
+}
+
+/// Beside the cache repository, not inside it: a rebuilt cache must not forget the host key it trusted.
+fn known_hosts_path(repo_dir: &Path) -> PathBuf {
+    repo_dir.with_extension("known_hosts")
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> GitError {
+    GitError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Fetches the configured reference at depth 1 and returns its commit.
+///
+/// Objects already in the cache are not sent again (the previous commit is offered as common ground),
+/// so the cost of a fetch follows the size of the change. A configured commit that is already cached
+/// needs no network at all.
+pub(crate) fn fetch_commit(
+    repo: &gix::Repository,
+    settings: &Settings,
+    interrupt: &AtomicBool,
+) -> Result<Fetched, GitError> {
+    if let Reference::Commit(id) = &settings.reference {
+        if repo.find_commit(*id).is_ok() {
+            return Ok(Fetched {
+                commit: *id,
+                resolved_ref: id.to_string(),
+                objects_received: 0,
+            });
+        }
+    }
+    auth::check_key_file(settings)?;
+    let token = Token::load(settings)?;
+    let mut secrets: Vec<&str> = Vec::new();
+    if let Some(t) = &token {
+        secrets.push(t.expose_for_scrubbing());
+    }
+    let reference = settings.reference.describe();
+    if settings.is_ssh {
+        // Only this fetch's messages, so an old failure never explains a new one.
+        let _ = std::fs::remove_file(ssh_stderr_path(&settings.repo_dir));
+    }
+    let fail = |e: &(dyn std::error::Error + 'static)| {
+        error::classify(
+            e,
+            &FailureContext {
+                detail: ssh_messages(settings),
+                display_url: &settings.display_url,
+                reference: &reference,
+                reference_is_commit: matches!(settings.reference, Reference::Commit(_)),
+                secrets: &secrets,
+                interrupted: interrupt.load(Ordering::Relaxed),
+                auth: &settings.auth,
+            },
+        )
+    };
+
+    let specs: Vec<String> = match &settings.reference {
+        Reference::RemoteHead => vec!["HEAD".into()],
+        Reference::FullName(name) => vec![name.clone()],
+        Reference::ShortName(name) => {
+            vec![format!("refs/heads/{name}"), format!("refs/tags/{name}")]
+        }
+        Reference::Commit(id) => vec![id.to_string()],
+    };
+    let remote = repo
+        .remote_at(settings.url.as_str())
+        .map_err(|e| fail(&e))?
+        .with_fetch_tags(gix::remote::fetch::Tags::None)
+        .with_refspecs(specs.iter().map(String::as_str), Direction::Fetch)
+        .map_err(|e| fail(&e))?;
+    let connection = remote.connect(Direction::Fetch).map_err(|e| fail(&e))?;
+    let prepare = match &token {
+        Some(token) => connection
+            .with_credentials(token.credentials())
+            .prepare_fetch(gix::progress::Discard, Default::default()),
+        None => connection
+            .with_credentials(auth::no_credentials)
+            .prepare_fetch(gix::progress::Discard, Default::default()),
+    }
+    .map_err(|e| fail(&e))?;
+
+    let (target, resolved_ref) = choose_mapping(prepare.ref_map(), settings)?;
+    let outcome = prepare
+        .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(
+            std::num::NonZeroU32::new(1).expect("non-zero"),
+        ))
+        .receive(gix::progress::Discard, interrupt)
+        .map_err(|e| match (fail(&e), &settings.reference) {
+            // The remote answered the ref listing, so it is reachable; a server that hangs up on a `want`
+            // for a commit id does not have that commit (upload-pack's "not our ref").
+            (
+                GitError::Unreachable { reason, .. } | GitError::Protocol { reason, .. },
+                Reference::Commit(id),
+            ) => GitError::RefNotFound {
+                url: settings.display_url.clone(),
+                reference: id.to_string(),
+                reason: format!(
+                    "the remote refused to send this commit, it does not have it ({reason})"
+                ),
+            },
+            (other, _) => other,
+        })?;
+    let objects_received = match &outcome.status {
+        gix::remote::fetch::Status::Change {
+            write_pack_bundle, ..
+        } => u64::from(write_pack_bundle.index.num_objects),
+        gix::remote::fetch::Status::NoPackReceived { .. } => 0,
+    };
+
+    let commit = repo
+        .find_object(target)
+        .and_then(|o| o.peel_tags_to_end())
+        .map_err(|e| GitError::Corrupt {
+            path: settings.repo_dir.clone(),
+            reason: format!(
+                "the fetched object {target} is missing: {}",
+                error::chain_text(&e, &[])
+            ),
+        })?;
+    if commit.kind != gix::object::Kind::Commit {
+        return Err(GitError::RefNotFound {
+            url: settings.display_url.clone(),
+            reference,
+            reason: format!("{resolved_ref} points to a {}, not a commit", commit.kind),
+        });
+    }
+    Ok(Fetched {
+        commit: commit.id,
+        resolved_ref,
+        objects_received,
+    })
+}
+
+/// Picks the remote ref that the configured reference names, from what the remote advertised.
+fn choose_mapping(
+    ref_map: &gix::remote::fetch::RefMap,
+    settings: &Settings,
+) -> Result<(gix::ObjectId, String), GitError> {
+    use gix::remote::fetch::refmap::Source;
+    let reference = settings.reference.describe();
+    let mut candidates: Vec<(gix::ObjectId, String)> = Vec::new();
+    for mapping in &ref_map.mappings {
+        if !matches!(
+            mapping.spec_index,
+            gix::remote::fetch::refmap::SpecIndex::ExplicitInRemote(_)
+        ) {
+            continue;
+        }
+        let name = match &mapping.remote {
+            Source::ObjectId(id) => id.to_string(),
+            Source::Ref(r) => r.unpack().0.to_string(),
+        };
+        match mapping.remote.as_id() {
+            Some(id) if !candidates.iter().any(|(_, n)| *n == name) => {
+                candidates.push((id.to_owned(), name))
+            }
+            Some(_) => {}
+            None => {
+                return Err(GitError::RefNotFound {
+                    url: settings.display_url.clone(),
+                    reference,
+                    reason: format!("{name} on the remote has no commit yet (empty repository)"),
+                })
+            }
+        }
+    }
+    match candidates.len() {
+        1 => Ok(candidates.remove(0)),
+        0 => Err(GitError::RefNotFound {
+            url: settings.display_url.clone(),
+            reference,
+            reason: if ref_map.remote_refs.is_empty() {
+                "the remote advertises no refs (empty repository, or no such branch or tag)".into()
+            } else {
+                format!(
+                    "none of the {} refs the remote advertised matches",
+                    ref_map.remote_refs.len()
+                )
+            },
+        }),
+        _ => Err(GitError::Ambiguous {
+            url: settings.display_url.clone(),
+            reference,
+            candidates: candidates
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect::<Vec<_>>()
+                .join(" and "),
+        }),
+    }
+}

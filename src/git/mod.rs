@@ -1,0 +1,334 @@
+//! The git source: fetch a branch, tag or commit of a remote (shallow, cached) and read the files under the configured paths.
+//!
+//! ```text
+//! GitSourceConfig --validate--> GitSource --fetch()--> Snapshot { commit, files[path, blob_id, content] }
+//!                                          \--last_good()--> the previous Snapshot when a fetch fails
+//! ```
+//!
+//! Fetching is blocking (gix's blocking client); from async code call it through `spawn_blocking`.
+//! Remotes: `file://` and local paths, `git://`, smart HTTP(S) (optionally with a token file, sent as
+//! basic auth) and ssh (with a private key file, through the system `ssh` program).
+
+mod auth;
+mod config;
+mod error;
+mod fetch;
+mod redact;
+mod tree;
+mod webhook;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use auth::DEFAULT_TOKEN_USER;
+pub use config::{GitAuth, GitSourceConfig, DEFAULT_MAX_FILE_SIZE};
+pub use error::GitError;
+pub use redact::redact_url;
+pub use webhook::{verify_github_signature, verify_gitlab_token};
+
+use config::Settings;
+
+/// The content of one file of a snapshot.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// The bytes of the file (at most the configured maximum size).
+    Data(Vec<u8>),
+    /// The file exceeds the maximum size; its content was never read.
+    TooLarge { size: u64 },
+}
+
+impl std::fmt::Debug for FileContent {
+    // Files may be secrets in plain text by mistake: debug output shows sizes, never bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileContent::Data(d) => write!(f, "Data({} bytes)", d.len()),
+            FileContent::TooLarge { size } => write!(f, "TooLarge {{ size: {size} }}"),
+        }
+    }
+}
+
+/// One regular file of the repository at the fetched commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Repository-relative, '/'-separated.
+    pub path: String,
+    /// The git blob id (hex): equal ids mean equal contents, so unchanged files need no new work.
+    pub blob_id: String,
+    pub content: FileContent,
+}
+
+/// The files under the configured paths at one commit, sorted by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The commit id (hex).
+    pub commit: String,
+    pub files: Vec<SourceFile>,
+}
+
+/// How the files of two snapshots differ, by path and blob id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotChanges {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Snapshot {
+    /// The file at `path`, if the snapshot has it.
+    pub fn file(&self, path: &str) -> Option<&SourceFile> {
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
+    }
+
+    /// The paths added, modified (other blob) and removed since `previous`: only these need decrypting again.
+    pub fn changes_since(&self, previous: &Snapshot) -> SnapshotChanges {
+        let old: HashMap<&str, &str> = previous
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.blob_id.as_str()))
+            .collect();
+        let mut changes = SnapshotChanges::default();
+        for f in &self.files {
+            match old.get(f.path.as_str()) {
+                None => changes.added.push(f.path.clone()),
+                Some(blob) if *blob != f.blob_id => changes.modified.push(f.path.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.removed = previous
+            .files
+            .iter()
+            .filter(|f| self.file(&f.path).is_none())
+            .map(|f| f.path.clone())
+            .collect();
+        changes
+    }
+}
+
+/// A git remote followed at one reference, with a local cache and the last good snapshot.
+pub struct GitSource {
+    settings: Settings,
+    repo: gix::ThreadSafeRepository,
+    last_good: Option<Arc<Snapshot>>,
+    last_stats: Option<FetchStats>,
+    interrupt: Arc<AtomicBool>,
+}
+
+/// What one successful fetch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchStats {
+    pub commit: String,
+    /// The remote ref followed (`refs/heads/main`), or the commit id when one is configured.
+    pub resolved_ref: String,
+    /// Objects in the pack the remote sent (0 when nothing changed).
+    pub objects_received: u64,
+    /// Blobs read from the cache, i.e. not reused from the previous snapshot.
+    pub blobs_read: usize,
+    /// Files in the snapshot.
+    pub files: usize,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("url", &self.settings.display_url)
+            .field("reference", &self.settings.reference.describe())
+            .field(
+                "last_good",
+                &self.last_good.as_ref().map(|s| s.commit.as_str()),
+            )
+            .finish()
+    }
+}
+
+impl GitSource {
+    /// Validates `config` and opens (or creates) the cache repository.
+    ///
+    /// If the cache remembers a last good commit for this reference, its snapshot is read from the cache, so
+    /// [`last_good`](Self::last_good) answers even before the first fetch after a restart.
+    pub fn new(config: GitSourceConfig) -> Result<Self, GitError> {
+        let settings = Settings::from_config(config)?;
+        let repo = fetch::open_cache(&settings)?;
+        let mut source = GitSource {
+            settings,
+            repo,
+            last_good: None,
+            last_stats: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
+        };
+        source.last_good = source.load_last_good_from_cache();
+        Ok(source)
+    }
+
+    /// The remote URL with credentials redacted, for logs and status.
+    pub fn display_url(&self) -> &str {
+        &self.settings.display_url
+    }
+
+    /// A flag that aborts a running fetch when set (the fetch then fails with [`GitError::Interrupted`]).
+    /// It stays set, so later fetches are interrupted too: it is meant for shutdown.
+    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupt)
+    }
+
+    /// Fetches the configured reference and reads the configured paths at its commit.
+    ///
+    /// On success the snapshot becomes the last good one. On failure nothing changes: the error names the
+    /// (redacted) remote and the reason, and [`last_good`](Self::last_good) still returns the previous snapshot.
+    pub fn fetch(&mut self) -> Result<Arc<Snapshot>, GitError> {
+        let result = self.fetch_inner(Instant::now());
+        match (&result, &self.last_stats) {
+            (Ok(_), Some(stats)) => tracing::info!(
+                url = %self.settings.display_url,
+                reference = %stats.resolved_ref,
+                commit = %stats.commit,
+                files = stats.files,
+                objects_received = stats.objects_received,
+                blobs_read = stats.blobs_read,
+                elapsed_ms = stats.elapsed.as_millis() as u64,
+                "git fetch succeeded"
+            ),
+            (Ok(_), None) => {}
+            (Err(e), _) => tracing::warn!(
+                url = %self.settings.display_url,
+                reason = e.kind(),
+                error = %e,
+                last_good = self.last_good.as_ref().map(|s| s.commit.as_str()).unwrap_or("none"),
+                "git fetch failed"
+            ),
+        }
+        result
+    }
+
+    fn fetch_inner(&mut self, started: Instant) -> Result<Arc<Snapshot>, GitError> {
+        if fetch::needs_repack(&self.settings) {
+            // gix writes one pack per fetch and cannot repack: start over with a fresh cache, which costs one
+            // full depth-1 fetch every MAX_PACKS changes and keeps lookups fast. The snapshot in memory stays.
+            tracing::info!(cache = %self.settings.repo_dir.display(), "rebuilding the git cache (too many packs)");
+            self.repo = fetch::reset_cache(&self.settings)?;
+        }
+        let repo = self.repo.to_thread_local();
+        let fetched = fetch::fetch_commit(&repo, &self.settings, &self.interrupt)?;
+        let previous = self.last_good.clone();
+        let (snapshot, blobs_read) = match previous {
+            Some(p) if fetched.commit == p.commit => (p, 0),
+            p => {
+                let (snapshot, blobs_read) =
+                    tree::read_snapshot(&repo, &self.settings, fetched.commit, p.as_deref())?;
+                (Arc::new(snapshot), blobs_read)
+            }
+        };
+        self.remember_last_good(&repo, fetched.commit);
+        self.last_good = Some(Arc::clone(&snapshot));
+        self.last_stats = Some(FetchStats {
+            commit: snapshot.commit.clone(),
+            resolved_ref: fetched.resolved_ref,
+            objects_received: fetched.objects_received,
+            blobs_read,
+            files: snapshot.files.len(),
+            elapsed: started.elapsed(),
+        });
+        Ok(snapshot)
+    }
+
+    /// What the last successful fetch cost (for metrics and logs).
+    pub fn last_fetch_stats(&self) -> Option<&FetchStats> {
+        self.last_stats.as_ref()
+    }
+
+    /// The snapshot of the last successful fetch (or the one remembered by the cache), if any.
+    pub fn last_good(&self) -> Option<Arc<Snapshot>> {
+        self.last_good.clone()
+    }
+
+    /// Keeps the commit reachable in the cache (and known as good across restarts). Failing to write the ref
+    /// only loses the restart convenience, so it is logged, not returned.
+    fn remember_last_good(&self, repo: &gix::Repository, commit: gix::ObjectId) {
+        let name = self.settings.last_good_ref();
+        if let Err(e) = repo.reference(
+            name.as_str(),
+            commit,
+            gix::refs::transaction::PreviousValue::Any,
+            "sealsync: last good",
+        ) {
+            tracing::warn!(
+                cache = %self.settings.repo_dir.display(),
+                error = %error::chain_text(&e, &[]),
+                "cannot record the last good commit in the git cache"
+            );
+        }
+    }
+
+    fn load_last_good_from_cache(&self) -> Option<Arc<Snapshot>> {
+        let repo = self.repo.to_thread_local();
+        let name = self.settings.last_good_ref();
+        let commit = repo
+            .try_find_reference(name.as_str())
+            .ok()
+            .flatten()?
+            .into_fully_peeled_id()
+            .ok()?
+            .detach();
+        match tree::read_snapshot(&repo, &self.settings, commit, None) {
+            Ok((snapshot, _)) => Some(Arc::new(snapshot)),
+            Err(e) => {
+                tracing::warn!(
+                    url = %self.settings.display_url,
+                    error = %e,
+                    "the last good commit in the git cache cannot be read; waiting for a fetch"
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, blob: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob_id: blob.into(),
+            content: FileContent::Data(vec![]),
+        }
+    }
+
+    #[test]
+    fn changes_follow_blob_ids() {
+        let old = Snapshot {
+            commit: "a".into(),
+            files: vec![
+                file("a.yaml", "1"),
+                file("b.yaml", "2"),
+                file("c.yaml", "3"),
+            ],
+        };
+        let new = Snapshot {
+            commit: "b".into(),
+            files: vec![
+                file("a.yaml", "1"),
+                file("b.yaml", "9"),
+                file("d.yaml", "4"),
+            ],
+        };
+        let c = new.changes_since(&old);
+        assert_eq!(c.added, vec!["d.yaml"]);
+        assert_eq!(c.modified, vec!["b.yaml"]);
+        assert_eq!(c.removed, vec!["c.yaml"]);
+        assert_eq!(new.file("b.yaml").unwrap().blob_id, "9");
+        assert!(new.file("c.yaml").is_none());
+    }
+
+    #[test]
+    fn debug_never_prints_file_bytes() {
+        let f = FileContent::Data(b"password: hunter2".to_vec());
+        assert_eq!(format!("{f:?}"), "Data(17 bytes)");
+    }
+}
