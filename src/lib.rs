@@ -1,4 +1,5 @@
 //! sealsync: SOPS-compatible secret encryption and a GitOps agent that materializes Kubernetes Secrets.
+pub mod agent;
 pub mod cli;
 pub mod desired;
 pub mod documents;

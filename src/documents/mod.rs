@@ -152,10 +152,18 @@ impl Classifier<'_> {
         };
         let docs = match format.store().load_encrypted(bytes) {
             Ok(docs) => docs,
-            Err(e) => return file_refusal(Reason::Parse, format!("cannot parse as {}: {e}", format.name())),
+            Err(e) => {
+                return file_refusal(
+                    Reason::Parse,
+                    format!("cannot parse as {}: {e}", format.name()),
+                )
+            }
         };
         let mut out = FileOutcome::default();
-        let sops_docs = docs.iter().filter(|d| d.get(METADATA_KEY).is_some()).count();
+        let sops_docs = docs
+            .iter()
+            .filter(|d| d.get(METADATA_KEY).is_some())
+            .count();
         if sops_docs > 0 && sops_docs == docs.len() && shared_metadata(&docs) {
             // One sops file, possibly of several documents: one data key, one MAC over them all.
             match file::decrypt_docs(docs, self.identities) {
@@ -233,7 +241,13 @@ impl Classifier<'_> {
             return;
         };
         if api_version != "v1" || kind != "Secret" {
-            tracing::debug!(path, document = index, api_version, kind, "ignoring an object sealsync does not manage");
+            tracing::debug!(
+                path,
+                document = index,
+                api_version,
+                kind,
+                "ignoring an object sealsync does not manage"
+            );
             out.ignored.push(Ignored {
                 path: path.to_string(),
                 document: index,
@@ -324,3 +338,6 @@ pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
         outcome.secrets = kept;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,7 +20,11 @@ pub const ADOPT_ANNOTATION: &str = "sealsync.dev/adopt";
 
 type Failure = (Reason, Option<SecretKey>, String);
 
-fn string_map(doc: &Map, field: &str, key: &Option<SecretKey>) -> Result<BTreeMap<String, String>, Failure> {
+fn string_map(
+    doc: &Map,
+    field: &str,
+    key: &Option<SecretKey>,
+) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
     match doc.get(field) {
         None | Some(Value::Null) => {}
@@ -35,7 +39,10 @@ fn string_map(doc: &Map, field: &str, key: &Option<SecretKey>) -> Result<BTreeMa
                         return Err((
                             Reason::Invalid,
                             key.clone(),
-                            format!("metadata.{field}.{k} must be a string, not a {}", other.kind()),
+                            format!(
+                                "metadata.{field}.{k} must be a string, not a {}",
+                                other.kind()
+                            ),
                         ))
                     }
                 };
@@ -62,7 +69,8 @@ pub fn secret_from_document(
     default_namespace: &str,
     encrypted: bool,
 ) -> Result<DesiredSecret, Failure> {
-    let invalid = |key: &Option<SecretKey>, message: String| (Reason::Invalid, key.clone(), message);
+    let invalid =
+        |key: &Option<SecretKey>, message: String| (Reason::Invalid, key.clone(), message);
     let metadata = match doc.get("metadata") {
         Some(Value::Map(m)) => m,
         _ => return Err(invalid(&None, "metadata is missing or not a map".into())),
@@ -81,9 +89,18 @@ pub fn secret_from_document(
     let namespace = match metadata.get("namespace") {
         None | Some(Value::Null) => default_namespace.to_string(),
         Some(Value::Str(s)) => s.clone(),
-        Some(other) => return Err(invalid(&None, format!("metadata.namespace must be a string, not a {}", other.kind()))),
+        Some(other) => {
+            return Err(invalid(
+                &None,
+                format!(
+                    "metadata.namespace must be a string, not a {}",
+                    other.kind()
+                ),
+            ))
+        }
     };
-    names::dns_subdomain(&name).map_err(|why| invalid(&None, format!("invalid Secret name '{name}': {why}")))?;
+    names::dns_subdomain(&name)
+        .map_err(|why| invalid(&None, format!("invalid Secret name '{name}': {why}")))?;
     names::dns_label(&namespace)
         .map_err(|why| invalid(&None, format!("invalid namespace '{namespace}': {why}")))?;
     let key = Some(SecretKey::new(namespace, name));
@@ -106,20 +123,32 @@ pub fn secret_from_document(
         let values = match doc.get(field) {
             None | Some(Value::Null) => continue,
             Some(Value::Map(m)) => m,
-            Some(other) => return Err(invalid(&key, format!("{field} must be a map, not a {}", other.kind()))),
+            Some(other) => {
+                return Err(invalid(
+                    &key,
+                    format!("{field} must be a map, not a {}", other.kind()),
+                ))
+            }
         };
         for (k, v) in values.entries() {
-            names::secret_key(k).map_err(|why| invalid(&key, format!("invalid key {field}.{k}: {why}")))?;
+            names::secret_key(k)
+                .map_err(|why| invalid(&key, format!("invalid key {field}.{k}: {why}")))?;
             let text: &str = match v {
                 Value::Str(s) => s,
                 Value::Null => "",
                 Value::Bytes(_) => {
-                    return Err(invalid(&key, format!("{field}.{k} is not valid UTF-8 text")));
+                    return Err(invalid(
+                        &key,
+                        format!("{field}.{k} is not valid UTF-8 text"),
+                    ));
                 }
                 other => {
                     return Err(invalid(
                         &key,
-                        format!("{field}.{k} must be a string, not a {} (quote it in YAML)", other.kind()),
+                        format!(
+                            "{field}.{k} must be a string, not a {} (quote it in YAML)",
+                            other.kind()
+                        ),
                     ))
                 }
             };
@@ -132,8 +161,12 @@ pub fn secret_from_document(
             }
             let bytes = if field == "data" {
                 let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-                B64.decode(compact.as_bytes())
-                    .map_err(|_| invalid(&key, format!("data.{k} is not valid base64 (use stringData for plain text)")))?
+                B64.decode(compact.as_bytes()).map_err(|_| {
+                    invalid(
+                        &key,
+                        format!("data.{k} is not valid base64 (use stringData for plain text)"),
+                    )
+                })?
             } else {
                 text.as_bytes().to_vec()
             };
@@ -149,7 +182,9 @@ pub fn secret_from_document(
             data.insert(k.to_string(), SecretBytes::new(bytes));
         }
     }
-    let adopt = annotations.get(ADOPT_ANNOTATION).is_some_and(|v| v == "true");
+    let adopt = annotations
+        .get(ADOPT_ANNOTATION)
+        .is_some_and(|v| v == "true");
     Ok(DesiredSecret {
         key: key.expect("set above"),
         secret_type,

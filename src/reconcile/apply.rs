@@ -125,9 +125,10 @@ pub async fn apply<S: Sink>(
                         && m.source_path.as_deref() == Some(d.source.path.as_str())
                 });
             if unchanged {
-                report
-                    .results
-                    .insert(d.key.clone(), SecretResult::Applied(ApplyOutcome::Unchanged));
+                report.results.insert(
+                    d.key.clone(),
+                    SecretResult::Applied(ApplyOutcome::Unchanged),
+                );
             }
             !unchanged
         })
@@ -172,7 +173,12 @@ mod tests {
 
     #[test]
     fn prune_guard_refuses_mass_deletion() {
-        let m = managed(&[("a", "a.yaml"), ("b", "b.yaml"), ("c", "c.yaml"), ("d", "d.yaml")]);
+        let m = managed(&[
+            ("a", "a.yaml"),
+            ("b", "b.yaml"),
+            ("c", "c.yaml"),
+            ("d", "d.yaml"),
+        ]);
         let state = DesiredState::default();
         let plan = plan_prune(&m, &state, 0.5);
         assert!(plan.delete.is_empty());
@@ -181,7 +187,12 @@ mod tests {
 
     #[test]
     fn prune_within_share_and_failed_files_protected() {
-        let m = managed(&[("a", "a.yaml"), ("b", "b.yaml"), ("c", "c.yaml"), ("d", "d.yaml")]);
+        let m = managed(&[
+            ("a", "a.yaml"),
+            ("b", "b.yaml"),
+            ("c", "c.yaml"),
+            ("d", "d.yaml"),
+        ]);
         let mut state = DesiredState::default();
         for name in ["a", "b"] {
             let mut d = crate::desired::tests_support::sample();

@@ -75,7 +75,11 @@ impl Engine {
         };
         let mut seen = HashSet::new();
         let mut per_file: Vec<(String, FileOutcome)> = Vec::new();
-        for file in snapshot.files.iter().filter(|f| documents::is_manifest(&f.path)) {
+        for file in snapshot
+            .files
+            .iter()
+            .filter(|f| documents::is_manifest(&f.path))
+        {
             seen.insert(file.path.clone());
             let cached = self
                 .cache
@@ -122,7 +126,10 @@ impl Engine {
                 if let Some(previous) = self.last_good.get(&path) {
                     for s in previous {
                         if !outcome.secrets.iter().any(|n| n.key == s.key) {
-                            state.secrets.entry(s.key.clone()).or_insert_with(|| s.clone());
+                            state
+                                .secrets
+                                .entry(s.key.clone())
+                                .or_insert_with(|| s.clone());
                         }
                     }
                 }

@@ -1,0 +1,111 @@
+//! `sealsync`'s command line. Every `run` flag also reads an environment variable (flags win), and a
+//! `--config` file fills in what neither sets.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Precedence: command-line flags, then SEALSYNC_* environment variables, then the --config file, then
+defaults. `sealsync check-config` shows the result and where each value came from.
+
+Exit codes of `run --once`:
+  0  everything was applied
+  1  fatal error (bad configuration, unreachable remote, sink unavailable): the sink was not touched
+  2  some documents failed or a prune was refused; everything else was applied";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sealsync",
+    version,
+    about = "The sealsync agent: keeps Kubernetes Secrets (or a folder) equal to what git declares, decrypting SOPS files with age identities that live only where the agent runs, and puts back Secrets edited by hand.",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Reconcile continuously (or once with --once).
+    Run(RunArgs),
+    /// Validate the configuration and explain the value in force for each setting.
+    CheckConfig(RunArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// A YAML configuration file (keys named like the flags, with underscores: repo, ref, paths, …).
+    #[arg(long, env = "SEALSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The git repository: a path, file://, git://, http(s):// or ssh:// URL.
+    #[arg(long, env = "SEALSYNC_REPO", value_name = "URL")]
+    pub repo: Option<String>,
+    /// Branch, tag or commit to follow (default: the remote's HEAD).
+    #[arg(long = "ref", env = "SEALSYNC_REF", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Only read these folders or files of the repository (repeatable; default: all).
+    #[arg(
+        long = "path",
+        env = "SEALSYNC_PATH",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    pub paths: Vec<String>,
+    /// age identity file (repeatable). SOPS_AGE_KEY_FILE and SOPS_AGE_KEY are honoured too.
+    #[arg(
+        long = "identity",
+        env = "SEALSYNC_IDENTITY",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub identities: Vec<PathBuf>,
+    /// Where Secrets go: `dir:PATH` (files laid out like a mounted Secret volume) or `kube`.
+    #[arg(long, env = "SEALSYNC_SINK", value_name = "SINK")]
+    pub sink: Option<String>,
+    /// Which namespaces a path may write to: 'GLOB=NS[,NS...]' (repeatable; globs match the path
+    /// relative to the repository root, e.g. 'apps/team-a/**=team-a').
+    #[arg(
+        long = "namespace-policy",
+        env = "SEALSYNC_NAMESPACE_POLICY",
+        value_name = "GLOB=NS",
+        value_delimiter = ';'
+    )]
+    pub namespace_policy: Vec<String>,
+    /// How often to poll git: 30s, 5m, 1h (default 1m).
+    #[arg(long, env = "SEALSYNC_INTERVAL", value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Reconcile once and exit (see the exit codes below).
+    #[arg(long)]
+    pub once: bool,
+    /// Address of /healthz, /readyz, /metrics, /status and /hooks/git (default 0.0.0.0:8080; not
+    /// opened by --once).
+    #[arg(long, env = "SEALSYNC_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Refuse to prune more than this share of managed Secrets in one commit (default 0.5).
+    #[arg(long, env = "SEALSYNC_PRUNE_MAX_SHARE", value_name = "SHARE")]
+    pub prune_max_share: Option<f64>,
+    /// File holding the webhook secret (GitHub X-Hub-Signature-256 HMAC or GitLab X-Gitlab-Token).
+    #[arg(long, env = "SEALSYNC_WEBHOOK_SECRET_FILE", value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Log format: text or json (default text).
+    #[arg(long, env = "SEALSYNC_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Access token file for https:// remotes.
+    #[arg(long, env = "SEALSYNC_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Private key file for ssh:// remotes.
+    #[arg(long, env = "SEALSYNC_SSH_KEY_FILE", value_name = "FILE")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// Where the git cache lives (default $XDG_CACHE_HOME/sealsync, or /var/cache/sealsync in a pod).
+    #[arg(long, env = "SEALSYNC_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Refuse manifest files larger than this (default 5MiB).
+    #[arg(long, env = "SEALSYNC_MAX_FILE_SIZE", value_name = "SIZE")]
+    pub max_file_size: Option<String>,
+    /// Namespace of documents that name none (default: the agent's own namespace with the kube sink,
+    /// `default` with the dir sink).
+    #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]
+    pub default_namespace: Option<String>,
+}

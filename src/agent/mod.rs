@@ -1,0 +1,5 @@
+//! The `sealsync` agent: configuration, start-up and the reconcile loop around the engine.
+
+pub mod args;
+pub mod config;
+pub mod run;

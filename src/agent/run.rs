@@ -1,0 +1,247 @@
+//! The agent's main loop: fetch git (on the interval or a webhook), compute desired state, apply it to
+//! the sink, report. Fetch failures keep the last good state; `--once` maps the outcome to an exit code.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::desired::FingerprintKey;
+use crate::documents::Refusal;
+use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
+use crate::keys::{Identities, IdentitySource};
+use crate::policy::{Fallback, NamespacePolicy};
+use crate::reconcile::{self, ApplyReport, DesiredState, Engine, EngineSettings, SecretResult};
+use crate::sink::{ApplyOutcome, Sink};
+
+use super::config::{AgentConfig, SinkSpec};
+
+/// Exit codes of `run --once` (and of start-up failures).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FATAL: u8 = 1;
+    pub const PARTIAL: u8 = 2;
+}
+
+/// A fatal start-up or fetch problem, already phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
+/// Loads the identities named by the configuration.
+pub fn load_identities(config: &AgentConfig) -> Result<Identities, Fatal> {
+    let mut ids = Identities::default();
+    for path in &config.identity_files {
+        ids.add(IdentitySource::File {
+            path: path.clone(),
+            origin: "identity".into(),
+        })
+        .map_err(|e| Fatal(e.to_string()))?;
+    }
+    if let Some(text) = &config.inline_identity {
+        ids.add(IdentitySource::Inline {
+            origin: "SOPS_AGE_KEY".into(),
+            text: text.clone(),
+        })
+        .map_err(|e| Fatal(e.to_string()))?;
+    }
+    if ids.is_empty() {
+        tracing::warn!("no age identity configured: every SOPS document will fail (give --identity FILE or SOPS_AGE_KEY_FILE)");
+    }
+    Ok(ids)
+}
+
+/// The git source the configuration names.
+pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
+    let mut git = GitSourceConfig::new(config.repo.clone(), config.cache_dir.clone());
+    git.reference = config.reference.clone();
+    git.paths = config.paths.clone();
+    git.auth = config.git_auth.clone();
+    git.max_file_size = config.max_file_size;
+    GitSource::new(git).map_err(|e| Fatal(e.to_string()))
+}
+
+/// The engine, with the namespace fallback that suits the sink.
+pub fn engine(config: &AgentConfig, identities: Identities, own_namespace: &str) -> Engine {
+    let fallback = match config.sink {
+        SinkSpec::Dir(_) => Fallback::AllowAll,
+        SinkSpec::Kube => Fallback::Only(vec![own_namespace.to_string()]),
+    };
+    Engine::new(EngineSettings {
+        identities: Arc::new(identities),
+        policy: NamespacePolicy::new(config.namespace_policy.clone(), fallback),
+        default_namespace: config
+            .default_namespace
+            .clone()
+            .unwrap_or_else(|| own_namespace.to_string()),
+        max_file_size: config.max_file_size,
+    })
+}
+
+/// Fetches on a blocking thread (gix is synchronous).
+pub async fn fetch(git: &Arc<Mutex<GitSource>>) -> Result<Arc<Snapshot>, GitError> {
+    let git = git.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut source = git.lock().unwrap_or_else(|p| p.into_inner());
+        source.fetch()
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(GitError::Io {
+            path: std::path::PathBuf::from("<fetch task>"),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
+/// The result of one pass, for logs, status and exit codes.
+pub struct Pass {
+    pub state: DesiredState,
+    pub report: ApplyReport,
+}
+
+impl Pass {
+    /// Whether everything desired was applied and nothing was refused.
+    pub fn clean(&self) -> bool {
+        self.state.refused.is_empty()
+            && self.report.failures() == 0
+            && self.report.prune_refused.is_none()
+            && !self
+                .report
+                .results
+                .values()
+                .any(|r| matches!(r, SecretResult::Applied(ApplyOutcome::RefusedUnmanaged)))
+    }
+}
+
+/// One reconcile pass over a snapshot.
+pub async fn reconcile_once<S: Sink>(
+    engine: &mut Engine,
+    sink: &S,
+    snapshot: &Snapshot,
+    key: &FingerprintKey,
+    prune_max_share: f64,
+) -> Pass {
+    let started = Instant::now();
+    let state = engine.desired(snapshot);
+    let report = reconcile::apply(sink, &state, key, prune_max_share).await;
+    log_pass(&state, &report, started.elapsed().as_secs_f64());
+    Pass { state, report }
+}
+
+fn log_refusal(r: &Refusal) {
+    tracing::warn!(
+        path = %r.path,
+        document = r.document,
+        secret = r.key.as_ref().map(|k| k.to_string()),
+        reason = r.reason.code(),
+        "document refused: {}",
+        r.message
+    );
+}
+
+fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64) {
+    state.refused.iter().for_each(log_refusal);
+    for (key, result) in &report.results {
+        match result {
+            SecretResult::Applied(ApplyOutcome::Created) => {
+                tracing::info!(secret = %key, "created")
+            }
+            SecretResult::Applied(ApplyOutcome::Updated) => {
+                tracing::info!(secret = %key, "updated")
+            }
+            SecretResult::Applied(ApplyOutcome::RefusedUnmanaged) => tracing::warn!(
+                secret = %key,
+                "a Secret of this name exists and is not managed by sealsync: left alone (annotate the document sealsync.dev/adopt: \"true\" to take it over)"
+            ),
+            SecretResult::Applied(ApplyOutcome::Unchanged) => {}
+            SecretResult::Failed(e) => tracing::error!(secret = %key, "apply failed: {e}"),
+        }
+    }
+    for key in &report.pruned {
+        tracing::info!(secret = %key, "pruned: its source left git");
+    }
+    for (key, e) in &report.prune_failed {
+        tracing::error!(secret = %key, "prune failed: {e}");
+    }
+    if let Some(why) = &report.prune_refused {
+        tracing::error!("{why}");
+    }
+    if let Some(e) = &report.list_error {
+        tracing::error!("cannot list managed Secrets: {e}");
+    }
+    tracing::info!(
+        commit = %state.commit,
+        desired = state.secrets.len(),
+        refused = state.refused.len(),
+        ignored = state.ignored.len(),
+        files_decrypted = state.files_classified,
+        created = report.count(&ApplyOutcome::Created),
+        updated = report.count(&ApplyOutcome::Updated),
+        unchanged = report.count(&ApplyOutcome::Unchanged),
+        pruned = report.pruned.len(),
+        failed = report.failures(),
+        seconds,
+        "reconciled"
+    );
+}
+
+/// Runs passes until `shutdown` fires: on every interval tick and on every webhook trigger. With
+/// `once`, one pass and the exit code.
+pub async fn run_loop<S: Sink>(
+    config: &AgentConfig,
+    git: Arc<Mutex<GitSource>>,
+    mut engine: Engine,
+    sink: &S,
+    key: &FingerprintKey,
+    mut triggers: mpsc::Receiver<()>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut on_pass: impl FnMut(&Pass, Option<&GitError>),
+) -> u8 {
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
+            _ = shutdown.changed() => return exit::OK,
+        }
+        let fetched = fetch(&git).await;
+        let (snapshot, git_error) = match fetched {
+            Ok(s) => (s, None),
+            Err(e) => {
+                tracing::error!("git fetch failed: {e}");
+                let last = git.lock().unwrap_or_else(|p| p.into_inner()).last_good();
+                match last {
+                    Some(s) => {
+                        tracing::warn!(commit = %s.commit, "keeping the last good commit");
+                        (s, Some(e))
+                    }
+                    None if config.once => return exit::FATAL,
+                    None => continue,
+                }
+            }
+        };
+        if config.once && git_error.is_some() {
+            on_pass(
+                &Pass {
+                    state: DesiredState::default(),
+                    report: ApplyReport::default(),
+                },
+                git_error.as_ref(),
+            );
+            return exit::FATAL;
+        }
+        let pass = reconcile_once(&mut engine, sink, &snapshot, key, config.prune_max_share).await;
+        on_pass(&pass, git_error.as_ref());
+        if config.once {
+            return if pass.report.list_error.is_some() {
+                exit::FATAL
+            } else if pass.clean() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            };
+        }
+    }
+}
