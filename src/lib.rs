@@ -3,6 +3,7 @@ pub mod cli;
 pub mod desired;
 pub mod keys;
 pub mod names;
+pub mod ops;
 pub mod references;
 pub mod sink;
 pub mod sops;
