@@ -6,6 +6,7 @@ pub mod documents;
 pub mod git;
 pub mod keys;
 pub mod names;
+pub mod ops;
 pub mod policy;
 pub mod reconcile;
 pub mod references;

@@ -1,0 +1,226 @@
+//! What `sealctl status` does: fetch `/status` from a running agent and render it as tables for a
+//! person answering "why was my Secret not updated".
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::ops::status::Status;
+use crate::ops::{OpsError, Result};
+
+/// How long `fetch_status` waits for the whole exchange.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Git's default abbreviation.
+const SHORT_COMMIT: usize = 7;
+
+/// Fetches the `/status` JSON from an agent, e.g. `http://127.0.0.1:8080` (through `kubectl
+/// port-forward`). `/status` is appended unless the URL already ends with it. Plain HTTP only: the
+/// operations port is not exposed outside the cluster.
+pub fn fetch_status(url: &str) -> Result<String> {
+    let url = if url.trim_end_matches('/').ends_with("/status") {
+        url.to_string()
+    } else {
+        format!("{}/status", url.trim_end_matches('/'))
+    };
+    let fetch_error = |reason: String| OpsError::Fetch {
+        url: url.clone(),
+        reason,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(FETCH_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(&url)
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| fetch_error(e.to_string()))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(OpsError::FetchStatus { url, status });
+    }
+    response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| fetch_error(e.to_string()))
+}
+
+/// Renders `/status` JSON for a terminal. Input that is not a status document is reported as such
+/// rather than failing, so `sealctl status` always prints something useful.
+pub fn render_status(json: &str) -> String {
+    let status: Status = match serde_json::from_str(json) {
+        Ok(status) => status,
+        Err(error) => return format!("not a sealsync status document: {error}\n"),
+    };
+    let mut out = String::new();
+    let commit = status.commit.as_deref().map_or("-".to_string(), clean);
+    let when = |t: Option<crate::ops::Timestamp>| t.map_or("never".to_string(), |t| t.to_string());
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let _ = writeln!(out, "commit:          {commit}");
+    let _ = writeln!(out, "last fetch:      {}", when(status.last_fetch));
+    let _ = writeln!(out, "last reconcile:  {}", when(status.last_reconcile));
+    let _ = writeln!(
+        out,
+        "ready: {}   leader: {}",
+        yes_no(status.ready),
+        yes_no(status.leader)
+    );
+
+    out.push('\n');
+    if status.secrets.is_empty() {
+        out.push_str("No Secrets.\n");
+    } else {
+        let rows: Vec<Vec<String>> = status
+            .secrets
+            .iter()
+            .map(|s| {
+                let source = match &s.commit {
+                    Some(commit) => format!("{}@{}", s.source, short(commit)),
+                    None => s.source.clone(),
+                };
+                vec![
+                    format!("{}/{}", s.namespace, s.name),
+                    s.state.to_string(),
+                    source,
+                    s.last_error.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        table(&mut out, &["SECRET", "STATE", "SOURCE", "LAST ERROR"], rows);
+    }
+
+    if !status.refused.is_empty() {
+        out.push_str("\nRefused documents:\n");
+        let rows = status
+            .refused
+            .iter()
+            .map(|r| {
+                let source = match r.document {
+                    Some(index) => format!("{} (document {index})", r.source),
+                    None => r.source.clone(),
+                };
+                vec![source, r.reason_code.clone(), r.message.clone()]
+            })
+            .collect();
+        table(&mut out, &["SOURCE", "REASON", "MESSAGE"], rows);
+    }
+
+    if let Some(error) = &status.git_error {
+        let _ = writeln!(
+            out,
+            "\nGit error (serving the last good commit): {}",
+            clean(error)
+        );
+    }
+    out
+}
+
+fn short(commit: &str) -> String {
+    clean(&commit.chars().take(SHORT_COMMIT).collect::<String>())
+}
+
+/// Escapes control characters: the text came over the network and from git, and must not drive the
+/// terminal (ANSI escapes, carriage returns rewriting earlier lines).
+fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table(out: &mut String, headers: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| row.iter().map(|cell| clean(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header_row).chain(&rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::status::tests::sample_status;
+
+    #[test]
+    fn renders_failed_and_refused_entries_and_the_git_error() {
+        let mut status = sample_status();
+        status.git_error =
+            Some("fetching https://***@git.example.com/org/repo.git: timed out".into());
+        let rendered = render_status(&serde_json::to_string(&status).unwrap());
+        let expected = "\
+commit:          3f2a1b9c0d4e5f60718293a4b5c6d7e8f9a0b1c2
+last fetch:      2024-05-01T12:00:00Z
+last reconcile:  2024-05-01T12:00:02Z
+ready: yes   leader: yes
+
+SECRET                 STATE    SOURCE                             LAST ERROR
+team-a/db-credentials  applied  apps/team-a/db.sops.yaml@3f2a1b9   -
+team-a/api-token       failed   apps/team-a/api.sops.yaml@3f2a1b9  apps/team-a/api.sops.yaml: MAC mismatch: the file was modified without sops
+
+Refused documents:
+SOURCE                               REASON  MESSAGE
+apps/team-b/stray.yaml (document 1)  policy  path apps/team-b/ may not write to namespace team-a
+
+Git error (serving the last good commit): fetching https://***@git.example.com/org/repo.git: timed out
+";
+        assert_eq!(rendered, expected, "\n{rendered}");
+    }
+
+    #[test]
+    fn renders_an_empty_status_and_rejects_garbage() {
+        let rendered = render_status(&serde_json::to_string(&Status::default()).unwrap());
+        assert!(rendered.contains("commit:          -"));
+        assert!(rendered.contains("last fetch:      never"));
+        assert!(rendered.contains("ready: no   leader: no"));
+        assert!(rendered.contains("No Secrets."));
+        assert!(!rendered.contains("Refused"));
+        assert!(render_status("<html>").starts_with("not a sealsync status document"));
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        let status = Status {
+            git_error: Some("bad\x1b[2Jthing\r\nnext".into()),
+            refused: vec![crate::ops::RefusedDocument::new(
+                "evil\x1b]0;title\x07.yaml",
+                None,
+                crate::ops::ErrorReason::Parse,
+                "line 1\rline 2",
+            )],
+            ..Status::default()
+        };
+        let rendered = render_status(&serde_json::to_string(&status).unwrap());
+        assert!(!rendered.contains('\x1b'));
+        assert!(!rendered.contains('\r'));
+        assert!(!rendered.contains('\x07'));
+        assert!(rendered.contains("bad\\u{1b}[2Jthing\\r\\nnext"));
+        assert!(rendered.contains("evil\\u{1b}]0;title\\u{7}.yaml"));
+        assert!(rendered.contains("line 1\\rline 2"));
+    }
+}

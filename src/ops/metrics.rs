@@ -1,0 +1,472 @@
+//! The agent's Prometheus metrics: one registry, typed recorders, and OpenMetrics text encoding.
+//!
+//! Every label value comes from a fixed enum below, so nothing read from git or from a secret store
+//! can reach a label (and series cardinality stays bounded). All label combinations are created at
+//! start-up with value 0, so `rate()` and `increase()` see a series before its first event.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::sink::ApplyOutcome;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output, as the OpenMetrics 1.0 spec names it.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Buckets for a whole reconcile: from a no-op pass over a small repo to a slow cluster.
+const RECONCILE_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+/// Buckets for one git fetch: loopback up to a large repository over a slow link.
+const FETCH_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// A closed set of label values: the enum, its `as_str`, `Display`, `ALL`, and the label encoding.
+macro_rules! label_values {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $value:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The label value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_values! {
+    /// `outcome` of `sealsync_secrets_applied_total`.
+    pub enum AppliedOutcome {
+        Created => "created",
+        Updated => "updated",
+    }
+}
+
+label_values! {
+    /// `kind` of `sealsync_drift_reverted_total`: what someone did to a managed Secret by hand.
+    pub enum DriftKind {
+        /// Its data, type or annotations were changed.
+        Edited => "edited",
+        /// The `app.kubernetes.io/managed-by: sealsync` label was removed.
+        LabelRemoved => "label_removed",
+        /// It was deleted.
+        Deleted => "deleted",
+    }
+}
+
+label_values! {
+    /// `reason` of `sealsync_errors_total`, and the `reason_code` on the status board: a small fixed
+    /// set so dashboards and alerts can name each one.
+    pub enum ErrorReason {
+        /// A document is not valid YAML/JSON, or not the shape its kind requires.
+        Parse => "parse",
+        /// A value failed to decrypt (AES-GCM tag mismatch, malformed ciphertext).
+        Decrypt => "decrypt",
+        /// The SOPS MAC does not match: the file was tampered with or edited without sops.
+        Mac => "mac",
+        /// None of the agent's age identities unwraps the file's data key.
+        NoKey => "no_key",
+        /// A name, key or field is invalid (Kubernetes naming rules, missing fields).
+        Invalid => "invalid",
+        /// The path in git may not write to the namespace the document targets.
+        Policy => "policy",
+        /// Two documents declare the same Secret.
+        Duplicate => "duplicate",
+        /// A file or Secret exceeds the size limit.
+        TooLarge => "too_large",
+        /// A Secret of that name exists and sealsync does not manage it: left alone.
+        Unmanaged => "unmanaged",
+        /// Fetching from git failed.
+        Git => "git",
+        /// The sink (Kubernetes API or directory) refused or failed a write.
+        Sink => "sink",
+        /// Pruning was refused because it would delete too large a share of managed Secrets.
+        PruneRefused => "prune_refused",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: AppliedOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftLabels {
+    kind: DriftKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: ErrorReason,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    reconcile_duration: Histogram,
+    secrets_applied: Family<OutcomeLabels, Counter>,
+    secrets_pruned: Counter,
+    drift_reverted: Family<DriftLabels, Counter>,
+    errors: Family<ReasonLabels, Counter>,
+    last_success: Gauge<f64, AtomicU64>,
+    managed_secrets: Gauge,
+    git_fetch_duration: Histogram,
+    leader: Gauge,
+}
+
+/// The agent's metrics. Clones share one registry; record from any task.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let reconcile_duration = Histogram::new(RECONCILE_BUCKETS);
+        let secrets_applied = Family::<OutcomeLabels, Counter>::default();
+        let secrets_pruned = Counter::default();
+        let drift_reverted = Family::<DriftLabels, Counter>::default();
+        let errors = Family::<ReasonLabels, Counter>::default();
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let managed_secrets = Gauge::default();
+        let git_fetch_duration = Histogram::new(FETCH_BUCKETS);
+        let leader = Gauge::default();
+
+        // prometheus-client appends `_total` to counters and the unit suffix to the name itself.
+        registry.register_with_unit(
+            "sealsync_reconcile_duration",
+            "Time taken by one reconcile of the desired state",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "sealsync_secrets_applied",
+            "Secrets created or updated in the sink",
+            secrets_applied.clone(),
+        );
+        registry.register(
+            "sealsync_secrets_pruned",
+            "Managed Secrets deleted because their source left git",
+            secrets_pruned.clone(),
+        );
+        registry.register(
+            "sealsync_drift_reverted",
+            "Managed Secrets put back after someone edited or deleted them by hand",
+            drift_reverted.clone(),
+        );
+        registry.register(
+            "sealsync_errors",
+            "Errors by reason; each names a document, a Secret or a git fetch in the logs and /status",
+            errors.clone(),
+        );
+        registry.register_with_unit(
+            "sealsync_last_success_timestamp",
+            "Unix time of the last reconcile that completed",
+            Unit::Seconds,
+            last_success.clone(),
+        );
+        registry.register(
+            "sealsync_managed_secrets",
+            "Secrets the agent manages now",
+            managed_secrets.clone(),
+        );
+        registry.register_with_unit(
+            "sealsync_git_fetch_duration",
+            "Time taken by one git fetch",
+            Unit::Seconds,
+            git_fetch_duration.clone(),
+        );
+        registry.register(
+            "sealsync_leader",
+            "1 while this replica holds the leader Lease, else 0",
+            leader.clone(),
+        );
+
+        for outcome in AppliedOutcome::ALL.iter().copied() {
+            let _ = secrets_applied.get_or_create(&OutcomeLabels { outcome });
+        }
+        for kind in DriftKind::ALL.iter().copied() {
+            let _ = drift_reverted.get_or_create(&DriftLabels { kind });
+        }
+        for &reason in ErrorReason::ALL {
+            let _ = errors.get_or_create(&ReasonLabels { reason });
+        }
+
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                reconcile_duration,
+                secrets_applied,
+                secrets_pruned,
+                drift_reverted,
+                errors,
+                last_success,
+                managed_secrets,
+                git_fetch_duration,
+                leader,
+            }),
+        }
+    }
+
+    pub fn observe_reconcile(&self, took: Duration) {
+        self.inner.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn observe_git_fetch(&self, took: Duration) {
+        self.inner.git_fetch_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn secret_applied(&self, outcome: AppliedOutcome) {
+        self.inner
+            .secrets_applied
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Records what a sink's `apply` did: created/updated count as applied, an unmanaged Secret in the
+    /// way counts as an `unmanaged` error, unchanged records nothing.
+    pub fn record_apply(&self, outcome: &ApplyOutcome) {
+        match outcome {
+            ApplyOutcome::Created => self.secret_applied(AppliedOutcome::Created),
+            ApplyOutcome::Updated => self.secret_applied(AppliedOutcome::Updated),
+            ApplyOutcome::Unchanged => {}
+            ApplyOutcome::RefusedUnmanaged => self.error(ErrorReason::Unmanaged),
+        }
+    }
+
+    pub fn secrets_pruned(&self, count: u64) {
+        self.inner.secrets_pruned.inc_by(count);
+    }
+
+    pub fn drift_reverted(&self, kind: DriftKind) {
+        self.inner
+            .drift_reverted
+            .get_or_create(&DriftLabels { kind })
+            .inc();
+    }
+
+    pub fn error(&self, reason: ErrorReason) {
+        self.inner
+            .errors
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Marks a completed reconcile at `at` (usually `SystemTime::now()`).
+    pub fn set_last_success(&self, at: SystemTime) {
+        let secs = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.inner.last_success.set(secs);
+    }
+
+    pub fn set_managed_secrets(&self, count: usize) {
+        self.inner
+            .managed_secrets
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.inner.leader.set(i64::from(leader));
+    }
+
+    /// All metrics in the OpenMetrics text format, `# EOF` included.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail; the fmt::Result exists for other writers.
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+            .expect("encoding metrics into a String");
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const FAMILIES: [&str; 9] = [
+        "sealsync_reconcile_duration_seconds",
+        "sealsync_secrets_applied",
+        "sealsync_secrets_pruned",
+        "sealsync_drift_reverted",
+        "sealsync_errors",
+        "sealsync_last_success_timestamp_seconds",
+        "sealsync_managed_secrets",
+        "sealsync_git_fetch_duration_seconds",
+        "sealsync_leader",
+    ];
+
+    /// A small OpenMetrics text checker: every line is a descriptor or `name{labels} value`, every
+    /// sample belongs to a family announced by `# TYPE`, and the exposition ends with `# EOF`.
+    /// Returns the samples as (series, value).
+    pub(crate) fn parse_openmetrics(text: &str) -> Vec<(String, f64)> {
+        let mut families: Vec<String> = Vec::new();
+        let mut samples = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.last(),
+            Some(&"# EOF"),
+            "exposition must end with # EOF"
+        );
+        for line in &lines[..lines.len() - 1] {
+            if let Some(rest) = line.strip_prefix("# ") {
+                let mut parts = rest.splitn(3, ' ');
+                let keyword = parts.next().unwrap();
+                let name = parts.next().expect("descriptor names a family");
+                assert!(
+                    matches!(keyword, "HELP" | "TYPE" | "UNIT"),
+                    "unknown descriptor {line:?}"
+                );
+                if keyword == "TYPE" {
+                    families.push(name.to_string());
+                }
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "bad metric name in {line:?}"
+            );
+            if let Some(labels) = series.strip_prefix(name) {
+                if !labels.is_empty() {
+                    assert!(labels.starts_with('{') && labels.ends_with('}'), "{line:?}");
+                }
+            }
+            assert!(
+                families.iter().any(|f| name.starts_with(f.as_str())),
+                "sample {name} has no # TYPE"
+            );
+            samples.push((series.to_string(), value));
+        }
+        samples
+    }
+
+    fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+        samples
+            .iter()
+            .find(|(s, _)| s == series)
+            .unwrap_or_else(|| panic!("no series {series}"))
+            .1
+    }
+
+    #[test]
+    fn every_family_is_encoded_and_parses() {
+        let metrics = Metrics::new();
+        let text = metrics.encode();
+        for family in FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family} missing:\n{text}"
+            );
+        }
+        let samples = parse_openmetrics(&text);
+        // Every label value exists before its first event.
+        for &reason in ErrorReason::ALL {
+            let series = format!("sealsync_errors_total{{reason=\"{reason}\"}}");
+            assert_eq!(sample(&samples, &series), 0.0);
+        }
+        assert_eq!(
+            sample(
+                &samples,
+                "sealsync_drift_reverted_total{kind=\"label_removed\"}"
+            ),
+            0.0
+        );
+        assert!(text.contains("# UNIT sealsync_reconcile_duration_seconds seconds"));
+    }
+
+    #[test]
+    fn recorders_move_the_right_series() {
+        let metrics = Metrics::new();
+        let clone = metrics.clone();
+        clone.record_apply(&ApplyOutcome::Created);
+        metrics.record_apply(&ApplyOutcome::Updated);
+        metrics.record_apply(&ApplyOutcome::Updated);
+        metrics.record_apply(&ApplyOutcome::Unchanged);
+        metrics.record_apply(&ApplyOutcome::RefusedUnmanaged);
+        metrics.secrets_pruned(3);
+        metrics.drift_reverted(DriftKind::Deleted);
+        metrics.error(ErrorReason::Mac);
+        metrics.set_last_success(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        metrics.set_managed_secrets(7);
+        metrics.set_leader(true);
+        metrics.observe_reconcile(Duration::from_millis(300));
+        metrics.observe_git_fetch(Duration::from_millis(70));
+
+        let samples = parse_openmetrics(&metrics.encode());
+        let get = |s: &str| sample(&samples, s);
+        assert_eq!(
+            get("sealsync_secrets_applied_total{outcome=\"created\"}"),
+            1.0
+        );
+        assert_eq!(
+            get("sealsync_secrets_applied_total{outcome=\"updated\"}"),
+            2.0
+        );
+        assert_eq!(get("sealsync_errors_total{reason=\"unmanaged\"}"), 1.0);
+        assert_eq!(get("sealsync_errors_total{reason=\"mac\"}"), 1.0);
+        assert_eq!(get("sealsync_secrets_pruned_total"), 3.0);
+        assert_eq!(get("sealsync_drift_reverted_total{kind=\"deleted\"}"), 1.0);
+        assert_eq!(
+            get("sealsync_last_success_timestamp_seconds"),
+            1_700_000_000.0
+        );
+        assert_eq!(get("sealsync_managed_secrets"), 7.0);
+        assert_eq!(get("sealsync_leader"), 1.0);
+        assert_eq!(get("sealsync_reconcile_duration_seconds_count"), 1.0);
+        assert_eq!(
+            get("sealsync_reconcile_duration_seconds_bucket{le=\"0.5\"}"),
+            1.0
+        );
+        assert_eq!(
+            get("sealsync_reconcile_duration_seconds_bucket{le=\"0.25\"}"),
+            0.0
+        );
+        assert_eq!(get("sealsync_git_fetch_duration_seconds_count"), 1.0);
+
+        metrics.set_leader(false);
+        let samples = parse_openmetrics(&metrics.encode());
+        assert_eq!(sample(&samples, "sealsync_leader"), 0.0);
+    }
+}

@@ -1,0 +1,40 @@
+//! The agent's operations surface: Prometheus metrics, health and readiness probes, the `/status` view
+//! and the git webhook receiver, served over HTTP, plus the client side `sealctl status` uses.
+//!
+//! The agent builds one [`OpsState`] at start-up, hands clones of its [`Metrics`] and [`StatusBoard`]
+//! to the reconcile loop, and runs [`serve`] beside it. Nothing here ever sees a secret value: metric
+//! labels come from fixed enums, and the strings on the status board are written by the reconciler
+//! under the contract documented on [`status`].
+
+pub mod client;
+pub mod http;
+pub mod metrics;
+pub mod status;
+pub mod webhook;
+
+pub use client::{fetch_status, render_status};
+pub use http::{router, serve, trigger_channel, OpsState, MAX_WEBHOOK_BODY};
+pub use metrics::{AppliedOutcome, DriftKind, ErrorReason, Metrics, OPENMETRICS_CONTENT_TYPE};
+pub use status::{RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp};
+pub use webhook::{verify_gitea, verify_github, verify_gitlab, WebhookConfig};
+
+/// Why serving the operations endpoints or fetching `/status` failed. Never carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("operations server: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("reading the webhook secret file {path}: {source}")]
+    WebhookSecret {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the webhook secret file {path} is empty")]
+    EmptyWebhookSecret { path: String },
+    #[error("fetching {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("{url} answered HTTP {status}")]
+    FetchStatus { url: String, status: u16 },
+}
+
+pub type Result<T, E = OpsError> = std::result::Result<T, E>;

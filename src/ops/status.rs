@@ -1,0 +1,489 @@
+//! The `/status` view: what the agent last fetched and applied, per Secret and per refused document,
+//! held on a shared board the reconcile loop writes and the HTTP server reads.
+//!
+//! # Contract: no values here
+//!
+//! Every string on the board (`SecretStatus::last_error`, `RefusedDocument::message`,
+//! `Status::git_error`) is written by the reconciler from its typed errors, whose `Display` names a
+//! file, a document, a key path, a resource and a reason — never a secret value, a decrypted byte, a
+//! private key or a credential (STYLE.md, habit 3). The board is served to anyone who can reach the
+//! operations port, so a message that could hold a value must not be put here. As a second line of
+//! defence against one common leak, user information in URLs (`https://user:token@host/`) is
+//! redacted from every message on its way in.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::desired::SecretKey;
+use crate::ops::metrics::ErrorReason;
+
+/// A point in time with one-second resolution, serialized as RFC 3339 (`2024-05-01T12:00:00Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    unix_seconds: u64,
+}
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+
+    pub fn from_unix_seconds(unix_seconds: u64) -> Timestamp {
+        Timestamp { unix_seconds }
+    }
+
+    pub fn unix_seconds(self) -> u64 {
+        self.unix_seconds
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(at: SystemTime) -> Timestamp {
+        let unix_seconds = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Timestamp { unix_seconds }
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(at: Timestamp) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(at.unix_seconds)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_rfc3339_seconds(SystemTime::from(*self)).fmt(f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339(&text)
+            .map(Timestamp::from)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where one Secret stands after the last reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretState {
+    /// Created or updated by the last reconcile.
+    Applied,
+    /// Already as git says; nothing written.
+    Unchanged,
+    /// Its document failed (decrypt, fetch, sink); the last good value stays in place.
+    Failed,
+    /// Not written on purpose: an unmanaged Secret is in the way, or policy forbids the target.
+    Refused,
+    /// Deleted because its source left git.
+    Pruned,
+    /// Declared in git, not yet reconciled (or pruning was refused and it awaits a decision).
+    Pending,
+}
+
+impl SecretState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretState::Applied => "applied",
+            SecretState::Unchanged => "unchanged",
+            SecretState::Failed => "failed",
+            SecretState::Refused => "refused",
+            SecretState::Pruned => "pruned",
+            SecretState::Pending => "pending",
+        }
+    }
+}
+
+impl fmt::Display for SecretState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Secret the agent manages or tried to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretStatus {
+    pub namespace: String,
+    pub name: String,
+    /// The file in git it comes from, relative to the repository root.
+    pub source: String,
+    /// The commit that file was read at.
+    pub commit: Option<String>,
+    pub state: SecretState,
+    /// Why the last attempt failed or was refused. Names causes, never values (see the module docs).
+    pub last_error: Option<String>,
+    /// When it was last written to the sink (kept across reconciles that leave it unchanged or fail).
+    pub last_applied: Option<Timestamp>,
+}
+
+impl SecretStatus {
+    pub fn new(key: &SecretKey, source: impl Into<String>, state: SecretState) -> SecretStatus {
+        SecretStatus {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            source: source.into(),
+            commit: None,
+            state,
+            last_error: None,
+            last_applied: None,
+        }
+    }
+
+    pub fn with_commit(mut self, commit: impl Into<String>) -> SecretStatus {
+        self.commit = Some(commit.into());
+        self
+    }
+
+    /// Sets the error message; it must name a cause, never a value (see the module docs).
+    pub fn with_error(mut self, message: impl fmt::Display) -> SecretStatus {
+        self.last_error = Some(message.to_string());
+        self
+    }
+
+    pub fn with_last_applied(mut self, at: Timestamp) -> SecretStatus {
+        self.last_applied = Some(at);
+        self
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+/// A document in git that produced no Secret, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedDocument {
+    /// The file in git, relative to the repository root.
+    pub source: String,
+    /// The zero-based index of the document within a multi-document file, when known.
+    pub document: Option<usize>,
+    /// One of the `sealsync_errors_total` reasons ([`ErrorReason`]), so a refusal here and a metric
+    /// increment match.
+    pub reason_code: String,
+    /// A sentence for a person. Names causes, never values (see the module docs).
+    pub message: String,
+}
+
+impl RefusedDocument {
+    pub fn new(
+        source: impl Into<String>,
+        document: Option<usize>,
+        reason: ErrorReason,
+        message: impl fmt::Display,
+    ) -> RefusedDocument {
+        RefusedDocument {
+            source: source.into(),
+            document,
+            reason_code: reason.as_str().to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The whole `/status` document.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The commit the last successful fetch resolved to.
+    pub commit: Option<String>,
+    pub last_fetch: Option<Timestamp>,
+    pub last_reconcile: Option<Timestamp>,
+    pub leader: bool,
+    /// True once the first reconcile completed (even if some documents failed).
+    pub ready: bool,
+    pub secrets: Vec<SecretStatus>,
+    pub refused: Vec<RefusedDocument>,
+    /// Why the last fetch failed; cleared by the next successful fetch. The agent keeps serving the
+    /// Secrets of the last good commit meanwhile.
+    pub git_error: Option<String>,
+}
+
+/// The shared, cheaply cloned status board.
+#[derive(Clone, Debug, Default)]
+pub struct StatusBoard {
+    inner: Arc<RwLock<Status>>,
+}
+
+impl StatusBoard {
+    pub fn new() -> StatusBoard {
+        StatusBoard::default()
+    }
+
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> Status {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Status) -> T) -> T {
+        // A panic elsewhere while holding the lock leaves a status that is at worst stale: keep serving.
+        let mut status = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        change(&mut status)
+    }
+
+    /// A fetch succeeded and resolved to `commit`; clears any git error.
+    pub fn record_fetch(&self, commit: impl Into<String>, at: Timestamp) {
+        let commit = commit.into();
+        self.update(|s| {
+            s.commit = Some(commit);
+            s.last_fetch = Some(at);
+            s.git_error = None;
+        });
+    }
+
+    /// A fetch failed. The message must name a cause, never a credential; URL user information is
+    /// redacted here regardless.
+    pub fn record_git_error(&self, message: impl fmt::Display) {
+        let message = redact_url_userinfo(&message.to_string());
+        self.update(|s| s.git_error = Some(message));
+    }
+
+    /// A reconcile completed: replaces the per-Secret and refused lists with this pass's results.
+    ///
+    /// A Secret this pass did not write (unchanged, failed, refused) keeps the `last_applied` it had,
+    /// so "when did this last change" survives a failure. Secrets absent from `secrets` are dropped.
+    pub fn record_reconcile(
+        &self,
+        at: Timestamp,
+        mut secrets: Vec<SecretStatus>,
+        refused: Vec<RefusedDocument>,
+    ) {
+        for secret in &mut secrets {
+            if let Some(error) = &secret.last_error {
+                secret.last_error = Some(redact_url_userinfo(error));
+            }
+        }
+        let refused: Vec<RefusedDocument> = refused
+            .into_iter()
+            .map(|mut doc| {
+                doc.message = redact_url_userinfo(&doc.message);
+                doc
+            })
+            .collect();
+        self.update(|s| {
+            let previous: HashMap<(&str, &str), Timestamp> = s
+                .secrets
+                .iter()
+                .filter_map(|p| Some((p.key(), p.last_applied?)))
+                .collect();
+            for secret in &mut secrets {
+                if secret.last_applied.is_none() {
+                    secret.last_applied = previous.get(&secret.key()).copied();
+                }
+            }
+            secrets.sort_by(|a, b| a.key().cmp(&b.key()));
+            s.secrets = secrets;
+            s.refused = refused;
+            s.last_reconcile = Some(at);
+        });
+    }
+
+    /// Updates or inserts one Secret's entry (for drift reverted between reconciles).
+    pub fn upsert_secret(&self, mut secret: SecretStatus) {
+        if let Some(error) = &secret.last_error {
+            secret.last_error = Some(redact_url_userinfo(error));
+        }
+        self.update(
+            |s| match s.secrets.iter_mut().find(|p| p.key() == secret.key()) {
+                Some(existing) => {
+                    if secret.last_applied.is_none() {
+                        secret.last_applied = existing.last_applied;
+                    }
+                    *existing = secret;
+                }
+                None => {
+                    s.secrets.push(secret);
+                    s.secrets.sort_by(|a, b| a.key().cmp(&b.key()));
+                }
+            },
+        );
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.update(|s| s.leader = leader);
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.update(|s| s.ready = ready);
+    }
+}
+
+/// Replaces the user information of every `scheme://user:password@host` in `text` with `***`.
+fn redact_url_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The authority ends at the first '/', '?', '#' or whitespace; userinfo is before its last '@'.
+        let authority_end = after
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(after.len());
+        match after[..authority_end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str("***");
+                rest = &after[userinfo_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A status with every kind of entry, for the HTTP and rendering tests.
+    pub(crate) fn sample_status() -> Status {
+        Status {
+            commit: Some("3f2a1b9c0d4e5f60718293a4b5c6d7e8f9a0b1c2".into()),
+            last_fetch: Some(Timestamp::from_unix_seconds(1_714_564_800)),
+            last_reconcile: Some(Timestamp::from_unix_seconds(1_714_564_802)),
+            leader: true,
+            ready: true,
+            secrets: vec![
+                SecretStatus::new(
+                    &SecretKey::new("team-a", "db-credentials"),
+                    "apps/team-a/db.sops.yaml",
+                    SecretState::Applied,
+                )
+                .with_commit("3f2a1b9c0d4e5f60718293a4b5c6d7e8f9a0b1c2")
+                .with_last_applied(Timestamp::from_unix_seconds(1_714_564_802)),
+                SecretStatus::new(
+                    &SecretKey::new("team-a", "api-token"),
+                    "apps/team-a/api.sops.yaml",
+                    SecretState::Failed,
+                )
+                .with_commit("3f2a1b9c0d4e5f60718293a4b5c6d7e8f9a0b1c2")
+                .with_error(
+                    "apps/team-a/api.sops.yaml: MAC mismatch: the file was modified without sops",
+                )
+                .with_last_applied(Timestamp::from_unix_seconds(1_714_000_000)),
+            ],
+            refused: vec![RefusedDocument::new(
+                "apps/team-b/stray.yaml",
+                Some(1),
+                ErrorReason::Policy,
+                "path apps/team-b/ may not write to namespace team-a",
+            )],
+            git_error: None,
+        }
+    }
+
+    #[test]
+    fn status_json_round_trips_with_the_documented_shape() {
+        let status = sample_status();
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["last_fetch"], "2024-05-01T12:00:00Z");
+        assert_eq!(value["secrets"][1]["state"], "failed");
+        assert_eq!(value["refused"][0]["reason_code"], "policy");
+        assert_eq!(value["refused"][0]["document"], 1);
+        assert!(value["git_error"].is_null());
+    }
+
+    #[test]
+    fn reconcile_keeps_last_applied_of_secrets_it_did_not_write() {
+        let board = StatusBoard::new();
+        let key = SecretKey::new("ns", "a");
+        let first = Timestamp::from_unix_seconds(100);
+        board.record_reconcile(
+            first,
+            vec![SecretStatus::new(&key, "a.yaml", SecretState::Applied).with_last_applied(first)],
+            vec![],
+        );
+        board.record_reconcile(
+            Timestamp::from_unix_seconds(200),
+            vec![SecretStatus::new(&key, "a.yaml", SecretState::Failed).with_error("a.yaml: mac")],
+            vec![],
+        );
+        let status = board.snapshot();
+        assert_eq!(status.secrets[0].state, SecretState::Failed);
+        assert_eq!(status.secrets[0].last_applied, Some(first));
+        assert_eq!(
+            status.last_reconcile,
+            Some(Timestamp::from_unix_seconds(200))
+        );
+
+        // A Secret gone from the report is gone from the board.
+        board.record_reconcile(Timestamp::from_unix_seconds(300), vec![], vec![]);
+        assert!(board.snapshot().secrets.is_empty());
+    }
+
+    #[test]
+    fn fetch_clears_the_git_error_and_credentials_never_reach_the_board() {
+        let board = StatusBoard::new();
+        board.record_git_error(
+            "fetching https://bot:ghp_s3cret@git.example.com/org/repo.git: timed out",
+        );
+        let error = board.snapshot().git_error.unwrap();
+        assert_eq!(
+            error,
+            "fetching https://***@git.example.com/org/repo.git: timed out"
+        );
+        board.record_fetch("abc", Timestamp::from_unix_seconds(1));
+        let status = board.snapshot();
+        assert_eq!(status.git_error, None);
+        assert_eq!(status.commit.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn redaction_leaves_plain_text_and_urls_without_userinfo_alone() {
+        for text in [
+            "no url here",
+            "ssh://git@github.com/org/repo.git",
+            "see https://example.com/a@b",
+            "",
+        ] {
+            let expected = text.replace("git@github.com", "***@github.com");
+            assert_eq!(redact_url_userinfo(text), expected);
+        }
+        assert_eq!(
+            redact_url_userinfo("a http://u:p@h/x and https://t@h2 end"),
+            "a http://***@h/x and https://***@h2 end"
+        );
+    }
+
+    #[test]
+    fn upsert_replaces_one_entry_and_keeps_order() {
+        let board = StatusBoard::new();
+        board.upsert_secret(SecretStatus::new(
+            &SecretKey::new("b", "x"),
+            "x.yaml",
+            SecretState::Pending,
+        ));
+        board.upsert_secret(
+            SecretStatus::new(&SecretKey::new("a", "y"), "y.yaml", SecretState::Applied)
+                .with_last_applied(Timestamp::from_unix_seconds(5)),
+        );
+        board.upsert_secret(SecretStatus::new(
+            &SecretKey::new("a", "y"),
+            "y.yaml",
+            SecretState::Unchanged,
+        ));
+        let status = board.snapshot();
+        assert_eq!(status.secrets.len(), 2);
+        assert_eq!(status.secrets[0].name, "y");
+        assert_eq!(status.secrets[0].state, SecretState::Unchanged);
+        assert_eq!(
+            status.secrets[0].last_applied,
+            Some(Timestamp::from_unix_seconds(5))
+        );
+    }
+}
