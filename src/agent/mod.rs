@@ -2,4 +2,5 @@
 
 pub mod args;
 pub mod config;
+pub mod report;
 pub mod run;

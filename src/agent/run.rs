@@ -98,6 +98,7 @@ pub async fn fetch(git: &Arc<Mutex<GitSource>>) -> Result<Arc<Snapshot>, GitErro
 pub struct Pass {
     pub state: DesiredState,
     pub report: ApplyReport,
+    pub took: std::time::Duration,
 }
 
 impl Pass {
@@ -125,8 +126,13 @@ pub async fn reconcile_once<S: Sink>(
     let started = Instant::now();
     let state = engine.desired(snapshot);
     let report = reconcile::apply(sink, &state, key, prune_max_share).await;
-    log_pass(&state, &report, started.elapsed().as_secs_f64());
-    Pass { state, report }
+    let took = started.elapsed();
+    log_pass(&state, &report, took.as_secs_f64());
+    Pass {
+        state,
+        report,
+        took,
+    }
 }
 
 fn log_refusal(r: &Refusal) {
@@ -227,6 +233,7 @@ pub async fn run_loop<S: Sink>(
                 &Pass {
                     state: DesiredState::default(),
                     report: ApplyReport::default(),
+                    took: std::time::Duration::ZERO,
                 },
                 git_error.as_ref(),
             );

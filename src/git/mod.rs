@@ -15,7 +15,6 @@ mod error;
 mod fetch;
 mod redact;
 mod tree;
-mod webhook;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -26,7 +25,6 @@ pub use auth::DEFAULT_TOKEN_USER;
 pub use config::{GitAuth, GitSourceConfig, DEFAULT_MAX_FILE_SIZE};
 pub use error::GitError;
 pub use redact::redact_url;
-pub use webhook::{verify_github_signature, verify_gitlab_token};
 
 use config::Settings;
 

@@ -2,7 +2,10 @@
 
 mod support;
 
+mod agent_dir;
 mod bounds;
 mod fixtures;
+mod git_servers;
+mod git_source;
 mod sealctl;
 mod sops_interop;

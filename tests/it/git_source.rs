@@ -1,13 +1,12 @@
 //! End-to-end tests of the git source against real repositories and real servers on 127.0.0.1.
 
-#[path = "support/git_servers.rs"]
-mod git_servers;
+
 
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use git_servers::{git, Fixture};
+use crate::git_servers::{git, Fixture};
 use sealsync::git::{FileContent, GitAuth, GitError, GitSource, GitSourceConfig, Snapshot};
 
 fn config(fx: &Fixture, url: String) -> GitSourceConfig {
@@ -348,7 +347,7 @@ fn invalid_configurations_are_refused() {
 #[test]
 fn git_daemon_fetch_and_unreachable_keeps_last_good() {
     let fx = sample_repo();
-    let daemon = git_servers::git_daemon(&fx);
+    let daemon = crate::git_servers::git_daemon(&fx);
     let url = format!("git://127.0.0.1:{}/repo.git", daemon.port);
     let mut cfg = config(&fx, url.clone());
     cfg.paths = vec!["apps/web".into()];
@@ -387,7 +386,7 @@ fn token_file(fx: &Fixture, name: &str, token: &str) -> std::path::PathBuf {
 #[test]
 fn smart_http_public_and_incremental() {
     let fx = sample_repo();
-    let http = git_servers::lighttpd(&fx, "x-access-token", TOKEN, None);
+    let http = crate::git_servers::lighttpd(&fx, "x-access-token", TOKEN, None);
     let mut cfg = config(&fx, format!("http://127.0.0.1:{}/git/repo.git", http.port));
     cfg.paths = vec!["apps".into(), "base".into()];
     let mut src = source(cfg);
@@ -407,11 +406,11 @@ fn smart_http_public_and_incremental() {
 
 /// One CA for the whole test process, trusted through `SSL_CERT_FILE` (read by rustls-native-certs, the way an
 /// operator trusts a private CA in the agent's container). Set once, before any HTTPS connection is made.
-fn trusted_test_ca() -> &'static git_servers::TestCa {
-    static CA: OnceLock<(tempfile::TempDir, git_servers::TestCa)> = OnceLock::new();
+fn trusted_test_ca() -> &'static crate::git_servers::TestCa {
+    static CA: OnceLock<(tempfile::TempDir, crate::git_servers::TestCa)> = OnceLock::new();
     let (_, ca) = CA.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let ca = git_servers::test_ca(dir.path());
+        let ca = crate::git_servers::test_ca(dir.path());
         std::env::set_var("SSL_CERT_FILE", &ca.ca_cert);
         (dir, ca)
     });
@@ -421,7 +420,7 @@ fn trusted_test_ca() -> &'static git_servers::TestCa {
 #[test]
 fn smart_https_with_basic_auth_token() {
     let fx = sample_repo();
-    let https = git_servers::lighttpd(&fx, "x-access-token", TOKEN, Some(trusted_test_ca()));
+    let https = crate::git_servers::lighttpd(&fx, "x-access-token", TOKEN, Some(trusted_test_ca()));
     let url = format!("https://127.0.0.1:{}/private/repo.git", https.port);
 
     // Without credentials the server says 401.
@@ -471,9 +470,9 @@ fn smart_https_with_basic_auth_token() {
 fn untrusted_certificate_is_refused() {
     let fx = sample_repo();
     let dir = fx.scratch("other-ca");
-    let untrusted = git_servers::test_ca(&dir);
+    let untrusted = crate::git_servers::test_ca(&dir);
     trusted_test_ca();
-    let https = git_servers::lighttpd_unchecked(&fx, "x-access-token", TOKEN, &untrusted);
+    let https = crate::git_servers::lighttpd_unchecked(&fx, "x-access-token", TOKEN, &untrusted);
     let mut cfg = config(
         &fx,
         format!("https://127.0.0.1:{}/private/repo.git", https.port),
@@ -500,7 +499,7 @@ fn tokens_are_never_sent_over_plain_http() {
 #[test]
 fn closed_port_is_unreachable() {
     let fx = Fixture::new();
-    let port = git_servers::free_port();
+    let port = crate::git_servers::free_port();
     let mut cfg = config(&fx, format!("https://127.0.0.1:{port}/r.git"));
     cfg.auth = GitAuth::TokenFile(token_file(&fx, "t", TOKEN));
     let err = source(cfg).fetch().unwrap_err();
@@ -513,7 +512,7 @@ fn closed_port_is_unreachable() {
 #[test]
 fn ssh_with_a_private_key_file() {
     let fx = sample_repo();
-    let sshd = git_servers::sshd(&fx);
+    let sshd = crate::git_servers::sshd(&fx);
     let url = format!(
         "ssh://{}@127.0.0.1:{}{}",
         sshd.user,
@@ -663,22 +662,22 @@ fn github_signature_matches_openssl() {
         .unwrap()
         .to_owned();
     let header = format!("sha256={hex}");
-    assert!(sealsync::git::verify_github_signature(
+    assert!(sealsync::ops::verify_github(
         secret, body, &header
     ));
 
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
-    assert!(!sealsync::git::verify_github_signature(
+    assert!(!sealsync::ops::verify_github(
         secret, &tampered, &header
     ));
 
     // The documented example from GitHub's "Validating webhook deliveries".
-    assert!(sealsync::git::verify_github_signature(
+    assert!(sealsync::ops::verify_github(
         b"It's a Secret to Everybody",
         b"Hello, World!",
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     ));
-    assert!(sealsync::git::verify_gitlab_token(b"gl-token", "gl-token"));
-    assert!(!sealsync::git::verify_gitlab_token(b"gl-token", "gl-tokem"));
+    assert!(sealsync::ops::verify_gitlab(b"gl-token", "gl-token"));
+    assert!(!sealsync::ops::verify_gitlab(b"gl-token", "gl-tokem"));
 }

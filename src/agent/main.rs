@@ -1,0 +1,261 @@
+//! Start-up of the `sealsync` binary: arguments, environment, logging, signals, the sink, the
+//! operations endpoints and the reconcile loop.
+
+use std::sync::{Arc, Mutex};
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::desired::FingerprintKey;
+use crate::ops::{self, Metrics, OpsState, StatusBoard, WebhookConfig};
+use crate::sink::dir::DirSink;
+
+use super::args::{Cli, Command, RunArgs};
+use super::config::{AgentConfig, LogFormat, ProcessEnv, SinkSpec};
+use super::report;
+use super::run::{self, exit, Fatal};
+
+/// Usage errors (unknown flag, bad value).
+const USAGE: u8 = 64;
+
+/// Runs the agent binary; returns the process exit code.
+pub fn main() -> u8 {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return USAGE;
+        }
+    };
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let mut env = process_env();
+    if let Some(m) = sub {
+        for id in [
+            "repo", "reference", "paths", "identities", "sink", "namespace_policy", "interval",
+            "listen", "prune_max_share", "webhook_secret_file", "log_format", "token_file",
+            "ssh_key_file", "cache_dir", "max_file_size", "default_namespace",
+        ] {
+            if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                env.from_flags.push(match id {
+                    "reference" => "ref",
+                    other => other,
+                });
+            }
+        }
+    }
+    match cli.command {
+        Command::CheckConfig(args) => check_config(&args, &env),
+        Command::Run(args) => {
+            let config = match AgentConfig::resolve(&args, &env) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::FATAL;
+                }
+            };
+            init_logging(config.log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("cannot start the runtime: {e}");
+                    return exit::FATAL;
+                }
+            };
+            runtime.block_on(async {
+                match run_agent(config).await {
+                    Ok(code) => code,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        exit::FATAL
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn process_env() -> ProcessEnv {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    ProcessEnv {
+        sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(Into::into),
+        sops_age_key: var("SOPS_AGE_KEY").map(secrecy::SecretString::from),
+        pod_name: var("POD_NAME"),
+        pod_namespace: var("POD_NAMESPACE"),
+        hostname: var("HOSTNAME").or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        }),
+        xdg_cache_home: var("XDG_CACHE_HOME").map(Into::into),
+        home: var("HOME").map(Into::into),
+        in_cluster: var("KUBERNETES_SERVICE_HOST").is_some(),
+        service_account_namespace: std::fs::read_to_string(
+            "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+        )
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty()),
+        from_flags: Vec::new(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
+    let config = match AgentConfig::resolve(args, env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FATAL;
+        }
+    };
+    let width = config.explained.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    println!("Configuration in force:");
+    for (name, value, origin) in &config.explained {
+        println!("  {name:width$}  {value}  [{origin}]");
+    }
+    let mut ok = true;
+    match run::load_identities(&config) {
+        Ok(ids) if ids.is_empty() => {
+            println!("warning: no age identity: every SOPS document will fail to decrypt");
+        }
+        Ok(ids) => println!(
+            "identities: {} loaded; they decrypt files encrypted for: {}",
+            ids.len(),
+            ids.recipients().collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => {
+            println!("error: {e}");
+            ok = false;
+        }
+    }
+    if let Some(path) = &config.webhook_secret_file {
+        if let Err(e) = WebhookConfig::from_file(path) {
+            println!("error: webhook secret {}: {e}", path.display());
+            ok = false;
+        }
+    }
+    match &config.sink {
+        SinkSpec::Dir(path) => println!("sink: files under {}", path.display()),
+        SinkSpec::Kube => println!(
+            "sink: Kubernetes (own namespace: {})",
+            config
+                .own_namespace
+                .as_deref()
+                .unwrap_or("from the kubeconfig context")
+        ),
+    }
+    if config.namespace_policy.is_empty() {
+        println!(
+            "namespace policy: none ({})",
+            match config.sink {
+                SinkSpec::Dir(_) => "the dir sink accepts every namespace",
+                SinkSpec::Kube => "the kube sink accepts only the agent's own namespace",
+            }
+        );
+    } else {
+        for rule in &config.namespace_policy {
+            println!("namespace policy: {rule:?}");
+        }
+    }
+    if ok {
+        println!("configuration is valid");
+        exit::OK
+    } else {
+        exit::FATAL
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
+    let identities = run::load_identities(&config)?;
+    let git = Arc::new(Mutex::new(run::git_source(&config)?));
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        termination().await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+    let (trigger, triggers) = ops::trigger_channel();
+    let webhook = config
+        .webhook_secret_file
+        .as_deref()
+        .map(WebhookConfig::from_file)
+        .transpose()
+        .map_err(|e| Fatal(format!("webhook secret: {e}")))?;
+    let state = OpsState::new(Metrics::new(), StatusBoard::new(), webhook, trigger);
+    if !config.once {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Fatal(format!("cannot listen on {}: {e}", config.listen)))?;
+        let mut stop = shutdown_rx.clone();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = ops::serve(listener, serving, shutdown).await {
+                tracing::error!("operations endpoints stopped: {e}");
+            }
+        });
+    }
+    match &config.sink {
+        SinkSpec::Dir(root) => {
+            let key = FingerprintKey::generate();
+            let sink = DirSink::with_key(root.clone(), key.clone())
+                .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
+            let engine = run::engine(&config, identities, "default");
+            state.set_leader(true);
+            let code = run::run_loop(
+                &config,
+                git,
+                engine,
+                &sink,
+                &key,
+                triggers,
+                shutdown_rx,
+                |pass, git_error| report::publish(&state, pass, git_error),
+            )
+            .await;
+            Ok(code)
+        }
+        SinkSpec::Kube => super::kube::run(&config, identities, git, &state, triggers, shutdown_rx).await,
+    }
+}

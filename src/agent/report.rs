@@ -1,0 +1,101 @@
+//! Publishes each pass to the operations endpoints: metrics, the `/status` document and readiness.
+
+use std::time::SystemTime;
+
+use crate::documents::Reason;
+use crate::git::GitError;
+use crate::ops::{ErrorReason, OpsState, RefusedDocument, SecretState, SecretStatus, Timestamp};
+use crate::reconcile::SecretResult;
+use crate::sink::ApplyOutcome;
+
+use super::run::Pass;
+
+/// The metric label of a refusal reason.
+pub fn error_reason(reason: Reason) -> ErrorReason {
+    match reason {
+        Reason::Parse => ErrorReason::Parse,
+        Reason::Decrypt | Reason::StrippedMetadata => ErrorReason::Decrypt,
+        Reason::Mac => ErrorReason::Mac,
+        Reason::NoKey => ErrorReason::NoKey,
+        Reason::Invalid | Reason::Unresolved => ErrorReason::Invalid,
+        Reason::Policy => ErrorReason::Policy,
+        Reason::Duplicate => ErrorReason::Duplicate,
+        Reason::TooLarge => ErrorReason::TooLarge,
+    }
+}
+
+/// Records a pass (and a fetch error, if the pass ran on the last good commit).
+pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
+    let now = Timestamp::now();
+    let metrics = &ops.metrics;
+    match git_error {
+        Some(e) => {
+            metrics.error(ErrorReason::Git);
+            ops.status.record_git_error(e);
+        }
+        None if !pass.state.commit.is_empty() => ops.status.record_fetch(&pass.state.commit, now),
+        None => {}
+    }
+    if pass.state.commit.is_empty() {
+        return;
+    }
+    metrics.observe_reconcile(pass.took);
+    let mut secrets = Vec::new();
+    let mut refused = Vec::new();
+    for r in &pass.state.refused {
+        metrics.error(error_reason(r.reason));
+        refused.push(RefusedDocument::new(
+            r.path.clone(),
+            r.document,
+            error_reason(r.reason),
+            r.to_string(),
+        ));
+    }
+    for (key, desired) in &pass.state.secrets {
+        let base = |state| SecretStatus::new(key, desired.source.path.clone(), state).with_commit(desired.source.commit.clone());
+        let failed_file = pass.state.failed_paths.contains(&desired.source.path);
+        let status = match pass.report.results.get(key) {
+            Some(SecretResult::Applied(outcome)) => {
+                metrics.record_apply(outcome);
+                match outcome {
+                    ApplyOutcome::Created | ApplyOutcome::Updated => {
+                        base(SecretState::Applied).with_last_applied(now)
+                    }
+                    ApplyOutcome::Unchanged if failed_file => base(SecretState::Failed)
+                        .with_error("its file failed in this commit; the last good value stays"),
+                    ApplyOutcome::Unchanged => base(SecretState::Unchanged),
+                    ApplyOutcome::RefusedUnmanaged => base(SecretState::Refused).with_error(
+                        "a Secret of this name exists and is not managed by sealsync (annotate the document sealsync.dev/adopt: \"true\" to take it over)",
+                    ),
+                }
+            }
+            Some(SecretResult::Failed(e)) => {
+                metrics.error(ErrorReason::Sink);
+                base(SecretState::Failed).with_error(e)
+            }
+            None => base(SecretState::Pending),
+        };
+        secrets.push(status);
+    }
+    for key in &pass.report.pruned {
+        secrets.push(SecretStatus::new(key, "", SecretState::Pruned).with_last_applied(now));
+    }
+    metrics.secrets_pruned(pass.report.pruned.len() as u64);
+    for _ in &pass.report.prune_failed {
+        metrics.error(ErrorReason::Sink);
+    }
+    if let Some(why) = &pass.report.prune_refused {
+        metrics.error(ErrorReason::PruneRefused);
+        refused.push(RefusedDocument::new("(prune)", None, ErrorReason::PruneRefused, why));
+    }
+    if let Some(e) = &pass.report.list_error {
+        metrics.error(ErrorReason::Sink);
+        ops.status.record_git_error(format!("cannot list managed Secrets: {e}"));
+    }
+    metrics.set_managed_secrets(pass.state.secrets.len());
+    if pass.report.list_error.is_none() {
+        metrics.set_last_success(SystemTime::now());
+    }
+    ops.status.record_reconcile(now, secrets, refused);
+    ops.mark_ready();
+}

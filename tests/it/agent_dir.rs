@@ -1,0 +1,368 @@
+//! End-to-end tests of the `sealsync` agent with the dir sink, through real git servers on loopback:
+//! initial sync, updates, pruning and its guard, per-file isolation, an unreachable remote, key
+//! rollover, webhook-triggered fetches, and a scan of everything the agent emitted for plaintext.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sealsync::keys::parse_recipient_list;
+use sealsync::sops::file::{encrypt, EncryptionSpec};
+use sealsync::sops::rules::RuleSet;
+use sealsync::sops::stores::Format;
+
+use crate::git_servers::{free_port, git_daemon, lighttpd, Fixture};
+use crate::support::{key, ONE, TWO};
+
+/// Every plaintext value these tests put into git; none may appear in anything the agent emits.
+const PLAINTEXTS: [&str; 6] = [
+    "s3cret-db-pass",
+    "s3cret-api-token",
+    "s3cret-rotated",
+    "s3cret-team-b",
+    "s3cret-second-key",
+    "s3cret-webhook-value",
+];
+
+fn secret_yaml(ns: &str, name: &str, pairs: &[(&str, &str)]) -> String {
+    let mut s = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n");
+    for (k, v) in pairs {
+        s.push_str(&format!("  {k}: {v}\n"));
+    }
+    s
+}
+
+fn encrypted(ns: &str, name: &str, pairs: &[(&str, &str)], recipients: &str) -> Vec<u8> {
+    let spec = EncryptionSpec {
+        groups: vec![parse_recipient_list(recipients).unwrap()],
+        threshold: 0,
+        rules: RuleSet {
+            encrypted_regex: Some("^(data|stringData)$".into()),
+            ..Default::default()
+        },
+    };
+    encrypt(secret_yaml(ns, name, pairs).as_bytes(), Format::Yaml, &spec).unwrap()
+}
+
+fn agent() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealsync"));
+    for var in ["SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "POD_NAMESPACE", "POD_NAME", "KUBERNETES_SERVICE_HOST"] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+struct Run {
+    out: Output,
+    sink: PathBuf,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn logs(&self) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&self.out.stdout),
+            String::from_utf8_lossy(&self.out.stderr)
+        )
+    }
+    fn value(&self, ns: &str, name: &str, key: &str) -> Option<String> {
+        std::fs::read_to_string(self.sink.join(ns).join(name).join(key)).ok()
+    }
+}
+
+fn once(fx: &Fixture, url: &str, sink: &Path, identities: &[&str], extra: &[&str]) -> Run {
+    let mut cmd = agent();
+    cmd.args(["run", "--once", "--repo", url])
+        .arg("--sink")
+        .arg(format!("dir:{}", sink.display()))
+        .arg("--cache-dir")
+        .arg(fx.dir.path().join("cache"));
+    for id in identities {
+        cmd.arg("--identity").arg(key(id));
+    }
+    cmd.args(extra);
+    let out = cmd.output().unwrap();
+    let run = Run {
+        out,
+        sink: sink.to_path_buf(),
+    };
+    assert_no_plaintext(&run.logs(), "agent output");
+    run
+}
+
+fn assert_no_plaintext(text: &str, what: &str) {
+    for p in PLAINTEXTS {
+        assert!(!text.contains(p), "{what} leaked a secret value:\n{text}");
+    }
+}
+
+fn two_team_repo(fx: &Fixture) {
+    fx.write("apps/team-a/db.yaml", encrypted("team-a", "db", &[("password", "s3cret-db-pass")], ONE));
+    fx.write("apps/team-a/api.yaml", encrypted("team-a", "api", &[("token", "s3cret-api-token")], ONE));
+    fx.write("apps/team-b/mail.yaml", encrypted("team-b", "mail", &[("password", "s3cret-team-b")], ONE));
+    fx.write(
+        "apps/team-b/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n  namespace: team-b\n",
+    );
+    fx.commit("two teams");
+    fx.push();
+}
+
+#[test]
+fn initial_sync_update_prune_and_guard_over_file_url() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let sink = fx.dir.path().join("secrets");
+    let url = format!("file://{}", fx.bare.display());
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
+    assert_eq!(run.value("team-b", "mail", "password").as_deref(), Some("s3cret-team-b"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let f = std::fs::metadata(sink.join("team-a/db/password")).unwrap();
+        assert_eq!(f.permissions().mode() & 0o777, 0o400);
+        let d = std::fs::metadata(sink.join("team-a/db")).unwrap();
+        assert_eq!(d.permissions().mode() & 0o777, 0o700);
+    }
+
+    // A commit changing one Secret updates it.
+    fx.write("apps/team-a/api.yaml", encrypted("team-a", "api", &[("token", "s3cret-rotated")], ONE));
+    fx.commit("rotate the api token");
+    fx.push();
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert_eq!(run.value("team-a", "api", "token").as_deref(), Some("s3cret-rotated"));
+
+    // Removing one of three is within the default share and is pruned.
+    fx.remove("apps/team-b/mail.yaml");
+    fx.commit("drop mail");
+    fx.push();
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert!(!sink.join("team-b/mail").exists(), "pruned");
+    assert!(run.logs().contains("pruned"), "{}", run.logs());
+
+    // Removing both remaining Secrets (100%) is refused: exit 2, nothing deleted.
+    fx.remove("apps/team-a/db.yaml");
+    fx.remove("apps/team-a/api.yaml");
+    fx.write("README.md", "nothing here\n");
+    fx.commit("remove everything");
+    fx.push();
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 2, "{}", run.logs());
+    assert!(run.logs().contains("refusing to prune 2 of 2"), "{}", run.logs());
+    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
+    // An explicit, larger share lets it through.
+    let run = once(&fx, &url, &sink, &["one.agekey"], &["--prune-max-share", "1"]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert!(!sink.join("team-a/db").exists());
+}
+
+#[test]
+fn a_broken_file_is_isolated_and_named() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    fx.write("apps/team-b/broken.yaml", "apiVersion: v1\nkind: Secret\nmetadata: [unclosed\n");
+    fx.write("apps/team-b/tampered.yaml", {
+        let mut bytes = encrypted("team-b", "tampered", &[("p", "s3cret-team-b")], ONE);
+        let text = String::from_utf8(bytes.clone()).unwrap().replace("namespace: team-b", "namespace: team-c");
+        bytes = text.into_bytes();
+        bytes
+    });
+    fx.commit("one broken, one tampered");
+    fx.push();
+    let daemon = git_daemon(&fx);
+    let sink = fx.dir.path().join("secrets");
+    let url = format!("git://127.0.0.1:{}/repo.git", daemon.port);
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 2, "{}", run.logs());
+    let logs = run.logs();
+    assert!(logs.contains("apps/team-b/broken.yaml") && logs.contains("cannot parse"), "{logs}");
+    assert!(logs.contains("apps/team-b/tampered.yaml") && logs.contains("MAC mismatch"), "{logs}");
+    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
+    assert!(!sink.join("team-c").exists());
+}
+
+#[test]
+fn unreachable_remote_leaves_the_sink_untouched() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let sink = fx.dir.path().join("secrets");
+    let http = lighttpd(&fx, "user", "unused-password", None);
+    let url = format!("http://127.0.0.1:{}/git/repo.git", http.port);
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    let before = run.value("team-a", "db", "password");
+    drop(http);
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 1, "{}", run.logs());
+    assert!(run.logs().contains("unreachable"), "{}", run.logs());
+    assert_eq!(run.value("team-a", "db", "password"), before, "last good values stay");
+}
+
+#[test]
+fn key_rollover_with_two_identities() {
+    let fx = Fixture::new();
+    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-db-pass")], ONE));
+    fx.commit("old key");
+    fx.push();
+    let sink = fx.dir.path().join("secrets");
+    let url = format!("file://{}", fx.bare.display());
+    // The agent holds both the old and the new identity during the rollover.
+    let both = ["one.agekey", "two.agekey"];
+    assert_eq!(once(&fx, &url, &sink, &both, &[]).code(), 0);
+    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-second-key")], &format!("{ONE},{TWO}")));
+    fx.commit("both keys");
+    fx.push();
+    assert_eq!(once(&fx, &url, &sink, &both, &[]).code(), 0);
+    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-second-key")], TWO));
+    fx.commit("new key only");
+    fx.push();
+    let run = once(&fx, &url, &sink, &["two.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert_eq!(run.value("app", "db", "p").as_deref(), Some("s3cret-second-key"));
+    // The retired identity alone no longer decrypts; the value stays, and the error says why.
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 2);
+    assert!(run.logs().contains("no identity can decrypt"), "{}", run.logs());
+    assert_eq!(run.value("app", "db", "p").as_deref(), Some("s3cret-second-key"));
+}
+
+/// A long-running agent with its operations endpoints.
+struct Daemon {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(fx: &Fixture, url: &str, sink: &Path, webhook_secret: &Path) -> Daemon {
+        let port = free_port();
+        let log = fx.dir.path().join("agent.log");
+        let child = agent()
+            .args(["run", "--repo", url, "--interval", "1h", "--log-format", "json"])
+            .arg("--sink")
+            .arg(format!("dir:{}", sink.display()))
+            .arg("--cache-dir")
+            .arg(fx.dir.path().join("cache-daemon"))
+            .arg("--identity")
+            .arg(key("one.agekey"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--webhook-secret-file")
+            .arg(webhook_secret)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, port, log };
+        d.wait_until(|| d.get("/readyz").0 == 200, "ready");
+        d
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (code, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[], b"")
+    }
+
+    fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn github_signature(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let sink = fx.dir.path().join("secrets");
+    let secret_file = fx.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, "hook-secret\n").unwrap();
+    let url = format!("file://{}", fx.bare.display());
+    let d = Daemon::start(&fx, &url, &sink, &secret_file);
+    assert_eq!(
+        std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(),
+        "s3cret-db-pass"
+    );
+    fx.write("apps/team-a/db.yaml", encrypted("team-a", "db", &[("password", "s3cret-webhook-value")], ONE));
+    fx.commit("change via webhook");
+    fx.push();
+    let body = br#"{"ref":"refs/heads/main"}"#;
+
+    // A wrong signature: 401 and no fetch.
+    let (code, _) = d.request("POST", "/hooks/git", &[("X-Hub-Signature-256", github_signature(b"wrong", body))], body);
+    assert_eq!(code, 401);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(), "s3cret-db-pass");
+
+    // The right one: 202, and the new commit is applied long before the 1h poll.
+    let (code, _) = d.request("POST", "/hooks/git", &[("X-Hub-Signature-256", github_signature(b"hook-secret", body))], body);
+    assert_eq!(code, 202);
+    d.wait_until(
+        || std::fs::read_to_string(sink.join("team-a/db/password")).ok().as_deref() == Some("s3cret-webhook-value"),
+        "the webhook-triggered update",
+    );
+
+    // Everything the agent exposes is free of plaintext values.
+    let (code, status) = d.get("/status");
+    assert_eq!(code, 200);
+    assert!(status.contains("team-a") && status.contains("apps/team-a/db.yaml"), "{status}");
+    let (code, metrics) = d.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("sealsync_secrets_applied_total"), "{metrics}");
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    for (what, text) in [("status", &status), ("metrics", &metrics), ("log", &log)] {
+        assert_no_plaintext(text, what);
+    }
+    // Files changed by hand are restored on the next pass (triggered here by the webhook).
+    std::fs::remove_file(sink.join("team-a/api/token")).unwrap();
+    let (code, _) = d.request("POST", "/hooks/git", &[("X-Gitlab-Token", "hook-secret".to_string())], b"{}");
+    assert_eq!(code, 202);
+    d.wait_until(|| sink.join("team-a/api/token").exists(), "the restored file");
+}
