@@ -1,6 +1,8 @@
 //! Where desired Secrets are materialized, behind one small trait: a directory laid out like a mounted
 //! Secret volume (`dir`), or a Kubernetes cluster (`kube`).
 
+pub mod dir;
+
 use std::future::Future;
 
 use crate::desired::{DesiredSecret, SecretKey};

@@ -1,0 +1,340 @@
+//! The `dir` sink: Secrets materialized as files under a root folder, laid out and swapped atomically
+//! the way the kubelet writes a mounted Secret volume.
+//!
+//! `root/<namespace>/<name>/<key>` reads as the value's raw bytes. Behind each key is the kubelet's
+//! `AtomicWriter` layout:
+//!
+//! ```text
+//! root/team-a/db/
+//!   ..2026_11_22_06_00_00.123456789/   0700, the values of one version (files 0400)
+//!   ..data -> ..2026_11_22_06_00_00.123456789
+//!   password -> ..data/password
+//!   ..sealsync.json                    0400, what sealsync applied: fingerprint, source, type
+//! ```
+//!
+//! A new version is written into a fresh hidden directory and published by renaming a `..data_tmp`
+//! symlink over `..data`, so a reader that resolves `..data` once sees one version, never a mix.
+//! The metadata file marks the directory as managed; a directory without it is never written to
+//! (unless the Secret asks to adopt it) nor deleted.
+
+mod inspect;
+mod layout;
+mod metadata;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
+use crate::names;
+use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
+
+use inspect::OnDisk;
+use metadata::{Marker, Record};
+
+/// A sink writing Secrets under a root directory. Everything below `root/<ns>/<name>` that carries
+/// sealsync's metadata file is managed by it; anything else under `root` is left alone.
+pub struct DirSink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    key: FingerprintKey,
+    /// One lock per Secret: two applies of the same Secret never interleave their renames.
+    locks: Mutex<HashMap<SecretKey, Arc<Mutex<()>>>>,
+}
+
+/// Where one Secret lives, validated and checked to sit inside the root.
+#[derive(Clone, Debug)]
+struct Paths {
+    secret: SecretKey,
+    namespace_dir: PathBuf,
+    secret_dir: PathBuf,
+}
+
+/// Why a filesystem step failed, before the Secret it concerns is attached (see `Failure::into_sink`).
+#[derive(Debug)]
+struct Failure(String);
+
+impl Failure {
+    fn into_sink(self, secret: &SecretKey) -> SinkError {
+        SinkError::Io {
+            key: secret.to_string(),
+            reason: self.0,
+        }
+    }
+}
+
+/// Attaches what was being done, and to which entry, to an I/O error.
+trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Failure>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Failure> {
+        self.map_err(|err| Failure(format!("{}: {err}", what())))
+    }
+}
+
+impl DirSink {
+    /// A sink under `root` (created 0700 if missing) with a fresh random fingerprint key.
+    pub fn new(root: PathBuf) -> Result<DirSink, SinkError> {
+        DirSink::with_key(root, FingerprintKey::generate())
+    }
+
+    /// A sink under `root` whose fingerprints use `key` (so they stay comparable across restarts).
+    pub fn with_key(root: PathBuf, key: FingerprintKey) -> Result<DirSink, SinkError> {
+        let fail = |reason: String| SinkError::Io {
+            key: root.display().to_string(),
+            reason,
+        };
+        match std::fs::symlink_metadata(&root) {
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                layout::create_dir_all(&root)
+                    .map_err(|err| fail(format!("creating the sink's root directory: {err}")))?;
+            }
+            Err(err) => return Err(fail(format!("reading the sink's root directory: {err}"))),
+        }
+        // The root is configuration, trusted as given (it may be a symlink such as /var/run); every
+        // path below it is not, so resolve it once and compare against the resolved form.
+        let root = root
+            .canonicalize()
+            .map_err(|err| fail(format!("resolving the sink's root directory: {err}")))?;
+        if !root.is_dir() {
+            return Err(fail("the sink's root is not a directory".into()));
+        }
+        Ok(DirSink {
+            inner: Arc::new(Inner {
+                root,
+                key,
+                locks: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The (resolved) root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+}
+
+impl fmt::Debug for DirSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirSink")
+            .field("root", &self.inner.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink for DirSink {
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.list_managed()).await
+    }
+
+    async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+        let paths = self.inner.paths(&desired.key)?;
+        validate_keys(desired)?;
+        let fingerprint = desired.fingerprint(&self.inner.key);
+        let inner = Arc::clone(&self.inner);
+        // The blocking task owns its copy of the values (zeroized when it is dropped). It runs to
+        // completion even if this future is dropped, so a cancelled apply never leaves half a swap.
+        let desired = desired.clone();
+        blocking(move || {
+            inner
+                .apply(&paths, &desired, fingerprint)
+                .map_err(|failure| failure.into_sink(&paths.secret))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
+        let paths = self.inner.paths(key)?;
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.delete(&paths)).await
+    }
+}
+
+/// Runs filesystem work on tokio's blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|err| Err(SinkError::Other(format!("dir sink task failed: {err}"))))
+}
+
+fn invalid(secret: &SecretKey, what: &str, value: &str, reason: impl fmt::Display) -> SinkError {
+    SinkError::Other(format!("{secret}: invalid {what} {value:?}: {reason}"))
+}
+
+/// Every key must be a valid Secret key, and must not start with `..`: the kubelet refuses such keys
+/// too, since `..data`, `..data_tmp` and the hidden version directories live beside the keys.
+fn validate_keys(desired: &DesiredSecret) -> Result<(), SinkError> {
+    for key in desired.data.keys() {
+        names::secret_key(key).map_err(|reason| invalid(&desired.key, "key", key, reason))?;
+        if key.starts_with("..") {
+            return Err(invalid(
+                &desired.key,
+                "key",
+                key,
+                "must not start with '..' (reserved for the atomic-writer layout, as in the kubelet)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Inner {
+    /// Validates the namespace and name, then builds `root/<ns>/<name>` and checks it is inside root.
+    fn paths(&self, secret: &SecretKey) -> Result<Paths, SinkError> {
+        names::dns_label(&secret.namespace)
+            .map_err(|reason| invalid(secret, "namespace", &secret.namespace, reason))?;
+        names::dns_subdomain(&secret.name)
+            .map_err(|reason| invalid(secret, "name", &secret.name, reason))?;
+        let namespace_dir = self.root.join(&secret.namespace);
+        let secret_dir = namespace_dir.join(&secret.name);
+        // Validation already rules out '/', '.' and '..'; this keeps it true whatever the rules become.
+        let inside = secret_dir.strip_prefix(&self.root).is_ok_and(|rest| {
+            rest.components().count() == 2
+                && rest.components().all(|c| matches!(c, Component::Normal(_)))
+        });
+        if !inside {
+            return Err(SinkError::Other(format!(
+                "{secret}: resolves outside the sink's root directory"
+            )));
+        }
+        Ok(Paths {
+            secret: secret.clone(),
+            namespace_dir,
+            secret_dir,
+        })
+    }
+
+    fn lock(&self, secret: &SecretKey) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(secret.clone()).or_default())
+    }
+
+    fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        let root_error = |failure: Failure| SinkError::Io {
+            key: self.root.display().to_string(),
+            reason: failure.0,
+        };
+        let mut managed = Vec::new();
+        for namespace in layout::subdirectories(&self.root)
+            .context(|| "listing the sink's root directory".into())
+            .map_err(root_error)?
+        {
+            if names::dns_label(&namespace).is_err() {
+                continue;
+            }
+            let namespace_dir = self.root.join(&namespace);
+            let names = match layout::subdirectories(&namespace_dir) {
+                // Removed since the root was listed (its last Secret deleted meanwhile).
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                listed => listed
+                    .context(|| "listing the namespace directory".into())
+                    .map_err(|failure| SinkError::Io {
+                        key: namespace.clone(),
+                        reason: failure.0,
+                    })?,
+            };
+            for name in names {
+                if names::dns_subdomain(&name).is_err() {
+                    continue;
+                }
+                let key = SecretKey::new(namespace.clone(), name);
+                let marker = metadata::read(&namespace_dir.join(&key.name))
+                    .map_err(|failure| failure.into_sink(&key))?;
+                if let Marker::Present(record) = marker {
+                    managed.push(ManagedSecret {
+                        fingerprint: record.as_ref().map(|r| r.fingerprint.clone()),
+                        source_path: record.map(|r| r.source.path),
+                        key,
+                    });
+                }
+            }
+        }
+        managed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(managed)
+    }
+
+    fn apply(
+        &self,
+        paths: &Paths,
+        desired: &DesiredSecret,
+        fingerprint: String,
+    ) -> Result<ApplyOutcome, Failure> {
+        let lock = self.lock(&paths.secret);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let record = Record::new(desired, fingerprint);
+        match inspect::inspect(&paths.namespace_dir, &paths.secret_dir, &desired.data)? {
+            OnDisk::Absent => {
+                layout::create(
+                    &paths.namespace_dir,
+                    &paths.secret_dir,
+                    &desired.data,
+                    &record,
+                )?;
+                Ok(ApplyOutcome::Created)
+            }
+            OnDisk::Unmanaged if !desired.adopt => Ok(ApplyOutcome::RefusedUnmanaged),
+            OnDisk::Unmanaged => {
+                tracing::info!(secret = %paths.secret, "adopting a directory sealsync did not manage");
+                layout::write(&paths.secret_dir, &desired.data, &record)?;
+                Ok(ApplyOutcome::Updated)
+            }
+            OnDisk::Managed { recorded, drift } => {
+                let drift = drift.or_else(|| match &recorded {
+                    None => Some("its metadata file is unreadable".into()),
+                    Some(r) if r.secret_type != record.secret_type => {
+                        Some("the Secret type changed".into())
+                    }
+                    Some(_) => None,
+                });
+                let Some(drift) = drift else {
+                    // What a reader sees is already right. The fingerprint may still differ (a new
+                    // key after a restart, or labels and annotations, which this sink does not
+                    // materialize): record the new one without rewriting any value.
+                    if recorded.as_ref() != Some(&record) {
+                        metadata::write(&paths.secret_dir, &record)?;
+                    }
+                    return Ok(ApplyOutcome::Unchanged);
+                };
+                if recorded.as_ref().map(|r| &r.fingerprint) == Some(&record.fingerprint) {
+                    tracing::info!(secret = %paths.secret, %drift, "restoring files changed outside sealsync");
+                } else {
+                    tracing::debug!(secret = %paths.secret, %drift, "updating");
+                }
+                layout::write(&paths.secret_dir, &desired.data, &record)?;
+                Ok(ApplyOutcome::Updated)
+            }
+        }
+    }
+
+    fn delete(&self, paths: &Paths) -> Result<(), SinkError> {
+        let lock = self.lock(&paths.secret);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let in_sink = |failure: Failure| failure.into_sink(&paths.secret);
+        if !inspect::existing_dir(&paths.namespace_dir, &paths.secret_dir).map_err(in_sink)? {
+            return Ok(());
+        }
+        if let Marker::Missing = metadata::read(&paths.secret_dir).map_err(in_sink)? {
+            return Err(SinkError::Conflict {
+                key: paths.secret.to_string(),
+                reason: format!(
+                    "the directory has no {} file: sealsync does not manage it, left alone",
+                    metadata::FILE
+                ),
+            });
+        }
+        layout::remove(&paths.namespace_dir, &paths.secret_dir).map_err(in_sink)
+    }
+}
