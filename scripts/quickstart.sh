@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# The quickstart: builds sealctl and walks through the example GitOps repository in examples/ with the
-# published demo identity — decrypt a committed Secret, create and encrypt a new one, check the repo.
+# The quickstart: builds sealsync and sealctl, turns examples/ into a local git repository, and
+# reconciles it into a folder with the published demo identity — no cluster needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin sealctl
-SEALCTL="$PWD/target/release/sealctl"
-export SOPS_AGE_KEY_FILE="$PWD/examples/demo-identity.agekey"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+cargo build --release --locked --bin sealsync --bin sealctl
+BIN="$PWD/target/release"
+work="${QUICKSTART_DIR:-$(mktemp -d)}"
+mkdir -p "$work"
 
-echo "== decrypt a Secret committed in examples/ (MAC verified first)"
-"$SEALCTL" decrypt examples/apps/team-a/db-credentials.yaml
+echo "== a local GitOps repository made from examples/ ($work/repo)"
+rm -rf "$work/repo"
+cp -r examples "$work/repo"
+git -C "$work/repo" init -q -b main
+git -C "$work/repo" add -A
+git -C "$work/repo" -c user.name=quickstart -c user.email=quickstart@example.invalid commit -qm "example secrets"
 
-echo "== create a new encrypted Secret (recipients and rules from examples/.sops.yaml)"
-mkdir -p "$work/apps/team-a"
-cp examples/.sops.yaml "$work/"
-(cd "$work" && "$SEALCTL" create secret payment-api -n team-a \
-  --from-literal api-key=demo-only-key -o apps/team-a/payment-api.yaml)
-sed -n '1,12p' "$work/apps/team-a/payment-api.yaml"
+echo "== sealsync run --once: git -> decrypted Secrets under $work/secrets"
+set +e
+"$BIN/sealsync" run --once --repo "$work/repo" --sink "dir:$work/secrets" \
+  --identity examples/demo-identity.agekey --cache-dir "$work/cache"
+code=$?
+set -e
+echo "exit code $code (2: the deliberately broken example file was reported; everything else was applied)"
+[ "$code" -eq 0 ] || [ "$code" -eq 2 ]
 
-echo "== decrypt it again"
-"$SEALCTL" decrypt --extract '["stringData"]["api-key"]' "$work/apps/team-a/payment-api.yaml"; echo
+echo "== what the agent wrote (each value in a 0400 file, the layout of a mounted Secret volume)"
+(cd "$work/secrets" && find . -path '*/..*' -prune -o -type l -print | sort)
+echo "team-a/db-credentials/username = $(cat "$work/secrets/team-a/db-credentials/username")"
 
-echo "== check the example repository (the broken file is reported on purpose)"
-(cd examples && "$SEALCTL" check apps) || echo "(check exit code $? — see the finding above)"
+echo "== sealctl: decrypt one of the committed files"
+SOPS_AGE_KEY_FILE=examples/demo-identity.agekey "$BIN/sealctl" decrypt \
+  --extract '["stringData"]["host"]' examples/apps/team-b/smtp.yaml; echo

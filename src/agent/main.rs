@@ -38,9 +38,22 @@ pub fn main() -> u8 {
     let mut env = process_env();
     if let Some(m) = sub {
         for id in [
-            "repo", "reference", "paths", "identities", "sink", "namespace_policy", "interval",
-            "listen", "prune_max_share", "webhook_secret_file", "log_format", "token_file",
-            "ssh_key_file", "cache_dir", "max_file_size", "default_namespace",
+            "repo",
+            "reference",
+            "paths",
+            "identities",
+            "sink",
+            "namespace_policy",
+            "interval",
+            "listen",
+            "prune_max_share",
+            "webhook_secret_file",
+            "log_format",
+            "token_file",
+            "ssh_key_file",
+            "cache_dir",
+            "max_file_size",
+            "default_namespace",
         ] {
             if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 env.from_flags.push(match id {
@@ -114,8 +127,10 @@ fn process_env() -> ProcessEnv {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEALSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -131,7 +146,12 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
             return exit::FATAL;
         }
     };
-    let width = config.explained.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    let width = config
+        .explained
+        .iter()
+        .map(|(k, _, _)| k.len())
+        .max()
+        .unwrap_or(0);
     println!("Configuration in force:");
     for (name, value, origin) in &config.explained {
         println!("  {name:width$}  {value}  [{origin}]");
@@ -247,15 +267,18 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
                 &config,
                 git,
                 engine,
-                &sink,
-                &key,
-                triggers,
-                shutdown_rx,
+                (&sink, &key),
+                run::Wakeups {
+                    triggers,
+                    shutdown: shutdown_rx,
+                },
                 |pass, git_error| report::publish(&state, pass, git_error),
             )
             .await;
             Ok(code)
         }
-        SinkSpec::Kube => super::kube::run(&config, identities, git, &state, triggers, shutdown_rx).await,
+        SinkSpec::Kube => {
+            super::kube::run(&config, identities, git, &state, triggers, shutdown_rx).await
+        }
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod args;
 pub mod config;
+pub mod kube;
+pub mod main;
 pub mod report;
 pub mod run;

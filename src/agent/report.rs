@@ -52,7 +52,10 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
         ));
     }
     for (key, desired) in &pass.state.secrets {
-        let base = |state| SecretStatus::new(key, desired.source.path.clone(), state).with_commit(desired.source.commit.clone());
+        let base = |state| {
+            SecretStatus::new(key, desired.source.path.clone(), state)
+                .with_commit(desired.source.commit.clone())
+        };
         let failed_file = pass.state.failed_paths.contains(&desired.source.path);
         let status = match pass.report.results.get(key) {
             Some(SecretResult::Applied(outcome)) => {
@@ -86,11 +89,17 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     }
     if let Some(why) = &pass.report.prune_refused {
         metrics.error(ErrorReason::PruneRefused);
-        refused.push(RefusedDocument::new("(prune)", None, ErrorReason::PruneRefused, why));
+        refused.push(RefusedDocument::new(
+            "(prune)",
+            None,
+            ErrorReason::PruneRefused,
+            why,
+        ));
     }
     if let Some(e) = &pass.report.list_error {
         metrics.error(ErrorReason::Sink);
-        ops.status.record_git_error(format!("cannot list managed Secrets: {e}"));
+        ops.status
+            .record_git_error(format!("cannot list managed Secrets: {e}"));
     }
     metrics.set_managed_secrets(pass.state.secrets.len());
     if pass.report.list_error.is_none() {

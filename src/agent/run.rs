@@ -192,18 +192,26 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64) {
     );
 }
 
+/// What wakes the loop: webhook triggers, and the shutdown signal.
+pub struct Wakeups {
+    pub triggers: mpsc::Receiver<()>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
 /// Runs passes until `shutdown` fires: on every interval tick and on every webhook trigger. With
 /// `once`, one pass and the exit code.
 pub async fn run_loop<S: Sink>(
     config: &AgentConfig,
     git: Arc<Mutex<GitSource>>,
     mut engine: Engine,
-    sink: &S,
-    key: &FingerprintKey,
-    mut triggers: mpsc::Receiver<()>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    (sink, key): (&S, &FingerprintKey),
+    wakeups: Wakeups,
     mut on_pass: impl FnMut(&Pass, Option<&GitError>),
 ) -> u8 {
+    let Wakeups {
+        mut triggers,
+        mut shutdown,
+    } = wakeups;
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

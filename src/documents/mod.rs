@@ -103,10 +103,18 @@ pub struct Classifier<'a> {
     pub max_file_size: u64,
 }
 
-/// Whether a path is a manifest file sealsync reads.
+/// Whether a path is a manifest file sealsync reads: YAML or JSON, not hidden (`.sops.yaml`,
+/// `.github/…`), and not a Kustomize file (which are not objects).
 pub fn is_manifest(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")
+    let manifest = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
+    let hidden = path.split('/').any(|part| part.starts_with('.'));
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    let kustomize = matches!(
+        file,
+        "kustomization.yaml" | "kustomization.yml" | "kustomization.json"
+    );
+    manifest && !hidden && !kustomize
 }
 
 /// The largest Secret the API server stores (1 MiB, the etcd object limit it enforces).
@@ -341,3 +349,16 @@ pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod manifest_tests {
+    #[test]
+    fn which_files_are_manifests() {
+        assert!(super::is_manifest("apps/team-a/db.yaml"));
+        assert!(super::is_manifest("x.JSON"));
+        assert!(!super::is_manifest(".sops.yaml"));
+        assert!(!super::is_manifest(".github/workflows/ci.yml"));
+        assert!(!super::is_manifest("apps/kustomization.yaml"));
+        assert!(!super::is_manifest("README.md"));
+    }
+}

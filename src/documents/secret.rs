@@ -103,7 +103,8 @@ pub fn secret_from_document(
         .map_err(|why| invalid(&None, format!("invalid Secret name '{name}': {why}")))?;
     names::dns_label(&namespace)
         .map_err(|why| invalid(&None, format!("invalid namespace '{namespace}': {why}")))?;
-    let key = Some(SecretKey::new(namespace, name));
+    let secret_key = SecretKey::new(namespace, name);
+    let key = Some(secret_key.clone());
 
     let labels = string_map(metadata, "labels", &key)?;
     let annotations = string_map(metadata, "annotations", &key)?;
@@ -186,7 +187,7 @@ pub fn secret_from_document(
         .get(ADOPT_ANNOTATION)
         .is_some_and(|v| v == "true");
     Ok(DesiredSecret {
-        key: key.expect("set above"),
+        key: secret_key,
         secret_type,
         labels,
         annotations,

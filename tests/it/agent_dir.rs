@@ -48,7 +48,13 @@ fn encrypted(ns: &str, name: &str, pairs: &[(&str, &str)], recipients: &str) -> 
 
 fn agent() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealsync"));
-    for var in ["SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "POD_NAMESPACE", "POD_NAME", "KUBERNETES_SERVICE_HOST"] {
+    for var in [
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY",
+        "POD_NAMESPACE",
+        "POD_NAME",
+        "KUBERNETES_SERVICE_HOST",
+    ] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
@@ -103,9 +109,18 @@ fn assert_no_plaintext(text: &str, what: &str) {
 }
 
 fn two_team_repo(fx: &Fixture) {
-    fx.write("apps/team-a/db.yaml", encrypted("team-a", "db", &[("password", "s3cret-db-pass")], ONE));
-    fx.write("apps/team-a/api.yaml", encrypted("team-a", "api", &[("token", "s3cret-api-token")], ONE));
-    fx.write("apps/team-b/mail.yaml", encrypted("team-b", "mail", &[("password", "s3cret-team-b")], ONE));
+    fx.write(
+        "apps/team-a/db.yaml",
+        encrypted("team-a", "db", &[("password", "s3cret-db-pass")], ONE),
+    );
+    fx.write(
+        "apps/team-a/api.yaml",
+        encrypted("team-a", "api", &[("token", "s3cret-api-token")], ONE),
+    );
+    fx.write(
+        "apps/team-b/mail.yaml",
+        encrypted("team-b", "mail", &[("password", "s3cret-team-b")], ONE),
+    );
     fx.write(
         "apps/team-b/config.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n  namespace: team-b\n",
@@ -122,8 +137,14 @@ fn initial_sync_update_prune_and_guard_over_file_url() {
     let url = format!("file://{}", fx.bare.display());
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 0, "{}", run.logs());
-    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
-    assert_eq!(run.value("team-b", "mail", "password").as_deref(), Some("s3cret-team-b"));
+    assert_eq!(
+        run.value("team-a", "db", "password").as_deref(),
+        Some("s3cret-db-pass")
+    );
+    assert_eq!(
+        run.value("team-b", "mail", "password").as_deref(),
+        Some("s3cret-team-b")
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -134,12 +155,18 @@ fn initial_sync_update_prune_and_guard_over_file_url() {
     }
 
     // A commit changing one Secret updates it.
-    fx.write("apps/team-a/api.yaml", encrypted("team-a", "api", &[("token", "s3cret-rotated")], ONE));
+    fx.write(
+        "apps/team-a/api.yaml",
+        encrypted("team-a", "api", &[("token", "s3cret-rotated")], ONE),
+    );
     fx.commit("rotate the api token");
     fx.push();
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 0, "{}", run.logs());
-    assert_eq!(run.value("team-a", "api", "token").as_deref(), Some("s3cret-rotated"));
+    assert_eq!(
+        run.value("team-a", "api", "token").as_deref(),
+        Some("s3cret-rotated")
+    );
 
     // Removing one of three is within the default share and is pruned.
     fx.remove("apps/team-b/mail.yaml");
@@ -158,10 +185,23 @@ fn initial_sync_update_prune_and_guard_over_file_url() {
     fx.push();
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 2, "{}", run.logs());
-    assert!(run.logs().contains("refusing to prune 2 of 2"), "{}", run.logs());
-    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
+    assert!(
+        run.logs().contains("refusing to prune 2 of 2"),
+        "{}",
+        run.logs()
+    );
+    assert_eq!(
+        run.value("team-a", "db", "password").as_deref(),
+        Some("s3cret-db-pass")
+    );
     // An explicit, larger share lets it through.
-    let run = once(&fx, &url, &sink, &["one.agekey"], &["--prune-max-share", "1"]);
+    let run = once(
+        &fx,
+        &url,
+        &sink,
+        &["one.agekey"],
+        &["--prune-max-share", "1"],
+    );
     assert_eq!(run.code(), 0, "{}", run.logs());
     assert!(!sink.join("team-a/db").exists());
 }
@@ -170,10 +210,15 @@ fn initial_sync_update_prune_and_guard_over_file_url() {
 fn a_broken_file_is_isolated_and_named() {
     let fx = Fixture::new();
     two_team_repo(&fx);
-    fx.write("apps/team-b/broken.yaml", "apiVersion: v1\nkind: Secret\nmetadata: [unclosed\n");
+    fx.write(
+        "apps/team-b/broken.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: [unclosed\n",
+    );
     fx.write("apps/team-b/tampered.yaml", {
         let mut bytes = encrypted("team-b", "tampered", &[("p", "s3cret-team-b")], ONE);
-        let text = String::from_utf8(bytes.clone()).unwrap().replace("namespace: team-b", "namespace: team-c");
+        let text = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("namespace: team-b", "namespace: team-c");
         bytes = text.into_bytes();
         bytes
     });
@@ -185,9 +230,18 @@ fn a_broken_file_is_isolated_and_named() {
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 2, "{}", run.logs());
     let logs = run.logs();
-    assert!(logs.contains("apps/team-b/broken.yaml") && logs.contains("cannot parse"), "{logs}");
-    assert!(logs.contains("apps/team-b/tampered.yaml") && logs.contains("MAC mismatch"), "{logs}");
-    assert_eq!(run.value("team-a", "db", "password").as_deref(), Some("s3cret-db-pass"));
+    assert!(
+        logs.contains("apps/team-b/broken.yaml") && logs.contains("cannot parse"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("apps/team-b/tampered.yaml") && logs.contains("MAC mismatch"),
+        "{logs}"
+    );
+    assert_eq!(
+        run.value("team-a", "db", "password").as_deref(),
+        Some("s3cret-db-pass")
+    );
     assert!(!sink.join("team-c").exists());
 }
 
@@ -205,13 +259,20 @@ fn unreachable_remote_leaves_the_sink_untouched() {
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 1, "{}", run.logs());
     assert!(run.logs().contains("unreachable"), "{}", run.logs());
-    assert_eq!(run.value("team-a", "db", "password"), before, "last good values stay");
+    assert_eq!(
+        run.value("team-a", "db", "password"),
+        before,
+        "last good values stay"
+    );
 }
 
 #[test]
 fn key_rollover_with_two_identities() {
     let fx = Fixture::new();
-    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-db-pass")], ONE));
+    fx.write(
+        "s/db.yaml",
+        encrypted("app", "db", &[("p", "s3cret-db-pass")], ONE),
+    );
     fx.commit("old key");
     fx.push();
     let sink = fx.dir.path().join("secrets");
@@ -219,21 +280,42 @@ fn key_rollover_with_two_identities() {
     // The agent holds both the old and the new identity during the rollover.
     let both = ["one.agekey", "two.agekey"];
     assert_eq!(once(&fx, &url, &sink, &both, &[]).code(), 0);
-    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-second-key")], &format!("{ONE},{TWO}")));
+    fx.write(
+        "s/db.yaml",
+        encrypted(
+            "app",
+            "db",
+            &[("p", "s3cret-second-key")],
+            &format!("{ONE},{TWO}"),
+        ),
+    );
     fx.commit("both keys");
     fx.push();
     assert_eq!(once(&fx, &url, &sink, &both, &[]).code(), 0);
-    fx.write("s/db.yaml", encrypted("app", "db", &[("p", "s3cret-second-key")], TWO));
+    fx.write(
+        "s/db.yaml",
+        encrypted("app", "db", &[("p", "s3cret-second-key")], TWO),
+    );
     fx.commit("new key only");
     fx.push();
     let run = once(&fx, &url, &sink, &["two.agekey"], &[]);
     assert_eq!(run.code(), 0, "{}", run.logs());
-    assert_eq!(run.value("app", "db", "p").as_deref(), Some("s3cret-second-key"));
+    assert_eq!(
+        run.value("app", "db", "p").as_deref(),
+        Some("s3cret-second-key")
+    );
     // The retired identity alone no longer decrypts; the value stays, and the error says why.
     let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
     assert_eq!(run.code(), 2);
-    assert!(run.logs().contains("no identity can decrypt"), "{}", run.logs());
-    assert_eq!(run.value("app", "db", "p").as_deref(), Some("s3cret-second-key"));
+    assert!(
+        run.logs().contains("no identity can decrypt"),
+        "{}",
+        run.logs()
+    );
+    assert_eq!(
+        run.value("app", "db", "p").as_deref(),
+        Some("s3cret-second-key")
+    );
 }
 
 /// A long-running agent with its operations endpoints.
@@ -248,7 +330,15 @@ impl Daemon {
         let port = free_port();
         let log = fx.dir.path().join("agent.log");
         let child = agent()
-            .args(["run", "--repo", url, "--interval", "1h", "--log-format", "json"])
+            .args([
+                "run",
+                "--repo",
+                url,
+                "--interval",
+                "1h",
+                "--log-format",
+                "json",
+            ])
             .arg("--sink")
             .arg(format!("dir:{}", sink.display()))
             .arg("--cache-dir")
@@ -268,7 +358,13 @@ impl Daemon {
         d
     }
 
-    fn request(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> (u16, String) {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return (0, String::new());
         };
@@ -282,8 +378,15 @@ impl Daemon {
         s.write_all(body).unwrap();
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
-        let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let code = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (code, body)
     }
 
@@ -299,7 +402,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("timed out waiting for {what}; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "timed out waiting for {what}; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 
@@ -330,39 +436,77 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(),
         "s3cret-db-pass"
     );
-    fx.write("apps/team-a/db.yaml", encrypted("team-a", "db", &[("password", "s3cret-webhook-value")], ONE));
+    fx.write(
+        "apps/team-a/db.yaml",
+        encrypted("team-a", "db", &[("password", "s3cret-webhook-value")], ONE),
+    );
     fx.commit("change via webhook");
     fx.push();
     let body = br#"{"ref":"refs/heads/main"}"#;
 
     // A wrong signature: 401 and no fetch.
-    let (code, _) = d.request("POST", "/hooks/git", &[("X-Hub-Signature-256", github_signature(b"wrong", body))], body);
+    let (code, _) = d.request(
+        "POST",
+        "/hooks/git",
+        &[("X-Hub-Signature-256", github_signature(b"wrong", body))],
+        body,
+    );
     assert_eq!(code, 401);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(), "s3cret-db-pass");
+    assert_eq!(
+        std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(),
+        "s3cret-db-pass"
+    );
 
     // The right one: 202, and the new commit is applied long before the 1h poll.
-    let (code, _) = d.request("POST", "/hooks/git", &[("X-Hub-Signature-256", github_signature(b"hook-secret", body))], body);
+    let (code, _) = d.request(
+        "POST",
+        "/hooks/git",
+        &[(
+            "X-Hub-Signature-256",
+            github_signature(b"hook-secret", body),
+        )],
+        body,
+    );
     assert_eq!(code, 202);
     d.wait_until(
-        || std::fs::read_to_string(sink.join("team-a/db/password")).ok().as_deref() == Some("s3cret-webhook-value"),
+        || {
+            std::fs::read_to_string(sink.join("team-a/db/password"))
+                .ok()
+                .as_deref()
+                == Some("s3cret-webhook-value")
+        },
         "the webhook-triggered update",
     );
 
     // Everything the agent exposes is free of plaintext values.
     let (code, status) = d.get("/status");
     assert_eq!(code, 200);
-    assert!(status.contains("team-a") && status.contains("apps/team-a/db.yaml"), "{status}");
+    assert!(
+        status.contains("team-a") && status.contains("apps/team-a/db.yaml"),
+        "{status}"
+    );
     let (code, metrics) = d.get("/metrics");
     assert_eq!(code, 200);
-    assert!(metrics.contains("sealsync_secrets_applied_total"), "{metrics}");
+    assert!(
+        metrics.contains("sealsync_secrets_applied_total"),
+        "{metrics}"
+    );
     let log = std::fs::read_to_string(&d.log).unwrap();
     for (what, text) in [("status", &status), ("metrics", &metrics), ("log", &log)] {
         assert_no_plaintext(text, what);
     }
     // Files changed by hand are restored on the next pass (triggered here by the webhook).
     std::fs::remove_file(sink.join("team-a/api/token")).unwrap();
-    let (code, _) = d.request("POST", "/hooks/git", &[("X-Gitlab-Token", "hook-secret".to_string())], b"{}");
+    let (code, _) = d.request(
+        "POST",
+        "/hooks/git",
+        &[("X-Gitlab-Token", "hook-secret".to_string())],
+        b"{}",
+    );
     assert_eq!(code, 202);
-    d.wait_until(|| sink.join("team-a/api/token").exists(), "the restored file");
+    d.wait_until(
+        || sink.join("team-a/api/token").exists(),
+        "the restored file",
+    );
 }

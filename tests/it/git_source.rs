@@ -1,7 +1,5 @@
 //! End-to-end tests of the git source against real repositories and real servers on 127.0.0.1.
 
-
-
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -662,15 +660,11 @@ fn github_signature_matches_openssl() {
         .unwrap()
         .to_owned();
     let header = format!("sha256={hex}");
-    assert!(sealsync::ops::verify_github(
-        secret, body, &header
-    ));
+    assert!(sealsync::ops::verify_github(secret, body, &header));
 
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
-    assert!(!sealsync::ops::verify_github(
-        secret, &tampered, &header
-    ));
+    assert!(!sealsync::ops::verify_github(secret, &tampered, &header));
 
     // The documented example from GitHub's "Validating webhook deliveries".
     assert!(sealsync::ops::verify_github(
