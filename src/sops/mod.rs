@@ -9,3 +9,6 @@ pub mod shamir;
 pub mod stores;
 pub mod tree;
 pub mod walk;
+
+#[cfg(test)]
+mod properties;
