@@ -81,6 +81,16 @@ pub enum Command {
     Create(CreateCommand),
     /// Check files for plaintext Secrets, broken MACs and recipients that differ from .sops.yaml.
     Check(CheckArgs),
+    /// Show a running agent's view of every Secret: state, source file and commit, last error, and
+    /// every refused document — the answer to "why was my Secret not updated".
+    Status {
+        /// The agent's operations address (kubectl port-forward deploy/sealsync 8080 for a cluster).
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print the raw JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         #[arg(value_enum)]

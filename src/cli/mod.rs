@@ -44,6 +44,16 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Create(CreateCommand::Secret(a)) => cmd::create_secret::run(ctx, a),
         Command::Check(a) => cmd::check::run(ctx, a),
+        Command::Status { url, json } => {
+            let body = crate::ops::fetch_status(url).map_err(|e| {
+                CliError::new(
+                    Exit::Failure,
+                    format!("cannot read the agent's status at {url}: {e} (is the agent running and --listen reachable?)"),
+                )
+            })?;
+            let out = if *json { body } else { crate::ops::render_status(&body) };
+            context::write_stdout(out.as_bytes())
+        }
         Command::Completion { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "sealctl", &mut out);
