@@ -1,0 +1,102 @@
+//! TokenReview (`authentication.k8s.io/v1`): tokens the test configured map to users; others do not
+//! authenticate.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::ids;
+use crate::state::State;
+use crate::status::{ApiError, ApiResult};
+
+/// Who a token authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenIdentity {
+    pub username: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Audiences the token is valid for; empty means any.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+impl TokenIdentity {
+    pub fn user(username: &str, groups: &[&str]) -> Self {
+        TokenIdentity {
+            username: username.to_string(),
+            uid: ids::uid(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            audiences: Vec::new(),
+        }
+    }
+
+    /// `system:serviceaccount:NS:NAME`, with the groups the API server gives service accounts.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        TokenIdentity {
+            username: format!("system:serviceaccount:{namespace}:{name}"),
+            uid: ids::uid(),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".into(),
+            ],
+            audiences: Vec::new(),
+        }
+    }
+}
+
+/// Answers a TokenReview create (never stored).
+pub fn review(state: &State, body: &[u8]) -> ApiResult<Value> {
+    let mut review: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding TokenReview: {e}")))?;
+    let token = review
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let wanted: Vec<String> = review
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let known = state
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&token)
+        .cloned();
+    let status = match known {
+        Some(id) => {
+            let audiences: Vec<String> = if id.audiences.is_empty() {
+                wanted.clone()
+            } else {
+                wanted
+                    .iter()
+                    .filter(|a| id.audiences.contains(a))
+                    .cloned()
+                    .collect()
+            };
+            if !wanted.is_empty() && audiences.is_empty() {
+                json!({"authenticated": false, "user": {}, "error": "token audiences do not match"})
+            } else {
+                json!({
+                    "authenticated": true,
+                    "user": {"username": id.username, "uid": id.uid, "groups": id.groups},
+                    "audiences": audiences,
+                })
+            }
+        }
+        None => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),
+    };
+    review["apiVersion"] = json!("authentication.k8s.io/v1");
+    review["kind"] = json!("TokenReview");
+    review["metadata"] = json!({"creationTimestamp": null});
+    review["status"] = status;
+    Ok(review)
+}
