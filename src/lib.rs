@@ -2,6 +2,8 @@
 pub mod cli;
 pub mod desired;
 pub mod keys;
+#[cfg(feature = "kube")]
+pub mod leader;
 pub mod names;
 pub mod references;
 pub mod sink;

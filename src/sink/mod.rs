@@ -3,6 +3,9 @@
 
 use std::future::Future;
 
+#[cfg(feature = "kube")]
+pub mod kube;
+
 use crate::desired::{DesiredSecret, SecretKey};
 
 /// A Secret the sink manages now.
