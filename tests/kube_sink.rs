@@ -350,6 +350,18 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
             && note.contains("apps/team-a/db.yaml")),
         "{notes:?}"
     );
+    // Refused again on the next reconcile: no second Event about the same Secret.
+    assert_eq!(
+        sink.apply(&d).await.unwrap(),
+        ApplyOutcome::RefusedUnmanaged
+    );
+    let warnings = c
+        .event_notes("team-a")
+        .await
+        .into_iter()
+        .filter(|(reason, _, _)| reason == "Unmanaged")
+        .count();
+    assert_eq!(warnings, 1);
     assert!(sink.list_managed().await.unwrap().is_empty());
     assert!(matches!(
         sink.delete(&d.key).await,
@@ -369,6 +381,40 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
         adopted.metadata.labels.unwrap()[MANAGED_BY_LABEL],
         "sealsync"
     );
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+}
+
+#[tokio::test]
+async fn immutable_secrets_and_type_changes_are_recreated() {
+    let c = Cluster::start().await;
+    let sink = c.sink(&["team-a"]).await;
+    let mut d = desired("team-a", "frozen", "v1-pw");
+    d.immutable = Some(true);
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
+    let first = c.secrets("team-a").get("frozen").await.unwrap();
+    assert_eq!(first.immutable, Some(true));
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+
+    d.data
+        .insert("password".into(), SecretBytes::new(b"v2-pw".to_vec()));
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    let second = c.secrets("team-a").get("frozen").await.unwrap();
+    assert_eq!(value(&second, "password"), b"v2-pw");
+    assert_ne!(
+        second.metadata.uid, first.metadata.uid,
+        "deleted and created again"
+    );
+    assert_eq!(second.immutable, Some(true));
+
+    d.secret_type = "kubernetes.io/basic-auth".into();
+    d.data = BTreeMap::from([
+        ("username".to_string(), SecretBytes::new(b"u".to_vec())),
+        ("password".to_string(), SecretBytes::new(b"v3-pw".to_vec())),
+    ]);
+    d.immutable = None;
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    let third = c.secrets("team-a").get("frozen").await.unwrap();
+    assert_eq!(third.type_.as_deref(), Some("kubernetes.io/basic-auth"));
     assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
 }
 

@@ -254,6 +254,10 @@ impl KubeSink {
     }
 
     async fn refuse_unmanaged(&self, d: &DesiredSecret, live: &Secret) {
+        if !self.first_warning(&d.key, written_of(&live.metadata)) {
+            tracing::debug!(secret = %d.key, "still not managed by sealsync; left alone");
+            return;
+        }
         tracing::warn!(
             secret = %d.key,
             source = %d.source.path,

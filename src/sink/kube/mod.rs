@@ -62,6 +62,9 @@ struct Inner {
     /// Per Secret, what sealsync's last write (or check) produced; only a resourceVersion and a uid,
     /// never the object, so memory stays flat however large the Secrets are.
     written: Mutex<HashMap<SecretKey, Written>>,
+    /// Unmanaged Secrets already warned about (by uid and resourceVersion), so a reconcile every
+    /// minute does not write an Event every minute about the same refusal.
+    warned: Mutex<HashMap<SecretKey, Written>>,
 }
 
 impl KubeSink {
@@ -81,6 +84,7 @@ impl KubeSink {
                 key,
                 recorder,
                 written: Mutex::new(HashMap::new()),
+                warned: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -134,6 +138,16 @@ impl KubeSink {
 
     pub(crate) fn forget(&self, key: &SecretKey) {
         self.lock_written().remove(key);
+    }
+
+    /// Whether this is the first refusal of `key` in this state (and notes it).
+    pub(crate) fn first_warning(&self, key: &SecretKey, state: Written) -> bool {
+        let mut warned = self
+            .inner
+            .warned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        warned.insert(key.clone(), state.clone()) != Some(state)
     }
 
     fn lock_written(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKey, Written>> {
