@@ -126,6 +126,7 @@ impl LeaderElector {
         // Wakes a follower as soon as the lease is released, instead of at its next retry.
         let changes = watch_object(self.api.clone(), &self.config.lease_name);
         let mut changes = pin!(StreamBackoff::new(changes, Backoff::default()));
+        let mut watching = true;
         loop {
             let leading = match self.try_acquire_or_renew(&mut observed).await {
                 Ok(won) => {
@@ -159,13 +160,12 @@ impl LeaderElector {
                         return if was_leading { self.release().await } else { Ok(()) };
                     }
                     _ = &mut sleep => break,
-                    change = changes.next(), if !leading => {
-                        if let Some(Ok(lease)) = change {
-                            if is_free(lease.as_ref()) {
-                                break;
-                            }
-                        }
-                    }
+                    change = changes.next(), if watching && !leading => match change {
+                        Some(Ok(lease)) if is_free(lease.as_ref()) => break,
+                        Some(_) => {}
+                        // Watches do not end; if this one did, the retry interval still applies.
+                        None => watching = false,
+                    },
                 }
             }
         }

@@ -721,6 +721,45 @@ async fn a_revert_converges_through_failing_patches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
+    let c = Cluster::start().await;
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 500)
+            .resource("secrets")
+            .times(1000),
+    );
+    let api = c.secrets("team-a");
+    let mut edited = api.get("db").await.unwrap();
+    edited
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("password".into(), ByteString(b"bad-pw".to_vec()));
+    api.replace("db", &PostParams::default(), &edited)
+        .await
+        .unwrap();
+    let patches = || {
+        c.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.verb == "patch" && r.resource == "secrets")
+            .count()
+    };
+    let retried = within(Duration::from_secs(2), || async { patches() >= 3 }).await;
+    assert!(retried.is_some(), "the revert is retried");
+    // Pruned from git: nothing left to put back, so the retries end.
+    agent.store.remove(&SecretKey::new("team-a", "db"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = patches();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(patches(), settled, "no more attempts");
+    assert!(agent.reports.try_recv().is_err(), "nothing was reverted");
+    c.server.clear_faults();
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     let c = Cluster::start().await;
     let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
