@@ -213,6 +213,7 @@ impl KubeSink {
         Ok(written)
     }
 
+    #[tracing::instrument(skip_all, fields(secret = %d.key))]
     async fn apply_desired(&self, d: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
         self.check_permitted(&d.key)?;
         let fingerprint = d.fingerprint(self.fingerprint_key());

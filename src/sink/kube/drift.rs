@@ -297,6 +297,7 @@ impl Reverter {
 
     /// Compares the live Secret with the desired one and puts it back when they differ. Ok when
     /// nothing is left to do, including when the key is no longer desired.
+    #[tracing::instrument(skip_all, fields(secret = %key))]
     async fn check(&self, key: &SecretKey) -> Result<(), SinkError> {
         let Some(desired) = self.desired.get(key) else {
             return Ok(());
