@@ -37,7 +37,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let server = TestServer::start().await;
+        Cluster::start_with(TestServer::builder()).await
+    }
+
+    async fn start_with(builder: kube_api_test_server::Builder) -> Cluster {
+        let server = builder.start().await.unwrap();
         let client = Client::try_from(Config::new(server.url().parse().unwrap())).unwrap();
         let dir = tempfile::tempdir().unwrap();
         server
@@ -279,6 +283,22 @@ async fn apply_creates_updates_and_leaves_unchanged_secrets_alone() {
         "fedcba9876"
     );
     assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+
+    // Its label removed while no drift watch runs: still the object sealsync wrote, so it is
+    // relabelled by the next apply rather than refused.
+    c.secrets("team-a")
+        .patch(
+            "db",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!(
+                {"metadata": {"labels": {MANAGED_BY_LABEL: null}}}
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    let live = c.secrets("team-a").get("db").await.unwrap();
+    assert_eq!(live.metadata.labels.unwrap()[MANAGED_BY_LABEL], "sealsync");
 }
 
 #[tokio::test]
@@ -761,7 +781,10 @@ async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
-    let c = Cluster::start().await;
+    // No bookmarks during the test: they would move the watcher's resourceVersion to the newest one,
+    // which compaction keeps valid.
+    let c = Cluster::start_with(TestServer::builder().bookmark_interval(Duration::from_secs(3600)))
+        .await;
     let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
 
     c.server.drop_watches();
@@ -785,6 +808,8 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     // Forget history and end the watches: resuming from the old resourceVersion answers 410, the
     // watcher lists again, and a Secret deleted meanwhile is still put back.
     c.server.clear_requests();
+    // A write the watch does not see makes its resourceVersion an old one.
+    create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
     c.server.compact();
     c.server.drop_watches();
     c.secrets("team-a")

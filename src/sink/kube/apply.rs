@@ -218,9 +218,14 @@ impl KubeSink {
         self.check_permitted(&d.key)?;
         let fingerprint = d.fingerprint(self.fingerprint_key());
         let live = self.get_live(&d.key).await?;
+        let mut adopted = false;
         if let Some(l) = &live {
             let managed = is_managed(&l.metadata);
-            if !managed && !d.adopt {
+            // The very object sealsync wrote, its label removed by hand, is still sealsync's.
+            let ours = self
+                .written(&d.key)
+                .is_some_and(|w| l.metadata.uid.as_deref() == Some(w.uid.as_str()));
+            if !managed && !ours && !d.adopt {
                 self.refuse_unmanaged(d, l).await;
                 return Ok(ApplyOutcome::RefusedUnmanaged);
             }
@@ -228,8 +233,8 @@ impl KubeSink {
                 self.remember(&d.key, written_of(&l.metadata));
                 return Ok(ApplyOutcome::Unchanged);
             }
+            adopted = !managed && !ours;
         }
-        let adopted = live.as_ref().is_some_and(|l| !is_managed(&l.metadata));
         let written = self.write(d, live.as_deref()).await?;
         if adopted {
             tracing::info!(secret = %d.key, source = %d.source.path, "adopted an existing Secret");
