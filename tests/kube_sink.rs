@@ -1039,7 +1039,8 @@ async fn exactly_one_of_two_candidates_leads_and_the_other_takes_over_when_it_di
     };
     assert_ne!(holder(&c).await.as_deref(), Some(name));
 
-    // The leader dies without releasing: the other waits out the lease, then takes over.
+    // The leader dies without releasing: the other waits out the lease (from when it last saw it
+    // renewed, up to one renew interval before the death), then takes over.
     let died = Instant::now();
     leader.abort();
     let took = within(duration + Duration::from_secs(2), || async {
@@ -1055,7 +1056,7 @@ async fn exactly_one_of_two_candidates_leads_and_the_other_takes_over_when_it_di
         "takeover within the lease duration (+ one retry)"
     );
     assert!(
-        died.elapsed() >= duration.mul_f32(0.9),
+        died.elapsed() >= duration.mul_f32(0.75),
         "not before the lease could expire: {:?}",
         died.elapsed()
     );
