@@ -5,6 +5,8 @@ pub mod desired;
 pub mod documents;
 pub mod git;
 pub mod keys;
+#[cfg(feature = "kube")]
+pub mod leader;
 pub mod names;
 pub mod ops;
 pub mod policy;

@@ -5,6 +5,9 @@ pub mod dir;
 
 use std::future::Future;
 
+#[cfg(feature = "kube")]
+pub mod kube;
+
 use crate::desired::{DesiredSecret, SecretKey};
 
 /// A Secret the sink manages now.

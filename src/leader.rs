@@ -1,0 +1,349 @@
+//! Leader election among replicas with a `coordination.k8s.io/v1` Lease (`sealsync-leader` in the
+//! agent's own namespace), as client-go's leaderelection does it: optimistic updates with
+//! `resourceVersion` so two candidates cannot both win, expiry judged by the local clock from when a
+//! renewal was last observed, and a release on graceful shutdown so a successor takes over at once.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+use kube::runtime::utils::StreamBackoff;
+use kube::runtime::watcher::watch_object;
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::sink::kube::Backoff;
+
+/// The Lease's name.
+pub const LEASE_NAME: &str = "sealsync-leader";
+
+/// Why a lease operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error("lease {namespace}/{name}: {action}: {source}")]
+    Api {
+        namespace: String,
+        name: String,
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the leader election task panicked or was aborted")]
+    Task,
+}
+
+/// Timing and identity of one candidate.
+#[derive(Clone, Debug)]
+pub struct LeaderConfig {
+    /// The agent's own namespace.
+    pub namespace: String,
+    pub lease_name: String,
+    /// This replica: the pod name, else the hostname (found by the caller).
+    pub identity: String,
+    /// How long a lease holds without renewal (15 s).
+    pub lease_duration: Duration,
+    /// How often the leader renews (5 s).
+    pub renew_interval: Duration,
+    /// A leader that could not renew for this long steps down (10 s; below `lease_duration`, so it
+    /// stops before anyone else may take over).
+    pub renew_deadline: Duration,
+    /// How often a follower tries to acquire (2 s); a release is noticed at once through a watch.
+    pub retry_interval: Duration,
+}
+
+impl LeaderConfig {
+    pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> LeaderConfig {
+        LeaderConfig {
+            namespace: namespace.into(),
+            lease_name: LEASE_NAME.into(),
+            identity: identity.into(),
+            lease_duration: Duration::from_secs(15),
+            renew_interval: Duration::from_secs(5),
+            renew_deadline: Duration::from_secs(10),
+            retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The identity of this replica: `POD_NAME` if the caller found one, else the hostname.
+pub fn identity(pod_name: Option<String>, hostname: Option<String>) -> Option<String> {
+    pod_name
+        .filter(|p| !p.is_empty())
+        .or(hostname.filter(|h| !h.is_empty()))
+}
+
+/// A candidate for leadership.
+pub struct LeaderElector {
+    api: Api<Lease>,
+    config: LeaderConfig,
+}
+
+/// What the candidate last saw of the lease, and when (by the local monotonic clock).
+struct Observed {
+    resource_version: String,
+    at: Instant,
+}
+
+impl LeaderElector {
+    pub fn new(client: Client, config: LeaderConfig) -> LeaderElector {
+        LeaderElector {
+            api: Api::namespaced(client, &config.namespace),
+            config,
+        }
+    }
+
+    /// Runs the election in a task. The receiver answers "am I the leader" and changes as that does.
+    pub fn spawn(self) -> (watch::Receiver<bool>, LeaderHandle) {
+        let (tx, rx) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(self.run(tx, stop.clone()));
+        (rx, LeaderHandle { stop, task })
+    }
+
+    fn err(&self, action: &'static str, source: kube::Error) -> LeaderError {
+        LeaderError::Api {
+            namespace: self.config.namespace.clone(),
+            name: self.config.lease_name.clone(),
+            action,
+            source,
+        }
+    }
+
+    async fn run(
+        self,
+        tx: watch::Sender<bool>,
+        stop: CancellationToken,
+    ) -> Result<(), LeaderError> {
+        let mut observed: Option<Observed> = None;
+        let mut last_renew: Option<Instant> = None;
+        // Wakes a follower as soon as the lease is released, instead of at its next retry.
+        let changes = watch_object(self.api.clone(), &self.config.lease_name);
+        let mut changes = pin!(StreamBackoff::new(changes, Backoff::default()));
+        let mut watching = true;
+        loop {
+            let leading = match self.try_acquire_or_renew(&mut observed).await {
+                Ok(won) => {
+                    if won {
+                        last_renew = Some(Instant::now());
+                    }
+                    won
+                }
+                Err(err) => {
+                    tracing::warn!(identity = %self.config.identity, error = %err, "leader election: lease update failed");
+                    // Keep leading only while the lease cannot have been taken over yet.
+                    *tx.borrow()
+                        && last_renew.is_some_and(|t| t.elapsed() < self.config.renew_deadline)
+                }
+            };
+            if leading != *tx.borrow() {
+                tracing::info!(identity = %self.config.identity, leading, "leadership changed");
+                tx.send_replace(leading);
+            }
+            let wait = if leading {
+                self.config.renew_interval
+            } else {
+                self.config.retry_interval
+            };
+            let sleep = tokio::time::sleep(wait);
+            let mut sleep = pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        let was_leading = tx.send_replace(false);
+                        return if was_leading { self.release().await } else { Ok(()) };
+                    }
+                    _ = &mut sleep => break,
+                    change = changes.next(), if watching && !leading => match change {
+                        Some(Ok(lease)) if is_free(lease.as_ref()) => break,
+                        Some(_) => {}
+                        // Watches do not end; if this one did, the retry interval still applies.
+                        None => watching = false,
+                    },
+                }
+            }
+        }
+    }
+
+    /// One round: create, renew, or take over the lease. Answers whether we hold it now.
+    async fn try_acquire_or_renew(
+        &self,
+        observed: &mut Option<Observed>,
+    ) -> Result<bool, LeaderError> {
+        let now = Timestamp::now();
+        let me = &self.config.identity;
+        let duration_secs = self.config.lease_duration.as_secs_f64().ceil().max(1.0) as i32;
+        let Some(lease) = self
+            .api
+            .get_opt(&self.config.lease_name)
+            .await
+            .map_err(|e| self.err("get", e))?
+        else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.config.lease_name.clone()),
+                    namespace: Some(self.config.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(me.clone()),
+                    lease_duration_seconds: Some(duration_secs),
+                    acquire_time: Some(MicroTime(now)),
+                    renew_time: Some(MicroTime(now)),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                // Another candidate created it first.
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(e) => Err(self.err("create", e)),
+            };
+        };
+
+        let rv = lease.metadata.resource_version.clone().unwrap_or_default();
+        if observed.as_ref().is_none_or(|o| o.resource_version != rv) {
+            *observed = Some(Observed {
+                resource_version: rv,
+                at: Instant::now(),
+            });
+        }
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let held_by_me = holder.as_deref() == Some(me.as_str());
+        if !held_by_me && holder.is_some() {
+            let lasts = spec
+                .lease_duration_seconds
+                .map(|s| Duration::from_secs(s.max(0) as u64))
+                .unwrap_or(self.config.lease_duration);
+            let seen = observed.as_ref().map(|o| o.at).unwrap_or_else(Instant::now);
+            if seen.elapsed() < lasts {
+                return Ok(false);
+            }
+        }
+
+        let mut next = lease.clone();
+        let mut spec = spec;
+        if !held_by_me {
+            spec.acquire_time = Some(MicroTime(now));
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+        spec.holder_identity = Some(me.clone());
+        spec.lease_duration_seconds = Some(duration_secs);
+        spec.renew_time = Some(MicroTime(now));
+        next.spec = Some(spec);
+        // `metadata.resourceVersion` is kept: the API server refuses the update with 409 if anyone
+        // wrote the lease since we read it.
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &next)
+            .await
+        {
+            Ok(updated) => {
+                *observed = Some(Observed {
+                    resource_version: updated.metadata.resource_version.unwrap_or_default(),
+                    at: Instant::now(),
+                });
+                Ok(true)
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(self.err("update", e)),
+        }
+    }
+
+    /// Gives the lease up if we hold it: `holderIdentity` becomes null, so a successor needs not wait
+    /// for it to expire.
+    async fn release(&self) -> Result<(), LeaderError> {
+        let Some(mut lease) = self
+            .api
+            .get_opt(&self.config.lease_name)
+            .await
+            .map_err(|e| self.err("get", e))?
+        else {
+            return Ok(());
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.acquire_time = None;
+        spec.renew_time = None;
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(identity = %self.config.identity, "released the leader lease");
+                Ok(())
+            }
+            // Someone else changed it since: it is no longer ours to release.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(self.err("release", e)),
+        }
+    }
+}
+
+fn is_free(lease: Option<&Lease>) -> bool {
+    lease
+        .and_then(|l| l.spec.as_ref())
+        .and_then(|s| s.holder_identity.as_deref())
+        .is_none_or(str::is_empty)
+}
+
+/// Controls a running election.
+pub struct LeaderHandle {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), LeaderError>>,
+}
+
+impl LeaderHandle {
+    /// Stops campaigning and, if leading, releases the lease (graceful shutdown).
+    pub async fn release(self) -> Result<(), LeaderError> {
+        self.stop.cancel();
+        self.task.await.map_err(|_| LeaderError::Task)?
+    }
+
+    /// Stops at once without releasing, as a crash would: others wait for the lease to expire.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_prefers_the_pod_name() {
+        assert_eq!(
+            identity(Some("pod-1".into()), Some("host".into())).as_deref(),
+            Some("pod-1")
+        );
+        assert_eq!(
+            identity(Some(String::new()), Some("host".into())).as_deref(),
+            Some("host")
+        );
+        assert_eq!(identity(None, None), None);
+    }
+
+    #[test]
+    fn a_lease_without_holder_is_free() {
+        assert!(is_free(None));
+        let mut lease = Lease::default();
+        assert!(is_free(Some(&lease)));
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some("a".into()),
+            ..LeaseSpec::default()
+        });
+        assert!(!is_free(Some(&lease)));
+    }
+}

@@ -1,0 +1,459 @@
+//! Writing (server-side apply, forced, field manager `sealsync`), comparing, listing and deleting
+//! managed Secrets; an existing Secret sealsync does not manage is refused unless `adopt` says so.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use serde_json::{json, Map, Value};
+use zeroize::Zeroize;
+
+use super::events::{secret_ref, EventKind};
+use super::{
+    api_error, status_code, KubeSink, Written, COMMIT_ANNOTATION, FIELD_MANAGER,
+    FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR,
+    SOURCE_ANNOTATION,
+};
+use crate::desired::{DesiredSecret, SecretKey};
+use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
+
+/// A Secret read from (or about to be sent to) the API server; its values are zeroized on drop.
+pub(crate) struct LiveSecret(pub Secret);
+
+impl Deref for LiveSecret {
+    type Target = Secret;
+    fn deref(&self) -> &Secret {
+        &self.0
+    }
+}
+
+impl Drop for LiveSecret {
+    fn drop(&mut self) {
+        if let Some(map) = self.0.data.as_mut() {
+            for value in map.values_mut() {
+                value.0.zeroize();
+            }
+        }
+        if let Some(map) = self.0.string_data.as_mut() {
+            for value in map.values_mut() {
+                value.zeroize();
+            }
+        }
+    }
+}
+
+/// Whether the object carries `app.kubernetes.io/managed-by: sealsync`.
+pub(crate) fn is_managed(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY_LABEL))
+        .is_some_and(|v| v == MANAGED_BY_VALUE)
+}
+
+fn desired_type(d: &DesiredSecret) -> &str {
+    if d.secret_type.is_empty() {
+        "Opaque"
+    } else {
+        &d.secret_type
+    }
+}
+
+/// The apply configuration: exactly the fields sealsync owns, nothing else (server-side apply then
+/// removes what sealsync owned before and no longer sets).
+fn desired_object(d: &DesiredSecret, fingerprint: &str) -> LiveSecret {
+    let mut labels = d.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
+    let mut annotations = d.annotations.clone();
+    annotations.insert(SOURCE_ANNOTATION.into(), d.source.path.clone());
+    annotations.insert(COMMIT_ANNOTATION.into(), d.source.commit.clone());
+    annotations.insert(FINGERPRINT_ANNOTATION.into(), fingerprint.into());
+    let data = d
+        .data
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
+        .collect();
+    LiveSecret(Secret {
+        metadata: ObjectMeta {
+            name: Some(d.key.name.clone()),
+            namespace: Some(d.key.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        type_: Some(desired_type(d).into()),
+        data: Some(data),
+        immutable: d.immutable,
+        ..Secret::default()
+    })
+}
+
+fn data_equal(live: &Secret, d: &DesiredSecret) -> bool {
+    let empty = BTreeMap::new();
+    let live_data = live.data.as_ref().unwrap_or(&empty);
+    live_data.len() == d.data.len()
+        && d.data
+            .iter()
+            .all(|(k, v)| live_data.get(k).is_some_and(|l| l.0 == v.expose()))
+}
+
+fn contains_all(have: Option<&BTreeMap<String, String>>, want: &BTreeMap<String, String>) -> bool {
+    want.iter()
+        .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
+}
+
+/// Whether the live Secret already is what `d` declares: type, values, immutability, sealsync's
+/// labels and annotations and the fingerprint of the content. Labels and annotations others added
+/// are theirs and do not count. The commit annotation records the commit the content was last
+/// written from, so a new commit that leaves a Secret as it was does not rewrite it.
+pub(crate) fn matches(live: &Secret, d: &DesiredSecret, fingerprint: &str) -> bool {
+    let annotations = live.metadata.annotations.as_ref();
+    let annotation = |name: &str| annotations.and_then(|a| a.get(name)).map(String::as_str);
+    live.type_.as_deref().unwrap_or("Opaque") == desired_type(d)
+        && data_equal(live, d)
+        && live.immutable.unwrap_or(false) == d.immutable.unwrap_or(false)
+        && is_managed(&live.metadata)
+        && contains_all(live.metadata.labels.as_ref(), &d.labels)
+        && contains_all(annotations, &d.annotations)
+        && annotation(SOURCE_ANNOTATION) == Some(d.source.path.as_str())
+        && annotation(FINGERPRINT_ANNOTATION) == Some(fingerprint)
+        && annotation(COMMIT_ANNOTATION).is_some()
+}
+
+/// `type` can never change, and an immutable Secret's values cannot either: such a change needs the
+/// Secret deleted and created again.
+fn needs_recreate(live: &Secret, d: &DesiredSecret) -> bool {
+    let type_changes = live.type_.as_deref().unwrap_or("Opaque") != desired_type(d);
+    let frozen =
+        live.immutable == Some(true) && (!data_equal(live, d) || d.immutable != Some(true));
+    type_changes || frozen
+}
+
+pub(crate) fn written_of(meta: &ObjectMeta) -> Written {
+    Written {
+        uid: meta.uid.clone().unwrap_or_default(),
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+impl KubeSink {
+    /// The live Secret, values included (zeroized on drop).
+    pub(crate) async fn get_live(&self, key: &SecretKey) -> Result<Option<LiveSecret>, SinkError> {
+        self.secrets(&key.namespace)
+            .get_opt(&key.name)
+            .await
+            .map(|s| s.map(LiveSecret))
+            .map_err(|e| api_error(key, "get", e))
+    }
+
+    /// Makes the Secret equal to `d`, whoever changed it: a forced server-side apply takes back every
+    /// field another manager took by editing it. Answers what the write produced.
+    pub(crate) async fn write(
+        &self,
+        d: &DesiredSecret,
+        live: Option<&Secret>,
+    ) -> Result<Written, SinkError> {
+        let key = &d.key;
+        let api = self.secrets(&key.namespace);
+        if let Some(live) = live.filter(|l| needs_recreate(l, d)) {
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: live.metadata.uid.clone(),
+                    resource_version: live.metadata.resource_version.clone(),
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(&key.name, &dp).await {
+                Ok(either) => drop(either.left().map(LiveSecret)),
+                Err(e) if status_code(&e) == Some(404) => {}
+                Err(e) => return Err(api_error(key, "delete before re-creating", e)),
+            }
+            tracing::info!(secret = %key, "deleted to re-create: its type or immutable values change");
+        }
+        let fingerprint = d.fingerprint(self.fingerprint_key());
+        let body = desired_object(d, &fingerprint);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = api
+            .patch(&key.name, &params, &Patch::Apply(&body.0))
+            .await
+            .map(LiveSecret)
+            .map_err(|e| api_error(key, "server-side apply", e))?;
+        drop(body);
+
+        // Keys added by hand belong to the manager that added them, so the apply leaves them; but the
+        // values of a managed Secret are sealsync's alone. The resourceVersion makes this conditional.
+        let extra: Map<String, Value> = applied
+            .data
+            .iter()
+            .flat_map(|m| m.keys())
+            .filter(|k| !d.data.contains_key(*k))
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+        let result = if extra.is_empty() {
+            applied
+        } else {
+            let patch = json!({
+                "metadata": {"resourceVersion": applied.metadata.resource_version},
+                "data": extra,
+            });
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            drop(applied);
+            api.patch(&key.name, &params, &Patch::Merge(&patch))
+                .await
+                .map(LiveSecret)
+                .map_err(|e| api_error(key, "removing keys added by hand", e))?
+        };
+        let written = written_of(&result.metadata);
+        self.remember(key, written.clone());
+        Ok(written)
+    }
+
+    #[tracing::instrument(skip_all, fields(secret = %d.key))]
+    async fn apply_desired(&self, d: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+        self.check_permitted(&d.key)?;
+        let fingerprint = d.fingerprint(self.fingerprint_key());
+        let live = self.get_live(&d.key).await?;
+        let mut adopted = false;
+        if let Some(l) = &live {
+            let managed = is_managed(&l.metadata);
+            // The very object sealsync wrote, its label removed by hand, is still sealsync's.
+            let ours = self
+                .written(&d.key)
+                .is_some_and(|w| l.metadata.uid.as_deref() == Some(w.uid.as_str()));
+            if !managed && !ours && !d.adopt {
+                self.refuse_unmanaged(d, l).await;
+                return Ok(ApplyOutcome::RefusedUnmanaged);
+            }
+            if managed && matches(l, d, &fingerprint) {
+                self.remember(&d.key, written_of(&l.metadata));
+                return Ok(ApplyOutcome::Unchanged);
+            }
+            adopted = !managed && !ours;
+        }
+        let written = self.write(d, live.as_deref()).await?;
+        if adopted {
+            tracing::info!(secret = %d.key, source = %d.source.path, "adopted an existing Secret");
+            let note = format!(
+                "adopted by sealsync (sealsync.dev/adopt) from {} at {}",
+                d.source.path,
+                short_commit(&d.source.commit)
+            );
+            let regarding = secret_ref(
+                &d.key.namespace,
+                &d.key.name,
+                Some(written.uid),
+                Some(written.resource_version),
+            );
+            self.recorder()
+                .publish(&regarding, EventKind::Normal, "Adopted", "Adopt", &note)
+                .await;
+        }
+        Ok(match live {
+            None => ApplyOutcome::Created,
+            Some(_) => ApplyOutcome::Updated,
+        })
+    }
+
+    async fn refuse_unmanaged(&self, d: &DesiredSecret, live: &Secret) {
+        if !self.first_warning(&d.key, written_of(&live.metadata)) {
+            tracing::debug!(secret = %d.key, "still not managed by sealsync; left alone");
+            return;
+        }
+        tracing::warn!(
+            secret = %d.key,
+            source = %d.source.path,
+            "a Secret of that name exists and is not managed by sealsync; left alone"
+        );
+        let note = format!(
+            "not managed by sealsync (no label {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}); left alone although {} declares it; add the annotation sealsync.dev/adopt: \"true\" there to take it over",
+            d.source.path
+        );
+        let regarding = secret_ref(
+            &d.key.namespace,
+            &d.key.name,
+            live.metadata.uid.clone(),
+            live.metadata.resource_version.clone(),
+        );
+        self.recorder()
+            .publish(&regarding, EventKind::Warning, "Unmanaged", "Apply", &note)
+            .await;
+    }
+
+    async fn list(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        let mut out = Vec::new();
+        for ns in self.namespaces() {
+            let api = self.secrets(ns);
+            let mut params = ListParams::default().labels(MANAGED_SELECTOR).limit(500);
+            loop {
+                let page = api
+                    .list_metadata(&params)
+                    .await
+                    .map_err(|e| api_error(&SecretKey::new(ns, "*"), "list", e))?;
+                for item in page.items {
+                    let meta = item.metadata;
+                    let annotation =
+                        |name: &str| meta.annotations.as_ref().and_then(|a| a.get(name)).cloned();
+                    out.push(ManagedSecret {
+                        key: SecretKey::new(ns, meta.name.clone().unwrap_or_default()),
+                        fingerprint: annotation(FINGERPRINT_ANNOTATION),
+                        source_path: annotation(SOURCE_ANNOTATION),
+                    });
+                }
+                match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                    Some(token) => params = params.continue_token(&token),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_managed(&self, key: &SecretKey) -> Result<(), SinkError> {
+        self.check_permitted(key)?;
+        let api = self.secrets(&key.namespace);
+        let Some(live) = api
+            .get_metadata_opt(&key.name)
+            .await
+            .map_err(|e| api_error(key, "get", e))?
+        else {
+            self.forget(key);
+            return Ok(());
+        };
+        if !is_managed(&live.metadata) {
+            return Err(SinkError::Conflict {
+                key: key.to_string(),
+                reason: format!(
+                    "not deleted: it does not carry {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+                ),
+            });
+        }
+        // The preconditions make sure the Secret checked above is the one deleted.
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: live.metadata.uid.clone(),
+                resource_version: live.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&key.name, &dp).await {
+            Ok(either) => drop(either.left().map(LiveSecret)),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(api_error(key, "delete", e)),
+        }
+        self.forget(key);
+        Ok(())
+    }
+}
+
+/// The first 7 characters of a commit id, as git shows it.
+pub(crate) fn short_commit(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
+impl Sink for KubeSink {
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        self.list().await
+    }
+
+    async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+        self.apply_desired(desired).await
+    }
+
+    async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
+        self.delete_managed(key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{FingerprintKey, SecretBytes, Source};
+
+    fn sample() -> DesiredSecret {
+        let mut data = BTreeMap::new();
+        data.insert("password".into(), SecretBytes::new(b"hunter2".to_vec()));
+        DesiredSecret {
+            key: SecretKey::new("team-a", "db"),
+            secret_type: "Opaque".into(),
+            labels: [("app".to_string(), "db".to_string())].into(),
+            annotations: BTreeMap::new(),
+            data,
+            immutable: None,
+            source: Source {
+                path: "apps/team-a/db.yaml".into(),
+                commit: "abc1234def".into(),
+            },
+            adopt: false,
+        }
+    }
+
+    #[test]
+    fn the_object_it_applies_matches_itself_and_not_a_changed_one() {
+        let key = FingerprintKey::new(vec![7; 32]);
+        let d = sample();
+        let fp = d.fingerprint(&key);
+        let obj = desired_object(&d, &fp);
+        assert!(matches(&obj, &d, &fp));
+        assert_eq!(
+            obj.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
+            "sealsync"
+        );
+
+        let mut edited = obj.0.clone();
+        edited
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("extra".into(), ByteString(b"x".to_vec()));
+        assert!(!matches(&edited, &d, &fp), "an added key is drift");
+
+        let mut unlabelled = obj.0.clone();
+        unlabelled
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(MANAGED_BY_LABEL);
+        assert!(!matches(&unlabelled, &d, &fp));
+
+        let mut foreign = obj.0.clone();
+        foreign
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert("someone/else".into(), "x".into());
+        assert!(matches(&foreign, &d, &fp), "others' annotations are theirs");
+
+        let mut other_commit = d.clone();
+        other_commit.source.commit = "fffffff".into();
+        assert!(
+            matches(&obj, &other_commit, &fp),
+            "a new commit with the same content is no change"
+        );
+    }
+
+    #[test]
+    fn type_changes_and_frozen_values_need_recreating() {
+        let d = sample();
+        let obj = desired_object(&d, "fp");
+        assert!(!needs_recreate(&obj, &d));
+        let mut tls = d.clone();
+        tls.secret_type = "kubernetes.io/tls".into();
+        assert!(needs_recreate(&obj, &tls));
+        let mut frozen = obj.0.clone();
+        frozen.immutable = Some(true);
+        assert!(needs_recreate(&frozen, &d));
+    }
+
+    #[test]
+    fn short_commits() {
+        assert_eq!(short_commit("abc1234def"), "abc1234");
+        assert_eq!(short_commit("abc"), "abc");
+    }
+}

@@ -1,0 +1,537 @@
+//! Drift: one metadata-only watch per permitted namespace over the managed Secrets; whatever was
+//! edited, unlabelled or deleted by hand is put back at once, with an Event, a report and a log line.
+//!
+//! Only metadata flows through the watch (no values, no cache of objects): a modification whose
+//! `resourceVersion` is not the one sealsync's own last write produced costs one GET of the full
+//! object, which is compared and dropped (zeroized). A Secret this process never wrote or checked is
+//! left to the reconcile loop, so a restart does not report every Secret as drift.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{is_managed, matches, short_commit, written_of};
+use super::events::{secret_ref, EventKind};
+use super::{
+    Backoff, KubeSink, COMMIT_ANNOTATION, FIELD_MANAGER, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
+    MANAGED_SELECTOR, SOURCE_ANNOTATION,
+};
+use crate::desired::{DesiredSecret, SecretKey};
+use crate::sink::SinkError;
+
+/// The desired Secrets the drift watch protects, shared with the reconcile loop.
+///
+/// The reconcile loop updates an entry *before* applying it and removes one *before* deleting the
+/// Secret, so the watch never puts back an older version, nor a Secret being pruned.
+#[derive(Clone, Default)]
+pub struct DesiredStore {
+    inner: Arc<RwLock<BTreeMap<SecretKey, Arc<DesiredSecret>>>>,
+}
+
+impl DesiredStore {
+    pub fn new() -> DesiredStore {
+        DesiredStore::default()
+    }
+
+    pub fn insert(&self, desired: DesiredSecret) {
+        let key = desired.key.clone();
+        self.write().insert(key, Arc::new(desired));
+    }
+
+    pub fn remove(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
+        self.write().remove(key)
+    }
+
+    /// Replaces everything at once (a whole commit's desired state).
+    pub fn replace_all(&self, all: impl IntoIterator<Item = DesiredSecret>) {
+        let map = all
+            .into_iter()
+            .map(|d| (d.key.clone(), Arc::new(d)))
+            .collect();
+        *self.write() = map;
+    }
+
+    pub fn get(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
+        self.read().get(key).cloned()
+    }
+
+    pub fn contains(&self, key: &SecretKey) -> bool {
+        self.read().contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    fn keys_in(&self, namespace: &str) -> Vec<SecretKey> {
+        self.read()
+            .keys()
+            .filter(|k| k.namespace == namespace)
+            .cloned()
+            .collect()
+    }
+
+    // Every critical section is a single map operation, so a poisoned lock holds consistent data.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<SecretKey, Arc<DesiredSecret>>> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<SecretKey, Arc<DesiredSecret>>> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::fmt::Debug for DesiredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesiredStore")
+            .field("secrets", &self.len())
+            .finish()
+    }
+}
+
+/// What was done by hand to a managed Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DriftKind {
+    /// Values, type or sealsync's labels or annotations changed.
+    Edited,
+    /// The `app.kubernetes.io/managed-by` label was removed.
+    LabelRemoved,
+    /// The Secret was deleted.
+    Deleted,
+}
+
+impl DriftKind {
+    /// A metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Edited => "edited",
+            DriftKind::LabelRemoved => "label_removed",
+            DriftKind::Deleted => "deleted",
+        }
+    }
+}
+
+/// One drift reverted (the caller counts these in its metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftReport {
+    pub key: SecretKey,
+    pub kind: DriftKind,
+    pub at: SystemTime,
+}
+
+/// Starts watching every permitted namespace of `sink`; the task ends when `shutdown` is cancelled.
+pub fn spawn_drift_watch(
+    sink: KubeSink,
+    desired: DesiredStore,
+    reports: UnboundedSender<DriftReport>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    spawn_drift_watch_with(sink, desired, reports, shutdown, Backoff::default())
+}
+
+/// As [`spawn_drift_watch`], with the retry schedule of failed reverts and failed watches.
+pub fn spawn_drift_watch_with(
+    sink: KubeSink,
+    desired: DesiredStore,
+    reports: UnboundedSender<DriftReport>,
+    shutdown: CancellationToken,
+    retry: Backoff,
+) -> JoinHandle<()> {
+    let reverter = Arc::new(Reverter {
+        sink,
+        desired,
+        reports,
+        shutdown,
+        retry,
+        pending: Mutex::new(HashMap::new()),
+    });
+    tokio::spawn(async move {
+        let mut watches = JoinSet::new();
+        for ns in reverter.sink.namespaces() {
+            watches.spawn(watch_namespace(reverter.clone(), ns.to_string()));
+        }
+        while watches.join_next().await.is_some() {}
+    })
+}
+
+/// One namespace's watch of managed Secrets. kube-rs' watcher resumes from the last resourceVersion
+/// after a dropped connection and lists again after `410 Gone`; the list is then checked for managed
+/// Secrets that went missing while nobody was watching.
+async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
+    let api: Api<PartialObjectMeta<Secret>> =
+        Api::namespaced(rev.sink.client().clone(), &namespace);
+    let config = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let mut stream = pin!(watcher(api, config).backoff(rev.retry.clone()));
+    let mut listed: Option<HashSet<String>> = None;
+    tracing::debug!(namespace, "watching managed Secrets");
+    loop {
+        let next = tokio::select! {
+            _ = rev.shutdown.cancelled() => return,
+            next = stream.next() => next,
+        };
+        match next {
+            None => return,
+            Some(Err(err)) => {
+                tracing::warn!(namespace, error = %err, "watch of managed Secrets failed; it restarts");
+            }
+            Some(Ok(Event::Init)) => listed = Some(HashSet::new()),
+            Some(Ok(Event::InitApply(meta))) => {
+                if let (Some(seen), Some(name)) = (listed.as_mut(), meta.metadata.name.clone()) {
+                    seen.insert(name);
+                }
+                rev.on_present(&namespace, &meta);
+            }
+            Some(Ok(Event::InitDone)) => {
+                let seen = listed.take().unwrap_or_default();
+                for key in rev.desired.keys_in(&namespace) {
+                    if !seen.contains(&key.name) && rev.sink.written(&key).is_some() {
+                        rev.schedule(key);
+                    }
+                }
+            }
+            Some(Ok(Event::Apply(meta))) => rev.on_present(&namespace, &meta),
+            // Deleted, or no longer matching the selector (its label was removed).
+            Some(Ok(Event::Delete(meta))) => rev.on_gone(&namespace, &meta),
+        }
+    }
+}
+
+struct Reverter {
+    sink: KubeSink,
+    desired: DesiredStore,
+    reports: UnboundedSender<DriftReport>,
+    shutdown: CancellationToken,
+    retry: Backoff,
+    /// Keys with a revert under way; `true` asks it to look once more when done, so a change that
+    /// lands while it runs is never lost.
+    pending: Mutex<HashMap<SecretKey, bool>>,
+}
+
+impl Reverter {
+    fn key_of(namespace: &str, meta: &PartialObjectMeta<Secret>) -> Option<SecretKey> {
+        meta.metadata
+            .name
+            .as_ref()
+            .map(|n| SecretKey::new(namespace, n.clone()))
+    }
+
+    /// Added or modified: ours unless its resourceVersion differs from what sealsync last wrote.
+    fn on_present(self: &Arc<Self>, namespace: &str, meta: &PartialObjectMeta<Secret>) {
+        let Some(key) = Self::key_of(namespace, meta) else {
+            return;
+        };
+        if !self.desired.contains(&key) {
+            return;
+        }
+        match self.sink.written(&key) {
+            None => {}
+            Some(w) if Some(&w.resource_version) == meta.metadata.resource_version.as_ref() => {}
+            Some(_) => self.schedule(key),
+        }
+    }
+
+    fn on_gone(self: &Arc<Self>, namespace: &str, meta: &PartialObjectMeta<Secret>) {
+        if let Some(key) = Self::key_of(namespace, meta) {
+            if self.desired.contains(&key) && self.sink.written(&key).is_some() {
+                self.schedule(key);
+            }
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKey, bool>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks `key` (and reverts it if needed) in its own task, one task per key at a time, so the
+    /// watch never waits on a slow or failing revert.
+    fn schedule(self: &Arc<Self>, key: SecretKey) {
+        let mut pending = self.lock_pending();
+        if let Some(again) = pending.get_mut(&key) {
+            *again = true;
+            return;
+        }
+        pending.insert(key.clone(), false);
+        tokio::spawn(self.clone().run(key));
+    }
+
+    async fn run(self: Arc<Self>, key: SecretKey) {
+        loop {
+            let mut backoff = self.retry.clone();
+            while let Err(err) = self.check(&key).await {
+                let delay = backoff.next().unwrap_or(std::time::Duration::from_secs(30));
+                tracing::warn!(secret = %key, error = %err, retry_in = ?delay, "putting back a Secret changed by hand failed; retrying");
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {
+                        self.lock_pending().remove(&key);
+                        return;
+                    }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+            let mut pending = self.lock_pending();
+            if pending.get(&key) == Some(&true) {
+                pending.insert(key.clone(), false);
+                continue;
+            }
+            pending.remove(&key);
+            return;
+        }
+    }
+
+    /// Compares the live Secret with the desired one and puts it back when they differ. Ok when
+    /// nothing is left to do, including when the key is no longer desired.
+    #[tracing::instrument(skip_all, fields(secret = %key))]
+    async fn check(&self, key: &SecretKey) -> Result<(), SinkError> {
+        let Some(desired) = self.desired.get(key) else {
+            return Ok(());
+        };
+        let Some(known) = self.sink.written(key) else {
+            return Ok(());
+        };
+        let fingerprint = desired.fingerprint(self.sink.fingerprint_key());
+        let live = self.sink.get_live(key).await?;
+        let kind = match live.as_deref() {
+            None => DriftKind::Deleted,
+            Some(l) if !is_managed(&l.metadata) => {
+                if l.metadata.uid.as_deref() != Some(known.uid.as_str()) {
+                    // Deleted and created again by someone else, unlabelled: not sealsync's to take.
+                    tracing::warn!(secret = %key, "a Secret sealsync managed was replaced by one it does not manage; left alone");
+                    self.sink.forget(key);
+                    return Ok(());
+                }
+                DriftKind::LabelRemoved
+            }
+            Some(l) if matches(l, &desired, &fingerprint) => {
+                self.sink.remember(key, written_of(&l.metadata));
+                return Ok(());
+            }
+            Some(_) => DriftKind::Edited,
+        };
+        let managers = live
+            .as_deref()
+            .map(|l| changed_by(l, &desired))
+            .unwrap_or_default();
+        let written = self.sink.write(&desired, live.as_deref()).await?;
+        drop(live);
+
+        let note = revert_note(kind, &managers, &desired);
+        tracing::info!(
+            secret = %key,
+            kind = kind.as_str(),
+            managers = ?managers,
+            source = %desired.source.path,
+            commit = short_commit(&desired.source.commit),
+            "drift reverted"
+        );
+        let regarding = secret_ref(
+            &key.namespace,
+            &key.name,
+            Some(written.uid),
+            Some(written.resource_version),
+        );
+        self.sink
+            .recorder()
+            .publish(
+                &regarding,
+                EventKind::Normal,
+                "DriftReverted",
+                "Revert",
+                &note,
+            )
+            .await;
+        // The receiver may be gone during shutdown; the revert itself is done.
+        let _ = self.reports.send(DriftReport {
+            key: key.clone(),
+            kind,
+            at: SystemTime::now(),
+        });
+        Ok(())
+    }
+}
+
+/// The field managers other than sealsync that own fields sealsync sets (newest first); if none does
+/// (a removal leaves no owner), the newest manager other than sealsync.
+fn changed_by(live: &Secret, desired: &DesiredSecret) -> Vec<String> {
+    let mut others: Vec<&ManagedFieldsEntry> = live
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.manager.as_deref().is_some_and(|m| m != FIELD_MANAGER))
+        .collect();
+    others.sort_by(|a, b| {
+        b.time
+            .as_ref()
+            .map(|t| t.0)
+            .cmp(&a.time.as_ref().map(|t| t.0))
+    });
+    let ours = |e: &&ManagedFieldsEntry| {
+        e.fields_v1
+            .as_ref()
+            .is_some_and(|f| touches_ours(&f.0, desired))
+    };
+    let chosen: Vec<&ManagedFieldsEntry> =
+        match others.iter().copied().filter(ours).collect::<Vec<_>>() {
+            relevant if !relevant.is_empty() => relevant,
+            _ => others.into_iter().take(1).collect(),
+        };
+    let mut names: Vec<String> = Vec::new();
+    for e in chosen {
+        let name: String = e
+            .manager
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect();
+        if !names.contains(&name) && names.len() < 3 {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Whether a managedFields set (structured-merge-diff `FieldsV1`) holds a field sealsync sets.
+fn touches_ours(fields: &Value, desired: &DesiredSecret) -> bool {
+    let has = |v: &Value, name: &str| v.get(format!("f:{name}")).is_some();
+    if ["data", "stringData", "type", "immutable"]
+        .iter()
+        .any(|f| has(fields, f))
+    {
+        return true;
+    }
+    let Some(meta) = fields.get("f:metadata") else {
+        return false;
+    };
+    let labels = meta.get("f:labels");
+    let annotations = meta.get("f:annotations");
+    let label_names = desired
+        .labels
+        .keys()
+        .map(String::as_str)
+        .chain([MANAGED_BY_LABEL]);
+    let annotation_names = desired.annotations.keys().map(String::as_str).chain([
+        SOURCE_ANNOTATION,
+        COMMIT_ANNOTATION,
+        FINGERPRINT_ANNOTATION,
+    ]);
+    label_names
+        .into_iter()
+        .any(|n| labels.is_some_and(|l| has(l, n)))
+        || annotation_names
+            .into_iter()
+            .any(|n| annotations.is_some_and(|a| has(a, n)))
+}
+
+/// The Event message: what happened, who did it, where the restored content came from. Built from
+/// names, paths and commits only — never a value.
+fn revert_note(kind: DriftKind, managers: &[String], desired: &DesiredSecret) -> String {
+    let who = match managers {
+        [] => String::new(),
+        [one] => format!("manager \"{one}\""),
+        many => format!(
+            "managers {}",
+            many.iter()
+                .map(|m| format!("\"{m}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let what = match (kind, who.is_empty()) {
+        (DriftKind::Edited, false) => format!("edited by hand (fields changed by {who})"),
+        (DriftKind::Edited, true) => "edited by hand".to_string(),
+        (DriftKind::LabelRemoved, false) => {
+            format!("label {MANAGED_BY_LABEL} removed by hand (last changed by {who})")
+        }
+        (DriftKind::LabelRemoved, true) => format!("label {MANAGED_BY_LABEL} removed by hand"),
+        (DriftKind::Deleted, _) => "deleted by hand".to_string(),
+    };
+    format!(
+        "{what}; restored from {} at {}",
+        desired.source.path,
+        short_commit(&desired.source.commit)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{SecretBytes, Source};
+    use serde_json::json;
+
+    fn desired() -> DesiredSecret {
+        DesiredSecret {
+            key: SecretKey::new("team-a", "db"),
+            secret_type: "Opaque".into(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            data: [(
+                "password".to_string(),
+                SecretBytes::new(b"hunter2".to_vec()),
+            )]
+            .into(),
+            immutable: None,
+            source: Source {
+                path: "apps/team-a/db.yaml".into(),
+                commit: "abc1234567".into(),
+            },
+            adopt: false,
+        }
+    }
+
+    #[test]
+    fn notes_name_the_manager_and_the_source_never_a_value() {
+        let d = desired();
+        assert_eq!(
+            revert_note(DriftKind::Edited, &["kubectl-edit".into()], &d),
+            "edited by hand (fields changed by manager \"kubectl-edit\"); restored from apps/team-a/db.yaml at abc1234"
+        );
+        assert_eq!(
+            revert_note(DriftKind::Deleted, &[], &d),
+            "deleted by hand; restored from apps/team-a/db.yaml at abc1234"
+        );
+        assert!(!revert_note(DriftKind::LabelRemoved, &[], &d).contains("hunter2"));
+    }
+
+    #[test]
+    fn managers_owning_our_fields_are_found() {
+        let d = desired();
+        assert!(touches_ours(&json!({"f:data": {"f:password": {}}}), &d));
+        assert!(touches_ours(
+            &json!({"f:metadata": {"f:annotations": {"f:sealsync.dev/fingerprint": {}}}}),
+            &d
+        ));
+        assert!(!touches_ours(
+            &json!({"f:metadata": {"f:annotations": {"f:someone/else": {}}}}),
+            &d
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_store_replaces_and_filters_by_namespace() {
+        let store = DesiredStore::new();
+        let mut other = desired();
+        other.key = SecretKey::new("team-b", "db");
+        store.replace_all([desired(), other]);
+        assert_eq!(store.keys_in("team-a"), [SecretKey::new("team-a", "db")]);
+        assert!(store.remove(&SecretKey::new("team-b", "db")).is_some());
+        assert_eq!(store.len(), 1);
+    }
+}
