@@ -1,25 +1,167 @@
-//! Running the agent against Kubernetes (being integrated).
+//! Running the agent against Kubernetes: credentials (in-cluster, else KUBECONFIG), the agent's own
+//! namespace, the fingerprint key, leader election, the drift watch and the reconcile loop — which
+//! runs only while this replica holds the Lease.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::git::GitSource;
 use crate::keys::Identities;
-use crate::ops::OpsState;
+use crate::leader::{LeaderConfig, LeaderElector};
+use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::sink::kube::{hmac_key, spawn_drift_watch, DesiredStore, DriftKind, KubeSink, Recorder};
 
 use super::config::AgentConfig;
-use super::run::Fatal;
+use super::report;
+use super::run::{self, exit, Fatal, Wakeups};
 
+fn metric_kind(kind: DriftKind) -> ops::DriftKind {
+    match kind {
+        DriftKind::Edited => ops::DriftKind::Edited,
+        DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
+        DriftKind::Deleted => ops::DriftKind::Deleted,
+    }
+}
+
+/// Connects, then reconciles while leader until shutdown. Returns the exit code.
 pub async fn run(
-    _config: &AgentConfig,
-    _identities: Identities,
-    _git: Arc<Mutex<GitSource>>,
-    _ops: &OpsState,
-    _triggers: mpsc::Receiver<()>,
-    _shutdown: watch::Receiver<bool>,
+    config: &AgentConfig,
+    identities: Identities,
+    git: Arc<Mutex<GitSource>>,
+    state: &OpsState,
+    triggers: &mut mpsc::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Result<u8, Fatal> {
-    Err(Fatal(
-        "the kube sink is not available in this build yet; use --sink dir:PATH".into(),
-    ))
+    let kube_config = kube::Config::infer().await.map_err(|e| {
+        Fatal(format!(
+            "no Kubernetes credentials: {e} (in a pod the service account is used; elsewhere set KUBECONFIG)"
+        ))
+    })?;
+    let own_namespace = config
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| kube_config.default_namespace.clone());
+    let client = kube::Client::try_from(kube_config)
+        .map_err(|e| Fatal(format!("cannot create a Kubernetes client: {e}")))?;
+    let engine = run::engine(config, identities, &own_namespace);
+    let namespaces = match engine.settings().policy.namespaces() {
+        Some(list) => list,
+        None => {
+            return Err(Fatal(
+                "--namespace-policy '…=*' is not allowed with the kube sink: name the namespaces, so that the agent watches Secrets only there".into(),
+            ))
+        }
+    };
+    tracing::info!(own_namespace = %own_namespace, namespaces = ?namespaces, "connecting to Kubernetes");
+    let key = hmac_key::load_or_create(client.clone(), &own_namespace)
+        .await
+        .map_err(|e| {
+            Fatal(format!(
+                "cannot load or create the fingerprint key Secret: {e}"
+            ))
+        })?;
+    let recorder = Recorder::new(client.clone(), config.holder_identity.clone());
+    let sink = KubeSink::new(
+        client.clone(),
+        own_namespace.clone(),
+        namespaces,
+        key.clone(),
+        recorder,
+    );
+    let store = DesiredStore::new();
+
+    let (reports_tx, mut reports) = mpsc::unbounded_channel::<crate::sink::kube::DriftReport>();
+    let counting = state.clone();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            counting.metrics.drift_reverted(metric_kind(report.kind));
+            counting.status.upsert_secret(
+                SecretStatus::new(&report.key, "", SecretState::Applied)
+                    .with_error(format!("drift reverted ({})", report.kind.as_str()))
+                    .with_last_applied(Timestamp::now()),
+            );
+        }
+    });
+
+    let mut engine = engine;
+    let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
+        report::publish(state, pass, git_error)
+    };
+    let remember = |desired: &crate::reconcile::DesiredState| {
+        store.replace_all(desired.secrets.values().map(|s| (**s).clone()));
+    };
+
+    if config.once {
+        // One pass needs no election and no drift watch.
+        state.set_leader(true);
+        let code = run::run_loop(
+            config,
+            git,
+            &mut engine,
+            (&sink, &key),
+            Wakeups { triggers, shutdown },
+            remember,
+            publish,
+        )
+        .await;
+        return Ok(code);
+    }
+
+    let (leading, handle) = LeaderElector::new(
+        client.clone(),
+        LeaderConfig::new(own_namespace.clone(), config.holder_identity.clone()),
+    )
+    .spawn();
+    loop {
+        let mut lead = leading.clone();
+        tokio::select! {
+            _ = lead.wait_for(|l| *l) => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        tracing::info!(identity = %config.holder_identity, "leading: reconciling and watching for drift");
+        state.set_leader(true);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut lost = leading.clone();
+        let mut outer = shutdown.clone();
+        let stopper = tokio::spawn(async move {
+            tokio::select! {
+                _ = lost.wait_for(|l| !*l) => tracing::warn!("lost the Lease: stopping until leading again"),
+                _ = outer.wait_for(|s| *s) => {}
+            }
+            let _ = stop_tx.send(true);
+        });
+        let cancel = CancellationToken::new();
+        let drift = spawn_drift_watch(
+            sink.clone(),
+            store.clone(),
+            reports_tx.clone(),
+            cancel.clone(),
+        );
+        let code = run::run_loop(
+            config,
+            git.clone(),
+            &mut engine,
+            (&sink, &key),
+            Wakeups {
+                triggers,
+                shutdown: stop_rx,
+            },
+            remember,
+            publish,
+        )
+        .await;
+        cancel.cancel();
+        let _ = drift.await;
+        stopper.abort();
+        state.set_leader(false);
+        if *shutdown.borrow() || code != exit::OK {
+            break;
+        }
+    }
+    if let Err(e) = handle.release().await {
+        tracing::warn!("could not release the Lease: {e}");
+    }
+    Ok(exit::OK)
 }

@@ -74,6 +74,9 @@ pub fn main() -> u8 {
                 }
             };
             init_logging(config.log_format);
+            // Two TLS stacks meet in one process (kube: ring, gix's HTTP client: aws-lc-rs); rustls
+            // then needs the process-wide provider named explicitly.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -233,7 +236,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     });
-    let (trigger, triggers) = ops::trigger_channel();
+    let (trigger, mut triggers) = ops::trigger_channel();
     let webhook = config
         .webhook_secret_file
         .as_deref()
@@ -261,24 +264,30 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
             let key = FingerprintKey::generate();
             let sink = DirSink::with_key(root.clone(), key.clone())
                 .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
-            let engine = run::engine(&config, identities, "default");
+            let mut engine = run::engine(&config, identities, "default");
             state.set_leader(true);
             let code = run::run_loop(
                 &config,
                 git,
-                engine,
+                &mut engine,
                 (&sink, &key),
                 run::Wakeups {
-                    triggers,
+                    triggers: &mut triggers,
                     shutdown: shutdown_rx,
                 },
+                |_| {},
                 |pass, git_error| report::publish(&state, pass, git_error),
             )
             .await;
             Ok(code)
         }
+        #[cfg(feature = "kube")]
         SinkSpec::Kube => {
-            super::kube::run(&config, identities, git, &state, triggers, shutdown_rx).await
+            super::kube::run(&config, identities, git, &state, &mut triggers, shutdown_rx).await
         }
+        #[cfg(not(feature = "kube"))]
+        SinkSpec::Kube => Err(Fatal(
+            "this build has no Kubernetes support (built without the `kube` feature); use --sink dir:PATH".into(),
+        )),
     }
 }

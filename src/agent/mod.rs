@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod config;
+#[cfg(feature = "kube")]
 pub mod kube;
 pub mod main;
 pub mod report;

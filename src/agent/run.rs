@@ -115,16 +115,19 @@ impl Pass {
     }
 }
 
-/// One reconcile pass over a snapshot.
+/// One reconcile pass over a snapshot. `before_apply` sees the desired state before anything is
+/// written (the kube sink's drift watch must know it first).
 pub async fn reconcile_once<S: Sink>(
     engine: &mut Engine,
     sink: &S,
     snapshot: &Snapshot,
     key: &FingerprintKey,
     prune_max_share: f64,
+    before_apply: &mut impl FnMut(&DesiredState),
 ) -> Pass {
     let started = Instant::now();
     let state = engine.desired(snapshot);
+    before_apply(&state);
     let report = reconcile::apply(sink, &state, key, prune_max_share).await;
     let took = started.elapsed();
     log_pass(&state, &report, took.as_secs_f64());
@@ -192,9 +195,9 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64) {
     );
 }
 
-/// What wakes the loop: webhook triggers, and the shutdown signal.
-pub struct Wakeups {
-    pub triggers: mpsc::Receiver<()>,
+/// What wakes the loop: webhook triggers, and the signal to stop (shutdown, or lost leadership).
+pub struct Wakeups<'a> {
+    pub triggers: &'a mut mpsc::Receiver<()>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -203,22 +206,26 @@ pub struct Wakeups {
 pub async fn run_loop<S: Sink>(
     config: &AgentConfig,
     git: Arc<Mutex<GitSource>>,
-    mut engine: Engine,
+    engine: &mut Engine,
     (sink, key): (&S, &FingerprintKey),
-    wakeups: Wakeups,
-    mut on_pass: impl FnMut(&Pass, Option<&GitError>),
+    wakeups: Wakeups<'_>,
+    mut on_pass: impl FnMut(&DesiredState),
+    mut after_pass: impl FnMut(&Pass, Option<&GitError>),
 ) -> u8 {
     let Wakeups {
-        mut triggers,
+        triggers,
         mut shutdown,
     } = wakeups;
+    if *shutdown.borrow() {
+        return exit::OK;
+    }
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
-            _ = shutdown.changed() => return exit::OK,
+            _ = shutdown.wait_for(|stop| *stop) => return exit::OK,
         }
         let fetched = fetch(&git).await;
         let (snapshot, git_error) = match fetched {
@@ -237,7 +244,7 @@ pub async fn run_loop<S: Sink>(
             }
         };
         if config.once && git_error.is_some() {
-            on_pass(
+            after_pass(
                 &Pass {
                     state: DesiredState::default(),
                     report: ApplyReport::default(),
@@ -247,8 +254,16 @@ pub async fn run_loop<S: Sink>(
             );
             return exit::FATAL;
         }
-        let pass = reconcile_once(&mut engine, sink, &snapshot, key, config.prune_max_share).await;
-        on_pass(&pass, git_error.as_ref());
+        let pass = reconcile_once(
+            engine,
+            sink,
+            &snapshot,
+            key,
+            config.prune_max_share,
+            &mut on_pass,
+        )
+        .await;
+        after_pass(&pass, git_error.as_ref());
         if config.once {
             return if pass.report.list_error.is_some() {
                 exit::FATAL

@@ -51,7 +51,11 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
                     format!("cannot read the agent's status at {url}: {e} (is the agent running and --listen reachable?)"),
                 )
             })?;
-            let out = if *json { body } else { crate::ops::render_status(&body) };
+            let out = if *json {
+                body
+            } else {
+                crate::ops::render_status(&body)
+            };
             context::write_stdout(out.as_bytes())
         }
         Command::Completion { shell } => {

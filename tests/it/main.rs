@@ -3,6 +3,7 @@
 mod support;
 
 mod agent_dir;
+mod agent_kube;
 mod bounds;
 mod fixtures;
 mod git_servers;

@@ -298,10 +298,18 @@ impl KubeSink {
                     let meta = item.metadata;
                     let annotation =
                         |name: &str| meta.annotations.as_ref().and_then(|a| a.get(name)).cloned();
+                    let key = SecretKey::new(ns, meta.name.clone().unwrap_or_default());
+                    // The fingerprint annotation proves nothing about values edited by hand; it is
+                    // trusted only while the object is exactly the one sealsync last wrote or checked
+                    // (same uid and resourceVersion) — any later change shows up as a new version.
+                    let verified = self.written(&key).is_some_and(|w| {
+                        meta.uid.as_deref() == Some(w.uid.as_str())
+                            && meta.resource_version.as_deref() == Some(w.resource_version.as_str())
+                    });
                     out.push(ManagedSecret {
-                        key: SecretKey::new(ns, meta.name.clone().unwrap_or_default()),
-                        fingerprint: annotation(FINGERPRINT_ANNOTATION),
+                        fingerprint: annotation(FINGERPRINT_ANNOTATION).filter(|_| verified),
                         source_path: annotation(SOURCE_ANNOTATION),
+                        key,
                     });
                 }
                 match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -366,6 +374,12 @@ impl Sink for KubeSink {
 
     async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
         self.delete_managed(key).await
+    }
+
+    /// A listed fingerprint is only reported for objects whose uid and resourceVersion are the ones
+    /// sealsync last wrote or checked, so a match proves the live Secret is as desired.
+    fn listing_is_authoritative(&self) -> bool {
+        true
     }
 }
 

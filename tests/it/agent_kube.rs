@@ -1,0 +1,357 @@
+//! End-to-end tests of the `sealsync` agent with the kube sink, against the project's Kubernetes API
+//! test server (the agent uses the real kube client through KUBECONFIG; drift is caused with the real
+//! `kubectl`): apply, drift by hand reverted within a second while the git poll is an hour, Events,
+//! leader election between two agents with takeover after the leader dies, and a scan of everything
+//! emitted for plaintext.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube_api_test_server::TestServer;
+
+use crate::git_servers::{free_port, Fixture};
+use crate::support::{key, ONE};
+
+const VALUES: [&str; 2] = ["kube-s3cret-one", "kube-s3cret-two"];
+
+struct Cluster {
+    // The runtime hosts the API server's tasks for as long as the test runs.
+    _runtime: tokio::runtime::Runtime,
+    server: Option<TestServer>,
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Cluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(TestServer::start());
+        let kubeconfig = dir.join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).unwrap();
+        Cluster {
+            _runtime: runtime,
+            server: Some(server),
+            kubeconfig,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .output()
+            .expect("kubectl is preinstalled on this machine kind");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn value(&self, name: &str, key: &str) -> Option<String> {
+        let (ok, out) = self.kubectl(&[
+            "get",
+            "secret",
+            name,
+            "-n",
+            "team-a",
+            "-o",
+            &format!("jsonpath={{.data.{key}}}"),
+        ]);
+        if !ok || out.is_empty() {
+            return None;
+        }
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(out.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self._runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+struct Agent {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(fx: &Fixture, cluster: &Cluster, name: &str) -> Agent {
+        let port = free_port();
+        let log = fx.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_sealsync"))
+            .args([
+                "run",
+                "--sink",
+                "kube",
+                "--interval",
+                "1h",
+                "--namespace-policy",
+                "apps/**=team-a",
+            ])
+            .arg("--repo")
+            .arg(format!("file://{}", fx.bare.display()))
+            .arg("--identity")
+            .arg(key("one.agekey"))
+            .arg("--cache-dir")
+            .arg(fx.dir.path().join(format!("cache-{name}")))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("POD_NAMESPACE", "sealsync")
+            .env("POD_NAME", name)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Agent { child, port, log }
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        resp.starts_with("HTTP/1.1 200").then(|| {
+            resp.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default()
+        })
+    }
+
+    fn leading(&self) -> bool {
+        self.get("/status")
+            .is_some_and(|s| s.contains("\"leader\":true"))
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait(
+    deadline: Duration,
+    what: &str,
+    agents: &[&Agent],
+    mut check: impl FnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if check() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs: Vec<String> = agents.iter().map(|a| a.logs()).collect();
+    panic!(
+        "timed out after {deadline:?} waiting for {what}; agent logs:\n{}",
+        logs.join("\n---\n")
+    );
+}
+
+fn secret(name: &str, value: &str) -> Vec<u8> {
+    use sealsync::sops::file::{encrypt, EncryptionSpec};
+    let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  password: {value}\n");
+    let spec = EncryptionSpec {
+        groups: vec![sealsync::keys::parse_recipient_list(ONE).unwrap()],
+        threshold: 0,
+        rules: sealsync::sops::rules::RuleSet {
+            encrypted_regex: Some("^(data|stringData)$".into()),
+            ..Default::default()
+        },
+    };
+    encrypt(yaml.as_bytes(), sealsync::sops::stores::Format::Yaml, &spec).unwrap()
+}
+
+#[test]
+fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
+    let fx = Fixture::new();
+    fx.write("apps/team-a/one.yaml", secret("one", VALUES[0]));
+    fx.write("apps/team-a/two.yaml", secret("two", VALUES[1]));
+    fx.commit("two secrets");
+    fx.push();
+    let cluster = Cluster::start(fx.dir.path());
+    let a = Agent::start(&fx, &cluster, "agent-a");
+    wait(Duration::from_secs(30), "the first sync", &[&a], || {
+        cluster.value("one", "password").as_deref() == Some(VALUES[0])
+    });
+    let (_, labels) = cluster.kubectl(&[
+        "get",
+        "secret",
+        "one",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.metadata.labels}",
+    ]);
+    assert!(labels.contains("sealsync"), "{labels}");
+
+    // Drift by hand, reverted within a second although the git poll is an hour.
+    let (ok, out) = cluster.kubectl(&[
+        "patch",
+        "secret",
+        "one",
+        "-n",
+        "team-a",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"password":"aGFja2Vk"}}"#,
+    ]);
+    assert!(ok, "{out}");
+    let took = wait(
+        Duration::from_secs(1),
+        "the edit to be reverted",
+        &[&a],
+        || cluster.value("one", "password").as_deref() == Some(VALUES[0]),
+    );
+    eprintln!("edit reverted after {took:?}");
+    let (ok, out) = cluster.kubectl(&[
+        "label",
+        "secret",
+        "two",
+        "-n",
+        "team-a",
+        "app.kubernetes.io/managed-by-",
+    ]);
+    assert!(ok, "{out}");
+    wait(
+        Duration::from_secs(1),
+        "the label to be restored",
+        &[&a],
+        || {
+            cluster
+                .kubectl(&[
+                    "get",
+                    "secret",
+                    "two",
+                    "-n",
+                    "team-a",
+                    "-o",
+                    "jsonpath={.metadata.labels}",
+                ])
+                .1
+                .contains("sealsync")
+        },
+    );
+    let (ok, out) = cluster.kubectl(&["delete", "secret", "one", "-n", "team-a"]);
+    assert!(ok, "{out}");
+    wait(
+        Duration::from_secs(1),
+        "the deleted Secret to be recreated",
+        &[&a],
+        || cluster.value("one", "password").as_deref() == Some(VALUES[0]),
+    );
+
+    // Events were written, without values.
+    let (ok, events) =
+        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
+    assert!(ok, "{events}");
+    assert!(events.contains("DriftReverted"), "{events}");
+
+    // A second agent stands by; exactly one leads.
+    let b = Agent::start(&fx, &cluster, "agent-b");
+    wait(
+        Duration::from_secs(30),
+        "agent-b to serve",
+        &[&a, &b],
+        || b.get("/healthz").is_some(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(a.leading() && !b.leading(), "exactly one leader");
+
+    // The leader dies without releasing its Lease: the other takes over within the lease duration.
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let took = wait(
+        Duration::from_secs(20),
+        "agent-b to take over",
+        &[&b],
+        || b.leading(),
+    );
+    eprintln!("takeover after {took:?}");
+    let (ok, out) = cluster.kubectl(&[
+        "patch",
+        "secret",
+        "two",
+        "-n",
+        "team-a",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"password":"aGFja2Vk"}}"#,
+    ]);
+    assert!(ok, "{out}");
+    wait(
+        Duration::from_secs(5),
+        "the new leader to revert drift",
+        &[&b],
+        || cluster.value("two", "password").as_deref() == Some(VALUES[1]),
+    );
+
+    // No plaintext anywhere the agents wrote: logs, status, metrics, Events, annotations.
+    let (_, annotations) = cluster.kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.items[*].metadata.annotations}",
+    ]);
+    let (_, events) =
+        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
+    let emitted = [
+        a.logs(),
+        b.logs(),
+        b.get("/status").unwrap_or_default(),
+        b.get("/metrics").unwrap_or_default(),
+        annotations,
+        events,
+    ];
+    for text in &emitted {
+        for v in VALUES {
+            assert!(!text.contains(v), "a value leaked:\n{text}");
+        }
+    }
+    assert!(b
+        .get("/metrics")
+        .unwrap()
+        .contains("sealsync_drift_reverted_total{kind=\"edited\"} 1"));
+}
