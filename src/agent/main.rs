@@ -74,11 +74,10 @@ pub fn main() -> u8 {
                 }
             };
             init_logging(config.log_format);
-            // Two TLS stacks meet in one process (kube: ring, gix's HTTP client: aws-lc-rs); rustls
-            // then needs the process-wide provider named explicitly.
-            let _ = rustls::crypto::ring::default_provider().install_default();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                // Few blocking threads: each would get its own malloc arena and grow resident memory.
+                .max_blocking_threads(4)
                 .enable_all()
                 .build()
             {
