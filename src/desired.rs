@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -81,6 +83,33 @@ pub struct DesiredSecret {
     pub source: Source,
     /// `sealsync.dev/adopt: "true"`: take over an existing Secret that sealsync does not manage yet.
     pub adopt: bool,
+    /// The fingerprint, once computed by `shared_fingerprint`.
+    pub memo: FingerprintMemo,
+}
+
+/// A fingerprint remembered with the key it was made under. A clone starts empty (it may be changed
+/// before its own fingerprint is asked for); it never takes part in comparisons.
+#[derive(Default)]
+pub struct FingerprintMemo(OnceLock<(u64, String)>);
+
+impl Clone for FingerprintMemo {
+    fn clone(&self) -> FingerprintMemo {
+        FingerprintMemo::default()
+    }
+}
+
+impl PartialEq for FingerprintMemo {
+    fn eq(&self, _: &FingerprintMemo) -> bool {
+        true
+    }
+}
+
+impl Eq for FingerprintMemo {}
+
+impl fmt::Debug for FingerprintMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintMemo")
+    }
 }
 
 /// Total size of the values, as the API server counts it against its 1 MiB limit.
@@ -92,6 +121,8 @@ impl DesiredSecret {
     /// An HMAC over everything sealsync sets on the Secret (type, labels, annotations, data), so that a
     /// change made by hand is noticed without comparing — or storing — the values themselves. A plain
     /// hash would let a low-entropy value be guessed from it; the key lives only in the cluster.
+    ///
+    /// Computed afresh at every call: see `shared_fingerprint` for Secrets that no longer change.
     pub fn fingerprint(&self, key: &FingerprintKey) -> String {
         let mut mac = key.mac();
         let mut field = |bytes: &[u8]| {
@@ -124,13 +155,39 @@ impl DesiredSecret {
     }
 }
 
+impl DesiredSecret {
+    /// The fingerprint, computed once per key for a Secret shared behind an `Arc` (which nothing
+    /// changes any more): a pass compares every desired Secret with what the sink recorded, and the
+    /// HMAC over every value would otherwise be most of a pass that changes nothing.
+    pub fn shared_fingerprint(self: &Arc<Self>, key: &FingerprintKey) -> String {
+        match self.memo.0.get() {
+            Some((id, fingerprint)) if *id == key.id => fingerprint.clone(),
+            Some(_) => self.fingerprint(key),
+            None => self
+                .memo
+                .0
+                .get_or_init(|| (key.id, self.fingerprint(key)))
+                .1
+                .clone(),
+        }
+    }
+}
+
 /// The key of the fingerprint HMAC (at least 32 random bytes; in the cluster, kept in a Secret).
 #[derive(Clone)]
-pub struct FingerprintKey(Zeroizing<Vec<u8>>);
+pub struct FingerprintKey {
+    bytes: Zeroizing<Vec<u8>>,
+    /// Tells keys apart for `FingerprintMemo` without keeping anything derived from the bytes.
+    id: u64,
+}
 
 impl FingerprintKey {
     pub fn new(bytes: Vec<u8>) -> FingerprintKey {
-        FingerprintKey(Zeroizing::new(bytes))
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        FingerprintKey {
+            bytes: Zeroizing::new(bytes),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// A fresh random key (for sinks that need no key shared across restarts).
@@ -142,11 +199,11 @@ impl FingerprintKey {
     }
 
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+        Hmac::<Sha256>::new_from_slice(&self.bytes).expect("HMAC takes keys of any length")
     }
 }
 
@@ -176,6 +233,7 @@ pub(crate) mod tests_support {
                 commit: "abc".into(),
             },
             adopt: false,
+            memo: Default::default(),
         }
     }
 }
@@ -205,6 +263,20 @@ mod tests {
             base,
             "the source does not change what is applied"
         );
+    }
+
+    #[test]
+    fn a_shared_fingerprint_is_remembered_per_key() {
+        let a = Arc::new(sample());
+        let one = FingerprintKey::new(vec![1; 32]);
+        let two = FingerprintKey::new(vec![2; 32]);
+        assert_eq!(a.shared_fingerprint(&one), a.fingerprint(&one));
+        assert_eq!(a.shared_fingerprint(&one), a.fingerprint(&one));
+        assert_eq!(a.shared_fingerprint(&two), a.fingerprint(&two));
+        let mut changed = (*a).clone();
+        changed.labels.insert("x".into(), "y".into());
+        let changed = Arc::new(changed);
+        assert_ne!(changed.shared_fingerprint(&one), a.shared_fingerprint(&one));
     }
 
     #[test]

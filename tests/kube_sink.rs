@@ -150,6 +150,7 @@ fn desired(ns: &str, name: &str, password: &str) -> DesiredSecret {
             commit: "abc1234def5678".into(),
         },
         adopt: false,
+        memo: Default::default(),
     }
 }
 

@@ -261,7 +261,12 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
     match &config.sink {
         SinkSpec::Dir(root) => {
             let key = FingerprintKey::generate();
-            let sink = DirSink::with_key(root.clone(), key.clone())
+            // One pass inspects everything anyway; a long-running agent watches the root instead.
+            let sink = if config.once {
+                DirSink::with_key(root.clone(), key.clone())
+            } else {
+                DirSink::watched(root.clone(), key.clone())
+            }
                 .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
             let mut engine = run::engine(&config, identities, "default");
             state.set_leader(true);

@@ -127,10 +127,16 @@ pub async fn reconcile_once<S: Sink>(
 ) -> Pass {
     let started = Instant::now();
     let state = engine.desired(snapshot);
+    let desired_took = started.elapsed();
     before_apply(&state);
     let report = reconcile::apply(sink, &state, key, prune_max_share).await;
     let took = started.elapsed();
-    log_pass(&state, &report, took.as_secs_f64());
+    log_pass(
+        &state,
+        &report,
+        took.as_secs_f64(),
+        desired_took.as_secs_f64(),
+    );
     Pass {
         state,
         report,
@@ -149,7 +155,8 @@ fn log_refusal(r: &Refusal) {
     );
 }
 
-fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64) {
+/// `seconds`: the whole pass; `desired_seconds`: its part computing the desired state.
+fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_seconds: f64) {
     state.refused.iter().for_each(log_refusal);
     for (key, result) in &report.results {
         match result {
@@ -191,6 +198,7 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64) {
         pruned = report.pruned.len(),
         failed = report.failures(),
         seconds,
+        desired_seconds,
         "reconciled"
     );
 }

@@ -106,14 +106,21 @@ pub struct Classifier<'a> {
 /// Whether a path is a manifest file sealsync reads: YAML or JSON, not hidden (`.sops.yaml`,
 /// `.github/…`), and not a Kustomize file (which are not objects).
 pub fn is_manifest(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let manifest = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
+    // Runs for every file of every snapshot: compares in place instead of lowercasing a copy.
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let ends_with = |suffix: &str| {
+        file.len() >= suffix.len()
+            && file.as_bytes()[file.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    let manifest = ends_with(".yaml") || ends_with(".yml") || ends_with(".json");
     let hidden = path.split('/').any(|part| part.starts_with('.'));
-    let file = lower.rsplit('/').next().unwrap_or(&lower);
-    let kustomize = matches!(
-        file,
-        "kustomization.yaml" | "kustomization.yml" | "kustomization.json"
-    );
+    let kustomize = [
+        "kustomization.yaml",
+        "kustomization.yml",
+        "kustomization.json",
+    ]
+    .iter()
+    .any(|k| file.eq_ignore_ascii_case(k));
     manifest && !hidden && !kustomize
 }
 
@@ -356,6 +363,9 @@ mod manifest_tests {
     fn which_files_are_manifests() {
         assert!(super::is_manifest("apps/team-a/db.yaml"));
         assert!(super::is_manifest("x.JSON"));
+        assert!(super::is_manifest("a/B.Yml"));
+        assert!(!super::is_manifest("a/Kustomization.YAML"));
+        assert!(!super::is_manifest("yaml"));
         assert!(!super::is_manifest(".sops.yaml"));
         assert!(!super::is_manifest(".github/workflows/ci.yml"));
         assert!(!super::is_manifest("apps/kustomization.yaml"));

@@ -198,5 +198,6 @@ pub fn secret_from_document(
             commit: commit.to_string(),
         },
         adopt,
+        memo: Default::default(),
     })
 }

@@ -32,7 +32,7 @@ use config::Settings;
 #[derive(Clone, PartialEq, Eq)]
 pub enum FileContent {
     /// The bytes of the file (at most the configured maximum size).
-    Data(Vec<u8>),
+    Data(Arc<[u8]>),
     /// The file exceeds the maximum size; its content was never read.
     TooLarge { size: u64 },
 }
@@ -294,7 +294,7 @@ mod tests {
         SourceFile {
             path: path.into(),
             blob_id: blob.into(),
-            content: FileContent::Data(vec![]),
+            content: FileContent::Data(Arc::from(Vec::new())),
         }
     }
 
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_file_bytes() {
-        let f = FileContent::Data(b"password: hunter2".to_vec());
+        let f = FileContent::Data(b"password: hunter2".as_slice().into());
         assert_eq!(format!("{f:?}"), "Data(17 bytes)");
     }
 }

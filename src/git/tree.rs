@@ -140,7 +140,7 @@ impl Walker<'_> {
                         .repo
                         .find_blob(id)
                         .map_err(|e| self.corrupt(format!("blob {id} ({path}) is missing"), &e))?;
-                    FileContent::Data(blob.take_data())
+                    FileContent::Data(blob.take_data().into())
                 }
             }
         };

@@ -1,7 +1,7 @@
 //! Applying desired state to a sink: create or update what differs, then prune managed Secrets whose
 //! source left git — unless that would delete more than the allowed share of them at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -112,27 +112,35 @@ pub async fn apply<S: Sink>(
         }
     };
     report.managed_before = managed.len();
-    let by_key: HashMap<&SecretKey, &ManagedSecret> = managed.iter().map(|m| (&m.key, m)).collect();
+    let mut managed = managed;
+    if !managed.is_sorted_by(|a, b| a.key <= b.key) {
+        managed.sort_by(|a, b| a.key.cmp(&b.key));
+    }
     let authoritative = sink.listing_is_authoritative();
-    let todo: Vec<&Arc<DesiredSecret>> = state
-        .secrets
-        .values()
-        .filter(|d| {
-            let known = by_key.get(&d.key);
-            let unchanged = authoritative
-                && known.is_some_and(|m| {
-                    m.fingerprint.as_deref() == Some(d.fingerprint(key).as_str())
-                        && m.source_path.as_deref() == Some(d.source.path.as_str())
-                });
-            if unchanged {
-                report.results.insert(
-                    d.key.clone(),
-                    SecretResult::Applied(ApplyOutcome::Unchanged),
-                );
-            }
-            !unchanged
-        })
-        .collect();
+    // Both lists are sorted by key: one walk pairs each desired Secret with its listing, without a
+    // lookup table (this runs for every Secret on every pass).
+    let mut listed = managed.iter().peekable();
+    let mut unchanged = Vec::new();
+    let mut todo: Vec<&Arc<DesiredSecret>> = Vec::new();
+    for d in state.secrets.values() {
+        while listed.next_if(|m| m.key < d.key).is_some() {}
+        let known = listed.next_if(|m| m.key == d.key);
+        let skip = authoritative
+            && known.is_some_and(|m| {
+                m.fingerprint.is_some()
+                    && m.source_path.as_deref() == Some(d.source.path.as_str())
+                    && m.fingerprint.as_deref() == Some(d.shared_fingerprint(key).as_str())
+            });
+        if skip {
+            unchanged.push((
+                d.key.clone(),
+                SecretResult::Applied(ApplyOutcome::Unchanged),
+            ));
+        } else {
+            todo.push(d);
+        }
+    }
+    report.results = unchanged.into_iter().collect();
     let results: Vec<(SecretKey, SecretResult)> = stream::iter(todo)
         .map(|d| async move {
             let result = match sink.apply(d).await {

@@ -20,9 +20,9 @@ pub struct EngineSettings {
 
 struct CachedFile {
     blob_id: String,
-    secrets: Vec<Arc<DesiredSecret>>,
-    refused: Vec<Refusal>,
-    ignored: Vec<Ignored>,
+    outcome: FileOutcome,
+    /// The pass that last saw the file in a snapshot (older entries are dropped).
+    seen_in: u64,
 }
 
 /// Computes desired state snapshot after snapshot.
@@ -31,6 +31,8 @@ pub struct Engine {
     cache: HashMap<String, CachedFile>,
     /// The Secrets each file yielded the last time it was read without error.
     last_good: HashMap<String, Vec<Arc<DesiredSecret>>>,
+    /// Counts passes, to tell the cached files a snapshot still holds from those it dropped.
+    pass: u64,
     /// Files classified (parsed and decrypted) since the engine started; for tests and benchmarks.
     pub files_classified: u64,
 }
@@ -54,6 +56,7 @@ impl Engine {
             settings,
             cache: HashMap::new(),
             last_good: HashMap::new(),
+            pass: 0,
             files_classified: 0,
         }
     }
@@ -62,93 +65,132 @@ impl Engine {
         &self.settings
     }
 
+    /// The desired state of `snapshot`. Only files whose blob changed are classified again; the
+    /// rest of a pass is a walk over cached results that allocates little, since it runs for every
+    /// file on every commit.
     pub fn desired(&mut self, snapshot: &Snapshot) -> DesiredState {
+        self.pass += 1;
+        let mut state = DesiredState {
+            commit: snapshot.commit.clone(),
+            ..Default::default()
+        };
+        let manifests = || {
+            snapshot
+                .files
+                .iter()
+                .filter(|f| documents::is_manifest(&f.path))
+        };
+        for file in manifests() {
+            match self.cache.get_mut(&file.path) {
+                Some(cached) if cached.blob_id == file.blob_id => cached.seen_in = self.pass,
+                _ => {
+                    state.files_classified += 1;
+                    let outcome = self.classify(snapshot, file);
+                    self.cache.insert(
+                        file.path.clone(),
+                        CachedFile {
+                            blob_id: file.blob_id.clone(),
+                            outcome,
+                            seen_in: self.pass,
+                        },
+                    );
+                }
+            }
+        }
+        self.files_classified += state.files_classified as u64;
+        let before = self.cache.len();
+        self.cache.retain(|_, c| c.seen_in == self.pass);
+        if self.cache.len() < before {
+            let cache = &self.cache;
+            self.last_good.retain(|path, _| cache.contains_key(path));
+        }
+
+        // Snapshot order (by path), so refusals and ignored documents are listed stably.
+        let files: Vec<(&str, &FileOutcome)> = manifests()
+            .filter_map(|f| Some((f.path.as_str(), &self.cache.get(&f.path)?.outcome)))
+            .collect();
+        let mut claimed = HashSet::with_capacity(files.len());
+        let duplicates = files
+            .iter()
+            .flat_map(|(_, o)| &o.secrets)
+            .any(|s| !claimed.insert(&s.key));
+        let mut per_file: Vec<(String, FileOutcome)>;
+        let mut outcomes: Vec<(&str, &FileOutcome)> = files;
+        if duplicates {
+            // Rare: the refusals depend on every file, so work on copies.
+            per_file = outcomes
+                .iter()
+                .map(|(path, o)| {
+                    let copy = FileOutcome {
+                        secrets: o.secrets.clone(),
+                        refused: o.refused.clone(),
+                        ignored: o.ignored.clone(),
+                    };
+                    (path.to_string(), copy)
+                })
+                .collect();
+            documents::refuse_duplicates(&mut per_file);
+            outcomes = per_file.iter().map(|(p, o)| (p.as_str(), o)).collect();
+        }
+
+        let mut secrets = Vec::with_capacity(claimed.len());
+        let mut good: Vec<(&str, &Vec<Arc<DesiredSecret>>)> = Vec::new();
+        for (path, outcome) in &outcomes {
+            if outcome.refused.is_empty() {
+                let known = self.last_good.get(*path);
+                if !known.is_some_and(|k| same_secrets(k, &outcome.secrets)) {
+                    good.push((path, &outcome.secrets));
+                }
+            } else {
+                state.failed_paths.insert(path.to_string());
+                // The last good value stays: a failure never blanks or deletes a Secret.
+                for s in self.last_good.get(*path).into_iter().flatten() {
+                    if !outcome.secrets.iter().any(|n| n.key == s.key) {
+                        secrets.push((s.key.clone(), s.clone(), false));
+                    }
+                }
+            }
+            for s in &outcome.secrets {
+                secrets.push((s.key.clone(), s.clone(), true));
+            }
+            state.refused.extend(outcome.refused.iter().cloned());
+            state.ignored.extend(outcome.ignored.iter().cloned());
+        }
+        // A Secret read now wins over a last good value kept for the same key.
+        secrets.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        secrets.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same && later.2 && !earlier.2 {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        state.secrets = secrets.into_iter().map(|(k, s, _)| (k, s)).collect();
+        let good: Vec<(String, Vec<Arc<DesiredSecret>>)> = good
+            .into_iter()
+            .map(|(p, s)| (p.to_string(), s.clone()))
+            .collect();
+        self.last_good.extend(good);
+        state
+    }
+
+    /// Classifies one file, keeping the Secrets it yielded before where they did not change.
+    fn classify(&self, snapshot: &Snapshot, file: &crate::git::SourceFile) -> FileOutcome {
         let classifier = Classifier {
             identities: &self.settings.identities,
             policy: &self.settings.policy,
             default_namespace: &self.settings.default_namespace,
             max_file_size: self.settings.max_file_size,
         };
-        let mut state = DesiredState {
-            commit: snapshot.commit.clone(),
-            ..Default::default()
+        let mut outcome = match &file.content {
+            FileContent::Data(bytes) => classifier.classify(&file.path, bytes, &snapshot.commit),
+            FileContent::TooLarge { size } => classifier.too_large(&file.path, *size),
         };
-        let mut seen = HashSet::new();
-        let mut per_file: Vec<(String, FileOutcome)> = Vec::new();
-        for file in snapshot
-            .files
-            .iter()
-            .filter(|f| documents::is_manifest(&f.path))
-        {
-            seen.insert(file.path.clone());
-            let cached = self
-                .cache
-                .get(&file.path)
-                .filter(|c| c.blob_id == file.blob_id);
-            let outcome = match cached {
-                Some(c) => FileOutcome {
-                    secrets: c.secrets.clone(),
-                    refused: c.refused.clone(),
-                    ignored: c.ignored.clone(),
-                },
-                None => {
-                    state.files_classified += 1;
-                    self.files_classified += 1;
-                    let outcome = match &file.content {
-                        FileContent::Data(bytes) => {
-                            classifier.classify(&file.path, bytes, &snapshot.commit)
-                        }
-                        FileContent::TooLarge { size } => classifier.too_large(&file.path, *size),
-                    };
-                    self.cache.insert(
-                        file.path.clone(),
-                        CachedFile {
-                            blob_id: file.blob_id.clone(),
-                            secrets: outcome.secrets.clone(),
-                            refused: outcome.refused.clone(),
-                            ignored: outcome.ignored.clone(),
-                        },
-                    );
-                    outcome
-                }
-            };
-            per_file.push((file.path.clone(), outcome));
-        }
-        self.cache.retain(|path, _| seen.contains(path));
-        self.last_good.retain(|path, _| seen.contains(path));
-
-        documents::refuse_duplicates(&mut per_file);
-        for (path, outcome) in per_file {
-            let failed = !outcome.refused.is_empty();
-            if failed {
-                state.failed_paths.insert(path.clone());
-                // The last good value stays: a failure never blanks or deletes a Secret.
-                if let Some(previous) = self.last_good.get(&path) {
-                    for s in previous {
-                        if !outcome.secrets.iter().any(|n| n.key == s.key) {
-                            state
-                                .secrets
-                                .entry(s.key.clone())
-                                .or_insert_with(|| s.clone());
-                        }
-                    }
-                }
-            }
-            let secrets: Vec<Arc<DesiredSecret>> = outcome
-                .secrets
-                .into_iter()
-                .map(|s| self.reuse(&path, s))
-                .collect();
-            if !failed {
-                self.last_good.insert(path.clone(), secrets.clone());
-            }
-            for s in secrets {
-                state.secrets.insert(s.key.clone(), s);
-            }
-            state.refused.extend(outcome.refused);
-            state.ignored.extend(outcome.ignored);
-        }
-        state
+        outcome.secrets = std::mem::take(&mut outcome.secrets)
+            .into_iter()
+            .map(|s| self.reuse(&file.path, s))
+            .collect();
+        outcome
     }
 
     /// Keeps the commit a Secret was first read at while its content is unchanged, so a new commit that
@@ -171,3 +213,12 @@ impl Engine {
         secret
     }
 }
+
+/// Whether two lists hold the very same shared Secrets.
+fn same_secrets(a: &[Arc<DesiredSecret>], b: &[Arc<DesiredSecret>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+#[cfg(test)]
+#[path = "desired_state_tests.rs"]
+mod tests;

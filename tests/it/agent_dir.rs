@@ -509,4 +509,25 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         || sink.join("team-a/api/token").exists(),
         "the restored file",
     );
+
+    // A value rewritten in place: the watcher marks its Secret, the next pass puts it back.
+    let real = std::fs::canonicalize(sink.join("team-a/db/password")).unwrap();
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&real, "edited-by-hand").unwrap();
+    let (code, _) = d.request(
+        "POST",
+        "/hooks/git",
+        &[("X-Gitlab-Token", "hook-secret".to_string())],
+        b"{}",
+    );
+    assert_eq!(code, 202);
+    d.wait_until(
+        || {
+            std::fs::read_to_string(sink.join("team-a/db/password"))
+                .ok()
+                .as_deref()
+                == Some("s3cret-webhook-value")
+        },
+        "the value edited by hand restored",
+    );
 }

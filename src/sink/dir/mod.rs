@@ -17,22 +17,27 @@
 //! The metadata file marks the directory as managed; a directory without it is never written to
 //! (unless the Secret asks to adopt it) nor deleted.
 
+mod index;
 mod inspect;
 mod layout;
 mod metadata;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
 use crate::names;
 use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
 
+use index::{Index, Listing};
 use inspect::OnDisk;
 use metadata::{Marker, Record};
 
@@ -47,6 +52,10 @@ struct Inner {
     key: FingerprintKey,
     /// One lock per Secret: two applies of the same Secret never interleave their renames.
     locks: Mutex<HashMap<SecretKey, Arc<Mutex<()>>>>,
+    /// What is known intact on disk, kept current by file system events (`DirSink::watched`).
+    index: Option<Index>,
+    /// Secret directories read and compared with their desired values since the sink was opened.
+    inspected: AtomicU64,
 }
 
 /// Where one Secret lives, validated and checked to sit inside the root.
@@ -88,7 +97,19 @@ impl DirSink {
     }
 
     /// A sink under `root` whose fingerprints use `key` (so they stay comparable across restarts).
+    /// Every pass inspects every Secret: right for one pass (`run --once`).
     pub fn with_key(root: PathBuf, key: FingerprintKey) -> Result<DirSink, SinkError> {
+        DirSink::open(root, key, false)
+    }
+
+    /// Like `with_key`, for a long-running agent: a file watcher on the root tells which Secrets were
+    /// touched since they were last checked, so a pass inspects only those and the ones git changed.
+    /// Without file system notifications it works as `with_key` does (and says so in the log).
+    pub fn watched(root: PathBuf, key: FingerprintKey) -> Result<DirSink, SinkError> {
+        DirSink::open(root, key, true)
+    }
+
+    fn open(root: PathBuf, key: FingerprintKey, watch: bool) -> Result<DirSink, SinkError> {
         let fail = |reason: String| SinkError::Io {
             key: root.display().to_string(),
             reason,
@@ -109,11 +130,22 @@ impl DirSink {
         if !root.is_dir() {
             return Err(fail("the sink's root is not a directory".into()));
         }
+        let index = if watch {
+            Index::watch(&root)
+                .inspect_err(|err| {
+                    tracing::warn!(root = %root.display(), "cannot watch the sink's root ({err}): every pass inspects every Secret")
+                })
+                .ok()
+        } else {
+            None
+        };
         Ok(DirSink {
             inner: Arc::new(Inner {
                 root,
                 key,
                 locks: Mutex::new(HashMap::new()),
+                index,
+                inspected: AtomicU64::new(0),
             }),
         })
     }
@@ -121,6 +153,12 @@ impl DirSink {
     /// The (resolved) root directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// How many times a Secret's files were read and compared with what git wants (what the index
+    /// saves; for tests and benchmarks).
+    pub fn inspected(&self) -> u64 {
+        self.inner.inspected.load(Ordering::Relaxed)
     }
 }
 
@@ -135,7 +173,7 @@ impl fmt::Debug for DirSink {
 impl Sink for DirSink {
     async fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.list_managed()).await
+        blocking(move || inner.listing()).await
     }
 
     async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
@@ -146,18 +184,26 @@ impl Sink for DirSink {
         // The blocking task owns its copy of the values (zeroized when it is dropped). It runs to
         // completion even if this future is dropped, so a cancelled apply never leaves half a swap.
         let desired = desired.clone();
-        blocking(move || {
-            inner
-                .apply(&paths, &desired, fingerprint)
-                .map_err(|failure| failure.into_sink(&paths.secret))
-        })
-        .await
+        blocking(move || inner.apply_indexed(&paths, &desired, fingerprint)).await
     }
 
     async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
         let paths = self.inner.paths(key)?;
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.delete(&paths)).await
+        blocking(move || {
+            inner.delete(&paths)?;
+            if let Some(index) = &inner.index {
+                index.removed(&paths.secret);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// While the watcher runs, the listing reports a fingerprint only for Secrets verified intact since
+    /// the last event below them, so those can be skipped.
+    fn listing_is_authoritative(&self) -> bool {
+        self.inner.index.as_ref().is_some_and(Index::trusted)
     }
 }
 
@@ -168,6 +214,15 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|err| Err(SinkError::Other(format!("dir sink task failed: {err}"))))
+}
+
+/// A managed Secret as its metadata file describes it.
+fn listed(key: SecretKey, record: Option<Record>) -> ManagedSecret {
+    ManagedSecret {
+        fingerprint: record.as_ref().map(|r| r.fingerprint.clone()),
+        source_path: record.map(|r| r.source.path),
+        key,
+    }
 }
 
 fn invalid(secret: &SecretKey, what: &str, value: &str, reason: impl fmt::Display) -> SinkError {
@@ -222,6 +277,93 @@ impl Inner {
         Arc::clone(locks.entry(secret.clone()).or_default())
     }
 
+    /// The managed Secrets: from the index while it is trusted, else from the disk.
+    fn listing(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        let Some(index) = &self.index else {
+            return self.list_managed();
+        };
+        match index.plan_listing() {
+            Listing::Disk => {
+                let listed = self
+                    .list_managed()
+                    .inspect_err(|_| index.listing_failed())?;
+                index.replace(&listed);
+                Ok(index.list(&[], Vec::new()))
+            }
+            Listing::Index {
+                mut unknown,
+                namespaces,
+            } => {
+                for namespace in namespaces {
+                    let on_disk = self
+                        .secret_dirs(&namespace)
+                        .inspect_err(|_| index.listing_failed())?;
+                    unknown.extend(index.rescanned(&namespace, &on_disk));
+                }
+                let found = unknown
+                    .iter()
+                    .filter_map(|key| self.managed_on_disk(key).transpose())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(index.list(&unknown, found))
+            }
+        }
+    }
+
+    /// The Secret directory of `key` if it exists and carries sealsync's metadata file.
+    fn managed_on_disk(&self, key: &SecretKey) -> Result<Option<ManagedSecret>, SinkError> {
+        let Ok(paths) = self.paths(key) else {
+            return Ok(None);
+        };
+        let in_sink = |failure: Failure| failure.into_sink(key);
+        if !inspect::existing_dir(&paths.namespace_dir, &paths.secret_dir).map_err(in_sink)? {
+            return Ok(None);
+        }
+        Ok(match metadata::read(&paths.secret_dir).map_err(in_sink)? {
+            Marker::Missing => None,
+            Marker::Present(record) => Some(listed(key.clone(), record)),
+        })
+    }
+
+    /// `apply`, keeping the index current.
+    fn apply_indexed(
+        &self,
+        paths: &Paths,
+        desired: &DesiredSecret,
+        fingerprint: String,
+    ) -> Result<ApplyOutcome, SinkError> {
+        let Some(index) = &self.index else {
+            return self
+                .apply(paths, desired, fingerprint)
+                .map_err(|failure| failure.into_sink(&paths.secret));
+        };
+        index.begin(&paths.secret);
+        let result = self.apply(paths, desired, fingerprint.clone());
+        let source = desired.source.path.clone();
+        match &result {
+            Ok(ApplyOutcome::RefusedUnmanaged) => index.unverified(&paths.secret, false),
+            Ok(ApplyOutcome::Unchanged) => index.verified(&paths.secret, fingerprint, source),
+            Ok(ApplyOutcome::Created | ApplyOutcome::Updated) => {
+                index.written(&paths.secret, fingerprint, source)
+            }
+            Err(_) => index.unverified(&paths.secret, true),
+        }
+        result.map_err(|failure| failure.into_sink(&paths.secret))
+    }
+
+    /// The directories in a namespace directory; none when it does not exist (removed since the root
+    /// was listed, its last Secret deleted meanwhile).
+    fn secret_dirs(&self, namespace: &str) -> Result<Vec<String>, SinkError> {
+        match layout::subdirectories(&self.root.join(namespace)) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            listed => listed
+                .context(|| "listing the namespace directory".into())
+                .map_err(|failure| SinkError::Io {
+                    key: namespace.to_string(),
+                    reason: failure.0,
+                }),
+        }
+    }
+
     fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
         let root_error = |failure: Failure| SinkError::Io {
             key: self.root.display().to_string(),
@@ -236,17 +378,7 @@ impl Inner {
                 continue;
             }
             let namespace_dir = self.root.join(&namespace);
-            let names = match layout::subdirectories(&namespace_dir) {
-                // Removed since the root was listed (its last Secret deleted meanwhile).
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                listed => listed
-                    .context(|| "listing the namespace directory".into())
-                    .map_err(|failure| SinkError::Io {
-                        key: namespace.clone(),
-                        reason: failure.0,
-                    })?,
-            };
-            for name in names {
+            for name in self.secret_dirs(&namespace)? {
                 if names::dns_subdomain(&name).is_err() {
                     continue;
                 }
@@ -254,11 +386,7 @@ impl Inner {
                 let marker = metadata::read(&namespace_dir.join(&key.name))
                     .map_err(|failure| failure.into_sink(&key))?;
                 if let Marker::Present(record) = marker {
-                    managed.push(ManagedSecret {
-                        fingerprint: record.as_ref().map(|r| r.fingerprint.clone()),
-                        source_path: record.map(|r| r.source.path),
-                        key,
-                    });
+                    managed.push(listed(key, record));
                 }
             }
         }
@@ -275,6 +403,7 @@ impl Inner {
         let lock = self.lock(&paths.secret);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let record = Record::new(desired, fingerprint);
+        self.inspected.fetch_add(1, Ordering::Relaxed);
         match inspect::inspect(&paths.namespace_dir, &paths.secret_dir, &desired.data)? {
             OnDisk::Absent => {
                 layout::create(

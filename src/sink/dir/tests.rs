@@ -34,6 +34,7 @@ fn secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> DesiredSecret 
             commit: "0123abcd".into(),
         },
         adopt: false,
+        memo: Default::default(),
     }
 }
 
@@ -406,6 +407,7 @@ async fn foreign_directories_are_ignored_and_left_alone() {
     // Asked to adopt it, sealsync takes it over.
     let adopt = DesiredSecret {
         adopt: true,
+        memo: Default::default(),
         ..legacy.clone()
     };
     assert_eq!(sink.apply(&adopt).await.unwrap(), ApplyOutcome::Updated);

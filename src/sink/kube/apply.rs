@@ -403,6 +403,7 @@ mod tests {
                 commit: "abc1234def".into(),
             },
             adopt: false,
+            memo: Default::default(),
         }
     }
 

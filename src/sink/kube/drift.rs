@@ -493,6 +493,7 @@ mod tests {
                 commit: "abc1234567".into(),
             },
             adopt: false,
+            memo: Default::default(),
         }
     }
 

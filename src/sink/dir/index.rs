@@ -1,0 +1,379 @@
+//! What the dir sink knows to be intact on disk, so a pass re-reads only the Secrets that changed in
+//! git or on disk: the Secrets it wrote or checked, each forgotten as soon as the file system reports a
+//! change below it (inotify, through `notify`).
+//!
+//! A Secret is *verified* when this sink last wrote or inspected it and no event has touched its
+//! directory since. Everything else is *dirty* and inspected by the next `apply`. After writing a
+//! Secret the sink sends a *fence* through the watcher: a file created and removed in the root, whose
+//! event comes after those of the write (inotify keeps one queue, in order). Events of that Secret
+//! before its fence are the write's own and are forgotten when the fence arrives; any after it mark
+//! the Secret dirty. The index trusts
+//! itself only while the watcher runs: a lost event queue (`IN_Q_OVERFLOW`) or a change to the root
+//! itself sends it back to a full listing, a change to a namespace directory to a listing of that
+//! directory, a watch limit reached to inspecting everything every pass; and every
+//! `FULL_CHECK_EVERY` it re-inspects everything anyway, so an event missed by a race (a file edited in
+//! the instant between the creation of a version directory and its watch) is repaired within that time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::desired::SecretKey;
+use crate::sink::ManagedSecret;
+
+/// How often every Secret is inspected again even though no event said it changed.
+pub(super) const FULL_CHECK_EVERY: Duration = Duration::from_secs(600);
+
+/// The fence files' names in the root: `..sealsync-fence-<n>`. Not a namespace (not a DNS label).
+const FENCE_PREFIX: &str = "..sealsync-fence-";
+
+/// The watcher and what it has learnt. Dropping it stops the watcher thread.
+pub(super) struct Index {
+    state: Arc<Mutex<State>>,
+    root: std::path::PathBuf,
+    _watcher: notify::RecommendedWatcher,
+}
+
+#[derive(Default)]
+struct State {
+    /// The watcher failed (a watch limit reached, an I/O error): from now on every pass looks at
+    /// everything, as without an index.
+    broken: bool,
+    /// `managed` was filled by a full listing and events kept it current since.
+    complete: bool,
+    /// When the last full listing was made.
+    listed_at: Option<Instant>,
+    /// Every Secret directory sealsync manages, with what it recorded there (sorted, as listings are).
+    managed: BTreeMap<SecretKey, Recorded>,
+    /// Secrets to inspect on the next apply: touched by an event, not yet checked, or failed.
+    dirty: HashSet<SecretKey>,
+    /// Namespace directories an event touched: which Secrets they hold may have changed.
+    namespaces: HashSet<String>,
+    /// The last fence number handed out.
+    fences: u64,
+    /// Secrets just written, each with the fence that follows its write.
+    awaiting_fence: HashMap<SecretKey, u64>,
+}
+
+#[derive(Clone)]
+struct Recorded {
+    fingerprint: Option<String>,
+    source_path: Option<String>,
+}
+
+/// What `list_managed` should do next.
+pub(super) enum Listing {
+    /// The index is not to be trusted: list the disk and inspect everything.
+    Disk,
+    /// The index is trusted; these dirty Secrets it does not know yet must be looked up on disk (a
+    /// directory created by hand, or one just deleted), and these namespace directories listed again
+    /// (`Index::rescanned`).
+    Index {
+        unknown: Vec<SecretKey>,
+        namespaces: Vec<String>,
+    },
+}
+
+impl Index {
+    /// Starts watching `root` (recursively). Fails when the platform or the file system has no
+    /// notifications, or the watch limit is too low for the tree already there.
+    pub(super) fn watch(root: &Path) -> notify::Result<Index> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let events = Arc::clone(&state);
+        let base = root.to_path_buf();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                on_event(&events, &base, event)
+            })?;
+        watcher.watch(root, RecursiveMode::Recursive)?;
+        Ok(Index {
+            state,
+            root: root.to_path_buf(),
+            _watcher: watcher,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a listing from the index proves what it says (false once the watcher failed).
+    pub(super) fn trusted(&self) -> bool {
+        !self.state().broken
+    }
+
+    /// How the next listing is made.
+    pub(super) fn plan_listing(&self) -> Listing {
+        let mut state = self.state();
+        let stale = state
+            .listed_at
+            .is_none_or(|at| at.elapsed() >= FULL_CHECK_EVERY);
+        if state.broken || !state.complete || stale {
+            // Set before the disk is listed: an event during the listing clears it again.
+            state.complete = true;
+            state.listed_at = Some(Instant::now());
+            state.namespaces.clear();
+            return Listing::Disk;
+        }
+        let unknown = state
+            .dirty
+            .iter()
+            .filter(|k| !state.managed.contains_key(*k))
+            .cloned()
+            .collect();
+        let namespaces = state.namespaces.drain().collect();
+        Listing::Index {
+            unknown,
+            namespaces,
+        }
+    }
+
+    /// `namespace` was listed again and holds the Secret directories `on_disk`: known Secrets missing
+    /// from it become dirty; the directories it does not know are returned, to be looked up.
+    pub(super) fn rescanned(&self, namespace: &str, on_disk: &[String]) -> Vec<SecretKey> {
+        let mut state = self.state();
+        let gone: Vec<SecretKey> = state
+            .managed
+            .keys()
+            .filter(|k| k.namespace == namespace && !on_disk.contains(&k.name))
+            .cloned()
+            .collect();
+        state.dirty.extend(gone);
+        on_disk
+            .iter()
+            .map(|name| SecretKey::new(namespace, name.as_str()))
+            .filter(|k| !state.managed.contains_key(k))
+            .collect()
+    }
+
+    /// The full listing planned by `plan_listing` failed: the next one lists the disk again.
+    pub(super) fn listing_failed(&self) {
+        self.state().complete = false;
+    }
+
+    /// Takes a full listing of the disk: everything in it is dirty until inspected.
+    pub(super) fn replace(&self, listed: &[ManagedSecret]) {
+        let mut state = self.state();
+        state.managed = listed
+            .iter()
+            .map(|m| (m.key.clone(), Recorded::of(m)))
+            .collect();
+        state.dirty = listed.iter().map(|m| m.key.clone()).collect();
+    }
+
+    /// Merges what was found on disk for the keys looked up (`Listing::Index`), then lists the index.
+    /// Dirty Secrets are listed without a fingerprint, so they are inspected.
+    pub(super) fn list(
+        &self,
+        unknown: &[SecretKey],
+        found: Vec<ManagedSecret>,
+    ) -> Vec<ManagedSecret> {
+        let mut state = self.state();
+        for key in unknown {
+            if !found.iter().any(|m| &m.key == key) {
+                state.dirty.remove(key);
+            }
+        }
+        for m in found {
+            state.managed.insert(m.key.clone(), Recorded::of(&m));
+        }
+        state
+            .managed
+            .iter()
+            .map(|(key, r)| ManagedSecret {
+                key: key.clone(),
+                fingerprint: if state.dirty.contains(key) {
+                    None
+                } else {
+                    r.fingerprint.clone()
+                },
+                source_path: r.source_path.clone(),
+            })
+            .collect()
+    }
+
+    /// An apply of `key` begins: events from now on mark it dirty again.
+    pub(super) fn begin(&self, key: &SecretKey) {
+        self.state().dirty.remove(key);
+    }
+
+    /// `key` was found intact with `fingerprint`. It stays dirty if an event came meanwhile (that
+    /// event may be a change by hand made during the apply).
+    pub(super) fn verified(&self, key: &SecretKey, fingerprint: String, source_path: String) {
+        self.state().managed.insert(
+            key.clone(),
+            Recorded {
+                fingerprint: Some(fingerprint),
+                source_path: Some(source_path),
+            },
+        );
+    }
+
+    /// `key` was just written with `fingerprint`: verified once its fence arrives. (A change by hand
+    /// in the instant between the write and the fence is seen at the next full check.)
+    pub(super) fn written(&self, key: &SecretKey, fingerprint: String, source_path: String) {
+        let number = {
+            let mut state = self.state();
+            state.fences += 1;
+            let number = state.fences;
+            state.awaiting_fence.insert(key.clone(), number);
+            state.managed.insert(
+                key.clone(),
+                Recorded {
+                    fingerprint: Some(fingerprint),
+                    source_path: Some(source_path),
+                },
+            );
+            number
+        };
+        let fence = self.root.join(format!("{FENCE_PREFIX}{number}"));
+        match std::fs::File::create(&fence) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&fence);
+            }
+            // No fence: the Secret stays dirty and is inspected next pass.
+            Err(_) => {
+                self.state().awaiting_fence.remove(key);
+            }
+        }
+    }
+
+    /// `key` is not sealsync's, or the apply failed: look again next time.
+    pub(super) fn unverified(&self, key: &SecretKey, managed: bool) {
+        let mut state = self.state();
+        if !managed {
+            state.managed.remove(key);
+        }
+        state.dirty.insert(key.clone());
+    }
+
+    /// `key` was deleted.
+    pub(super) fn removed(&self, key: &SecretKey) {
+        let mut state = self.state();
+        state.managed.remove(key);
+        state.dirty.remove(key);
+    }
+}
+
+impl Recorded {
+    fn of(m: &ManagedSecret) -> Recorded {
+        Recorded {
+            fingerprint: m.fingerprint.clone(),
+            source_path: m.source_path.clone(),
+        }
+    }
+}
+
+fn on_event(state: &Mutex<State>, root: &Path, event: notify::Result<notify::Event>) {
+    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let event = match event {
+        Ok(event) => event,
+        Err(err) => {
+            if !state.broken {
+                tracing::warn!(root = %root.display(), "the dir sink's file watcher failed ({err}): every pass now inspects every Secret (raise fs.inotify.max_user_watches if the limit was reached)");
+            }
+            state.broken = true;
+            return;
+        }
+    };
+    if event.need_rescan() {
+        tracing::warn!(root = %root.display(), "file system events were lost: the next pass inspects every Secret");
+        state.complete = false;
+        return;
+    }
+    // Reads by the application (open, close without writing) change nothing.
+    if matches!(event.kind, EventKind::Access(_)) {
+        return;
+    }
+    for path in &event.paths {
+        if let Some(number) = fence_of(root, path) {
+            let State {
+                awaiting_fence,
+                dirty,
+                ..
+            } = &mut *state;
+            awaiting_fence.retain(|key, fence| {
+                let arrived = *fence <= number;
+                if arrived {
+                    dirty.remove(key);
+                }
+                !arrived
+            });
+            continue;
+        }
+        match place_of(root, path) {
+            Place::Secret(key) => {
+                state.dirty.insert(key);
+            }
+            Place::Namespace(namespace) => {
+                state.namespaces.insert(namespace);
+            }
+            Place::Root => state.complete = false,
+        }
+    }
+}
+
+/// The number of a fence file directly in the root.
+fn fence_of(root: &Path, path: &Path) -> Option<u64> {
+    if path.parent()? != root {
+        return None;
+    }
+    path.file_name()?
+        .to_str()?
+        .strip_prefix(FENCE_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// What an event's path concerns.
+#[derive(Debug, PartialEq, Eq)]
+enum Place {
+    /// Something at or below `root/<namespace>/<name>`.
+    Secret(SecretKey),
+    /// `root/<namespace>` itself.
+    Namespace(String),
+    /// The root, or a path that cannot be placed.
+    Root,
+}
+
+fn place_of(root: &Path, path: &Path) -> Place {
+    let Ok(rest) = path.strip_prefix(root) else {
+        return Place::Root;
+    };
+    let mut parts = rest.components().map(|c| match c {
+        Component::Normal(part) => part.to_str(),
+        _ => None,
+    });
+    match (parts.next(), parts.next()) {
+        (Some(Some(namespace)), Some(Some(name))) => Place::Secret(SecretKey::new(namespace, name)),
+        (Some(Some(namespace)), None) => Place::Namespace(namespace.to_string()),
+        _ => Place::Root,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_map_to_the_secret_below_them() {
+        let root = Path::new("/run/secrets");
+        let at = |p: &str| place_of(root, Path::new(p));
+        let db = || Place::Secret(SecretKey::new("team-a", "db"));
+        assert_eq!(
+            at("/run/secrets/team-a/db/..2026_11_22_06_00_00.1/password"),
+            db()
+        );
+        assert_eq!(at("/run/secrets/team-a/db"), db());
+        assert_eq!(at("/run/secrets/team-a"), Place::Namespace("team-a".into()));
+        assert_eq!(at("/run/secrets"), Place::Root);
+        assert_eq!(at("/elsewhere/team-a/db"), Place::Root);
+        let fence = |p: &str| fence_of(root, Path::new(p));
+        assert_eq!(fence("/run/secrets/..sealsync-fence-12"), Some(12));
+        assert_eq!(fence("/run/secrets/team-a/..sealsync-fence-12"), None);
+        assert_eq!(fence("/run/secrets/..sealsync-fence-x"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Tests of the watched dir sink: a pass inspects only what git or a change on disk touched.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::DirSink;
+use crate::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+use crate::reconcile::{self, DesiredState, SecretResult};
+use crate::sink::{ApplyOutcome, Sink};
+
+fn key() -> FingerprintKey {
+    FingerprintKey::new(vec![9; 32])
+}
+
+fn secret(name: &str, password: &str) -> DesiredSecret {
+    DesiredSecret {
+        key: SecretKey::new("team-a", name),
+        secret_type: "Opaque".into(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        data: [("password".to_string(), SecretBytes::new(password.into()))].into(),
+        immutable: None,
+        source: Source {
+            path: format!("apps/team-a/{name}.yaml"),
+            commit: "c0ffee".into(),
+        },
+        adopt: false,
+        memo: Default::default(),
+    }
+}
+
+fn state(secrets: &[DesiredSecret]) -> DesiredState {
+    let mut state = DesiredState::default();
+    for s in secrets {
+        state.secrets.insert(s.key.clone(), Arc::new(s.clone()));
+    }
+    state
+}
+
+fn watched() -> (TempDir, DirSink) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = DirSink::watched(tmp.path().join("secrets"), key()).unwrap();
+    assert!(sink.listing_is_authoritative(), "inotify is available here");
+    (tmp, sink)
+}
+
+/// Runs passes until one inspects nothing (the events of the sink's own writes have arrived and
+/// been checked), at most 100 times.
+async fn settle(sink: &DirSink, state: &DesiredState) {
+    for _ in 0..100 {
+        let before = sink.inspected();
+        let report = reconcile::apply(sink, state, &key(), 0.5).await;
+        assert_eq!(report.failures(), 0);
+        if sink.inspected() == before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the sink never settled");
+}
+
+/// Runs passes until `done` holds, at most 100 times; returns what the passes inspected.
+async fn pass_until(
+    sink: &DirSink,
+    state: &DesiredState,
+    done: impl Fn() -> bool,
+) -> Vec<SecretResult> {
+    let mut results = Vec::new();
+    for _ in 0..100 {
+        let report = reconcile::apply(sink, state, &key(), 0.5).await;
+        results.extend(report.results.into_values());
+        if done() {
+            return results;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the condition never held");
+}
+
+fn read(root: &Path, name: &str) -> String {
+    fs::read_to_string(root.join("team-a").join(name).join("password")).unwrap()
+}
+
+#[tokio::test]
+async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
+    let (_tmp, sink) = watched();
+    let secrets: Vec<_> = (0..20).map(|i| secret(&format!("s{i}"), "one")).collect();
+    let mut desired = state(&secrets);
+    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    assert_eq!(report.count(&ApplyOutcome::Created), 20);
+
+    // The events of the sink's own writes are not taken for changes by hand: once their fences
+    // arrive, every Secret is listed as verified, without being read again.
+    let before = sink.inspected();
+    for _ in 0..200 {
+        let listed = sink.list_managed().await.unwrap();
+        if listed.len() == 20 && listed.iter().all(|m| m.fingerprint.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    assert_eq!(sink.inspected(), before, "nothing changed: nothing read");
+    assert_eq!(report.count(&ApplyOutcome::Unchanged), 20);
+
+    let changed = secret("s7", "two");
+    desired
+        .secrets
+        .insert(changed.key.clone(), Arc::new(changed));
+    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    assert_eq!(sink.inspected(), before + 1, "only the Secret git changed");
+    assert_eq!(report.count(&ApplyOutcome::Updated), 1);
+    assert_eq!(read(sink.root(), "s7"), "two");
+}
+
+#[tokio::test]
+async fn edits_and_deletions_by_hand_are_seen_and_restored() {
+    let (_tmp, sink) = watched();
+    let secrets: Vec<_> = (0..5).map(|i| secret(&format!("s{i}"), "orig")).collect();
+    let desired = state(&secrets);
+    settle(&sink, &desired).await;
+    let root = sink.root().to_path_buf();
+
+    // A value rewritten in place.
+    let real = fs::canonicalize(root.join("team-a/s1/password")).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&real, "hacked").unwrap();
+    let results = pass_until(&sink, &desired, || read(&root, "s1") == "orig").await;
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, SecretResult::Applied(ApplyOutcome::Updated))));
+    settle(&sink, &desired).await;
+
+    // A whole Secret directory removed.
+    fs::remove_dir_all(root.join("team-a/s3")).unwrap();
+    pass_until(&sink, &desired, || root.join("team-a/s3/password").exists()).await;
+    assert_eq!(read(&root, "s3"), "orig");
+    settle(&sink, &desired).await;
+
+    // The whole namespace directory removed: a full listing, everything recreated.
+    fs::remove_dir_all(root.join("team-a")).unwrap();
+    pass_until(&sink, &desired, || {
+        (0..5).all(|i| root.join(format!("team-a/s{i}/password")).exists())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_managed_directory_that_appears_on_disk_is_listed_and_pruned() {
+    let (_tmp, sink) = watched();
+    let keep: Vec<_> = (0..4).map(|i| secret(&format!("keep{i}"), "v")).collect();
+    let desired = state(&keep);
+    settle(&sink, &desired).await;
+
+    // A Secret directory made by another sink instance with the same root (a restore from backup,
+    // a second agent): sealsync's mark is on it, git no longer declares it.
+    let other = DirSink::with_key(sink.root().to_path_buf(), key()).unwrap();
+    other.apply(&secret("stale", "old")).await.unwrap();
+    let stale = sink.root().join("team-a/stale");
+    for _ in 0..100 {
+        let listed = sink.list_managed().await.unwrap();
+        if listed.iter().any(|m| m.key.name == "stale") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    assert_eq!(report.pruned, vec![SecretKey::new("team-a", "stale")]);
+    assert!(!stale.exists());
+}
+
+#[tokio::test]
+async fn an_unwatched_sink_inspects_every_secret_every_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = DirSink::with_key(tmp.path().join("secrets"), key()).unwrap();
+    assert!(!sink.listing_is_authoritative());
+    let secrets: Vec<_> = (0..3).map(|i| secret(&format!("s{i}"), "v")).collect();
+    let desired = state(&secrets);
+    reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let before = sink.inspected();
+    reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    assert_eq!(sink.inspected(), before + 3);
+}
