@@ -90,7 +90,7 @@ pub async fn run(
         report::publish(state, pass, git_error)
     };
     let remember = |desired: &crate::reconcile::DesiredState| {
-        store.replace_all(desired.secrets.values().map(|s| (**s).clone()));
+        store.replace_all(desired.secrets.values().cloned());
     };
 
     if config.once {

@@ -5,5 +5,6 @@ pub mod config;
 #[cfg(feature = "kube")]
 pub mod kube;
 pub mod main;
+pub mod malloc;
 pub mod report;
 pub mod run;

@@ -281,5 +281,8 @@ pub async fn run_loop<S: Sink>(
                 exit::PARTIAL
             };
         }
+        // What the pass allocated (desired state, API responses) is free now; hand it back.
+        drop((pass, snapshot));
+        super::malloc::release_free_memory();
     }
 }

@@ -46,20 +46,24 @@ impl DesiredStore {
         DesiredStore::default()
     }
 
-    pub fn insert(&self, desired: DesiredSecret) {
-        let key = desired.key.clone();
-        self.write().insert(key, Arc::new(desired));
+    pub fn insert(&self, desired: impl Into<Arc<DesiredSecret>>) {
+        let desired = desired.into();
+        self.write().insert(desired.key.clone(), desired);
     }
 
     pub fn remove(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
         self.write().remove(key)
     }
 
-    /// Replaces everything at once (a whole commit's desired state).
-    pub fn replace_all(&self, all: impl IntoIterator<Item = DesiredSecret>) {
+    /// Replaces everything at once (a whole commit's desired state). Given the engine's `Arc`s, the
+    /// store shares them: no second copy of every decrypted value is held for the watch.
+    pub fn replace_all<D: Into<Arc<DesiredSecret>>>(&self, all: impl IntoIterator<Item = D>) {
         let map = all
             .into_iter()
-            .map(|d| (d.key.clone(), Arc::new(d)))
+            .map(|d| {
+                let d = d.into();
+                (d.key.clone(), d)
+            })
             .collect();
         *self.write() = map;
     }
