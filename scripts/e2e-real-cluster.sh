@@ -2,7 +2,7 @@
 # End-to-end against the cluster KUBECONFIG names (kind, k3d, a real one): the agent applies a Secret
 # from a git repository, refuses an unmanaged one, and puts back what kubectl changes by hand (patch,
 # label removal, delete) with a DriftReverted Event that carries no value. The same scenarios
-# tests/kube_sink.rs runs against the API test server.
+# tests/it/kube_sink/ runs against the API test server.
 #
 # Exits 0 with "skipped: no cluster reachable" when `kubectl cluster-info` fails.
 # Environment: KUBECTL (kubectl), SEALSYNC_BIN / SEALCTL_BIN (default target/release/...),

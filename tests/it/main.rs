@@ -8,5 +8,7 @@ mod bounds;
 mod fixtures;
 mod git_servers;
 mod git_source;
+#[cfg(feature = "kube")]
+mod kube_sink;
 mod sealctl;
 mod sops_interop;

@@ -17,12 +17,16 @@
 //! The metadata file marks the directory as managed; a directory without it is never written to
 //! (unless the Secret asks to adopt it) nor deleted.
 
+#[cfg(test)]
+mod drift_tests;
 mod index;
 mod inspect;
 mod layout;
+#[cfg(test)]
+mod layout_tests;
 mod metadata;
 #[cfg(test)]
-mod tests;
+mod test_support;
 #[cfg(test)]
 mod watch_tests;
 

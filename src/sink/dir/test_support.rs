@@ -1,0 +1,99 @@
+//! What the dir sink's tests share: desired Secrets, a sink on a temporary directory, a look at its layout.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use super::DirSink;
+use crate::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+
+pub(super) const PASSWORD: &str = "correct-horse-battery-staple";
+pub(super) const USER: &str = "db-admin-7f3c9e";
+
+pub(super) fn secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> DesiredSecret {
+    DesiredSecret {
+        key: SecretKey::new(namespace, name),
+        secret_type: "Opaque".into(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        data: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec())))
+            .collect(),
+        immutable: None,
+        source: Source {
+            path: "apps/team-a/db.sops.yaml".into(),
+            commit: "0123abcd".into(),
+        },
+        adopt: false,
+        memo: Default::default(),
+    }
+}
+
+pub(super) fn db() -> DesiredSecret {
+    secret(
+        "team-a",
+        "db",
+        &[("password", PASSWORD), ("username", USER)],
+    )
+}
+
+pub(super) fn key() -> FingerprintKey {
+    FingerprintKey::new(vec![7; 32])
+}
+
+/// A sink whose root does not exist yet (the sink creates it).
+pub(super) fn sink() -> (TempDir, DirSink) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = DirSink::with_key(tmp.path().join("secrets"), key()).unwrap();
+    (tmp, sink)
+}
+
+pub(super) fn dir_of(sink: &DirSink, secret: &DesiredSecret) -> PathBuf {
+    sink.root()
+        .join(&secret.key.namespace)
+        .join(&secret.key.name)
+}
+
+pub(super) fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// The entries of a directory, sorted.
+pub(super) fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The version directory `..data` points to.
+pub(super) fn version_dir(dir: &Path) -> PathBuf {
+    dir.join(fs::read_link(dir.join("..data")).unwrap())
+}
+
+/// Makes `path` (a key's file, behind its symlink) writable and writes `bytes` into it, as a
+/// person editing it by hand would.
+pub(super) fn edit_by_hand(path: &Path, bytes: &[u8]) {
+    let real = fs::canonicalize(path).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&real, bytes).unwrap();
+}
+
+pub(super) fn assert_modes(sink: &DirSink, desired: &DesiredSecret) {
+    let dir = dir_of(sink, desired);
+    assert_eq!(mode(sink.root()), 0o700);
+    assert_eq!(mode(dir.parent().unwrap()), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let version = version_dir(&dir);
+    assert_eq!(mode(&version), 0o700);
+    for key in desired.data.keys() {
+        assert_eq!(mode(&version.join(key)), 0o400, "{key}");
+    }
+    assert_eq!(mode(&dir.join("..sealsync.json")), 0o400);
+}

@@ -1,0 +1,112 @@
+//! The drift watch through API server faults: failing PATCHes, dropped watches, compacted history.
+
+use std::time::Duration;
+
+use kube::api::PostParams;
+use kube_api_test_server::{FaultSpec, TestServer, Verb};
+use sealsync::desired::SecretKey;
+use sealsync::sink::kube::DriftKind;
+
+use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_converges_through_failing_patches() {
+    let c = Cluster::start().await;
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    // The next 3 PATCHes (the reverts) fail; the edit by hand is a PUT, unaffected.
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 500)
+            .resource("secrets")
+            .times(3),
+    );
+    c.server.clear_requests();
+    let by_hand = PostParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PostParams::default()
+    };
+    c.replace_password("team-a", "db", "bad-pw", &by_hand).await;
+    let took = restored(&c, "team-a", "db", "good-pw").await;
+    eprintln!("revert through 3 failed PATCHes: {took:?}");
+    assert!(took.is_some());
+    let patches = c.secret_patches();
+    assert_eq!(&patches[..4], [500, 500, 500, 200]);
+    assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
+    let c = Cluster::start().await;
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 500)
+            .resource("secrets")
+            .times(1000),
+    );
+    c.replace_password("team-a", "db", "bad-pw", &PostParams::default())
+        .await;
+    let patches = || c.secret_patches().len();
+    let retried = within(Duration::from_secs(2), || async { patches() >= 3 }).await;
+    assert!(retried.is_some(), "the revert is retried");
+    // Pruned from git: nothing left to put back, so the retries end.
+    agent.store.remove(&SecretKey::new("team-a", "db"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = patches();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(patches(), settled, "no more attempts");
+    assert!(agent.reports.try_recv().is_err(), "nothing was reverted");
+    c.server.clear_faults();
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
+    // No bookmarks during the test: they would move the watcher's resourceVersion to the newest one,
+    // which compaction keeps valid.
+    let c = Cluster::start_with(TestServer::builder().bookmark_interval(Duration::from_secs(3600)))
+        .await;
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+
+    c.server.drop_watches();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.patch_password("team-a", "db", "after-drop");
+    let took = restored(&c, "team-a", "db", "good-pw").await;
+    eprintln!("revert after dropped watches: {took:?}");
+    assert!(took.is_some(), "reverted after the watches were dropped");
+    assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
+
+    // Forget history and end the watches: resuming from the old resourceVersion answers 410, the
+    // watcher lists again, and a Secret deleted meanwhile is still put back.
+    c.server.clear_requests();
+    // A write the watch does not see makes its resourceVersion an old one.
+    create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
+    c.server.compact();
+    c.server.drop_watches();
+    c.secrets("team-a")
+        .delete("db", &Default::default())
+        .await
+        .unwrap();
+    let took = restored(&c, "team-a", "db", "good-pw").await;
+    eprintln!("revert after compaction (410): {took:?}");
+    assert!(took.is_some(), "reverted after 410 Gone");
+    assert_eq!(agent.next_report().await.kind, DriftKind::Deleted);
+    let watch_statuses: Vec<(String, u16)> = c
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "secrets" && (r.verb == "watch" || r.verb == "list"))
+        .map(|r| (r.verb, r.status))
+        .collect();
+    // The resumed watch is answered with an ERROR event (410 Expired) and the watcher lists again.
+    assert!(
+        watch_statuses
+            .windows(2)
+            .any(|w| w[0].0 == "watch" && w[1] == ("list".to_string(), 200)),
+        "the watcher listed again after the expired watch: {watch_statuses:?}"
+    );
+
+    // And once more after the re-list, through the fresh watch.
+    c.patch_password("team-a", "db", "after-relist");
+    assert!(restored(&c, "team-a", "db", "good-pw").await.is_some());
+    agent.stop().await;
+}

@@ -1,0 +1,10 @@
+//! The Kubernetes sink, the drift watch and leader election against the kube-api-test-server, with
+//! the real kube client and the real `kubectl` making changes by hand.
+
+mod harness;
+
+mod apply;
+mod drift;
+mod faults;
+mod leader;
+mod ownership;
