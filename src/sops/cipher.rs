@@ -73,13 +73,17 @@ pub enum ValueError {
 /// re-encrypting an unchanged value yields the same ciphertext (as sops does) and edits make small diffs.
 pub struct Cipher {
     key: DataKey,
+    /// The key schedule for sops' 32-byte IVs, expanded once per file rather than once per value.
+    gcm: Aes256Gcm32,
     stash: HashMap<[u8; 32], [u8; IV_LEN]>,
 }
 
 impl Cipher {
     pub fn new(key: DataKey) -> Cipher {
+        let gcm = Aes256Gcm32::new_from_slice(key.as_bytes()).expect("32-byte key");
         Cipher {
             key,
+            gcm,
             stash: HashMap::new(),
         }
     }
@@ -104,8 +108,8 @@ impl Cipher {
             }
         };
         let mut buffer = Zeroizing::new(plaintext.to_vec());
-        let gcm = Aes256Gcm32::new_from_slice(self.key.as_bytes()).expect("32-byte key");
-        let tag = gcm
+        let tag = self
+            .gcm
             .encrypt_in_place_detached(Nonce::from_slice(&iv), aad.as_bytes(), &mut buffer)
             .map_err(|_| ValueError::Unencryptable("value this large"))?;
         Ok(format!(
@@ -125,14 +129,12 @@ impl Cipher {
         let parts = parse(text)?;
         let mut buffer = Zeroizing::new(parts.data);
         let opened = match parts.iv.len() {
-            IV_LEN => Aes256Gcm32::new_from_slice(self.key.as_bytes())
-                .expect("32-byte key")
-                .decrypt_in_place_detached(
-                    Nonce::from_slice(&parts.iv),
-                    aad.as_bytes(),
-                    &mut buffer,
-                    Tag::from_slice(&parts.tag),
-                ),
+            IV_LEN => self.gcm.decrypt_in_place_detached(
+                Nonce::from_slice(&parts.iv),
+                aad.as_bytes(),
+                &mut buffer,
+                Tag::from_slice(&parts.tag),
+            ),
             12 => Aes256Gcm12::new_from_slice(self.key.as_bytes())
                 .expect("32-byte key")
                 .decrypt_in_place_detached(

@@ -83,6 +83,11 @@ fn check_characters(text: &str) -> Result<(), FormatError> {
         matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
             || c >= '\u{10000}'
     };
+    // Most input is printable ASCII: a byte test, before the scan by characters.
+    let plain_ascii = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | b' '..=b'~');
+    if text.as_bytes().iter().all(plain_ascii) {
+        return Ok(());
+    }
     match text.char_indices().find(|&(_, c)| !allowed(c)) {
         None => Ok(()),
         Some((at, _)) => {
