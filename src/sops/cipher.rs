@@ -98,8 +98,13 @@ impl Cipher {
         if plaintext.is_empty() && matches!(kind, "str" | "comment") {
             return Ok(String::new());
         }
-        let fingerprint = stash_key(aad, kind, &plaintext);
-        let iv = match self.stash.get(&fingerprint) {
+        // A new file has nothing stashed: no fingerprint to take.
+        let stashed = if self.stash.is_empty() {
+            None
+        } else {
+            self.stash.get(&stash_key(aad, kind, &plaintext))
+        };
+        let iv = match stashed {
             Some(iv) => *iv,
             None => {
                 let mut iv = [0u8; IV_LEN];

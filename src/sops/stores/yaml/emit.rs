@@ -340,6 +340,7 @@ fn str_style(s: &str, block_ok: bool) -> Style {
     }
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Analysis {
     plain_allowed: bool,
     single_allowed: bool,
@@ -355,6 +356,49 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        analyze_graphic_ascii(s)
+    } else {
+        analyze_chars(s)
+    }
+}
+
+/// `analyze_chars` for the common case (keys, tokens, ciphertexts) of printable ASCII without
+/// whitespace: nothing can be a break, a tab, special or leading/trailing space, and `#` never follows
+/// whitespace, so only the ends of the string decide whether it may be plain.
+fn analyze_graphic_ascii(s: &str) -> Analysis {
+    let b = s.as_bytes();
+    let alone = b.len() == 1;
+    let block_indicators = s.starts_with("---")
+        || s.starts_with("...")
+        || matches!(
+            b[0],
+            b'#' | b','
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'&'
+                | b'*'
+                | b'!'
+                | b'|'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'%'
+                | b'@'
+                | b'`'
+        )
+        || (alone && matches!(b[0], b'?' | b':' | b'-'))
+        || b[b.len() - 1] == b':';
+    Analysis {
+        plain_allowed: !block_indicators,
+        single_allowed: true,
+        block_allowed: true,
+    }
+}
+
+fn analyze_chars(s: &str) -> Analysis {
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -536,6 +580,37 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(str_style(s, true), want, "{s:?}");
+        }
+    }
+
+    /// The printable-ASCII shortcut agrees with the character scan on every string of up to three
+    /// characters from an alphabet of indicators and ordinary characters, and on longer samples.
+    #[test]
+    fn graphic_ascii_analysis_matches_the_scan() {
+        let alphabet: Vec<char> = "-.:?#,[]{}&*!|>'\"%@`aZ0_=/+~^$()".chars().collect();
+        let mut samples: Vec<String> = vec![
+            "---".into(),
+            "...".into(),
+            "--x".into(),
+            "..x".into(),
+            "ENC[AES256_GCM,data:Rg==,iv:x,tag:y,type:str]".into(),
+            "key:".into(),
+            "a:b:".into(),
+            "#x".into(),
+            "x#".into(),
+        ];
+        for &a in &alphabet {
+            samples.push(a.to_string());
+            for &b in &alphabet {
+                samples.push(format!("{a}{b}"));
+                for &c in &alphabet {
+                    samples.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for s in samples {
+            assert!(s.bytes().all(|b| b.is_ascii_graphic()), "{s:?}");
+            assert_eq!(analyze_graphic_ascii(&s), analyze_chars(&s), "{s:?}");
         }
     }
 
