@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::exit::EXIT_CODES_HELP;
 
@@ -58,7 +58,10 @@ pub struct GlobalArgs {
     pub max_file_size: u64,
 }
 
+// Deferred: a run builds the arguments of its own subcommand only (building all of them was a tenth
+// of a small-file decrypt). `command_for_completions` expands them all, in the eager order.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Encrypt a plain file for the recipients of --age or the matching .sops.yaml rule.
     Encrypt(EncryptArgs),
@@ -83,19 +86,57 @@ pub enum Command {
     Check(CheckArgs),
     /// Show a running agent's view of every Secret: state, source file and commit, last error, and
     /// every refused document — the answer to "why was my Secret not updated".
-    Status {
-        /// The agent's operations address (kubectl port-forward deploy/sealsync 8080 for a cluster).
-        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// Print the raw JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completion {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completion(CompletionArgs),
+}
+
+/// Every subcommand's arguments, expanded before the global arguments are propagated to it: the order
+/// of options in the completion scripts, as when nothing was deferred.
+pub fn command_for_completions() -> clap::Command {
+    fn expanded(sub: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+        // `defer` replaces the derived deferral (this same `augment_args`) with nothing left to do.
+        augment(sub).defer(|sub| sub)
+    }
+    let cli = Cli::command();
+    let names: Vec<String> = cli
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    // `mut_subcommand` moves the subcommand to the end: visiting all in order keeps their order.
+    names.iter().fold(cli, |cli, name| {
+        cli.mut_subcommand(name, |sub| match sub.get_name() {
+            "encrypt" => expanded(sub, EncryptArgs::augment_args),
+            "decrypt" => expanded(sub, DecryptArgs::augment_args),
+            "edit" => expanded(sub, EditArgs::augment_args),
+            "set" => expanded(sub, SetArgs::augment_args),
+            "unset" => expanded(sub, UnsetArgs::augment_args),
+            "rotate" => expanded(sub, RotateArgs::augment_args),
+            "updatekeys" => expanded(sub, UpdatekeysArgs::augment_args),
+            "keygen" => expanded(sub, KeygenArgs::augment_args),
+            "check" => expanded(sub, CheckArgs::augment_args),
+            "status" => expanded(sub, StatusArgs::augment_args),
+            "completion" => expanded(sub, CompletionArgs::augment_args),
+            // `create` holds a subcommand enum, which is not deferred.
+            _ => sub,
+        })
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The agent's operations address (kubectl port-forward deploy/sealsync 8080 for a cluster).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Print the raw JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -324,4 +365,50 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In the completions every subcommand lists its own options before the global ones, as before
+    /// deferral: a subcommand added to `Command` must also be added to `command_for_completions`.
+    #[test]
+    fn completions_list_own_options_first() {
+        let mut cmd = command_for_completions();
+        cmd.build();
+        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(
+            names,
+            [
+                "encrypt",
+                "decrypt",
+                "edit",
+                "set",
+                "unset",
+                "rotate",
+                "updatekeys",
+                "keygen",
+                "create",
+                "check",
+                "status",
+                "completion",
+                "help"
+            ]
+        );
+        for sub in cmd.get_subcommands() {
+            let ids: Vec<&str> = sub
+                .get_arguments()
+                .map(|a| a.get_id().as_str())
+                .filter(|id| !matches!(*id, "help" | "version"))
+                .collect();
+            let first_global = ids.iter().position(|id| *id == "identity");
+            let own_after_global = first_global.is_some_and(|at| {
+                ids[at..]
+                    .iter()
+                    .any(|id| !matches!(*id, "identity" | "config" | "max_file_size"))
+            });
+            assert!(!own_after_global, "{}: {ids:?}", sub.get_name());
+        }
+    }
 }

@@ -6,9 +6,9 @@ pub mod context;
 pub mod exit;
 pub mod tree_path;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
-use args::{Cli, Command, CreateCommand};
+use args::{Cli, Command, CompletionArgs, CreateCommand, StatusArgs};
 use context::{Context, Env};
 use exit::{CliError, Exit};
 
@@ -44,7 +44,7 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Create(CreateCommand::Secret(a)) => cmd::create_secret::run(ctx, a),
         Command::Check(a) => cmd::check::run(ctx, a),
-        Command::Status { url, json } => {
+        Command::Status(StatusArgs { url, json }) => {
             let body = crate::ops::fetch_status(url).map_err(|e| {
                 CliError::new(
                     Exit::Failure,
@@ -58,9 +58,14 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
             };
             context::write_stdout(out.as_bytes())
         }
-        Command::Completion { shell } => {
+        Command::Completion(CompletionArgs { shell }) => {
             let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "sealctl", &mut out);
+            clap_complete::generate(
+                *shell,
+                &mut args::command_for_completions(),
+                "sealctl",
+                &mut out,
+            );
             context::write_stdout(&out)
         }
     }

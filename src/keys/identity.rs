@@ -3,6 +3,7 @@
 //! the line, never the content.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -18,8 +19,42 @@ pub enum IdentitySource {
 }
 
 struct Entry {
-    identity: Box<dyn age::Identity + Send + Sync>,
-    recipient: Option<String>,
+    key: Key,
+    /// Derived when first asked for: a scalar multiplication that decrypting a file with one
+    /// recipient never needs.
+    recipient: OnceLock<Option<String>>,
+}
+
+enum Key {
+    X25519(age::x25519::Identity),
+    Ssh(age::ssh::Identity),
+}
+
+impl Entry {
+    fn new(key: Key) -> Entry {
+        Entry {
+            key,
+            recipient: OnceLock::new(),
+        }
+    }
+
+    fn identity(&self) -> &dyn age::Identity {
+        match &self.key {
+            Key::X25519(identity) => identity,
+            Key::Ssh(identity) => identity,
+        }
+    }
+
+    fn recipient(&self) -> Option<&str> {
+        self.recipient
+            .get_or_init(|| match &self.key {
+                Key::X25519(identity) => Some(identity.to_public().to_string()),
+                Key::Ssh(identity) => age::ssh::Recipient::try_from(identity.clone())
+                    .ok()
+                    .map(|r| r.to_string()),
+            })
+            .as_deref()
+    }
 }
 
 /// The identities available for decryption.
@@ -81,11 +116,7 @@ impl Identities {
                     "line {number} is not an age identity (expected AGE-SECRET-KEY-1…)"
                 ))
             })?;
-            let recipient = identity.to_public().to_string();
-            self.entries.push(Entry {
-                identity: Box::new(identity),
-                recipient: Some(recipient),
-            });
+            self.entries.push(Entry::new(Key::X25519(identity)));
             count += 1;
         }
         if count == 0 {
@@ -112,13 +143,7 @@ impl Identities {
                 return Err(fail("this SSH key type is not supported by age".into()))
             }
         }
-        let recipient = age::ssh::Recipient::try_from(identity.clone())
-            .ok()
-            .map(|r| r.to_string());
-        self.entries.push(Entry {
-            identity: Box::new(identity),
-            recipient,
-        });
+        self.entries.push(Entry::new(Key::Ssh(identity)));
         Ok(1)
     }
 
@@ -132,7 +157,7 @@ impl Identities {
 
     /// The public recipients of the identities held (public information, safe to show).
     pub fn recipients(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().filter_map(|e| e.recipient.as_deref())
+        self.entries.iter().filter_map(Entry::recipient)
     }
 
     /// Where the identities came from, for error messages.
@@ -141,9 +166,7 @@ impl Identities {
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.entries
-            .iter()
-            .map(|e| e.identity.as_ref() as &dyn age::Identity)
+        self.entries.iter().map(Entry::identity)
     }
 }
 

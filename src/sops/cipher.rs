@@ -73,13 +73,17 @@ pub enum ValueError {
 /// re-encrypting an unchanged value yields the same ciphertext (as sops does) and edits make small diffs.
 pub struct Cipher {
     key: DataKey,
+    /// The key schedule for sops' 32-byte IVs, expanded once per file rather than once per value.
+    gcm: Aes256Gcm32,
     stash: HashMap<[u8; 32], [u8; IV_LEN]>,
 }
 
 impl Cipher {
     pub fn new(key: DataKey) -> Cipher {
+        let gcm = Aes256Gcm32::new_from_slice(key.as_bytes()).expect("32-byte key");
         Cipher {
             key,
+            gcm,
             stash: HashMap::new(),
         }
     }
@@ -94,8 +98,13 @@ impl Cipher {
         if plaintext.is_empty() && matches!(kind, "str" | "comment") {
             return Ok(String::new());
         }
-        let fingerprint = stash_key(aad, kind, &plaintext);
-        let iv = match self.stash.get(&fingerprint) {
+        // A new file has nothing stashed: no fingerprint to take.
+        let stashed = if self.stash.is_empty() {
+            None
+        } else {
+            self.stash.get(&stash_key(aad, kind, &plaintext))
+        };
+        let iv = match stashed {
             Some(iv) => *iv,
             None => {
                 let mut iv = [0u8; IV_LEN];
@@ -103,18 +112,25 @@ impl Cipher {
                 iv
             }
         };
-        let mut buffer = Zeroizing::new(plaintext.to_vec());
-        let gcm = Aes256Gcm32::new_from_slice(self.key.as_bytes()).expect("32-byte key");
-        let tag = gcm
+        let mut buffer = plaintext;
+        let tag = self
+            .gcm
             .encrypt_in_place_detached(Nonce::from_slice(&iv), aad.as_bytes(), &mut buffer)
             .map_err(|_| ValueError::Unencryptable("value this large"))?;
-        Ok(format!(
-            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
-            B64.encode(&*buffer),
-            B64.encode(iv),
-            B64.encode(tag),
-            kind
-        ))
+        let b64_len = |n: usize| n.div_ceil(3) * 4;
+        let mut out = String::with_capacity(
+            36 + b64_len(buffer.len()) + b64_len(IV_LEN) + b64_len(TAG_LEN) + kind.len(),
+        );
+        out.push_str("ENC[AES256_GCM,data:");
+        B64.encode_string(&*buffer, &mut out);
+        out.push_str(",iv:");
+        B64.encode_string(iv, &mut out);
+        out.push_str(",tag:");
+        B64.encode_string(tag, &mut out);
+        out.push_str(",type:");
+        out.push_str(kind);
+        out.push(']');
+        Ok(out)
     }
 
     /// Decrypts one `ENC[…]` string into a typed value (`Value::Comment` for comments).
@@ -125,14 +141,12 @@ impl Cipher {
         let parts = parse(text)?;
         let mut buffer = Zeroizing::new(parts.data);
         let opened = match parts.iv.len() {
-            IV_LEN => Aes256Gcm32::new_from_slice(self.key.as_bytes())
-                .expect("32-byte key")
-                .decrypt_in_place_detached(
-                    Nonce::from_slice(&parts.iv),
-                    aad.as_bytes(),
-                    &mut buffer,
-                    Tag::from_slice(&parts.tag),
-                ),
+            IV_LEN => self.gcm.decrypt_in_place_detached(
+                Nonce::from_slice(&parts.iv),
+                aad.as_bytes(),
+                &mut buffer,
+                Tag::from_slice(&parts.tag),
+            ),
             12 => Aes256Gcm12::new_from_slice(self.key.as_bytes())
                 .expect("32-byte key")
                 .decrypt_in_place_detached(
@@ -146,10 +160,10 @@ impl Cipher {
         opened.map_err(|_| ValueError::Authentication)?;
         let value = typed_value(&buffer, &parts.kind)?;
         if parts.iv.len() == IV_LEN {
-            let (plain, kind) = plaintext_of(&value)?;
+            let fingerprint = with_plaintext(&value, |plain, kind| stash_key(aad, kind, plain))?;
             let mut iv = [0u8; IV_LEN];
             iv.copy_from_slice(&parts.iv);
-            self.stash.insert(stash_key(aad, kind, &plain), iv);
+            self.stash.insert(fingerprint, iv);
         }
         Ok(value)
     }
@@ -202,20 +216,35 @@ fn parse(text: &str) -> Result<Parts, ValueError> {
 
 /// The bytes sops encrypts for a value and its type name (`aes/cipher.go`); also what the MAC hashes.
 pub fn plaintext_of(value: &Value) -> Result<(Zeroizing<Vec<u8>>, &'static str), ValueError> {
-    let bytes = |s: &str| Zeroizing::new(s.as_bytes().to_vec());
-    Ok(match value {
-        Value::Str(s) => (bytes(s), "str"),
+    with_plaintext(value, |bytes, kind| (Zeroizing::new(bytes.to_vec()), kind))
+}
+
+/// `plaintext_of` lent to `f` instead of copied: strings and comments are their own bytes.
+pub fn with_plaintext<R>(
+    value: &Value,
+    f: impl FnOnce(&[u8], &'static str) -> R,
+) -> Result<R, ValueError> {
+    let formatted: Zeroizing<String>;
+    let (bytes, kind): (&[u8], &'static str) = match value {
+        Value::Str(s) => (s.as_bytes(), "str"),
         // Non-UTF-8 strings are Go strings too (the binary store): sops types them `str`.
-        Value::Bytes(b) => (Zeroizing::new(b.clone()), "str"),
-        Value::Int(i) => (bytes(&i.to_string()), "int"),
-        Value::Float(f) => (bytes(&format_float(*f)), "float"),
+        Value::Bytes(b) => (b, "str"),
+        Value::Int(i) => {
+            formatted = Zeroizing::new(i.to_string());
+            (formatted.as_bytes(), "int")
+        }
+        Value::Float(x) => {
+            formatted = Zeroizing::new(format_float(*x));
+            (formatted.as_bytes(), "float")
+        }
         // "The Python version encodes booleans with Titlecase".
-        Value::Bool(b) => (bytes(if *b { "True" } else { "False" }), "bool"),
-        Value::Comment(c) => (bytes(c), "comment"),
+        Value::Bool(b) => ((if *b { "True" } else { "False" }).as_bytes(), "bool"),
+        Value::Comment(c) => (c.as_bytes(), "comment"),
         Value::Null => return Err(ValueError::Unencryptable("null")),
         Value::Map(_) => return Err(ValueError::Unencryptable("map")),
         Value::Seq(_) => return Err(ValueError::Unencryptable("list")),
-    })
+    };
+    Ok(f(bytes, kind))
 }
 
 fn typed_value(bytes: &[u8], kind: &str) -> Result<Value, ValueError> {

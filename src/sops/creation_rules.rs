@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
-
 use crate::keys::{parse_recipient_list, KeyError, Recipient};
 
+use super::pattern::Pattern;
 use super::rules::RuleSet;
 use super::stores::{Format, FormatError};
 use super::tree::{Map, Value};
@@ -47,7 +46,7 @@ pub struct CreationRule {
 #[derive(Debug)]
 pub struct SopsConfig {
     pub path: PathBuf,
-    rules: Vec<(Option<Regex>, Map, usize)>,
+    rules: Vec<(Option<Pattern>, Map, usize)>,
 }
 
 /// Looks for `.sops.yaml` in `start` and its parents.
@@ -120,7 +119,7 @@ impl SopsConfig {
                             .or_else(|| string(map, "filename_regex"))
                         {
                             Some(source) if !source.is_empty() => Some(
-                                Regex::new(&source)
+                                Pattern::new(&source)
                                     .map_err(|e| rule_err(index, format!("path_regex: {e}")))?,
                             ),
                             _ => None,

@@ -152,7 +152,7 @@ pub fn encrypt_docs(
         return Err(SopsError::Empty);
     }
     let rules = spec.rules.clone().normalized()?;
-    rules.compile()?;
+    let compiled = rules.compile()?;
     let key = DataKey::generate();
     let key_groups = keygroups::wrap(&key, &spec.groups, spec.threshold)?;
     let threshold = if spec.groups.len() > 1 && spec.threshold == 0 {
@@ -172,7 +172,11 @@ pub fn encrypt_docs(
         },
         cipher: Cipher::new(key),
     };
-    file.encrypt(format)
+    // The documents are not needed afterwards: encrypt them where they are instead of a copy.
+    let mut docs = std::mem::take(&mut file.docs);
+    let result = file.encrypt_into(&mut docs, &compiled, format);
+    docs.zeroize();
+    result
 }
 
 impl Decrypted {

@@ -131,11 +131,17 @@ fn unwrap_group(
     group: &KeyGroup,
     identities: &Identities,
 ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, KeyGroupError> {
-    let ours: Vec<&str> = identities.recipients().collect();
-    let (mine, others): (Vec<&AgeKey>, Vec<&AgeKey>) = group
-        .age
-        .iter()
-        .partition(|k| ours.contains(&k.recipient.as_str()));
+    // Our recipients take a scalar multiplication per identity to derive: only worth it to order
+    // several keys, or to tell a damaged stanza from one addressed to someone else.
+    let addressed_to_us = || {
+        let ours: Vec<&str> = identities.recipients().collect();
+        move |k: &&AgeKey| ours.contains(&k.recipient.as_str())
+    };
+    let (mine, others): (Vec<&AgeKey>, Vec<&AgeKey>) = if group.age.len() > 1 {
+        group.age.iter().partition(addressed_to_us())
+    } else {
+        (group.age.iter().collect(), Vec::new())
+    };
     let mut corrupt = None;
     for key in mine.into_iter().chain(others) {
         match keys::unwrap(&key.enc, identities) {
@@ -146,15 +152,15 @@ fn unwrap_group(
     }
     match corrupt {
         // A stanza addressed to us that does not open means a damaged file, not a missing key.
-        Some(e)
-            if group
-                .age
-                .iter()
-                .any(|k| ours.contains(&k.recipient.as_str())) =>
-        {
-            Err(e.into())
+        Some(e) => {
+            let is_ours = addressed_to_us();
+            if group.age.iter().any(|k| is_ours(&k)) {
+                Err(e.into())
+            } else {
+                Ok(None)
+            }
         }
-        _ => Ok(None),
+        None => Ok(None),
     }
 }
 

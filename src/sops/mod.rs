@@ -4,6 +4,7 @@ pub mod creation_rules;
 pub mod file;
 pub mod keygroups;
 pub mod metadata;
+pub mod pattern;
 pub mod rules;
 pub mod shamir;
 pub mod stores;

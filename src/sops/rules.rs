@@ -1,14 +1,17 @@
 //! Which values of a tree are encrypted: sops' suffix, regex and comment rules
 //! (`shouldBeEncrypted` in sops.go), with sops' default of `unencrypted_suffix: _unencrypted`.
 
-use regex::Regex;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use super::pattern::Pattern;
 
 /// The default rule sops applies when a file names none.
 pub const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 
 /// The rule settings as written in metadata and creation rules. At most one of the four key rules may
 /// be set; the comment regexes combine with them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RuleSet {
     pub unencrypted_suffix: Option<String>,
     pub encrypted_suffix: Option<String>,
@@ -64,17 +67,27 @@ impl RuleSet {
         Ok(self)
     }
 
-    /// Compiles the rules for a tree walk.
-    pub fn compile(&self) -> Result<Rules, RuleError> {
+    /// Compiles the rules for a tree walk. Compiled rules are remembered by their text: the files of
+    /// a repository mostly share one rule set, and the agent opens every file on each pass.
+    pub fn compile(&self) -> Result<Arc<Rules>, RuleError> {
+        if let Some(rules) = lock_compiled().get(self) {
+            return Ok(Arc::clone(rules));
+        }
+        let rules = Arc::new(self.compile_uncached()?);
+        let mut compiled = lock_compiled();
+        // A bound for repositories with many distinct rule sets; starting over is cheap.
+        if compiled.len() >= COMPILED_CAPACITY {
+            compiled.clear();
+        }
+        compiled.insert(self.clone(), Arc::clone(&rules));
+        Ok(rules)
+    }
+
+    fn compile_uncached(&self) -> Result<Rules, RuleError> {
         let regex = |field: &'static str, source: &Option<String>| {
             source
                 .as_deref()
-                .map(|s| {
-                    Regex::new(s).map_err(|e| RuleError::BadRegex {
-                        field,
-                        reason: e.to_string(),
-                    })
-                })
+                .map(|s| Pattern::new(s).map_err(|reason| RuleError::BadRegex { field, reason }))
                 .transpose()
         };
         Ok(Rules {
@@ -95,15 +108,28 @@ impl RuleSet {
     }
 }
 
+/// How many compiled rule sets are remembered at most.
+const COMPILED_CAPACITY: usize = 64;
+
+static COMPILED: LazyLock<Mutex<HashMap<RuleSet, Arc<Rules>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn lock_compiled() -> std::sync::MutexGuard<'static, HashMap<RuleSet, Arc<Rules>>> {
+    // The map holds only finished entries, so a panic elsewhere cannot leave it inconsistent.
+    COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Compiled rules, ready for a walk.
 #[derive(Clone, Debug)]
 pub struct Rules {
     unencrypted_suffix: Option<String>,
     encrypted_suffix: Option<String>,
-    unencrypted_regex: Option<Regex>,
-    encrypted_regex: Option<Regex>,
-    unencrypted_comment_regex: Option<Regex>,
-    encrypted_comment_regex: Option<Regex>,
+    unencrypted_regex: Option<Pattern>,
+    encrypted_regex: Option<Pattern>,
+    unencrypted_comment_regex: Option<Pattern>,
+    encrypted_comment_regex: Option<Pattern>,
     pub mac_only_encrypted: bool,
 }
 
@@ -157,7 +183,7 @@ impl Rules {
 mod tests {
     use super::*;
 
-    fn rules(set: RuleSet) -> Rules {
+    fn rules(set: RuleSet) -> Arc<Rules> {
         set.normalized().unwrap().compile().unwrap()
     }
 
@@ -240,5 +266,21 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn compiled_rules_are_shared_by_text() {
+        let set = RuleSet {
+            encrypted_regex: Some("^(shared|memo)$".into()),
+            ..Default::default()
+        };
+        let a = set.compile().unwrap();
+        let b = set.clone().compile().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = RuleSet {
+            encrypted_regex: Some("^(shared|memo)+$".into()),
+            ..Default::default()
+        };
+        assert!(!Arc::ptr_eq(&a, &other.compile().unwrap()));
     }
 }

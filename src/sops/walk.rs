@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha512};
 
-use super::cipher::{plaintext_of, Cipher, ValueError};
+use super::cipher::{with_plaintext, Cipher, ValueError};
 use super::rules::Rules;
 use super::tree::{Map, MapItem, Value};
 
@@ -207,8 +207,7 @@ impl Walk<'_> {
 
     fn hash(&mut self, value: &Value, encrypted: bool) -> Result<(), ValueError> {
         if !self.rules.mac_only_encrypted || encrypted {
-            let (bytes, _) = plaintext_of(value)?;
-            self.mac.update(&*bytes);
+            with_plaintext(value, |bytes, _| self.mac.update(bytes))?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Writes documents as YAML laid out the way go-yaml v3 does with an indent of 4 (what sops writes):
 //! block collections, go-yaml's choice of plain, quoted or literal strings, and comments as `#` lines.
 
-use super::resolve::{needs_quotes_for_compat, resolve_plain};
+use super::resolve::{needs_quotes_for_compat, resolves_to_str};
 use crate::sops::stores::limits::MAX_DEPTH;
 use crate::sops::stores::FormatError;
 use crate::sops::tree::{Map, MapItem, Value};
@@ -327,7 +327,7 @@ fn str_style(s: &str, block_ok: bool) -> Style {
             Style::Double
         };
     }
-    let typed = !matches!(resolve_plain(s), Value::Str(_)) || needs_quotes_for_compat(s);
+    let typed = !resolves_to_str(s) || needs_quotes_for_compat(s);
     if typed {
         return Style::Double;
     }
@@ -340,6 +340,7 @@ fn str_style(s: &str, block_ok: bool) -> Style {
     }
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Analysis {
     plain_allowed: bool,
     single_allowed: bool,
@@ -355,7 +356,49 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = s.chars().collect();
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        analyze_graphic_ascii(s)
+    } else {
+        analyze_chars(s)
+    }
+}
+
+/// `analyze_chars` for the common case (keys, tokens, ciphertexts) of printable ASCII without
+/// whitespace: nothing can be a break, a tab, special or leading/trailing space, and `#` never follows
+/// whitespace, so only the ends of the string decide whether it may be plain.
+fn analyze_graphic_ascii(s: &str) -> Analysis {
+    let b = s.as_bytes();
+    let alone = b.len() == 1;
+    let block_indicators = s.starts_with("---")
+        || s.starts_with("...")
+        || matches!(
+            b[0],
+            b'#' | b','
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'&'
+                | b'*'
+                | b'!'
+                | b'|'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'%'
+                | b'@'
+                | b'`'
+        )
+        || (alone && matches!(b[0], b'?' | b':' | b'-'))
+        || b[b.len() - 1] == b':';
+    Analysis {
+        plain_allowed: !block_indicators,
+        single_allowed: true,
+        block_allowed: true,
+    }
+}
+
+fn analyze_chars(s: &str) -> Analysis {
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -363,11 +406,13 @@ fn analyze(s: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
+    let mut chars = s.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
         let followed_by_whitespace = matches!(next, None | Some(' ' | '\t'));
-        let last = i + 1 == chars.len();
-        if i == 0 {
+        let last = next.is_none();
+        if first {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
                 | '%' | '@' | '`' => {
@@ -389,14 +434,14 @@ fn analyze(s: &str) -> Analysis {
             special = true;
         }
         if c == ' ' {
-            leading_space |= i == 0;
+            leading_space |= first;
             trailing_space |= last;
             break_space |= previous_break;
             previous_space = true;
             previous_break = false;
         } else if is_break(c) {
             line_breaks = true;
-            leading_break |= i == 0;
+            leading_break |= first;
             trailing_break |= last;
             space_break |= previous_space;
             previous_space = false;
@@ -406,6 +451,7 @@ fn analyze(s: &str) -> Analysis {
             previous_break = false;
         }
         preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
+        first = false;
     }
     let mut a = Analysis {
         plain_allowed: true,
@@ -534,6 +580,37 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(str_style(s, true), want, "{s:?}");
+        }
+    }
+
+    /// The printable-ASCII shortcut agrees with the character scan on every string of up to three
+    /// characters from an alphabet of indicators and ordinary characters, and on longer samples.
+    #[test]
+    fn graphic_ascii_analysis_matches_the_scan() {
+        let alphabet: Vec<char> = "-.:?#,[]{}&*!|>'\"%@`aZ0_=/+~^$()".chars().collect();
+        let mut samples: Vec<String> = vec![
+            "---".into(),
+            "...".into(),
+            "--x".into(),
+            "..x".into(),
+            "ENC[AES256_GCM,data:Rg==,iv:x,tag:y,type:str]".into(),
+            "key:".into(),
+            "a:b:".into(),
+            "#x".into(),
+            "x#".into(),
+        ];
+        for &a in &alphabet {
+            samples.push(a.to_string());
+            for &b in &alphabet {
+                samples.push(format!("{a}{b}"));
+                for &c in &alphabet {
+                    samples.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for s in samples {
+            assert!(s.bytes().all(|b| b.is_ascii_graphic()), "{s:?}");
+            assert_eq!(analyze_graphic_ascii(&s), analyze_chars(&s), "{s:?}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! go-yaml v3's scalar typing, sops' comment placement, alias expansion under node/depth limits, and
 //! error messages that never quote the input.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use granit_parser::{Event, Parser, Placement, ScalarStyle, ScanError, Span, Tag};
@@ -34,11 +35,13 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<Map>, FormatError> {
     Ok(builder.docs)
 }
 
-/// The input as text: UTF-8 (a BOM is dropped) or, as go-yaml also accepts, UTF-16 with a BOM.
-fn decode(input: &[u8]) -> Result<String, FormatError> {
+/// The input as text: UTF-8 (a BOM is dropped; borrowed, not copied) or, as go-yaml also accepts,
+/// UTF-16 with a BOM.
+fn decode(input: &[u8]) -> Result<Cow<'_, str>, FormatError> {
     let utf16 = |units: Vec<u16>| {
         char::decode_utf16(units)
             .collect::<Result<String, _>>()
+            .map(Cow::Owned)
             .map_err(|_| FormatError::Invalid("invalid UTF-16 in YAML input".into()))
     };
     if let Some(rest) = input.strip_prefix(&[0xFF, 0xFE]) {
@@ -57,7 +60,7 @@ fn decode(input: &[u8]) -> Result<String, FormatError> {
     }
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     match std::str::from_utf8(input) {
-        Ok(s) => Ok(s.to_string()),
+        Ok(s) => Ok(Cow::Borrowed(s)),
         Err(e) => {
             let (line, column) = position(&input[..e.valid_up_to()]);
             Err(FormatError::Syntax {
@@ -83,6 +86,11 @@ fn check_characters(text: &str) -> Result<(), FormatError> {
         matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
             || c >= '\u{10000}'
     };
+    // Most input is printable ASCII: a byte test, before the scan by characters.
+    let plain_ascii = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | b' '..=b'~');
+    if text.as_bytes().iter().all(plain_ascii) {
+        return Ok(());
+    }
     match text.char_indices().find(|&(_, c)| !allowed(c)) {
         None => Ok(()),
         Some((at, _)) => {

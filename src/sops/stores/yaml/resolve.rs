@@ -33,6 +33,15 @@ pub(super) fn resolve_plain(text: &str) -> Value {
     }
 }
 
+/// Whether `text`, written plain, reads back as a string: `resolve_plain(text)` is a `Str`, without
+/// building the value (the emitter asks this of every string it writes).
+pub(super) fn resolves_to_str(text: &str) -> bool {
+    match text.as_bytes().first() {
+        Some(b'.' | b'+' | b'-' | b'0'..=b'9') => matches!(resolve_plain(text), Value::Str(_)),
+        _ => resolve_word(text).is_none(),
+    }
+}
+
 /// The fixed words of the core schema (`null`, `true`, `.inf`, ...). `None` when `text` is not one.
 fn resolve_word(text: &str) -> Option<Value> {
     Some(match text {
