@@ -6,9 +6,18 @@ use std::sync::Arc;
 
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::documents::{self, Classifier, FileOutcome, Ignored, Refusal};
-use crate::git::{FileContent, Snapshot};
+use crate::git::{FileContent, Snapshot, SourceFile};
 use crate::keys::Identities;
 use crate::policy::NamespacePolicy;
+
+/// Fewer files than this per worker are not worth a thread.
+const PER_WORKER_MIN: usize = 16;
+
+/// Threads for classification: the cores this process may use (read once; it costs a cgroup read).
+fn workers() -> usize {
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORKERS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
 
 /// What classification needs, fixed for the agent's lifetime.
 pub struct EngineSettings {
@@ -80,22 +89,24 @@ impl Engine {
                 .iter()
                 .filter(|f| documents::is_manifest(&f.path))
         };
+        let mut todo = Vec::new();
         for file in manifests() {
             match self.cache.get_mut(&file.path) {
                 Some(cached) if cached.blob_id == file.blob_id => cached.seen_in = self.pass,
-                _ => {
-                    state.files_classified += 1;
-                    let outcome = self.classify(snapshot, file);
-                    self.cache.insert(
-                        file.path.clone(),
-                        CachedFile {
-                            blob_id: file.blob_id.clone(),
-                            outcome,
-                            seen_in: self.pass,
-                        },
-                    );
-                }
+                _ => todo.push(file),
             }
+        }
+        state.files_classified = todo.len();
+        let outcomes = self.classify_all(snapshot, &todo);
+        for (file, outcome) in todo.into_iter().zip(outcomes) {
+            self.cache.insert(
+                file.path.clone(),
+                CachedFile {
+                    blob_id: file.blob_id.clone(),
+                    outcome,
+                    seen_in: self.pass,
+                },
+            );
         }
         self.files_classified += state.files_classified as u64;
         let before = self.cache.len();
@@ -174,8 +185,38 @@ impl Engine {
         state
     }
 
+    /// Classifies `files` (in their order), on all cores when there are many: an initial sync or a
+    /// large commit is mostly X25519 unwraps and parsing, independent from file to file.
+    fn classify_all(&self, snapshot: &Snapshot, files: &[&SourceFile]) -> Vec<FileOutcome> {
+        let workers = workers().min(files.len().div_ceil(PER_WORKER_MIN));
+        if workers <= 1 {
+            return files.iter().map(|f| self.classify(snapshot, f)).collect();
+        }
+        let chunk = files.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let running: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|f| self.classify(snapshot, f))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
     /// Classifies one file, keeping the Secrets it yielded before where they did not change.
-    fn classify(&self, snapshot: &Snapshot, file: &crate::git::SourceFile) -> FileOutcome {
+    fn classify(&self, snapshot: &Snapshot, file: &SourceFile) -> FileOutcome {
         let classifier = Classifier {
             identities: &self.settings.identities,
             policy: &self.settings.policy,

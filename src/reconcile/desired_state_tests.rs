@@ -222,3 +222,32 @@ fn only_changed_files_are_classified_again() {
         "an untouched Secret keeps its commit"
     );
 }
+
+#[test]
+fn many_files_are_classified_in_parallel_with_the_same_result() {
+    let files: Vec<SourceFile> = (0..300)
+        .map(|i| {
+            let text = if i % 50 == 7 {
+                Content::Broken.text()
+            } else {
+                format!(
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\n  namespace: ns\nstringData:\n  v: value-{i}\n"
+                )
+            };
+            SourceFile {
+                path: format!("apps/f{i:03}.yaml"),
+                blob_id: text.clone(),
+                content: FileContent::Data(text.into_bytes().into()),
+            }
+        })
+        .collect();
+    let snap = Snapshot {
+        commit: "c".into(),
+        files,
+    };
+    let got = Engine::new(settings()).desired(&snap);
+    assert_eq!(got.files_classified, 300);
+    assert_eq!(got.secrets.len(), 294);
+    assert_eq!(got.refused.len(), 6);
+    assert_eq!(view(&got), view(&Model::default().desired(&snap)));
+}
