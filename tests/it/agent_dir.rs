@@ -497,14 +497,20 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         assert_no_plaintext(text, what);
     }
     // Files changed by hand are restored on the next pass (triggered here by the webhook).
+    let next_pass = || {
+        let (code, _) = d.request(
+            "POST",
+            "/hooks/git",
+            &[("X-Gitlab-Token", "hook-secret".to_string())],
+            b"{}",
+        );
+        assert_eq!(code, 202);
+    };
+    let reads = |key: &str, want: &str| {
+        std::fs::read_to_string(sink.join(key)).ok().as_deref() == Some(want)
+    };
     std::fs::remove_file(sink.join("team-a/api/token")).unwrap();
-    let (code, _) = d.request(
-        "POST",
-        "/hooks/git",
-        &[("X-Gitlab-Token", "hook-secret".to_string())],
-        b"{}",
-    );
-    assert_eq!(code, 202);
+    next_pass();
     d.wait_until(
         || sink.join("team-a/api/token").exists(),
         "the restored file",
@@ -514,20 +520,9 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
     let real = std::fs::canonicalize(sink.join("team-a/db/password")).unwrap();
     std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(&real, "edited-by-hand").unwrap();
-    let (code, _) = d.request(
-        "POST",
-        "/hooks/git",
-        &[("X-Gitlab-Token", "hook-secret".to_string())],
-        b"{}",
-    );
-    assert_eq!(code, 202);
+    next_pass();
     d.wait_until(
-        || {
-            std::fs::read_to_string(sink.join("team-a/db/password"))
-                .ok()
-                .as_deref()
-                == Some("s3cret-webhook-value")
-        },
+        || reads("team-a/db/password", "s3cret-webhook-value"),
         "the value edited by hand restored",
     );
 }
