@@ -21,6 +21,8 @@ pub fn error_reason(reason: Reason) -> ErrorReason {
         Reason::Policy => ErrorReason::Policy,
         Reason::Duplicate => ErrorReason::Duplicate,
         Reason::TooLarge => ErrorReason::TooLarge,
+        // The git cache lost a blob it held.
+        Reason::Unreadable => ErrorReason::Git,
     }
 }
 

@@ -32,6 +32,8 @@ pub enum Reason {
     TooLarge,
     StrippedMetadata,
     Unresolved,
+    /// The file could not be read from the git cache.
+    Unreadable,
 }
 
 impl Reason {
@@ -47,6 +49,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::StrippedMetadata => "stripped_metadata",
             Reason::Unresolved => "unresolved_reference",
+            Reason::Unreadable => "unreadable",
         }
     }
 }
@@ -129,6 +132,22 @@ pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
 
 impl Classifier<'_> {
     /// A file too large to read.
+    /// A file whose bytes could not be read again from the git cache.
+    pub fn unreadable(&self, path: &str, reason: String) -> FileOutcome {
+        FileOutcome {
+            refused: vec![Refusal {
+                path: path.to_string(),
+                document: None,
+                key: None,
+                reason: Reason::Unreadable,
+                message: format!(
+                    "{reason}; its Secrets keep their last good values until the next fetch"
+                ),
+            }],
+            ..Default::default()
+        }
+    }
+
     pub fn too_large(&self, path: &str, size: u64) -> FileOutcome {
         FileOutcome {
             refused: vec![Refusal {

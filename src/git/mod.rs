@@ -35,7 +35,36 @@ pub enum FileContent {
     Data(Arc<[u8]>),
     /// The file exceeds the maximum size; its content was never read.
     TooLarge { size: u64 },
+    /// The file is unchanged since the previous snapshot (same path, same blob), whose reader has
+    /// classified it already: the bytes stay in the git cache and are read again only if asked for.
+    Stored(StoredBlob),
 }
+
+/// A blob in the local git cache, read on demand: snapshots after the first hold the bytes of the
+/// files a commit changed, not of every file (3 KiB per Secret is most of a large repository's memory).
+#[derive(Clone)]
+pub struct StoredBlob {
+    repo: Arc<gix::ThreadSafeRepository>,
+    id: gix::ObjectId,
+}
+
+impl StoredBlob {
+    /// The blob's bytes. Fails if the cache lost it (it was rebuilt since): the caller reports the file.
+    pub fn load(&self) -> Result<Arc<[u8]>, String> {
+        let repo = self.repo.to_thread_local();
+        repo.find_blob(self.id)
+            .map(|mut blob| blob.take_data().into())
+            .map_err(|e| format!("reading blob {} from the git cache: {e}", self.id))
+    }
+}
+
+impl PartialEq for StoredBlob {
+    fn eq(&self, other: &StoredBlob) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for StoredBlob {}
 
 impl std::fmt::Debug for FileContent {
     // Files may be secrets in plain text by mistake: debug output shows sizes, never bytes.
@@ -43,18 +72,33 @@ impl std::fmt::Debug for FileContent {
         match self {
             FileContent::Data(d) => write!(f, "Data({} bytes)", d.len()),
             FileContent::TooLarge { size } => write!(f, "TooLarge {{ size: {size} }}"),
+            FileContent::Stored(blob) => write!(f, "Stored({})", blob.id),
         }
     }
 }
 
-/// One regular file of the repository at the fetched commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One regular file of the repository at the fetched commit. Two are equal when they are the same
+/// blob at the same path: the bytes may be held (`Data`) in one and left in the cache (`Stored`) in the
+/// other.
+#[derive(Debug, Clone, Eq)]
 pub struct SourceFile {
     /// Repository-relative, '/'-separated.
     pub path: String,
     /// The git blob id (hex): equal ids mean equal contents, so unchanged files need no new work.
     pub blob_id: String,
     pub content: FileContent,
+}
+
+impl PartialEq for SourceFile {
+    fn eq(&self, other: &SourceFile) -> bool {
+        let too_large = |f: &SourceFile| match f.content {
+            FileContent::TooLarge { size } => Some(size),
+            _ => None,
+        };
+        self.path == other.path
+            && self.blob_id == other.blob_id
+            && too_large(self) == too_large(other)
+    }
 }
 
 /// The files under the configured paths at one commit, sorted by path.
@@ -74,6 +118,33 @@ pub struct SnapshotChanges {
 }
 
 impl Snapshot {
+    /// The same snapshot with every file's bytes left in the git cache (`FileContent::Stored`).
+    fn stored(&self, repo: &Arc<gix::ThreadSafeRepository>) -> Snapshot {
+        let files = self
+            .files
+            .iter()
+            .map(|f| {
+                let id = gix::ObjectId::from_hex(f.blob_id.as_bytes()).ok();
+                let content = match (&f.content, id) {
+                    (FileContent::Data(_), Some(id)) => FileContent::Stored(StoredBlob {
+                        repo: Arc::clone(repo),
+                        id,
+                    }),
+                    (other, _) => other.clone(),
+                };
+                SourceFile {
+                    path: f.path.clone(),
+                    blob_id: f.blob_id.clone(),
+                    content,
+                }
+            })
+            .collect();
+        Snapshot {
+            commit: self.commit.clone(),
+            files,
+        }
+    }
+
     /// The file at `path`, if the snapshot has it.
     pub fn file(&self, path: &str) -> Option<&SourceFile> {
         self.files
@@ -110,7 +181,7 @@ impl Snapshot {
 /// A git remote followed at one reference, with a local cache and the last good snapshot.
 pub struct GitSource {
     settings: Settings,
-    repo: gix::ThreadSafeRepository,
+    repo: Arc<gix::ThreadSafeRepository>,
     last_good: Option<Arc<Snapshot>>,
     last_stats: Option<FetchStats>,
     interrupt: Arc<AtomicBool>,
@@ -151,7 +222,7 @@ impl GitSource {
     /// [`last_good`](Self::last_good) answers even before the first fetch after a restart.
     pub fn new(config: GitSourceConfig) -> Result<Self, GitError> {
         let settings = Settings::from_config(config)?;
-        let repo = fetch::open_cache(&settings)?;
+        let repo = Arc::new(fetch::open_cache(&settings)?);
         let mut source = GitSource {
             settings,
             repo,
@@ -208,7 +279,7 @@ impl GitSource {
             // gix writes one pack per fetch and cannot repack: start over with a fresh cache, which costs one
             // full depth-1 fetch every MAX_PACKS changes and keeps lookups fast. The snapshot in memory stays.
             tracing::info!(cache = %self.settings.repo_dir.display(), "rebuilding the git cache (too many packs)");
-            self.repo = fetch::reset_cache(&self.settings)?;
+            self.repo = Arc::new(fetch::reset_cache(&self.settings)?);
         }
         let repo = self.repo.to_thread_local();
         let fetched = fetch::fetch_commit(&repo, &self.settings, &self.interrupt)?;
@@ -217,12 +288,14 @@ impl GitSource {
             Some(p) if fetched.commit == p.commit => (p, 0),
             p => {
                 let (snapshot, blobs_read) =
-                    tree::read_snapshot(&repo, &self.settings, fetched.commit, p.as_deref())?;
+                    tree::read_snapshot(&self.repo, &self.settings, fetched.commit, p.as_deref())?;
                 (Arc::new(snapshot), blobs_read)
             }
         };
         self.remember_last_good(&repo, fetched.commit);
-        self.last_good = Some(Arc::clone(&snapshot));
+        // Kept without the bytes: whoever reads the returned snapshot classifies them once, and the
+        // next snapshot reads again from the cache only what it lacks.
+        self.last_good = Some(Arc::new(snapshot.stored(&self.repo)));
         self.last_stats = Some(FetchStats {
             commit: snapshot.commit.clone(),
             resolved_ref: fetched.resolved_ref,
@@ -272,8 +345,8 @@ impl GitSource {
             .into_fully_peeled_id()
             .ok()?
             .detach();
-        match tree::read_snapshot(&repo, &self.settings, commit, None) {
-            Ok((snapshot, _)) => Some(Arc::new(snapshot)),
+        match tree::read_snapshot(&self.repo, &self.settings, commit, None) {
+            Ok((snapshot, _)) => Some(Arc::new(snapshot.stored(&self.repo))),
             Err(e) => {
                 tracing::warn!(
                     url = %self.settings.display_url,

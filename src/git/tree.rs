@@ -1,24 +1,27 @@
 //! Reading the tree of a commit: the regular files under the configured paths, with their blob ids and contents.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use gix::objs::tree::EntryKind;
 
 use super::config::Settings;
 use super::error::{chain_text, GitError};
-use super::{FileContent, Snapshot, SourceFile};
+use super::{FileContent, Snapshot, SourceFile, StoredBlob};
 
 /// Reads `commit`'s files under `settings.paths`; also returns how many blobs had to be read.
 ///
-/// Contents of blobs that `previous` already holds are reused rather than read again, so building the
-/// snapshot after a small change costs little more than the change itself. Files above the size limit are
-/// measured from the object header and never loaded.
+/// A file at the same path with the same blob as in `previous` is not read: it is `Stored`, left in the
+/// cache (whoever read `previous` has its result). A known blob at another path reuses `previous`'s
+/// bytes. So building the snapshot after a small change reads and holds little more than the change.
+/// Files above the size limit are measured from the object header and never loaded.
 pub(crate) fn read_snapshot(
-    repo: &gix::Repository,
+    shared: &Arc<gix::ThreadSafeRepository>,
     settings: &Settings,
     commit: gix::ObjectId,
     previous: Option<&Snapshot>,
 ) -> Result<(Snapshot, usize), GitError> {
+    let repo = &shared.to_thread_local();
     let corrupt = |what: String, e: &(dyn std::error::Error + 'static)| GitError::Corrupt {
         path: settings.repo_dir.clone(),
         reason: format!("{what}: {}", chain_text(e, &[])),
@@ -34,13 +37,16 @@ pub(crate) fn read_snapshot(
         .map(|p| {
             p.files
                 .iter()
+                .filter(|f| matches!(f.content, FileContent::Data(_)))
                 .map(|f| (f.blob_id.as_str(), &f.content))
                 .collect()
         })
         .unwrap_or_default();
     let mut walker = Walker {
         repo,
+        shared,
         settings,
+        previous,
         known,
         files: BTreeMap::new(),
         blobs_read: 0,
@@ -73,7 +79,9 @@ pub(crate) fn read_snapshot(
 
 struct Walker<'a> {
     repo: &'a gix::Repository,
+    shared: &'a Arc<gix::ThreadSafeRepository>,
     settings: &'a Settings,
+    previous: Option<&'a Snapshot>,
     /// Contents already read, by blob id.
     known: HashMap<&'a str, &'a FileContent>,
     /// Keyed by path: overlapping configured paths (`apps`, `apps/web`) list a file once, in a stable order.
@@ -124,9 +132,20 @@ impl Walker<'_> {
 
     fn add_blob(&mut self, id: gix::ObjectId, path: String) -> Result<(), GitError> {
         let blob_id = id.to_string();
-        let content = match self.known.get(blob_id.as_str()) {
-            Some(content) => (*content).clone(),
-            None => {
+        let unchanged = self
+            .previous
+            .and_then(|p| p.file(&path))
+            .filter(|f| f.blob_id == blob_id);
+        let content = match (unchanged, self.known.get(blob_id.as_str())) {
+            (Some(before), _) => match &before.content {
+                FileContent::TooLarge { size } => FileContent::TooLarge { size: *size },
+                _ => FileContent::Stored(StoredBlob {
+                    repo: Arc::clone(self.shared),
+                    id,
+                }),
+            },
+            (None, Some(content)) => (*content).clone(),
+            (None, None) => {
                 self.blobs_read += 1;
                 let header = self
                     .repo

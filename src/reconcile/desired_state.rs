@@ -226,6 +226,11 @@ impl Engine {
         let mut outcome = match &file.content {
             FileContent::Data(bytes) => classifier.classify(&file.path, bytes, &snapshot.commit),
             FileContent::TooLarge { size } => classifier.too_large(&file.path, *size),
+            // Unchanged since the last snapshot, but not in this engine's cache (it started since).
+            FileContent::Stored(blob) => match blob.load() {
+                Ok(bytes) => classifier.classify(&file.path, &bytes, &snapshot.commit),
+                Err(reason) => classifier.unreadable(&file.path, reason),
+            },
         };
         outcome.secrets = std::mem::take(&mut outcome.secrets)
             .into_iter()

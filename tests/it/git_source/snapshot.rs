@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use sealsync::git::FileContent;
+use sealsync::git::{FileContent, Snapshot};
 
 use super::harness::{config, data, paths, sample_repo, source};
 use crate::git_servers::{git, Fixture};
@@ -116,7 +116,25 @@ fn new_commit_changes_only_the_changed_blob() {
     fx.push();
     let rewritten = src.fetch().unwrap();
     assert_eq!(rewritten.commit, fx.head());
-    assert_eq!(rewritten.files, second.files);
+    let ids = |s: &Snapshot| -> Vec<(String, String)> {
+        s.files
+            .iter()
+            .map(|f| (f.path.clone(), f.blob_id.clone()))
+            .collect()
+    };
+    assert_eq!(ids(&rewritten), ids(&second));
+    // Files unchanged since the snapshot before are left in the cache, and read from it on demand.
+    for f in &rewritten.files {
+        let FileContent::Stored(blob) = &f.content else {
+            panic!("{}: expected a stored blob, got {:?}", f.path, f.content);
+        };
+        let earlier = match &second.file(&f.path).unwrap().content {
+            FileContent::Data(d) => d.clone(),
+            FileContent::Stored(b) => b.load().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(blob.load().unwrap(), earlier, "{}", f.path);
+    }
 }
 
 #[test]
