@@ -18,8 +18,10 @@
 //!   always writes `4`, which differs (and misreads) only inside list items.
 
 mod emit;
+mod input;
 mod parse;
 mod resolve;
+mod style;
 #[cfg(test)]
 mod tests;
 
