@@ -1,6 +1,5 @@
 //! Tests of the watched dir sink: a pass inspects only what git or a change on disk touched.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -9,30 +8,15 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::test_support::{self, key};
 use super::DirSink;
-use crate::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+use crate::desired::{DesiredSecret, SecretKey};
 use crate::reconcile::{self, DesiredState, SecretResult};
 use crate::sink::{ApplyOutcome, Sink};
 
-fn key() -> FingerprintKey {
-    FingerprintKey::new(vec![9; 32])
-}
-
+/// A Secret `team-a/NAME` holding one password (the shared helper, with one key).
 fn secret(name: &str, password: &str) -> DesiredSecret {
-    DesiredSecret {
-        key: SecretKey::new("team-a", name),
-        secret_type: "Opaque".into(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-        data: [("password".to_string(), SecretBytes::new(password.into()))].into(),
-        immutable: None,
-        source: Source {
-            path: format!("apps/team-a/{name}.yaml"),
-            commit: "c0ffee".into(),
-        },
-        adopt: false,
-        memo: Default::default(),
-    }
+    test_support::secret("team-a", name, &[("password", password)])
 }
 
 fn state(secrets: &[DesiredSecret]) -> DesiredState {
@@ -48,6 +32,17 @@ fn watched() -> (TempDir, DirSink) {
     let sink = DirSink::watched(tmp.path().join("secrets"), key()).unwrap();
     assert!(sink.listing_is_authoritative(), "inotify is available here");
     (tmp, sink)
+}
+
+/// A watched sink holding `count` Secrets `PREFIX0..` with `password`, settled.
+async fn settled(prefix: &str, count: usize, password: &str) -> (TempDir, DirSink, DesiredState) {
+    let (tmp, sink) = watched();
+    let secrets: Vec<_> = (0..count)
+        .map(|i| secret(&format!("{prefix}{i}"), password))
+        .collect();
+    let desired = state(&secrets);
+    settle(&sink, &desired).await;
+    (tmp, sink, desired)
 }
 
 /// Runs passes until one inspects nothing (the events of the sink's own writes have arrived and
@@ -121,10 +116,7 @@ async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
 
 #[tokio::test]
 async fn edits_and_deletions_by_hand_are_seen_and_restored() {
-    let (_tmp, sink) = watched();
-    let secrets: Vec<_> = (0..5).map(|i| secret(&format!("s{i}"), "orig")).collect();
-    let desired = state(&secrets);
-    settle(&sink, &desired).await;
+    let (_tmp, sink, desired) = settled("s", 5, "orig").await;
     let root = sink.root().to_path_buf();
 
     // A value rewritten in place.
@@ -153,10 +145,7 @@ async fn edits_and_deletions_by_hand_are_seen_and_restored() {
 
 #[tokio::test]
 async fn a_managed_directory_that_appears_on_disk_is_listed_and_pruned() {
-    let (_tmp, sink) = watched();
-    let keep: Vec<_> = (0..4).map(|i| secret(&format!("keep{i}"), "v")).collect();
-    let desired = state(&keep);
-    settle(&sink, &desired).await;
+    let (_tmp, sink, desired) = settled("keep", 4, "v").await;
 
     // A Secret directory made by another sink instance with the same root (a restore from backup,
     // a second agent): sealsync's mark is on it, git no longer declares it.
