@@ -1,7 +1,9 @@
 //! Publishes each pass to the operations endpoints: metrics, the `/status` document and readiness.
 
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
+use crate::desired::{DesiredSecret, SecretKey};
 use crate::documents::Reason;
 use crate::git::GitError;
 use crate::ops::{ErrorReason, OpsState, RefusedDocument, SecretState, SecretStatus, Timestamp};
@@ -42,7 +44,6 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
         return;
     }
     metrics.observe_reconcile(pass.took);
-    let mut secrets = Vec::new();
     let mut refused = Vec::new();
     for r in &pass.state.refused {
         metrics.error(error_reason(r.reason));
@@ -53,21 +54,25 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
             r.to_string(),
         ));
     }
-    for (key, desired) in &pass.state.secrets {
+    let report = &pass.report;
+    let status_of = |key: &SecretKey, desired: &DesiredSecret| {
         let base = |state| {
             SecretStatus::new(key, desired.source.path.clone(), state)
                 .with_commit(desired.source.commit.clone())
         };
         let failed_file = pass.state.failed_paths.contains(&desired.source.path);
-        let status = match pass.report.results.get(key) {
+        let kept = || {
+            base(SecretState::Failed)
+                .with_error("its file failed in this commit; the last good value stays")
+        };
+        match report.results.get(key) {
             Some(SecretResult::Applied(outcome)) => {
                 metrics.record_apply(outcome);
                 match outcome {
                     ApplyOutcome::Created | ApplyOutcome::Updated => {
                         base(SecretState::Applied).with_last_applied(now)
                     }
-                    ApplyOutcome::Unchanged if failed_file => base(SecretState::Failed)
-                        .with_error("its file failed in this commit; the last good value stays"),
+                    ApplyOutcome::Unchanged if failed_file => kept(),
                     ApplyOutcome::Unchanged => base(SecretState::Unchanged),
                     ApplyOutcome::RefusedUnmanaged => base(SecretState::Refused).with_error(
                         "a Secret of this name exists and is not managed by sealsync (annotate the document sealsync.dev/adopt: \"true\" to take it over)",
@@ -78,13 +83,39 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
                 metrics.error(ErrorReason::Sink);
                 base(SecretState::Failed).with_error(e)
             }
-            None => base(SecretState::Pending),
-        };
-        secrets.push(status);
+            None if report.list_error.is_some() => base(SecretState::Pending),
+            // Skipped: found as desired, or not changed since the last pass.
+            None if failed_file => kept(),
+            None => base(SecretState::Unchanged),
+        }
+    };
+    let pruned = || {
+        report
+            .pruned
+            .iter()
+            .map(|key| SecretStatus::new(key, "", SecretState::Pruned).with_last_applied(now))
+    };
+    let mut removed = Vec::new();
+    let mut secrets = Vec::new();
+    if report.partial {
+        // Only what this pass touched or visited; the other entries stay as they are.
+        let keys: BTreeSet<&SecretKey> = pass
+            .state
+            .touched
+            .iter()
+            .chain(report.results.keys())
+            .collect();
+        for key in keys {
+            match pass.state.secrets.get(key) {
+                Some(desired) => secrets.push(status_of(key, desired)),
+                None if report.pruned.contains(key) => {}
+                None => removed.push(key.clone()),
+            }
+        }
+    } else {
+        secrets.extend(pass.state.secrets.iter().map(|(k, d)| status_of(k, d)));
     }
-    for key in &pass.report.pruned {
-        secrets.push(SecretStatus::new(key, "", SecretState::Pruned).with_last_applied(now));
-    }
+    secrets.extend(pruned());
     metrics.secrets_pruned(pass.report.pruned.len() as u64);
     for _ in &pass.report.prune_failed {
         metrics.error(ErrorReason::Sink);
@@ -107,6 +138,10 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     if pass.report.list_error.is_none() {
         metrics.set_last_success(SystemTime::now());
     }
-    ops.status.record_reconcile(now, secrets, refused);
+    if report.partial {
+        ops.status.record_partial(now, secrets, &removed, refused);
+    } else {
+        ops.status.record_reconcile(now, secrets, refused);
+    }
     ops.mark_ready();
 }

@@ -11,7 +11,7 @@ use crate::documents::Refusal;
 use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
 use crate::keys::{Identities, IdentitySource};
 use crate::policy::{Fallback, NamespacePolicy};
-use crate::reconcile::{self, ApplyReport, DesiredState, Engine, EngineSettings, SecretResult};
+use crate::reconcile::{Applier, ApplyReport, DesiredState, Engine, EngineSettings, SecretResult};
 use crate::sink::{ApplyOutcome, Sink};
 
 use super::config::{AgentConfig, SinkSpec};
@@ -118,7 +118,7 @@ impl Pass {
 /// One reconcile pass over a snapshot. `before_apply` sees the desired state before anything is
 /// written (the kube sink's drift watch must know it first).
 pub async fn reconcile_once<S: Sink>(
-    engine: &mut Engine,
+    (engine, applier): (&mut Engine, &mut Applier),
     sink: &S,
     snapshot: &Snapshot,
     key: &FingerprintKey,
@@ -129,7 +129,7 @@ pub async fn reconcile_once<S: Sink>(
     let state = engine.desired(snapshot);
     let desired_took = started.elapsed();
     before_apply(&state);
-    let report = reconcile::apply(sink, &state, key, prune_max_share).await;
+    let report = applier.apply(sink, &state, key, prune_max_share).await;
     let took = started.elapsed();
     log_pass(
         &state,
@@ -196,6 +196,8 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
         updated = report.count(&ApplyOutcome::Updated),
         unchanged = report.count(&ApplyOutcome::Unchanged),
         pruned = report.pruned.len(),
+        visited = report.results.len(),
+        partial = report.partial,
         failed = report.failures(),
         seconds,
         desired_seconds,
@@ -227,6 +229,8 @@ pub async fn run_loop<S: Sink>(
     if *shutdown.borrow() {
         return exit::OK;
     }
+    // A new loop (a new leadership term) starts with a full pass.
+    let mut applier = Applier::new();
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -263,7 +267,7 @@ pub async fn run_loop<S: Sink>(
             return exit::FATAL;
         }
         let pass = reconcile_once(
-            engine,
+            (engine, &mut applier),
             sink,
             &snapshot,
             key,

@@ -355,21 +355,26 @@ pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
         let mut kept = Vec::new();
         for s in outcome.secrets.drain(..) {
             match seen.get(&s.key).filter(|paths| paths.len() > 1) {
-                Some(paths) => outcome.refused.push(Refusal {
-                    path: s.source.path.clone(),
-                    document: None,
-                    key: Some(s.key.clone()),
-                    reason: Reason::Duplicate,
-                    message: format!(
-                        "Secret {} is declared more than once ({}); none of them is applied",
-                        s.key,
-                        paths.join(", ")
-                    ),
-                }),
+                Some(paths) => outcome.refused.push(duplicate(&s, paths)),
                 None => kept.push(s),
             }
         }
         outcome.secrets = kept;
+    }
+}
+
+/// The refusal of `secret`, declared by each of `paths` (in path order, once per declaration).
+pub fn duplicate(secret: &DesiredSecret, paths: &[String]) -> Refusal {
+    Refusal {
+        path: secret.source.path.clone(),
+        document: None,
+        key: Some(secret.key.clone()),
+        reason: Reason::Duplicate,
+        message: format!(
+            "Secret {} is declared more than once ({}); none of them is applied",
+            secret.key,
+            paths.join(", ")
+        ),
     }
 }
 

@@ -16,7 +16,6 @@ mod fetch;
 mod redact;
 mod tree;
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,13 +100,98 @@ impl PartialEq for SourceFile {
     }
 }
 
-/// The files under the configured paths at one commit, sorted by path.
+/// The files of a snapshot by path. A persistent map: the next snapshot shares every entry a commit
+/// did not change, so building it costs what changed, not the size of the repository.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Files(imbl::OrdMap<String, SourceFile>);
+
+impl Files {
+    /// The file at `path`, if there is one.
+    pub fn get(&self, path: &str) -> Option<&SourceFile> {
+        self.0.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every file, sorted by path.
+    pub fn iter(&self) -> impl Iterator<Item = &SourceFile> + '_ {
+        self.0.values()
+    }
+
+    /// The files below the directory `dir` (repository-relative, no trailing '/').
+    fn under<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a SourceFile> + 'a {
+        let prefix = format!("{dir}/");
+        self.0
+            .range(prefix.clone()..)
+            .take_while(move |(path, _)| path.starts_with(&prefix))
+            .map(|(_, f)| f)
+    }
+
+    fn insert(&mut self, file: SourceFile) {
+        self.0.insert(file.path.clone(), file);
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.0.remove(path);
+    }
+}
+
+impl FromIterator<SourceFile> for Files {
+    fn from_iter<I: IntoIterator<Item = SourceFile>>(files: I) -> Files {
+        Files(files.into_iter().map(|f| (f.path.clone(), f)).collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Files {
+    type Item = &'a SourceFile;
+    type IntoIter =
+        imbl::ordmap::Values<'a, String, SourceFile, imbl::shared_ptr::DefaultSharedPtr>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.values()
+    }
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// How a snapshot differs from an earlier one, as the git trees told (unchanged subtrees skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The commit of the earlier snapshot.
+    pub base: String,
+    /// The paths added, modified or removed since `base`, sorted, each once.
+    pub changed: Vec<String>,
+}
+
+/// The files under the configured paths at one commit, sorted by path.
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The commit id (hex).
     pub commit: String,
-    pub files: Vec<SourceFile>,
+    pub files: Files,
+    /// What changed since an earlier snapshot, when the git source knows; a reader that processed
+    /// `delta.base` last need only look at `delta.changed`.
+    pub delta: Option<Delta>,
 }
+
+impl PartialEq for Snapshot {
+    /// The same files at the same commit (however each was built).
+    fn eq(&self, other: &Snapshot) -> bool {
+        self.commit == other.commit && self.files == other.files
+    }
+}
+
+impl Eq for Snapshot {}
 
 /// How the files of two snapshots differ, by path and blob id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,53 +202,65 @@ pub struct SnapshotChanges {
 }
 
 impl Snapshot {
-    /// The same snapshot with every file's bytes left in the git cache (`FileContent::Stored`).
+    /// A snapshot of `files` at `commit`, with no delta.
+    pub fn new(commit: impl Into<String>, files: impl IntoIterator<Item = SourceFile>) -> Snapshot {
+        Snapshot {
+            commit: commit.into(),
+            files: files.into_iter().collect(),
+            delta: None,
+        }
+    }
+
+    /// The same snapshot with the bytes of the files its delta names (or of every file, without a
+    /// delta) left in the git cache (`FileContent::Stored`); its delta is empty, against itself, so a
+    /// reader that processed this commit sees nothing to do when it is handed this snapshot again.
     fn stored(&self, repo: &Arc<gix::ThreadSafeRepository>) -> Snapshot {
-        let files = self
-            .files
-            .iter()
-            .map(|f| {
-                let id = gix::ObjectId::from_hex(f.blob_id.as_bytes()).ok();
-                let content = match (&f.content, id) {
-                    (FileContent::Data(_), Some(id)) => FileContent::Stored(StoredBlob {
-                        repo: Arc::clone(repo),
-                        id,
-                    }),
-                    (other, _) => other.clone(),
-                };
-                SourceFile {
-                    path: f.path.clone(),
-                    blob_id: f.blob_id.clone(),
-                    content,
-                }
+        let store = |f: &SourceFile| -> Option<SourceFile> {
+            let id = gix::ObjectId::from_hex(f.blob_id.as_bytes()).ok()?;
+            matches!(f.content, FileContent::Data(_)).then(|| SourceFile {
+                path: f.path.clone(),
+                blob_id: f.blob_id.clone(),
+                content: FileContent::Stored(StoredBlob {
+                    repo: Arc::clone(repo),
+                    id,
+                }),
             })
-            .collect();
+        };
+        let mut files = self.files.clone();
+        let converted: Vec<SourceFile> = match &self.delta {
+            Some(delta) => delta
+                .changed
+                .iter()
+                .filter_map(|p| store(self.files.get(p)?))
+                .collect(),
+            None => self.files.iter().filter_map(store).collect(),
+        };
+        for f in converted {
+            files.insert(f);
+        }
         Snapshot {
             commit: self.commit.clone(),
             files,
+            delta: Some(Delta {
+                base: self.commit.clone(),
+                changed: Vec::new(),
+            }),
         }
     }
 
     /// The file at `path`, if the snapshot has it.
     pub fn file(&self, path: &str) -> Option<&SourceFile> {
-        self.files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
+        self.files.get(path)
     }
 
-    /// The paths added, modified (other blob) and removed since `previous`: only these need decrypting again.
+    /// The paths added, modified (other blob) and removed since `previous`, by comparing every file:
+    /// only these need decrypting again.
     pub fn changes_since(&self, previous: &Snapshot) -> SnapshotChanges {
-        let old: HashMap<&str, &str> = previous
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.blob_id.as_str()))
-            .collect();
         let mut changes = SnapshotChanges::default();
         for f in &self.files {
-            match old.get(f.path.as_str()) {
+            match previous.file(&f.path) {
                 None => changes.added.push(f.path.clone()),
-                Some(blob) if *blob != f.blob_id => changes.modified.push(f.path.clone()),
+                Some(old) if old.blob_id != f.blob_id => changes.modified.push(f.path.clone()),
                 Some(_) => {}
             }
         }
@@ -373,22 +469,22 @@ mod tests {
 
     #[test]
     fn changes_follow_blob_ids() {
-        let old = Snapshot {
-            commit: "a".into(),
-            files: vec![
+        let old = Snapshot::new(
+            "a",
+            [
                 file("a.yaml", "1"),
                 file("b.yaml", "2"),
                 file("c.yaml", "3"),
             ],
-        };
-        let new = Snapshot {
-            commit: "b".into(),
-            files: vec![
+        );
+        let new = Snapshot::new(
+            "b",
+            [
                 file("a.yaml", "1"),
                 file("b.yaml", "9"),
                 file("d.yaml", "4"),
             ],
-        };
+        );
         let c = new.changes_since(&old);
         assert_eq!(c.added, vec!["d.yaml"]);
         assert_eq!(c.modified, vec!["b.yaml"]);

@@ -266,13 +266,7 @@ impl StatusBoard {
                 secret.last_error = Some(redact_url_userinfo(error));
             }
         }
-        let refused: Vec<RefusedDocument> = refused
-            .into_iter()
-            .map(|mut doc| {
-                doc.message = redact_url_userinfo(&doc.message);
-                doc
-            })
-            .collect();
+        let refused = redacted_documents(refused);
         self.update(|s| {
             let previous: HashMap<(&str, &str), Timestamp> = s
                 .secrets
@@ -291,25 +285,34 @@ impl StatusBoard {
         });
     }
 
+    /// A reconcile that visited only what changed completed: updates (or adds) the entries of
+    /// `updated`, drops those of `removed`, and replaces the refused list. The other entries stay.
+    pub fn record_partial(
+        &self,
+        at: Timestamp,
+        updated: Vec<SecretStatus>,
+        removed: &[SecretKey],
+        refused: Vec<RefusedDocument>,
+    ) {
+        let refused = redacted_documents(refused);
+        self.update(|s| {
+            for secret in updated {
+                upsert(&mut s.secrets, secret);
+            }
+            for key in removed {
+                let key = (key.namespace.as_str(), key.name.as_str());
+                if let Ok(at) = s.secrets.binary_search_by(|p| p.key().cmp(&key)) {
+                    s.secrets.remove(at);
+                }
+            }
+            s.refused = refused;
+            s.last_reconcile = Some(at);
+        });
+    }
+
     /// Updates or inserts one Secret's entry (for drift reverted between reconciles).
-    pub fn upsert_secret(&self, mut secret: SecretStatus) {
-        if let Some(error) = &secret.last_error {
-            secret.last_error = Some(redact_url_userinfo(error));
-        }
-        self.update(
-            |s| match s.secrets.iter_mut().find(|p| p.key() == secret.key()) {
-                Some(existing) => {
-                    if secret.last_applied.is_none() {
-                        secret.last_applied = existing.last_applied;
-                    }
-                    *existing = secret;
-                }
-                None => {
-                    s.secrets.push(secret);
-                    s.secrets.sort_by(|a, b| a.key().cmp(&b.key()));
-                }
-            },
-        );
+    pub fn upsert_secret(&self, secret: SecretStatus) {
+        self.update(|s| upsert(&mut s.secrets, secret));
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -319,6 +322,33 @@ impl StatusBoard {
     pub fn set_ready(&self, ready: bool) {
         self.update(|s| s.ready = ready);
     }
+}
+
+/// Puts `secret` in the sorted `list`, keeping the `last_applied` of the entry it replaces when it
+/// has none.
+fn upsert(list: &mut Vec<SecretStatus>, mut secret: SecretStatus) {
+    if let Some(error) = &secret.last_error {
+        secret.last_error = Some(redact_url_userinfo(error));
+    }
+    match list.binary_search_by(|p| p.key().cmp(&secret.key())) {
+        Ok(at) => {
+            if secret.last_applied.is_none() {
+                secret.last_applied = list[at].last_applied;
+            }
+            list[at] = secret;
+        }
+        Err(at) => list.insert(at, secret),
+    }
+}
+
+fn redacted_documents(refused: Vec<RefusedDocument>) -> Vec<RefusedDocument> {
+    refused
+        .into_iter()
+        .map(|mut doc| {
+            doc.message = redact_url_userinfo(&doc.message);
+            doc
+        })
+        .collect()
 }
 
 /// Replaces the user information of every `scheme://user:password@host` in `text` with `***`.

@@ -1,13 +1,13 @@
 //! Applying desired state to a sink: create or update what differs, then prune managed Secrets whose
 //! source left git — unless that would delete more than the allowed share of them at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
 use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
-use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
+use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 use super::desired_state::DesiredState;
 
@@ -27,15 +27,26 @@ pub struct PrunePlan {
     pub delete: Vec<SecretKey>,
     /// Set when the guard refused the deletion; `delete` is then empty.
     pub refused: Option<String>,
+    /// What the guard held back (when it refused).
+    pub held: Vec<SecretKey>,
 }
 
 /// What a pass did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
+    /// The Secrets this pass visited (applied, or found as desired): every desired Secret on a full
+    /// pass except those skipped; on a partial pass, those that changed in git or in the sink.
     pub results: BTreeMap<SecretKey, SecretResult>,
+    /// Desired Secrets not visited: the listing proved them as desired, or nothing changed them.
+    pub skipped: usize,
+    /// The pass visited only what changed since the previous one (`DesiredState::touched`, the
+    /// sink's `Listing::Changes`, and what failed before); false for a full pass.
+    pub partial: bool,
     pub pruned: Vec<SecretKey>,
     pub prune_failed: Vec<(SecretKey, SinkError)>,
     pub prune_refused: Option<String>,
+    /// The Secrets the prune guard held back.
+    pub prune_held: Vec<SecretKey>,
     /// Managed Secrets listed before the pass.
     pub managed_before: usize,
     /// `list_managed` failed: nothing was applied or pruned.
@@ -43,11 +54,18 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// Desired Secrets with this outcome (skipped ones count as unchanged).
     pub fn count(&self, wanted: &ApplyOutcome) -> usize {
+        let skipped = if *wanted == ApplyOutcome::Unchanged {
+            self.skipped
+        } else {
+            0
+        };
         self.results
             .values()
             .filter(|r| matches!(r, SecretResult::Applied(o) if o == wanted))
             .count()
+            + skipped
     }
 
     pub fn failures(&self) -> usize {
@@ -74,17 +92,24 @@ pub fn plan_prune(managed: &[ManagedSecret], state: &DesiredState, max_share: f6
         })
         .map(|m| m.key.clone())
         .collect();
+    guard_prune(delete, managed.len(), max_share)
+}
+
+/// `delete`, unless it is more than `max_share` of the `managed` Secrets.
+fn guard_prune(delete: Vec<SecretKey>, managed: usize, max_share: f64) -> PrunePlan {
     if delete.is_empty() {
         return PrunePlan::default();
     }
-    let share = delete.len() as f64 / managed.len().max(1) as f64;
+    let delete_count = delete.len();
+    let share = delete_count as f64 / managed.max(1) as f64;
     if share > max_share {
         return PrunePlan {
+            held: delete,
             delete: Vec::new(),
             refused: Some(format!(
                 "refusing to prune {} of {} managed Secrets ({:.0}% > --prune-max-share {:.0}%) in one commit; if this is intended, raise --prune-max-share for one run or remove them in smaller commits",
-                delete.len(),
-                managed.len(),
+                delete_count,
+                managed,
                 share * 100.0,
                 max_share * 100.0
             )),
@@ -93,34 +118,173 @@ pub fn plan_prune(managed: &[ManagedSecret], state: &DesiredState, max_share: f6
     PrunePlan {
         delete,
         refused: None,
+        held: Vec::new(),
     }
 }
 
-/// Applies `state` to `sink` and prunes what left git.
+/// Applies `state` to `sink` and prunes what left git, looking at every desired and managed Secret.
 pub async fn apply<S: Sink>(
     sink: &S,
     state: &DesiredState,
     key: &FingerprintKey,
     max_share: f64,
 ) -> ApplyReport {
-    let mut report = ApplyReport::default();
-    let managed = match sink.list_managed().await {
-        Ok(m) => m,
-        Err(e) => {
-            report.list_error = Some(e);
-            return report;
+    match sink.list_managed().await {
+        Ok(managed) => apply_full(sink, state, key, max_share, managed).await,
+        Err(e) => ApplyReport {
+            list_error: Some(e),
+            ..ApplyReport::default()
+        },
+    }
+}
+
+/// Applies desired states pass after pass. The first pass, and any pass after a gap (a failed
+/// listing, a state that does not follow the last one applied, a sink that lists everything), is
+/// full; the others visit only the Secrets that changed in git (`DesiredState::touched`) or in the
+/// sink (`Listing::Changes`), and those that failed or were held back before. So the cost of a pass
+/// follows the size of the change, not the number of Secrets.
+#[derive(Default)]
+pub struct Applier {
+    /// The pass number and Secrets of the state applied last; None: the next pass is full.
+    applied: Option<(u64, imbl::OrdMap<SecretKey, Arc<DesiredSecret>>)>,
+    /// Visited by every pass until they succeed: failed applies and deletes, refused prunes, and
+    /// Secrets that exist unmanaged.
+    retry: BTreeSet<SecretKey>,
+    /// Secrets found to exist without sealsync's label: never pruned on a partial pass.
+    unmanaged: BTreeSet<SecretKey>,
+}
+
+impl Applier {
+    pub fn new() -> Applier {
+        Applier::default()
+    }
+
+    /// Applies `state` to `sink` and prunes what left git.
+    pub async fn apply<S: Sink>(
+        &mut self,
+        sink: &S,
+        state: &DesiredState,
+        key: &FingerprintKey,
+        max_share: f64,
+    ) -> ApplyReport {
+        let follows = self
+            .applied
+            .as_ref()
+            .is_some_and(|(pass, _)| *pass > 0 && pass + 1 == state.pass);
+        let listing = if follows {
+            sink.list_changes().await
+        } else {
+            sink.list_managed().await.map(Listing::Full)
+        };
+        let report = match listing {
+            Err(e) => {
+                self.applied = None;
+                return ApplyReport {
+                    list_error: Some(e),
+                    ..ApplyReport::default()
+                };
+            }
+            Ok(Listing::Full(managed)) => apply_full(sink, state, key, max_share, managed).await,
+            Ok(Listing::Changes { changed, managed }) => {
+                self.apply_partial(sink, state, max_share, changed, managed)
+                    .await
+            }
+        };
+        self.remember(state, &report);
+        report
+    }
+
+    async fn apply_partial<S: Sink>(
+        &self,
+        sink: &S,
+        state: &DesiredState,
+        max_share: f64,
+        changed: Vec<ManagedSecret>,
+        managed: usize,
+    ) -> ApplyReport {
+        let before = self.applied.as_ref().map(|(_, secrets)| secrets);
+        let listed: BTreeMap<&SecretKey, &ManagedSecret> =
+            changed.iter().map(|m| (&m.key, m)).collect();
+        let mut visit: BTreeSet<&SecretKey> = state.touched.iter().collect();
+        visit.extend(&self.retry);
+        visit.extend(listed.keys().copied());
+        let mut todo = Vec::new();
+        let mut delete = Vec::new();
+        for k in visit {
+            if let Some(d) = state.secrets.get(k) {
+                todo.push(d);
+                continue;
+            }
+            let was_desired = before.and_then(|b| b.get(k));
+            // Only Secrets this sink holds: listed as changed, applied before, or retried.
+            let held = listed.contains_key(k) || was_desired.is_some() || self.retry.contains(k);
+            let source = listed
+                .get(k)
+                .and_then(|m| m.source_path.clone())
+                .or_else(|| was_desired.map(|d| d.source.path.clone()));
+            let protected = source.is_some_and(|p| state.failed_paths.contains(&p));
+            if held && !protected && !self.unmanaged.contains(k) {
+                delete.push(k.clone());
+            }
         }
+        let mut report = ApplyReport {
+            partial: true,
+            managed_before: managed,
+            skipped: state.secrets.len() - todo.len(),
+            ..ApplyReport::default()
+        };
+        report.results = apply_each(sink, todo).await.into_iter().collect();
+        prune(sink, guard_prune(delete, managed, max_share), &mut report).await;
+        report
+    }
+
+    /// What the next pass must visit again, and the state it follows.
+    fn remember(&mut self, state: &DesiredState, report: &ApplyReport) {
+        self.retry.clear();
+        for (k, result) in &report.results {
+            match result {
+                SecretResult::Applied(ApplyOutcome::RefusedUnmanaged) => {
+                    self.unmanaged.insert(k.clone());
+                    self.retry.insert(k.clone());
+                }
+                SecretResult::Applied(_) => {
+                    self.unmanaged.remove(k);
+                }
+                SecretResult::Failed(_) => {
+                    self.retry.insert(k.clone());
+                }
+            }
+        }
+        for k in &report.pruned {
+            self.unmanaged.remove(k);
+        }
+        self.retry
+            .extend(report.prune_failed.iter().map(|(k, _)| k.clone()));
+        // Held back, not forgotten: the next pass weighs them again.
+        self.retry.extend(report.prune_held.iter().cloned());
+        self.unmanaged.retain(|k| state.secrets.contains_key(k));
+        self.applied = Some((state.pass, state.secrets.clone()));
+    }
+}
+
+async fn apply_full<S: Sink>(
+    sink: &S,
+    state: &DesiredState,
+    key: &FingerprintKey,
+    max_share: f64,
+    mut managed: Vec<ManagedSecret>,
+) -> ApplyReport {
+    let mut report = ApplyReport {
+        managed_before: managed.len(),
+        ..ApplyReport::default()
     };
-    report.managed_before = managed.len();
-    let mut managed = managed;
     if !managed.is_sorted_by(|a, b| a.key <= b.key) {
         managed.sort_by(|a, b| a.key.cmp(&b.key));
     }
     let authoritative = sink.listing_is_authoritative();
     // Both lists are sorted by key: one walk pairs each desired Secret with its listing, without a
-    // lookup table (this runs for every Secret on every pass).
+    // lookup table (this runs for every Secret on a full pass).
     let mut listed = managed.iter().peekable();
-    let mut unchanged = Vec::new();
     let mut todo: Vec<&Arc<DesiredSecret>> = Vec::new();
     for d in state.secrets.values() {
         while listed.next_if(|m| m.key < d.key).is_some() {}
@@ -132,16 +296,22 @@ pub async fn apply<S: Sink>(
                     && m.fingerprint.as_deref() == Some(d.shared_fingerprint(key).as_str())
             });
         if skip {
-            unchanged.push((
-                d.key.clone(),
-                SecretResult::Applied(ApplyOutcome::Unchanged),
-            ));
+            report.skipped += 1;
         } else {
             todo.push(d);
         }
     }
-    report.results = unchanged.into_iter().collect();
-    let results: Vec<(SecretKey, SecretResult)> = stream::iter(todo)
+    report.results = apply_each(sink, todo).await.into_iter().collect();
+    prune(sink, plan_prune(&managed, state, max_share), &mut report).await;
+    report
+}
+
+/// Applies each of `todo`, several at once.
+async fn apply_each<S: Sink>(
+    sink: &S,
+    todo: Vec<&Arc<DesiredSecret>>,
+) -> Vec<(SecretKey, SecretResult)> {
+    stream::iter(todo)
         .map(|d| async move {
             let result = match sink.apply(d).await {
                 Ok(outcome) => SecretResult::Applied(outcome),
@@ -151,18 +321,18 @@ pub async fn apply<S: Sink>(
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
-        .await;
-    report.results.extend(results);
+        .await
+}
 
-    let plan = plan_prune(&managed, state, max_share);
+async fn prune<S: Sink>(sink: &S, plan: PrunePlan, report: &mut ApplyReport) {
     report.prune_refused = plan.refused;
+    report.prune_held = plan.held;
     for k in plan.delete {
         match sink.delete(&k).await {
             Ok(()) => report.pruned.push(k),
             Err(e) => report.prune_failed.push((k, e)),
         }
     }
-    report
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
-//! Desired state from a snapshot. Results are cached per file by blob id, so a reconcile after a commit
-//! costs work in proportion to the files that changed; a file that fails keeps its last good Secrets.
+//! Desired state from a snapshot, kept from pass to pass and patched where a commit changed it.
+//!
+//! Each file's classification is cached by blob id. A snapshot that says what changed since the one
+//! the engine saw last (its git delta) costs work for the changed files, the files that declare the
+//! same Secrets (their duplicate refusals may change), and those Secrets: not for the rest of the
+//! repository. Without a usable delta the cache is compared with every file, as on a first pass. A
+//! file that fails keeps its last good Secrets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::desired::{DesiredSecret, SecretKey};
@@ -29,34 +34,58 @@ pub struct EngineSettings {
 
 struct CachedFile {
     blob_id: String,
+    /// What classification found, before duplicates across files are refused.
     outcome: FileOutcome,
-    /// The pass that last saw the file in a snapshot (older entries are dropped).
-    seen_in: u64,
+    /// The keys this file puts in the desired state now.
+    contributes: Vec<SecretKey>,
+}
+
+/// A value one file puts in the desired state for one key.
+struct Claim {
+    path: String,
+    /// Read from the file now; false for a last good value kept while the file fails.
+    fresh: bool,
+    secret: Arc<DesiredSecret>,
 }
 
 /// Computes desired state snapshot after snapshot.
 pub struct Engine {
     settings: EngineSettings,
+    /// Every manifest of the last snapshot, by path.
     cache: HashMap<String, CachedFile>,
     /// The Secrets each file yielded the last time it was read without error.
     last_good: HashMap<String, Vec<Arc<DesiredSecret>>>,
-    /// Counts passes, to tell the cached files a snapshot still holds from those it dropped.
-    pass: u64,
+    /// The files declaring each key, in path order, once per declaration (duplicates are refused).
+    declared: HashMap<SecretKey, Vec<String>>,
+    /// Each key's claims, in path order: the first fresh one wins, else the first kept one.
+    claims: HashMap<SecretKey, Vec<Claim>>,
+    /// The refusals and ignored documents of each file that has some.
+    refused: BTreeMap<String, Vec<Refusal>>,
+    ignored: BTreeMap<String, Vec<Ignored>>,
+    /// The last result, patched by the next pass.
+    state: DesiredState,
     /// Files classified (parsed and decrypted) since the engine started; for tests and benchmarks.
     pub files_classified: u64,
 }
 
-/// The outcome of one computation.
+/// The outcome of one computation. Cloning is cheap: the Secrets are a persistent map shared with
+/// the engine.
 #[derive(Debug, Default, Clone)]
 pub struct DesiredState {
     pub commit: String,
-    pub secrets: BTreeMap<SecretKey, Arc<DesiredSecret>>,
+    pub secrets: imbl::OrdMap<SecretKey, Arc<DesiredSecret>>,
     pub refused: Vec<Refusal>,
-    pub ignored: Vec<Ignored>,
+    pub ignored: Arc<Vec<Ignored>>,
     /// Files that failed now: Secrets that came from them are kept (last good value) and never pruned.
     pub failed_paths: HashSet<String>,
     /// Files classified in this computation (the others came from the cache).
     pub files_classified: usize,
+    /// Numbers this computation among the engine's (1, 2, ...; 0 for a state not made by an engine).
+    pub pass: u64,
+    /// The keys whose Secret, source or file status may differ from the engine's previous
+    /// computation (`pass - 1`): everything else is as it was. Empty after the first computation,
+    /// when everything is new.
+    pub touched: BTreeSet<SecretKey>,
 }
 
 impl Engine {
@@ -65,7 +94,11 @@ impl Engine {
             settings,
             cache: HashMap::new(),
             last_good: HashMap::new(),
-            pass: 0,
+            declared: HashMap::new(),
+            claims: HashMap::new(),
+            refused: BTreeMap::new(),
+            ignored: BTreeMap::new(),
+            state: DesiredState::default(),
             files_classified: 0,
         }
     }
@@ -74,115 +107,230 @@ impl Engine {
         &self.settings
     }
 
-    /// The desired state of `snapshot`. Only files whose blob changed are classified again; the
-    /// rest of a pass is a walk over cached results that allocates little, since it runs for every
-    /// file on every commit.
+    /// The desired state of `snapshot`. Only files whose blob changed are classified again, and only
+    /// what they (and the files declaring the same Secrets) put in the state is recomputed.
     pub fn desired(&mut self, snapshot: &Snapshot) -> DesiredState {
-        self.pass += 1;
-        let mut state = DesiredState {
-            commit: snapshot.commit.clone(),
-            ..Default::default()
-        };
-        let manifests = || {
-            snapshot
-                .files
-                .iter()
-                .filter(|f| documents::is_manifest(&f.path))
-        };
-        let mut todo = Vec::new();
-        for file in manifests() {
-            match self.cache.get_mut(&file.path) {
-                Some(cached) if cached.blob_id == file.blob_id => cached.seen_in = self.pass,
-                _ => todo.push(file),
-            }
-        }
-        state.files_classified = todo.len();
+        let first = self.state.pass == 0;
+        let changed = self.changed_files(snapshot);
+        let todo: Vec<&SourceFile> = changed.iter().filter_map(|(_, f)| *f).collect();
+        let classified = todo.len();
         let outcomes = self.classify_all(snapshot, &todo);
+
+        // Replace the changed files' results; every key they declared or declare now is affected.
+        let mut affected = HashSet::new();
+        let mut files: BTreeSet<String> = BTreeSet::new();
+        for (path, _) in &changed {
+            if let Some(old) = self.cache.remove(path) {
+                for s in &old.outcome.secrets {
+                    self.undeclare(&s.key, path);
+                    affected.insert(s.key.clone());
+                }
+                self.cache.insert(
+                    path.clone(),
+                    CachedFile {
+                        contributes: old.contributes,
+                        ..CachedFile::gone()
+                    },
+                );
+            }
+            files.insert(path.clone());
+        }
         for (file, outcome) in todo.into_iter().zip(outcomes) {
+            for s in &outcome.secrets {
+                self.declare(&s.key, &file.path);
+                affected.insert(s.key.clone());
+            }
+            let contributes = self
+                .cache
+                .remove(&file.path)
+                .map(|c| c.contributes)
+                .unwrap_or_default();
             self.cache.insert(
                 file.path.clone(),
                 CachedFile {
                     blob_id: file.blob_id.clone(),
                     outcome,
-                    seen_in: self.pass,
+                    contributes,
                 },
             );
         }
-        self.files_classified += state.files_classified as u64;
-        let before = self.cache.len();
-        self.cache.retain(|_, c| c.seen_in == self.pass);
-        if self.cache.len() < before {
-            let cache = &self.cache;
-            self.last_good.retain(|path, _| cache.contains_key(path));
+        // Files declaring an affected key may gain or lose a duplicate refusal.
+        for key in &affected {
+            files.extend(self.declared.get(key).into_iter().flatten().cloned());
         }
 
-        // Snapshot order (by path), so refusals and ignored documents are listed stably.
-        let files: Vec<(&str, &FileOutcome)> = manifests()
-            .filter_map(|f| Some((f.path.as_str(), &self.cache.get(&f.path)?.outcome)))
-            .collect();
-        let mut claimed = HashSet::with_capacity(files.len());
-        let duplicates = files
-            .iter()
-            .flat_map(|(_, o)| &o.secrets)
-            .any(|s| !claimed.insert(&s.key));
-        let mut per_file: Vec<(String, FileOutcome)>;
-        let mut outcomes: Vec<(&str, &FileOutcome)> = files;
-        if duplicates {
-            // Rare: the refusals depend on every file, so work on copies.
-            per_file = outcomes
+        let mut touched = BTreeSet::new();
+        let (mut refusals_changed, mut ignored_changed) = (false, false);
+        for path in &files {
+            refusals_changed |= self.refused.remove(path).is_some();
+            ignored_changed |= self.ignored.remove(path).is_some();
+            let (added, removed) = self.recontribute(path);
+            touched.extend(removed);
+            touched.extend(added);
+            refusals_changed |= self.refused.contains_key(path);
+            ignored_changed |= self.ignored.contains_key(path);
+        }
+        self.cache.retain(|_, c| !c.is_gone());
+
+        let state = &mut self.state;
+        for key in &touched {
+            let winner = self.claims.get(key).and_then(|claims| {
+                claims
+                    .iter()
+                    .find(|c| c.fresh)
+                    .or_else(|| claims.first())
+                    .map(|c| &c.secret)
+            });
+            match winner {
+                Some(s)
+                    if state
+                        .secrets
+                        .get(key)
+                        .is_some_and(|now| Arc::ptr_eq(now, s)) => {}
+                Some(s) => {
+                    state.secrets.insert(key.clone(), Arc::clone(s));
+                }
+                None => {
+                    self.claims.remove(key);
+                    state.secrets.remove(key);
+                }
+            }
+        }
+        if refusals_changed {
+            state.refused = self.refused.values().flatten().cloned().collect();
+            state.failed_paths = self.refused.keys().cloned().collect();
+        }
+        if ignored_changed {
+            state.ignored = Arc::new(self.ignored.values().flatten().cloned().collect());
+        }
+        state.commit = snapshot.commit.clone();
+        state.files_classified = classified;
+        state.pass += 1;
+        state.touched = if first { BTreeSet::new() } else { touched };
+        self.files_classified += classified as u64;
+        self.state.clone()
+    }
+
+    /// The manifests to look at again: `(path, Some(file))` for a new or changed blob, `(path, None)`
+    /// for a file that left the snapshot. From the snapshot's delta when it is relative to the commit
+    /// this engine saw last, else by comparing every file with the cache.
+    fn changed_files<'s>(&self, snapshot: &'s Snapshot) -> Vec<(String, Option<&'s SourceFile>)> {
+        let differs = |f: &SourceFile| {
+            self.cache
+                .get(&f.path)
+                .is_none_or(|c| c.blob_id != f.blob_id)
+        };
+        let usable = snapshot
+            .delta
+            .as_ref()
+            .filter(|d| self.state.pass > 0 && d.base == self.state.commit);
+        if let Some(delta) = usable {
+            return delta
+                .changed
                 .iter()
-                .map(|(path, o)| {
-                    let copy = FileOutcome {
-                        secrets: o.secrets.clone(),
-                        refused: o.refused.clone(),
-                        ignored: o.ignored.clone(),
-                    };
-                    (path.to_string(), copy)
+                .filter(|p| documents::is_manifest(p))
+                .filter_map(|p| match snapshot.file(p) {
+                    Some(f) => differs(f).then(|| (p.clone(), Some(f))),
+                    None => self.cache.contains_key(p).then(|| (p.clone(), None)),
                 })
                 .collect();
-            documents::refuse_duplicates(&mut per_file);
-            outcomes = per_file.iter().map(|(p, o)| (p.as_str(), o)).collect();
         }
-
-        let mut secrets = Vec::with_capacity(claimed.len());
-        let mut good: Vec<(&str, &Vec<Arc<DesiredSecret>>)> = Vec::new();
-        for (path, outcome) in &outcomes {
-            if outcome.refused.is_empty() {
-                let known = self.last_good.get(*path);
-                if !known.is_some_and(|k| same_secrets(k, &outcome.secrets)) {
-                    good.push((path, &outcome.secrets));
-                }
-            } else {
-                state.failed_paths.insert(path.to_string());
-                // The last good value stays: a failure never blanks or deletes a Secret.
-                for s in self.last_good.get(*path).into_iter().flatten() {
-                    if !outcome.secrets.iter().any(|n| n.key == s.key) {
-                        secrets.push((s.key.clone(), s.clone(), false));
-                    }
-                }
-            }
-            for s in &outcome.secrets {
-                secrets.push((s.key.clone(), s.clone(), true));
-            }
-            state.refused.extend(outcome.refused.iter().cloned());
-            state.ignored.extend(outcome.ignored.iter().cloned());
-        }
-        // A Secret read now wins over a last good value kept for the same key.
-        secrets.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
-        secrets.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same && later.2 && !earlier.2 {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        state.secrets = secrets.into_iter().map(|(k, s, _)| (k, s)).collect();
-        let good: Vec<(String, Vec<Arc<DesiredSecret>>)> = good
-            .into_iter()
-            .map(|(p, s)| (p.to_string(), s.clone()))
+        let mut changed: Vec<(String, Option<&SourceFile>)> = snapshot
+            .files
+            .iter()
+            .filter(|f| documents::is_manifest(&f.path) && differs(f))
+            .map(|f| (f.path.clone(), Some(f)))
             .collect();
-        self.last_good.extend(good);
-        state
+        changed.extend(
+            self.cache
+                .keys()
+                .filter(|p| snapshot.file(p).is_none())
+                .map(|p| (p.clone(), None)),
+        );
+        changed
+    }
+
+    /// Recomputes what the file at `path` puts in the desired state (nothing, if it is gone): its
+    /// claims, last good values, refusals and ignored documents. Returns the keys it claims now and
+    /// those it claimed before.
+    fn recontribute(&mut self, path: &str) -> (Vec<SecretKey>, Vec<SecretKey>) {
+        let Some(file) = self.cache.get_mut(path) else {
+            return (Vec::new(), Vec::new());
+        };
+        let before = std::mem::take(&mut file.contributes);
+        for key in &before {
+            if let Some(claims) = self.claims.get_mut(key) {
+                claims.retain(|c| c.path != path);
+            }
+        }
+        let file = &self.cache[path];
+        if file.is_gone() {
+            self.last_good.remove(path);
+            return (Vec::new(), before);
+        }
+        let mut fresh = Vec::new();
+        let mut refused = file.outcome.refused.clone();
+        for s in &file.outcome.secrets {
+            match self.declared.get(&s.key).filter(|paths| paths.len() > 1) {
+                Some(paths) => refused.push(documents::duplicate(s, paths)),
+                None => fresh.push(Arc::clone(s)),
+            }
+        }
+        let mut claims: Vec<Claim> = Vec::new();
+        if refused.is_empty() {
+            let known = self.last_good.get(path);
+            if !known.is_some_and(|k| same_secrets(k, &fresh)) {
+                self.last_good.insert(path.to_string(), fresh.clone());
+            }
+        } else {
+            // The last good value stays: a failure never blanks or deletes a Secret.
+            for s in self.last_good.get(path).into_iter().flatten() {
+                if !fresh.iter().any(|n| n.key == s.key) {
+                    claims.push(Claim {
+                        path: path.to_string(),
+                        fresh: false,
+                        secret: Arc::clone(s),
+                    });
+                }
+            }
+            self.refused.insert(path.to_string(), refused);
+        }
+        if !file.outcome.ignored.is_empty() {
+            self.ignored
+                .insert(path.to_string(), file.outcome.ignored.clone());
+        }
+        claims.extend(fresh.into_iter().map(|secret| Claim {
+            path: path.to_string(),
+            fresh: true,
+            secret,
+        }));
+        let now: Vec<SecretKey> = claims.iter().map(|c| c.secret.key.clone()).collect();
+        for claim in claims {
+            let list = self.claims.entry(claim.secret.key.clone()).or_default();
+            let at = list.partition_point(|c| c.path.as_str() < path);
+            list.insert(at, claim);
+        }
+        if let Some(file) = self.cache.get_mut(path) {
+            file.contributes = now.clone();
+        }
+        (now, before)
+    }
+
+    fn declare(&mut self, key: &SecretKey, path: &str) {
+        let paths = self.declared.entry(key.clone()).or_default();
+        let at = paths.partition_point(|p| p.as_str() <= path);
+        paths.insert(at, path.to_string());
+    }
+
+    fn undeclare(&mut self, key: &SecretKey, path: &str) {
+        if let Some(paths) = self.declared.get_mut(key) {
+            if let Some(at) = paths.iter().position(|p| p == path) {
+                paths.remove(at);
+            }
+            if paths.is_empty() {
+                self.declared.remove(key);
+            }
+        }
     }
 
     /// Classifies `files` (in their order), on all cores when there are many: an initial sync or a
@@ -257,6 +405,21 @@ impl Engine {
             }
         }
         secret
+    }
+}
+
+impl CachedFile {
+    /// A file that left the snapshot, kept for the rest of the pass so its claims can be withdrawn.
+    fn gone() -> CachedFile {
+        CachedFile {
+            blob_id: String::new(),
+            outcome: FileOutcome::default(),
+            contributes: Vec::new(),
+        }
+    }
+
+    fn is_gone(&self) -> bool {
+        self.blob_id.is_empty()
     }
 }
 

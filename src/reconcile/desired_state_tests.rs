@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::{DesiredState, Engine, EngineSettings};
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::documents::{self, Classifier, FileOutcome};
-use crate::git::{FileContent, Snapshot, SourceFile};
+use crate::git::{Delta, FileContent, Snapshot, SourceFile};
 use crate::keys::Identities;
 use crate::policy::{Fallback, NamespacePolicy};
 
@@ -49,22 +49,30 @@ fn files() -> impl Strategy<Value = Vec<Option<Content>>> {
 }
 
 fn snapshot(commit: usize, files: &[Option<Content>]) -> Snapshot {
-    Snapshot {
-        commit: format!("commit-{commit}"),
-        files: PATHS
-            .iter()
-            .zip(files)
-            .filter_map(|(path, c)| {
-                let text = c.as_ref()?.text();
-                Some(SourceFile {
-                    path: path.to_string(),
-                    // Equal contents, equal blob ids, as in git.
-                    blob_id: text.clone(),
-                    content: FileContent::Data(text.into_bytes().into()),
-                })
+    Snapshot::new(
+        format!("commit-{commit}"),
+        PATHS.iter().zip(files).filter_map(|(path, c)| {
+            let text = c.as_ref()?.text();
+            Some(SourceFile {
+                path: path.to_string(),
+                // Equal contents, equal blob ids, as in git.
+                blob_id: text.clone(),
+                content: FileContent::Data(text.into_bytes().into()),
             })
-            .collect(),
-    }
+        }),
+    )
+}
+
+/// `snap` with the delta the git source would give it against `previous`.
+fn with_delta(mut snap: Snapshot, previous: &Snapshot) -> Snapshot {
+    let changes = snap.changes_since(previous);
+    let mut changed: Vec<String> = [changes.added, changes.modified, changes.removed].concat();
+    changed.sort();
+    snap.delta = Some(Delta {
+        base: previous.commit.clone(),
+        changed,
+    });
+    snap
 }
 
 fn settings() -> EngineSettings {
@@ -123,6 +131,7 @@ impl Model {
         };
         let mut current = BTreeMap::new();
         let mut kept = BTreeMap::new();
+        let mut ignored = Vec::new();
         for (path, outcome) in per_file {
             let earlier = self.last_good.get(&path).cloned().unwrap_or_default();
             let secrets: Vec<Arc<DesiredSecret>> = outcome
@@ -149,10 +158,11 @@ impl Model {
                 current.insert(s.key.clone(), s);
             }
             state.refused.extend(outcome.refused);
-            state.ignored.extend(outcome.ignored);
+            ignored.extend(outcome.ignored);
         }
         kept.extend(current);
-        state.secrets = kept;
+        state.secrets = kept.into_iter().collect();
+        state.ignored = Arc::new(ignored);
         state
     }
 }
@@ -188,13 +198,36 @@ proptest! {
 
     #[test]
     fn the_cached_engine_agrees_with_a_full_recomputation(history in proptest::collection::vec(files(), 1..8)) {
+        // One engine is given no deltas (it compares every file), one the deltas git would give.
         let mut engine = Engine::new(settings());
+        let mut incremental = Engine::new(settings());
         let mut model = Model::default();
+        let mut previous: Option<(Snapshot, DesiredState)> = None;
         for (commit, files) in history.iter().enumerate() {
             let snap = snapshot(commit, files);
             let got = engine.desired(&snap);
             let want = model.desired(&snap);
             prop_assert_eq!(view(&got), view(&want), "at commit {}", commit);
+            let delta_snap = match &previous {
+                Some((before, _)) => with_delta(snap.clone(), before),
+                None => snap.clone(),
+            };
+            let patched = incremental.desired(&delta_snap);
+            prop_assert_eq!(view(&patched), view(&want), "with a delta, at commit {}", commit);
+            if let Some((_, before)) = &previous {
+                // Every Secret that differs from the previous pass is among the touched keys.
+                let keys: std::collections::BTreeSet<&SecretKey> =
+                    before.secrets.keys().chain(got.secrets.keys()).collect();
+                for key in keys {
+                    let same = match (before.secrets.get(key), patched.secrets.get(key)) {
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    prop_assert!(same || patched.touched.contains(key), "{} changed untouched at commit {}", key, commit);
+                }
+            }
+            previous = Some((snap, patched));
         }
     }
 }
@@ -241,10 +274,7 @@ fn many_files_are_classified_in_parallel_with_the_same_result() {
             }
         })
         .collect();
-    let snap = Snapshot {
-        commit: "c".into(),
-        files,
-    };
+    let snap = Snapshot::new("c", files);
     let got = Engine::new(settings()).desired(&snap);
     assert_eq!(got.files_classified, 300);
     assert_eq!(got.secrets.len(), 294);

@@ -43,10 +43,31 @@ pub enum SinkError {
     Other(String),
 }
 
+/// What a sink reports of the Secrets it manages.
+#[derive(Debug)]
+pub enum Listing {
+    /// Every managed Secret.
+    Full(Vec<ManagedSecret>),
+    /// Only these managed Secrets may differ from what this sink last listed, wrote or found intact
+    /// (changed, created or removed by someone else since); `managed` counts them all. Listed without
+    /// a fingerprint: they must be applied (or pruned) to be known intact again.
+    Changes {
+        changed: Vec<ManagedSecret>,
+        managed: usize,
+    },
+}
+
 /// A place Secrets are written to.
 pub trait Sink: Send + Sync {
     /// Every Secret this sink manages now.
     fn list_managed(&self) -> impl Future<Output = Result<Vec<ManagedSecret>, SinkError>> + Send;
+
+    /// What may have changed since the previous listing, for a pass that visits only that: a sink
+    /// that learns of changes (the dir sink's watcher) answers `Listing::Changes`; the default, and a
+    /// sink that cannot tell right now, lists everything.
+    fn list_changes(&self) -> impl Future<Output = Result<Listing, SinkError>> + Send {
+        async { self.list_managed().await.map(Listing::Full) }
+    }
 
     /// Makes the Secret equal to `desired` (idempotent: `Unchanged` when it already is).
     fn apply(

@@ -172,14 +172,7 @@ impl Index {
         found: Vec<ManagedSecret>,
     ) -> Vec<ManagedSecret> {
         let mut state = self.state();
-        for key in unknown {
-            if !found.iter().any(|m| &m.key == key) {
-                state.dirty.remove(key);
-            }
-        }
-        for m in found {
-            state.managed.insert(m.key.clone(), Recorded::of(&m));
-        }
+        state.merge(unknown, found);
         state
             .managed
             .iter()
@@ -193,6 +186,31 @@ impl Index {
                 source_path: r.source_path.clone(),
             })
             .collect()
+    }
+
+    /// Merges what was found on disk for the keys looked up (`Listing::Index`), then lists only the
+    /// dirty Secrets (without a fingerprint), with the number of managed Secrets.
+    pub(super) fn changes(
+        &self,
+        unknown: &[SecretKey],
+        found: Vec<ManagedSecret>,
+    ) -> (Vec<ManagedSecret>, usize) {
+        let mut state = self.state();
+        state.merge(unknown, found);
+        let mut changed: Vec<ManagedSecret> = state
+            .dirty
+            .iter()
+            .filter_map(|key| {
+                let r = state.managed.get(key)?;
+                Some(ManagedSecret {
+                    key: key.clone(),
+                    fingerprint: None,
+                    source_path: r.source_path.clone(),
+                })
+            })
+            .collect();
+        changed.sort_by(|a, b| a.key.cmp(&b.key));
+        (changed, state.managed.len())
     }
 
     /// An apply of `key` begins: events from now on mark it dirty again.
@@ -255,6 +273,21 @@ impl Index {
         let mut state = self.state();
         state.managed.remove(key);
         state.dirty.remove(key);
+    }
+}
+
+impl State {
+    /// Of the dirty `unknown` keys looked up on disk, `found` are managed Secrets (known from now on);
+    /// the others are not sealsync's, or gone, and no longer dirty.
+    fn merge(&mut self, unknown: &[SecretKey], found: Vec<ManagedSecret>) {
+        for key in unknown {
+            if !found.iter().any(|m| &m.key == key) {
+                self.dirty.remove(key);
+            }
+        }
+        for m in found {
+            self.managed.insert(m.key.clone(), Recorded::of(&m));
+        }
     }
 }
 

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
 use crate::names;
-use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
+use crate::sink::{ApplyOutcome, Listing as SinkListing, ManagedSecret, Sink, SinkError};
 
 use index::{Index, Listing};
 use inspect::OnDisk;
@@ -177,7 +177,18 @@ impl fmt::Debug for DirSink {
 impl Sink for DirSink {
     async fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.listing()).await
+        let listing = blocking(move || inner.listing(false)).await?;
+        Ok(match listing {
+            SinkListing::Full(managed) => managed,
+            SinkListing::Changes { changed, .. } => changed,
+        })
+    }
+
+    /// While the watcher runs, only the Secrets an event touched since they were last written or
+    /// checked (and those not yet known intact).
+    async fn list_changes(&self) -> Result<SinkListing, SinkError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.listing(true)).await
     }
 
     async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
@@ -281,10 +292,11 @@ impl Inner {
         Arc::clone(locks.entry(secret.clone()).or_default())
     }
 
-    /// The managed Secrets: from the index while it is trusted, else from the disk.
-    fn listing(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+    /// The managed Secrets: from the index while it is trusted, else from the disk. With
+    /// `changes_only`, a listing from the index holds only the Secrets that may have changed.
+    fn listing(&self, changes_only: bool) -> Result<SinkListing, SinkError> {
         let Some(index) = &self.index else {
-            return self.list_managed();
+            return self.list_managed().map(SinkListing::Full);
         };
         match index.plan_listing() {
             Listing::Disk => {
@@ -292,7 +304,7 @@ impl Inner {
                     .list_managed()
                     .inspect_err(|_| index.listing_failed())?;
                 index.replace(&listed);
-                Ok(index.list(&[], Vec::new()))
+                Ok(SinkListing::Full(index.list(&[], Vec::new())))
             }
             Listing::Index {
                 mut unknown,
@@ -308,7 +320,12 @@ impl Inner {
                     .iter()
                     .filter_map(|key| self.managed_on_disk(key).transpose())
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(index.list(&unknown, found))
+                Ok(if changes_only {
+                    let (changed, managed) = index.changes(&unknown, found);
+                    SinkListing::Changes { changed, managed }
+                } else {
+                    SinkListing::Full(index.list(&unknown, found))
+                })
             }
         }
     }
