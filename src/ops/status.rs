@@ -286,7 +286,8 @@ impl StatusBoard {
     }
 
     /// A reconcile that visited only what changed completed: updates (or adds) the entries of
-    /// `updated`, drops those of `removed`, and replaces the refused list. The other entries stay.
+    /// `updated`, drops those of `removed` and those the pass before pruned, and replaces the refused
+    /// list. The other entries stay.
     pub fn record_partial(
         &self,
         at: Timestamp,
@@ -296,6 +297,8 @@ impl StatusBoard {
     ) {
         let refused = redacted_documents(refused);
         self.update(|s| {
+            // As after a full pass, a pruned Secret is shown by the pass that pruned it only.
+            s.secrets.retain(|p| p.state != SecretState::Pruned);
             for secret in updated {
                 upsert(&mut s.secrets, secret);
             }
@@ -515,5 +518,73 @@ pub(crate) mod tests {
             status.secrets[0].last_applied,
             Some(Timestamp::from_unix_seconds(5))
         );
+    }
+
+    #[test]
+    fn a_partial_reconcile_patches_what_it_names_and_keeps_the_rest() {
+        let board = StatusBoard::new();
+        let key = |n: &str| SecretKey::new("ns", n);
+        let at = Timestamp::from_unix_seconds;
+        board.record_reconcile(
+            at(1),
+            ["a", "b", "c"]
+                .iter()
+                .map(|n| {
+                    SecretStatus::new(&key(n), format!("{n}.yaml"), SecretState::Applied)
+                        .with_last_applied(at(1))
+                })
+                .collect(),
+            vec![],
+        );
+        let refused = RefusedDocument::new(
+            "d.yaml",
+            None,
+            ErrorReason::Parse,
+            "d.yaml: bad, see https://u:p@h/x",
+        );
+        board.record_partial(
+            at(2),
+            vec![
+                SecretStatus::new(&key("b"), "b.yaml", SecretState::Failed).with_error("b: mac"),
+                SecretStatus::new(&key("aa"), "aa.yaml", SecretState::Applied),
+                SecretStatus::new(&key("c"), "", SecretState::Pruned),
+            ],
+            &[key("a")],
+            vec![refused],
+        );
+        let status = board.snapshot();
+        let names: Vec<(&str, SecretState)> = status
+            .secrets
+            .iter()
+            .map(|s| (s.name.as_str(), s.state))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("aa", SecretState::Applied),
+                ("b", SecretState::Failed),
+                ("c", SecretState::Pruned)
+            ]
+        );
+        assert_eq!(
+            status.secrets[1].last_applied,
+            Some(at(1)),
+            "kept from before"
+        );
+        assert_eq!(
+            status.refused[0].message,
+            "d.yaml: bad, see https://***@h/x"
+        );
+        assert_eq!(status.last_reconcile, Some(at(2)));
+
+        // The next partial pass drops the pruned entry, whatever it names.
+        board.record_partial(at(3), vec![], &[], vec![]);
+        let names: Vec<String> = board
+            .snapshot()
+            .secrets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(names, ["aa", "b"]);
     }
 }

@@ -234,7 +234,10 @@ impl Applier {
             ..ApplyReport::default()
         };
         report.results = apply_each(sink, todo).await.into_iter().collect();
-        prune(sink, guard_prune(delete, managed, max_share), &mut report).await;
+        // Some candidates may not exist (a failed first apply): counted among the managed, so the
+        // share stays a share.
+        let weighed = managed.max(delete.len());
+        prune(sink, guard_prune(delete, weighed, max_share), &mut report).await;
         report
     }
 
@@ -336,50 +339,5 @@ async fn prune<S: Sink>(sink: &S, plan: PrunePlan, report: &mut ApplyReport) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn managed(keys: &[(&str, &str)]) -> Vec<ManagedSecret> {
-        keys.iter()
-            .map(|(name, path)| ManagedSecret {
-                key: SecretKey::new("ns", *name),
-                fingerprint: None,
-                source_path: Some(path.to_string()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn prune_guard_refuses_mass_deletion() {
-        let m = managed(&[
-            ("a", "a.yaml"),
-            ("b", "b.yaml"),
-            ("c", "c.yaml"),
-            ("d", "d.yaml"),
-        ]);
-        let state = DesiredState::default();
-        let plan = plan_prune(&m, &state, 0.5);
-        assert!(plan.delete.is_empty());
-        assert!(plan.refused.unwrap().contains("4 of 4"));
-    }
-
-    #[test]
-    fn prune_within_share_and_failed_files_protected() {
-        let m = managed(&[
-            ("a", "a.yaml"),
-            ("b", "b.yaml"),
-            ("c", "c.yaml"),
-            ("d", "d.yaml"),
-        ]);
-        let mut state = DesiredState::default();
-        for name in ["a", "b"] {
-            let mut d = crate::desired::tests_support::sample();
-            d.key = SecretKey::new("ns", name);
-            state.secrets.insert(d.key.clone(), Arc::new(d));
-        }
-        state.failed_paths.insert("c.yaml".into());
-        let plan = plan_prune(&m, &state, 0.5);
-        assert_eq!(plan.delete, vec![SecretKey::new("ns", "d")]);
-        assert!(plan.refused.is_none());
-    }
-}
+#[path = "apply_tests.rs"]
+mod tests;

@@ -390,6 +390,17 @@ impl Daemon {
         (code, body)
     }
 
+    /// Sends the webhook as GitLab would (token `hook-secret`): a pass starts now.
+    fn notify(&self) {
+        let (code, _) = self.request(
+            "POST",
+            "/hooks/git",
+            &[("X-Gitlab-Token", "hook-secret".to_string())],
+            b"{}",
+        );
+        assert_eq!(code, 202);
+    }
+
     fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], b"")
     }
@@ -423,8 +434,9 @@ fn github_signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-#[test]
-fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
+/// The two-team repository, and an agent serving it into a folder, polling hourly, with the webhook
+/// secret `hook-secret`.
+fn two_team_daemon() -> (Fixture, PathBuf, Daemon) {
     let fx = Fixture::new();
     two_team_repo(&fx);
     let sink = fx.dir.path().join("secrets");
@@ -432,6 +444,12 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
     std::fs::write(&secret_file, "hook-secret\n").unwrap();
     let url = format!("file://{}", fx.bare.display());
     let d = Daemon::start(&fx, &url, &sink, &secret_file);
+    (fx, sink, d)
+}
+
+#[test]
+fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
+    let (fx, sink, d) = two_team_daemon();
     assert_eq!(
         std::fs::read_to_string(sink.join("team-a/db/password")).unwrap(),
         "s3cret-db-pass"
@@ -497,15 +515,7 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         assert_no_plaintext(text, what);
     }
     // Files changed by hand are restored on the next pass (triggered here by the webhook).
-    let next_pass = || {
-        let (code, _) = d.request(
-            "POST",
-            "/hooks/git",
-            &[("X-Gitlab-Token", "hook-secret".to_string())],
-            b"{}",
-        );
-        assert_eq!(code, 202);
-    };
+    let next_pass = || d.notify();
     let reads = |key: &str, want: &str| {
         std::fs::read_to_string(sink.join(key)).ok().as_deref() == Some(want)
     };
@@ -525,4 +535,86 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         || reads("team-a/db/password", "s3cret-webhook-value"),
         "the value edited by hand restored",
     );
+}
+
+#[test]
+fn a_long_running_agent_applies_each_commit_through_a_pass_over_what_changed() {
+    let (fx, sink, d) = two_team_daemon();
+    let commit_and_notify = |message: &str| {
+        fx.commit(message);
+        d.notify();
+    };
+    let reads = |key: &str| std::fs::read_to_string(sink.join(key)).ok();
+    let status = || d.get("/status").1;
+
+    // Commits one encrypted value and waits until the sink holds it.
+    let put = |(ns, name, key): (&str, &str, &str), value: &str, message: &str| {
+        fx.write(
+            &format!("apps/{ns}/{name}.yaml"),
+            encrypted(ns, name, &[(key, value)], ONE),
+        );
+        commit_and_notify(message);
+        let path = format!("{ns}/{name}/{key}");
+        d.wait_until(|| reads(&path).as_deref() == Some(value), message);
+    };
+
+    put(
+        ("team-b", "queue", "password"),
+        "s3cret-db-pass",
+        "add a queue",
+    );
+
+    // A file broken: its Secret keeps the last good value, and /status says why.
+    fx.write(
+        "apps/team-a/api.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: [\n",
+    );
+    commit_and_notify("break api.yaml");
+    d.wait_until(
+        || status().contains("\"state\":\"failed\"") && status().contains("apps/team-a/api.yaml"),
+        "the broken file reported",
+    );
+    assert_eq!(
+        reads("team-a/api/token").as_deref(),
+        Some("s3cret-api-token")
+    );
+
+    // A Secret removed from git: pruned, and shown as such until the next pass.
+    fx.remove("apps/team-b/mail.yaml");
+    commit_and_notify("remove mail");
+    d.wait_until(|| !sink.join("team-b/mail").exists(), "the pruned Secret");
+    d.wait_until(|| status().contains("\"pruned\""), "mail shown as pruned");
+
+    // The file fixed: its Secret is updated and no longer failed.
+    put(
+        ("team-a", "api", "token"),
+        "s3cret-webhook-value",
+        "fix api.yaml",
+    );
+    d.wait_until(
+        || !status().contains("\"state\":\"failed\""),
+        "no failure left",
+    );
+    assert!(!status().contains("\"mail\""), "{}", status());
+    assert_eq!(
+        reads("team-a/db/password").as_deref(),
+        Some("s3cret-db-pass")
+    );
+
+    // The first pass looked at everything, the later ones only at what changed.
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    let passes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"message\":\"reconciled\""))
+        .collect();
+    assert!(passes.len() >= 5, "{log}");
+    assert!(passes[0].contains("\"partial\":false"), "{}", passes[0]);
+    for pass in &passes[1..] {
+        assert!(pass.contains("\"partial\":true"), "{pass}");
+        assert!(
+            !pass.contains("\"visited\":4"),
+            "a partial pass visited everything: {pass}"
+        );
+    }
+    assert_no_plaintext(&log, "log");
 }

@@ -12,7 +12,7 @@ use super::test_support::{self, key};
 use super::DirSink;
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::reconcile::{self, DesiredState, SecretResult};
-use crate::sink::{ApplyOutcome, Sink};
+use crate::sink::{ApplyOutcome, Listing, Sink};
 
 /// A Secret `team-a/NAME` holding one password (the shared helper, with one key).
 fn secret(name: &str, password: &str) -> DesiredSecret {
@@ -175,4 +175,64 @@ async fn an_unwatched_sink_inspects_every_secret_every_pass() {
     let before = sink.inspected();
     reconcile::apply(&sink, &desired, &key(), 0.5).await;
     assert_eq!(sink.inspected(), before + 3);
+}
+
+/// Lists changes until `done` holds for them, at most 100 times.
+async fn changes_until(
+    sink: &DirSink,
+    done: impl Fn(&[SecretKey]) -> bool,
+) -> (Vec<SecretKey>, usize) {
+    for _ in 0..100 {
+        match sink.list_changes().await.unwrap() {
+            Listing::Changes { changed, managed } => {
+                let keys: Vec<SecretKey> = changed.into_iter().map(|m| m.key).collect();
+                if done(&keys) {
+                    return (keys, managed);
+                }
+            }
+            Listing::Full(_) => panic!("a trusted index lists changes"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the change feed never showed what was expected");
+}
+
+#[tokio::test]
+async fn the_change_feed_names_only_what_changed_on_disk_and_a_partial_pass_repairs_it() {
+    let (_tmp, sink, mut desired) = settled("s", 10, "orig").await;
+    let root = sink.root().to_path_buf();
+    let (quiet, managed) = changes_until(&sink, |k| k.is_empty()).await;
+    assert_eq!((quiet.len(), managed), (0, 10));
+    let mut applier = reconcile::Applier::new();
+    desired.pass = 1;
+    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
+    assert!(!report.partial, "an applier's first pass is full");
+
+    let real = fs::canonicalize(root.join("team-a/s3/password")).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&real, "hacked").unwrap();
+    fs::remove_dir_all(root.join("team-a/s5")).unwrap();
+    let other = DirSink::with_key(root.clone(), key()).unwrap();
+    other.apply(&secret("stray", "x")).await.unwrap();
+    let want = [
+        SecretKey::new("team-a", "s3"),
+        SecretKey::new("team-a", "s5"),
+        SecretKey::new("team-a", "stray"),
+    ];
+    let (changed, managed) = changes_until(&sink, |k| want.iter().all(|w| k.contains(w))).await;
+    assert_eq!(changed, want, "only the Secrets touched on disk");
+    assert_eq!(managed, 11);
+
+    // The next pass, with nothing changed in git, visits just those three.
+    desired.pass = 2;
+    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
+    assert!(report.partial);
+    assert_eq!(
+        report.results.keys().cloned().collect::<Vec<_>>(),
+        want[..2]
+    );
+    assert_eq!(report.pruned, want[2..]);
+    assert_eq!(read(&root, "s3"), "orig");
+    assert_eq!(read(&root, "s5"), "orig");
+    assert!(!root.join("team-a/stray").exists());
 }

@@ -5,4 +5,5 @@ mod harness;
 mod errors;
 mod snapshot;
 mod transports;
+mod tree_diff;
 mod webhook;
