@@ -18,7 +18,7 @@ use super::{
     SOURCE_ANNOTATION,
 };
 use crate::desired::{DesiredSecret, SecretKey};
-use crate::sink::{ApplyOutcome, ManagedSecret, Sink, SinkError};
+use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 /// A Secret read from (or about to be sent to) the API server; its values are zeroized on drop.
 pub(crate) struct LiveSecret(pub Secret);
@@ -365,7 +365,19 @@ pub(crate) fn short_commit(commit: &str) -> &str {
 
 impl Sink for KubeSink {
     async fn list_managed(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        // Counted from before the list: what changes while it runs is reported next time too.
+        self.feed().full_listing();
         self.list().await
+    }
+
+    /// While the drift watch runs and has listed every namespace, only the Secrets it left to the
+    /// reconcile loop; otherwise a list of the API server.
+    async fn list_changes(&self) -> Result<Listing, SinkError> {
+        let changes = self.feed().changes();
+        match changes {
+            Some(listing) => Ok(listing),
+            None => self.list_managed().await.map(Listing::Full),
+        }
     }
 
     async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {

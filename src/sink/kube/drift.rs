@@ -166,12 +166,15 @@ pub fn spawn_drift_watch_with(
         retry,
         pending: Mutex::new(HashMap::new()),
     });
+    let namespaces = reverter.sink.namespaces().map(str::to_string);
+    reverter.sink.feed().running(true, namespaces);
     tokio::spawn(async move {
         let mut watches = JoinSet::new();
         for ns in reverter.sink.namespaces() {
             watches.spawn(watch_namespace(reverter.clone(), ns.to_string()));
         }
         while watches.join_next().await.is_some() {}
+        reverter.sink.feed().running(false, std::iter::empty());
     })
 }
 
@@ -195,7 +198,10 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
             Some(Err(err)) => {
                 tracing::warn!(namespace, error = %err, "watch of managed Secrets failed; it restarts");
             }
-            Some(Ok(Event::Init)) => listed = Some(HashSet::new()),
+            Some(Ok(Event::Init)) => {
+                rev.sink.feed().listing(&namespace);
+                listed = Some(HashSet::new());
+            }
             Some(Ok(Event::InitApply(meta))) => {
                 if let (Some(seen), Some(name)) = (listed.as_mut(), meta.metadata.name.clone()) {
                     seen.insert(name);
@@ -209,6 +215,7 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
                         rev.schedule(key);
                     }
                 }
+                rev.sink.feed().listed(&namespace, seen);
             }
             Some(Ok(Event::Apply(meta))) => rev.on_present(&namespace, &meta),
             // Deleted, or no longer matching the selector (its label was removed).
@@ -236,15 +243,20 @@ impl Reverter {
             .map(|n| SecretKey::new(namespace, n.clone()))
     }
 
-    /// Added or modified: ours unless its resourceVersion differs from what sealsync last wrote.
+    /// Added or modified: ours unless its resourceVersion differs from what sealsync last wrote. A
+    /// Secret not desired, or not written by this process, is left to the next pass (the feed).
     fn on_present(self: &Arc<Self>, namespace: &str, meta: &PartialObjectMeta<Secret>) {
         let Some(key) = Self::key_of(namespace, meta) else {
             return;
         };
-        if !self.desired.contains(&key) {
+        let written = self.sink.written(&key);
+        let desired = self.desired.contains(&key);
+        let for_pass = !desired || written.is_none();
+        self.sink.feed().present(&key, source_of(meta), for_pass);
+        if !desired {
             return;
         }
-        match self.sink.written(&key) {
+        match written {
             None => {}
             Some(w) if Some(&w.resource_version) == meta.metadata.resource_version.as_ref() => {}
             Some(_) => self.schedule(key),
@@ -252,10 +264,16 @@ impl Reverter {
     }
 
     fn on_gone(self: &Arc<Self>, namespace: &str, meta: &PartialObjectMeta<Secret>) {
-        if let Some(key) = Self::key_of(namespace, meta) {
-            if self.desired.contains(&key) && self.sink.written(&key).is_some() {
-                self.schedule(key);
-            }
+        let Some(key) = Self::key_of(namespace, meta) else {
+            return;
+        };
+        let desired = self.desired.contains(&key);
+        let ours = desired && self.sink.written(&key).is_some();
+        self.sink
+            .feed()
+            .gone(&key, source_of(meta), desired && !ours);
+        if ours {
+            self.schedule(key);
         }
     }
 
@@ -368,6 +386,15 @@ impl Reverter {
         });
         Ok(())
     }
+}
+
+/// The source annotation of a watched Secret.
+fn source_of(meta: &PartialObjectMeta<Secret>) -> Option<String> {
+    meta.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SOURCE_ANNOTATION))
+        .cloned()
 }
 
 /// The field managers other than sealsync that own fields sealsync sets (newest first); if none does

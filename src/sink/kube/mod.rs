@@ -10,6 +10,7 @@ mod apply;
 mod backoff;
 pub mod drift;
 pub mod events;
+mod feed;
 pub mod hmac_key;
 
 use std::collections::{BTreeSet, HashMap};
@@ -65,6 +66,8 @@ struct Inner {
     /// Unmanaged Secrets already warned about (by uid and resourceVersion), so a reconcile every
     /// minute does not write an Event every minute about the same refusal.
     warned: Mutex<HashMap<SecretKey, Written>>,
+    /// What the drift watch learnt for the next pass.
+    feed: Mutex<feed::Feed>,
 }
 
 impl KubeSink {
@@ -85,6 +88,7 @@ impl KubeSink {
                 recorder,
                 written: Mutex::new(HashMap::new()),
                 warned: Mutex::new(HashMap::new()),
+                feed: Mutex::new(feed::Feed::default()),
             }),
         }
     }
@@ -148,6 +152,14 @@ impl KubeSink {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         warned.insert(key.clone(), state.clone()) != Some(state)
+    }
+
+    pub(crate) fn feed(&self) -> std::sync::MutexGuard<'_, feed::Feed> {
+        // Each update is a single insert or removal: a panic elsewhere leaves it consistent.
+        self.inner
+            .feed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_written(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKey, Written>> {

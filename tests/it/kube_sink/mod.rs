@@ -6,5 +6,6 @@ mod harness;
 mod apply;
 mod drift;
 mod faults;
+mod feed;
 mod leader;
 mod ownership;
