@@ -7,6 +7,8 @@
 #   QUICK=1 scripts/bench/agent-vs-sops-loop.sh     # N=200, fewer runs
 #   NO_BUILD=1 ...                                  # use target/release as it is
 #
+# The repository is committed, then packed as a forge would serve it (`git repack -adb`, see lib.sh's
+# git_pack); the agent's remote is its path, which gix fetches through a local `git upload-pack`.
 # The agent is timed (wall clock, and peak RSS with /usr/bin/time) cold — fresh git cache and fresh
 # output folder each run — and with a warm git cache (cache kept, output folder fresh). The sops loop
 # decrypts every file when N <= SOPS_SAMPLE (default 1000); above that it times a random sample of
@@ -28,6 +30,8 @@ trap 'rm -rf "$work" "$sinkdir"' EXIT
 t0=$EPOCHREALTIME
 gen_repo "$work/repo" "$N"
 git_init_commit "$work/repo"
+# Served packed, as from a forge (lib.sh, git_pack); the sops loop reads the same working tree either way.
+git_pack "$work/repo"
 echo "generated and committed $N Secrets in $(python3 -c "print(f'{$EPOCHREALTIME-$t0:.1f}')")s" >&2
 
 machine_info sink

@@ -7,6 +7,7 @@
 #   N=1000 PASSES=50 EDITS=300 ...             # choose
 #   NO_BUILD=1 ...                             # use target/release as it is
 #   MALLOC_ARENA_MAX=2 ...                     # passed through to the agent, to compare
+#   SMAPS_OUT=FILE ...                         # keep /proc/PID/smaps after the first pass
 #
 # Start `kube-api-test-server --port 0 --kubeconfig-out kc.yaml`; generate N Secrets in 50 team folders
 # (namespaces team-00..team-49), commit; start `sealsync run --sink kube --interval 1h` with one
@@ -101,6 +102,8 @@ first_s=$(python3 -c 'import json,sys; print("%.3f" % json.loads(sys.argv[1])["s
 created=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["created"])' "$first")
 sleep 1 # let the watches settle before reading RSS
 read -r rss0 anon0 file0 thr0 < <(memory)
+# SMAPS_OUT=FILE keeps the agent's /proc/PID/smaps after the first pass, to see which mappings are resident.
+[ -n "${SMAPS_OUT:-}" ] && cp "/proc/$agent_pid/smaps" "$SMAPS_OUT"
 
 # Passes without a change: POST the webhook, wait for the pass's log line.
 : >"$work/pass-s"

@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="$BENCH_ROOT/target/release"
+# BENCH_BIN=DIR: the binaries to measure, instead of target/release (to compare builds side by side).
+BIN="${BENCH_BIN:-$BENCH_ROOT/target/release}"
 KEY="$BENCH_ROOT/tests/fixtures/sops/keys/one.agekey"
 RECIPIENT="age16ghs0xxhqu2rxrjhnmql5t2pcrc4xlfp9sp643fthhzsygvxnafqxrvr3p"
 QUICK="${QUICK:-0}"
@@ -28,8 +29,13 @@ build_release() {
 }
 
 # gen_repo OUT N: N sops-encrypted Secrets (own data key and values each) under OUT/apps/team-XX/,
-# via the `gen_repo` bench target (benches/gen_repo.rs).
+# via the `gen_repo` bench target (benches/gen_repo.rs). GEN_REPO=PATH runs an already built copy of
+# that target instead (`target/release/deps/gen_repo-*`), so comparing builds does not rebuild it.
 gen_repo() {
+  if [ -n "${GEN_REPO:-}" ]; then
+    SEALSYNC_BENCH_OUT="$1" SEALSYNC_BENCH_N="$2" "$GEN_REPO" --bench >&2
+    return
+  fi
   (cd "$BENCH_ROOT" && SEALSYNC_BENCH_OUT="$1" SEALSYNC_BENCH_N="$2" \
     cargo bench --locked --bench gen_repo -q) >&2
 }
@@ -39,6 +45,14 @@ git_init_commit() {
   git -C "$1" init -q -b main
   git -C "$1" add -A
   git -C "$1" -c user.name=bench -c user.email=bench@example.invalid commit -qm "${2:-generated secrets}"
+}
+
+# git_pack DIR: the repository's objects in one pack with a reachability bitmap (`git repack -adb`), as a
+# forge keeps a repository it serves (its housekeeping repacks after pushes). Freshly committed objects are
+# loose, and `git upload-pack` would then deflate and delta-search every one of them on each fetch — work a
+# forge's server does not redo per clone (it reuses the stored compressed objects and deltas).
+git_pack() {
+  git -C "$1" repack -adb -q
 }
 
 # Statistics over numbers on stdin, one a line: "median p25 p75 min max n".
