@@ -3,13 +3,15 @@
 
 use std::fmt;
 
-use globset::{Glob, GlobMatcher};
+use globset::Glob;
+use regex_automata::meta;
+use regex_automata::util::syntax;
 
 /// One `GLOB=NS[,NS...]` rule.
 #[derive(Clone)]
 pub struct PolicyRule {
     pub glob: String,
-    matcher: GlobMatcher,
+    matcher: meta::Regex,
     pub namespaces: Vec<String>,
 }
 
@@ -17,6 +19,25 @@ impl fmt::Debug for PolicyRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}={}", self.glob, self.namespaces.join(","))
     }
+}
+
+/// `glob` as globset reads it, matched as globset does (the same regex over the path's bytes) but
+/// without the eager full DFA that `regex-automata/dfa-build`, enabled elsewhere in the dependency
+/// tree, builds for every rule: tens of rules (one per team) cost hundreds of KiB that matching a
+/// few paths per commit never needs. The lazy DFA still runs.
+fn compile(glob: &str) -> Result<meta::Regex, String> {
+    let regex = Glob::new(glob).map_err(|e| e.to_string())?;
+    let syntax = syntax::Config::new().utf8(false).dot_matches_new_line(true);
+    let config = meta::Config::new()
+        .utf8_empty(false)
+        .nfa_size_limit(Some(10 * (1 << 20)))
+        .hybrid_cache_capacity(1 << 20)
+        .dfa(false);
+    meta::Builder::new()
+        .syntax(syntax)
+        .configure(config)
+        .build(regex.regex())
+        .map_err(|e| e.to_string())
 }
 
 /// Where a namespace decision comes from when no rule is configured.
@@ -45,9 +66,7 @@ impl PolicyRule {
         if glob.is_empty() {
             return Err(format!("'{text}': the path glob is empty"));
         }
-        let matcher = Glob::new(glob)
-            .map_err(|e| format!("'{text}': invalid glob: {e}"))?
-            .compile_matcher();
+        let matcher = compile(glob).map_err(|e| format!("'{text}': invalid glob: {e}"))?;
         let namespaces: Vec<String> = namespaces
             .split(',')
             .map(str::trim)
@@ -180,5 +199,44 @@ mod tests {
         assert!(PolicyRule::parse("apps/**=Team_A").is_err());
         assert!(PolicyRule::parse("=team-a").is_err());
         assert!(PolicyRule::parse("apps/[=team-a").is_err());
+    }
+
+    #[test]
+    fn globs_match_as_globset_matches_them() {
+        let globs = [
+            "apps/team-a/**",
+            "apps/*/db.yaml",
+            "**/*.yaml",
+            "apps/{a,b}/**",
+            "apps/team-?/x.yml",
+            "[ab]/**",
+            "apps/**/secrets/*",
+            "*",
+        ];
+        let paths = [
+            "apps/team-a/db.yaml",
+            "apps/team-a/deep/x/y.yaml",
+            "apps/team-b/db.yaml",
+            "apps/a/x",
+            "apps/c/x",
+            "apps/team-z/x.yml",
+            "a/b",
+            "c/d",
+            "apps/x/secrets/s.yaml",
+            "apps/secrets/s.yaml",
+            "top.yaml",
+            "apps/\u{e9}t\u{e9}/db.yaml",
+        ];
+        for glob in globs {
+            let ours = super::compile(glob).unwrap();
+            let theirs = globset::Glob::new(glob).unwrap().compile_matcher();
+            for path in paths {
+                assert_eq!(
+                    ours.is_match(path),
+                    theirs.is_match(path),
+                    "{glob} on {path}"
+                );
+            }
+        }
     }
 }

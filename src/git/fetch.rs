@@ -71,7 +71,7 @@ pub(crate) fn open_cache(settings: &Settings) -> Result<gix::ThreadSafeRepositor
 
 /// Isolated from the machine's git configuration (no credential helpers, no `insteadOf` rewrites, no prompts):
 /// the agent's behaviour depends on its own configuration only.
-fn open_options(settings: &Settings) -> gix::open::Options {
+pub(crate) fn open_options(settings: &Settings) -> gix::open::Options {
     let mut overrides = vec![
         "protocol.version=2".to_owned(),
         "protocol.file.allow=always".to_owned(),

@@ -17,7 +17,7 @@ mod redact;
 mod tree;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use auth::DEFAULT_TOKEN_USER;
@@ -43,17 +43,65 @@ pub enum FileContent {
 /// files a commit changed, not of every file (3 KiB per Secret is most of a large repository's memory).
 #[derive(Clone)]
 pub struct StoredBlob {
-    repo: Arc<gix::ThreadSafeRepository>,
+    cache: Arc<CacheRepo>,
     id: gix::ObjectId,
 }
 
 impl StoredBlob {
     /// The blob's bytes. Fails if the cache lost it (it was rebuilt since): the caller reports the file.
     pub fn load(&self) -> Result<Arc<[u8]>, String> {
-        let repo = self.repo.to_thread_local();
+        let unreadable =
+            |e: &dyn std::fmt::Display| format!("reading blob {} from the git cache: {e}", self.id);
+        let shared = self.cache.open().map_err(|e| unreadable(&e))?;
+        let repo = shared.to_thread_local();
         repo.find_blob(self.id)
             .map(|mut blob| blob.take_data().into())
-            .map_err(|e| format!("reading blob {} from the git cache: {e}", self.id))
+            .map_err(|e| unreadable(&e))
+    }
+}
+
+/// The cache repository, open only while it is used. A fetch opens it and closes it when done, so the
+/// pack files it read are not kept mapped (and resident) while the agent waits for the next commit;
+/// a blob read on demand opens it again for as long as it takes.
+pub(crate) struct CacheRepo {
+    dir: std::path::PathBuf,
+    options: gix::open::Options,
+    open: Mutex<Option<Arc<gix::ThreadSafeRepository>>>,
+}
+
+impl CacheRepo {
+    fn new(dir: std::path::PathBuf, options: gix::open::Options) -> Arc<CacheRepo> {
+        Arc::new(CacheRepo {
+            dir,
+            options,
+            open: Mutex::new(None),
+        })
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<gix::ThreadSafeRepository>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The repository, opened if it is closed.
+    fn open(&self) -> Result<Arc<gix::ThreadSafeRepository>, Box<gix::open::Error>> {
+        if let Some(repo) = self.slot().as_ref() {
+            return Ok(Arc::clone(repo));
+        }
+        let repo = Arc::new(gix::ThreadSafeRepository::open_opts(
+            &self.dir,
+            self.options.clone(),
+        )?);
+        Ok(Arc::clone(self.slot().get_or_insert(repo)))
+    }
+
+    /// Uses `repo` (just opened or rebuilt) until `close`.
+    fn set(&self, repo: Arc<gix::ThreadSafeRepository>) {
+        *self.slot() = Some(repo);
+    }
+
+    /// Drops this handle's repository: its packs are unmapped once no reader holds it.
+    fn close(&self) {
+        self.slot().take();
     }
 }
 
@@ -214,14 +262,14 @@ impl Snapshot {
     /// The same snapshot with the bytes of the files its delta names (or of every file, without a
     /// delta) left in the git cache (`FileContent::Stored`); its delta is empty, against itself, so a
     /// reader that processed this commit sees nothing to do when it is handed this snapshot again.
-    fn stored(&self, repo: &Arc<gix::ThreadSafeRepository>) -> Snapshot {
+    fn stored(&self, cache: &Arc<CacheRepo>) -> Snapshot {
         let store = |f: &SourceFile| -> Option<SourceFile> {
             let id = gix::ObjectId::from_hex(f.blob_id.as_bytes()).ok()?;
             matches!(f.content, FileContent::Data(_)).then(|| SourceFile {
                 path: f.path.clone(),
                 blob_id: f.blob_id.clone(),
                 content: FileContent::Stored(StoredBlob {
-                    repo: Arc::clone(repo),
+                    cache: Arc::clone(cache),
                     id,
                 }),
             })
@@ -274,10 +322,20 @@ impl Snapshot {
     }
 }
 
+/// HTTPS remotes go through reqwest on rustls, which takes the process-wide crypto provider: ring,
+/// the one the kube client uses too. Installed once; a provider installed earlier by the embedding
+/// program stays.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A git remote followed at one reference, with a local cache and the last good snapshot.
 pub struct GitSource {
     settings: Settings,
-    repo: Arc<gix::ThreadSafeRepository>,
+    cache: Arc<CacheRepo>,
     last_good: Option<Arc<Snapshot>>,
     last_stats: Option<FetchStats>,
     interrupt: Arc<AtomicBool>,
@@ -317,16 +375,18 @@ impl GitSource {
     /// If the cache remembers a last good commit for this reference, its snapshot is read from the cache, so
     /// [`last_good`](Self::last_good) answers even before the first fetch after a restart.
     pub fn new(config: GitSourceConfig) -> Result<Self, GitError> {
+        install_tls_provider();
         let settings = Settings::from_config(config)?;
         let repo = Arc::new(fetch::open_cache(&settings)?);
+        let cache = CacheRepo::new(settings.repo_dir.clone(), fetch::open_options(&settings));
         let mut source = GitSource {
             settings,
-            repo,
+            cache,
             last_good: None,
             last_stats: None,
             interrupt: Arc::new(AtomicBool::new(false)),
         };
-        source.last_good = source.load_last_good_from_cache();
+        source.last_good = source.load_last_good_from_cache(&repo);
         Ok(source)
     }
 
@@ -347,6 +407,7 @@ impl GitSource {
     /// (redacted) remote and the reason, and [`last_good`](Self::last_good) still returns the previous snapshot.
     pub fn fetch(&mut self) -> Result<Arc<Snapshot>, GitError> {
         let result = self.fetch_inner(Instant::now());
+        self.cache.close();
         match (&result, &self.last_stats) {
             (Ok(_), Some(stats)) => tracing::info!(
                 url = %self.settings.display_url,
@@ -375,23 +436,38 @@ impl GitSource {
             // gix writes one pack per fetch and cannot repack: start over with a fresh cache, which costs one
             // full depth-1 fetch every MAX_PACKS changes and keeps lookups fast. The snapshot in memory stays.
             tracing::info!(cache = %self.settings.repo_dir.display(), "rebuilding the git cache (too many packs)");
-            self.repo = Arc::new(fetch::reset_cache(&self.settings)?);
+            self.cache
+                .set(Arc::new(fetch::reset_cache(&self.settings)?));
         }
-        let repo = self.repo.to_thread_local();
+        let shared = match self.cache.open() {
+            Ok(repo) => repo,
+            // Damaged since (or never opened): open_cache rebuilds what cannot be opened.
+            Err(_) => {
+                let repo = Arc::new(fetch::open_cache(&self.settings)?);
+                self.cache.set(Arc::clone(&repo));
+                repo
+            }
+        };
+        let repo = shared.to_thread_local();
         let fetched = fetch::fetch_commit(&repo, &self.settings, &self.interrupt)?;
         let previous = self.last_good.clone();
         let (snapshot, blobs_read) = match previous {
             Some(p) if fetched.commit == p.commit => (p, 0),
             p => {
-                let (snapshot, blobs_read) =
-                    tree::read_snapshot(&self.repo, &self.settings, fetched.commit, p.as_deref())?;
+                let (snapshot, blobs_read) = tree::read_snapshot(
+                    &self.cache,
+                    &shared,
+                    &self.settings,
+                    fetched.commit,
+                    p.as_deref(),
+                )?;
                 (Arc::new(snapshot), blobs_read)
             }
         };
         self.remember_last_good(&repo, fetched.commit);
         // Kept without the bytes: whoever reads the returned snapshot classifies them once, and the
         // next snapshot reads again from the cache only what it lacks.
-        self.last_good = Some(Arc::new(snapshot.stored(&self.repo)));
+        self.last_good = Some(Arc::new(snapshot.stored(&self.cache)));
         self.last_stats = Some(FetchStats {
             commit: snapshot.commit.clone(),
             resolved_ref: fetched.resolved_ref,
@@ -431,8 +507,11 @@ impl GitSource {
         }
     }
 
-    fn load_last_good_from_cache(&self) -> Option<Arc<Snapshot>> {
-        let repo = self.repo.to_thread_local();
+    fn load_last_good_from_cache(
+        &self,
+        shared: &gix::ThreadSafeRepository,
+    ) -> Option<Arc<Snapshot>> {
+        let repo = shared.to_thread_local();
         let name = self.settings.last_good_ref();
         let commit = repo
             .try_find_reference(name.as_str())
@@ -441,8 +520,8 @@ impl GitSource {
             .into_fully_peeled_id()
             .ok()?
             .detach();
-        match tree::read_snapshot(&self.repo, &self.settings, commit, None) {
-            Ok((snapshot, _)) => Some(Arc::new(snapshot.stored(&self.repo))),
+        match tree::read_snapshot(&self.cache, shared, &self.settings, commit, None) {
+            Ok((snapshot, _)) => Some(Arc::new(snapshot.stored(&self.cache))),
             Err(e) => {
                 tracing::warn!(
                     url = %self.settings.display_url,

@@ -11,7 +11,7 @@ use gix::ObjectId;
 
 use super::config::Settings;
 use super::error::{chain_text, GitError};
-use super::{Delta, FileContent, Snapshot, SourceFile, StoredBlob};
+use super::{CacheRepo, Delta, FileContent, Snapshot, SourceFile, StoredBlob};
 
 /// Reads `commit`'s files under `settings.paths`; also returns how many blobs had to be read.
 ///
@@ -21,7 +21,8 @@ use super::{Delta, FileContent, Snapshot, SourceFile, StoredBlob};
 /// cache (whoever read `previous` has its result). Either way the snapshot's delta names what changed
 /// since `previous`. Files above the size limit are measured from the object header and never loaded.
 pub(crate) fn read_snapshot(
-    shared: &Arc<gix::ThreadSafeRepository>,
+    cache: &Arc<CacheRepo>,
+    shared: &gix::ThreadSafeRepository,
     settings: &Settings,
     commit: ObjectId,
     previous: Option<&Snapshot>,
@@ -29,7 +30,7 @@ pub(crate) fn read_snapshot(
     let repo = &shared.to_thread_local();
     let mut reader = Reader {
         repo,
-        shared,
+        cache,
         settings,
         blobs_read: 0,
     };
@@ -77,7 +78,7 @@ enum Change {
 
 struct Reader<'a> {
     repo: &'a gix::Repository,
-    shared: &'a Arc<gix::ThreadSafeRepository>,
+    cache: &'a Arc<CacheRepo>,
     settings: &'a Settings,
     /// Blobs whose header or content had to be read.
     blobs_read: usize,
@@ -319,7 +320,7 @@ impl Reader<'_> {
 
     fn stored(&self, id: ObjectId) -> FileContent {
         FileContent::Stored(StoredBlob {
-            repo: Arc::clone(self.shared),
+            cache: Arc::clone(self.cache),
             id,
         })
     }

@@ -250,3 +250,38 @@ fn the_cache_is_rebuilt_when_packs_pile_up() {
         "{packs} pack files: the cache was never rebuilt"
     );
 }
+
+#[test]
+fn the_cache_is_closed_between_fetches() {
+    let fx = sample_repo();
+    let cfg = config(&fx, fx.file_url());
+    let cache = std::fs::canonicalize(&cfg.cache_dir).unwrap_or(cfg.cache_dir.clone());
+    let mut src = source(cfg);
+    let mapped = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(cache.to_str().unwrap()) && l.contains("/objects/pack/"))
+            .count()
+    };
+    let first = src.fetch().unwrap();
+    assert_eq!(
+        mapped(),
+        0,
+        "no pack of the cache stays mapped after a fetch"
+    );
+    fx.write(
+        "apps/web/secret.yaml",
+        "kind: Secret\nmetadata: {name: w3}\n",
+    );
+    fx.commit("again");
+    let second = src.fetch().unwrap();
+    assert_eq!(mapped(), 0);
+    // Blobs left in the cache are still read on demand (the cache opens for that).
+    let last = src.last_good().unwrap();
+    let FileContent::Stored(blob) = &last.file("apps/api/secret.json").unwrap().content else {
+        panic!("expected a stored blob");
+    };
+    assert_eq!(&*blob.load().unwrap(), br#"{"kind":"Secret"}"#);
+    assert_ne!(first.commit, second.commit);
+}
