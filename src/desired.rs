@@ -1,12 +1,13 @@
 //! The desired state the agent materializes: one `DesiredSecret` per Secret declared in git, with its
 //! decrypted values held in zeroizing buffers and tagged with the file and commit it came from.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use hmac::{Hmac, Mac};
+
+pub use crate::small_map::SmallMap;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -75,10 +76,10 @@ pub struct DesiredSecret {
     pub key: SecretKey,
     /// The Secret `type` (`Opaque` when unset).
     pub secret_type: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: SmallMap<String>,
+    pub annotations: SmallMap<String>,
     /// Every value, `stringData` folded into `data` as the API server does.
-    pub data: BTreeMap<String, SecretBytes>,
+    pub data: SmallMap<SecretBytes>,
     pub immutable: Option<bool>,
     pub source: Source,
     /// `sealsync.dev/adopt: "true"`: take over an existing Secret that sealsync does not manage yet.
@@ -219,13 +220,13 @@ pub(crate) mod tests_support {
     use super::*;
 
     pub fn sample() -> DesiredSecret {
-        let mut data = BTreeMap::new();
+        let mut data = SmallMap::new();
         data.insert("password".into(), SecretBytes::new(b"hunter2".to_vec()));
         DesiredSecret {
             key: SecretKey::new("team-a", "db"),
             secret_type: "Opaque".into(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            labels: SmallMap::new(),
+            annotations: SmallMap::new(),
             data,
             immutable: None,
             source: Source {

@@ -13,4 +13,5 @@ pub mod policy;
 pub mod reconcile;
 pub mod references;
 pub mod sink;
+pub mod small_map;
 pub mod sops;

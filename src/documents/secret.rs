@@ -189,9 +189,9 @@ pub fn secret_from_document(
     Ok(DesiredSecret {
         key: secret_key,
         secret_type,
-        labels,
-        annotations,
-        data,
+        labels: labels.into(),
+        annotations: annotations.into(),
+        data: data.into(),
         immutable,
         source: Source {
             path: path.to_string(),

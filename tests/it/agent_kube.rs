@@ -307,6 +307,14 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         || b.leading(),
     );
     eprintln!("takeover after {took:?}");
+    // An edit made before the new leader's first pass has looked at the Secret is put back by that
+    // pass (as a change to apply, not as drift): wait for the pass, so the edit below is drift.
+    wait(
+        Duration::from_secs(10),
+        "the new leader's first pass",
+        &[&b],
+        || b.logs().contains("reconciled"),
+    );
     let (ok, out) = cluster.kubectl(&[
         "patch",
         "secret",

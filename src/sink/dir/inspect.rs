@@ -1,7 +1,7 @@
 //! What is on disk for one Secret, compared with what git wants: absent, not sealsync's, or managed
 //! and either intact or drifted (a value, key, link or mode changed by hand).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::layout::{self, DATA_LINK, DIR_MODE, FILE_MODE};
 use super::metadata::{self, Marker, Record};
 use super::Failure;
-use crate::desired::SecretBytes;
+use crate::desired::{SecretBytes, SmallMap};
 
 /// Values are compared a chunk at a time, through one zeroized buffer.
 const CHUNK: usize = 8 * 1024;
@@ -39,7 +39,7 @@ pub(super) fn existing_dir(namespace_dir: &Path, secret_dir: &Path) -> Result<bo
 pub(super) fn inspect(
     namespace_dir: &Path,
     secret_dir: &Path,
-    data: &BTreeMap<String, SecretBytes>,
+    data: &SmallMap<SecretBytes>,
 ) -> Result<OnDisk, Failure> {
     if !existing_dir(namespace_dir, secret_dir)? {
         return Ok(OnDisk::Absent);
@@ -56,7 +56,7 @@ pub(super) fn inspect(
 /// `Ok` when the directory holds exactly `data` in the layout `layout::write` makes. Any error while
 /// looking (a file gone, unreadable, replaced) is drift: rewriting either repairs it or fails with a
 /// real error of its own.
-fn drift(secret_dir: &Path, data: &BTreeMap<String, SecretBytes>) -> Result<(), String> {
+fn drift(secret_dir: &Path, data: &SmallMap<SecretBytes>) -> Result<(), String> {
     check_mode(secret_dir, true, "the Secret directory")?;
     let version = fs::read_link(secret_dir.join(DATA_LINK))
         .map_err(|_| format!("{DATA_LINK} is missing or not a symbolic link"))?;

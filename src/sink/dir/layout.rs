@@ -1,7 +1,6 @@
 //! The kubelet's `AtomicWriter` layout on disk: version directories, the `..data` swap, key symlinks,
 //! exact modes, and the creation and removal of whole Secret directories.
 
-use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +12,7 @@ use rand::Rng;
 
 use super::metadata::{self, Record};
 use super::{Context, Failure};
-use crate::desired::SecretBytes;
+use crate::desired::{SecretBytes, SmallMap};
 
 /// Directories: owner only.
 pub(super) const DIR_MODE: u32 = 0o700;
@@ -36,7 +35,7 @@ const DELETING_PREFIX: &str = "..sealsync-old-";
 /// `record`. Whatever was in `secret_dir` before (by sealsync or by hand) is replaced.
 pub(super) fn write(
     secret_dir: &Path,
-    data: &BTreeMap<String, SecretBytes>,
+    data: &SmallMap<SecretBytes>,
     record: &Record,
 ) -> Result<(), Failure> {
     // First, so that entries can be made in it even if someone changed its mode.
@@ -56,7 +55,7 @@ pub(super) fn write(
 pub(super) fn create(
     namespace_dir: &Path,
     secret_dir: &Path,
-    data: &BTreeMap<String, SecretBytes>,
+    data: &SmallMap<SecretBytes>,
     record: &Record,
 ) -> Result<(), Failure> {
     let staging = staging_dir(namespace_dir)?;
@@ -221,10 +220,7 @@ fn unique_dir(
 
 /// Writes every value into a new version directory, named like the kubelet's
 /// (`..2006_01_02_15_04_05.<random digits>`, UTC), and returns its name.
-fn write_version(
-    secret_dir: &Path,
-    data: &BTreeMap<String, SecretBytes>,
-) -> Result<String, Failure> {
+fn write_version(secret_dir: &Path, data: &SmallMap<SecretBytes>) -> Result<String, Failure> {
     let stamp = utc_stamp(SystemTime::now());
     let version = unique_dir(secret_dir, |rng| {
         format!("..{stamp}.{:09}", rng.gen_range(0..1_000_000_000u32))
@@ -259,7 +255,7 @@ pub(super) fn key_link_target(key: &str) -> PathBuf {
 }
 
 /// Makes each `<key>` a symlink to `..data/<key>`, replacing (atomically) whatever holds the name.
-fn link_keys(secret_dir: &Path, data: &BTreeMap<String, SecretBytes>) -> Result<(), Failure> {
+fn link_keys(secret_dir: &Path, data: &SmallMap<SecretBytes>) -> Result<(), Failure> {
     let tmp = secret_dir.join(KEY_LINK_TMP);
     for key in data.keys() {
         let path = secret_dir.join(key);
@@ -281,11 +277,7 @@ fn link_keys(secret_dir: &Path, data: &BTreeMap<String, SecretBytes>) -> Result<
 
 /// Removes what the new version no longer has: keys that left, entries made by hand among the keys,
 /// older version directories and temporaries. Unknown hidden (`..`) entries are left alone.
-fn prune(
-    secret_dir: &Path,
-    data: &BTreeMap<String, SecretBytes>,
-    version: &str,
-) -> Result<(), Failure> {
+fn prune(secret_dir: &Path, data: &SmallMap<SecretBytes>, version: &str) -> Result<(), Failure> {
     let entries = fs::read_dir(secret_dir).context(|| "listing the Secret directory".into())?;
     for entry in entries {
         let entry = entry.context(|| "listing the Secret directory".into())?;

@@ -1,6 +1,5 @@
 //! What the dir sink's tests share: desired Secrets, a sink on a temporary directory, a look at its layout.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,8 +16,8 @@ pub(super) fn secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> Des
     DesiredSecret {
         key: SecretKey::new(namespace, name),
         secret_type: "Opaque".into(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
+        labels: Default::default(),
+        annotations: Default::default(),
         data: pairs
             .iter()
             .map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec())))

@@ -17,7 +17,7 @@ use super::{
     FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR,
     SOURCE_ANNOTATION,
 };
-use crate::desired::{DesiredSecret, SecretKey};
+use crate::desired::{DesiredSecret, SecretKey, SmallMap};
 use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 /// A Secret read from (or about to be sent to) the API server; its values are zeroized on drop.
@@ -64,9 +64,12 @@ fn desired_type(d: &DesiredSecret) -> &str {
 /// The apply configuration: exactly the fields sealsync owns, nothing else (server-side apply then
 /// removes what sealsync owned before and no longer sets).
 fn desired_object(d: &DesiredSecret, fingerprint: &str) -> LiveSecret {
-    let mut labels = d.labels.clone();
+    let owned = |map: &SmallMap<String>| -> BTreeMap<String, String> {
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut labels = owned(&d.labels);
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
-    let mut annotations = d.annotations.clone();
+    let mut annotations = owned(&d.annotations);
     annotations.insert(SOURCE_ANNOTATION.into(), d.source.path.clone());
     annotations.insert(COMMIT_ANNOTATION.into(), d.source.commit.clone());
     annotations.insert(FINGERPRINT_ANNOTATION.into(), fingerprint.into());
@@ -99,7 +102,7 @@ fn data_equal(live: &Secret, d: &DesiredSecret) -> bool {
             .all(|(k, v)| live_data.get(k).is_some_and(|l| l.0 == v.expose()))
 }
 
-fn contains_all(have: Option<&BTreeMap<String, String>>, want: &BTreeMap<String, String>) -> bool {
+fn contains_all(have: Option<&BTreeMap<String, String>>, want: &SmallMap<String>) -> bool {
     want.iter()
         .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
 }
@@ -188,7 +191,7 @@ impl KubeSink {
             .data
             .iter()
             .flat_map(|m| m.keys())
-            .filter(|k| !d.data.contains_key(*k))
+            .filter(|k| !d.data.contains_key(k))
             .map(|k| (k.clone(), Value::Null))
             .collect();
         let result = if extra.is_empty() {
@@ -407,8 +410,8 @@ mod tests {
             key: SecretKey::new("team-a", "db"),
             secret_type: "Opaque".into(),
             labels: [("app".to_string(), "db".to_string())].into(),
-            annotations: BTreeMap::new(),
-            data,
+            annotations: Default::default(),
+            data: data.into(),
             immutable: None,
             source: Source {
                 path: "apps/team-a/db.yaml".into(),

@@ -511,8 +511,8 @@ mod tests {
         DesiredSecret {
             key: SecretKey::new("team-a", "db"),
             secret_type: "Opaque".into(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            labels: Default::default(),
+            annotations: Default::default(),
             data: [(
                 "password".to_string(),
                 SecretBytes::new(b"hunter2".to_vec()),

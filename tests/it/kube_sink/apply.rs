@@ -1,7 +1,5 @@
 //! Applying Secrets: create, update, no-op and recreate, and the fingerprint key the sink signs with.
 
-use std::collections::BTreeMap;
-
 use sealsync::desired::{FingerprintKey, SecretBytes};
 use sealsync::sink::kube::{hmac_key, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL};
 use sealsync::sink::{ApplyOutcome, Sink};
@@ -103,7 +101,7 @@ async fn immutable_secrets_and_type_changes_are_recreated() {
     assert_eq!(second.immutable, Some(true));
 
     d.secret_type = "kubernetes.io/basic-auth".into();
-    d.data = BTreeMap::from([
+    d.data = sealsync::desired::SmallMap::from([
         ("username".to_string(), SecretBytes::new(b"u".to_vec())),
         ("password".to_string(), SecretBytes::new(b"v3-pw".to_vec())),
     ]);

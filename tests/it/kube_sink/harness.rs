@@ -11,7 +11,7 @@ use k8s_openapi::ByteString;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, Config};
 use kube_api_test_server::TestServer;
-use sealsync::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+use sealsync::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, SmallMap, Source};
 use sealsync::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftReport, KubeSink, Recorder, MANAGED_BY_LABEL,
 };
@@ -179,9 +179,9 @@ pub fn desired(ns: &str, name: &str, password: &str) -> DesiredSecret {
     DesiredSecret {
         key: SecretKey::new(ns, name),
         secret_type: "Opaque".into(),
-        labels: BTreeMap::from([("app".to_string(), name.to_string())]),
-        annotations: BTreeMap::from([("team".to_string(), ns.to_string())]),
-        data: BTreeMap::from([
+        labels: SmallMap::from([("app".to_string(), name.to_string())]),
+        annotations: SmallMap::from([("team".to_string(), ns.to_string())]),
+        data: SmallMap::from([
             (
                 "password".to_string(),
                 SecretBytes::new(password.as_bytes().to_vec()),
