@@ -25,8 +25,13 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps everything else, private keys included, out of the
 # build context).
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+# Named by Cargo.toml (a bench target, and the test API server: a workspace member and dev-dependency);
+# cargo reads their manifests, the release build compiles neither.
+COPY benches/gen_repo.rs ./benches/
+COPY tests/kube-api-server/Cargo.toml ./tests/kube-api-server/
+COPY tests/kube-api-server/src ./tests/kube-api-server/src
 
 # The cache mounts keep the registry and the target directory between builds; they are not part of
 # any layer, so the binaries are copied out of target/ in the same step. --locked: exactly the

@@ -3,6 +3,7 @@
 mod support;
 
 mod agent_dir;
+mod agent_dir_daemon;
 mod agent_kube;
 mod bounds;
 mod fixtures;
