@@ -36,13 +36,24 @@ struct CachedFile {
     blob_id: String,
     /// What classification found, before duplicates across files are refused.
     outcome: FileOutcome,
-    /// The keys this file puts in the desired state now.
-    contributes: Vec<SecretKey>,
+    /// What this file puts in the desired state now (read now, or kept from `last_good`).
+    contributes: Vec<Arc<DesiredSecret>>,
+    /// The Secrets the file yielded the last time it was read without error.
+    last_good: Vec<Arc<DesiredSecret>>,
+}
+
+/// What the engine knows of one key: which files declare it, and what they put in the state.
+#[derive(Default)]
+struct KeyState {
+    /// The files declaring it, in path order, once per declaration (two or more: all refused).
+    declared: Vec<Arc<str>>,
+    /// Its claims, in path order: the first fresh one wins, else the first kept one.
+    claims: Vec<Claim>,
 }
 
 /// A value one file puts in the desired state for one key.
 struct Claim {
-    path: String,
+    path: Arc<str>,
     /// Read from the file now; false for a last good value kept while the file fails.
     fresh: bool,
     secret: Arc<DesiredSecret>,
@@ -51,14 +62,10 @@ struct Claim {
 /// Computes desired state snapshot after snapshot.
 pub struct Engine {
     settings: EngineSettings,
-    /// Every manifest of the last snapshot, by path.
-    cache: HashMap<String, CachedFile>,
-    /// The Secrets each file yielded the last time it was read without error.
-    last_good: HashMap<String, Vec<Arc<DesiredSecret>>>,
-    /// The files declaring each key, in path order, once per declaration (duplicates are refused).
-    declared: HashMap<SecretKey, Vec<String>>,
-    /// Each key's claims, in path order: the first fresh one wins, else the first kept one.
-    claims: HashMap<SecretKey, Vec<Claim>>,
+    /// Every manifest of the last snapshot, by path (each path held once, shared by its claims).
+    cache: HashMap<Arc<str>, CachedFile>,
+    /// Every key declared or claimed.
+    keys: HashMap<SecretKey, KeyState>,
     /// The refusals and ignored documents of each file that has some.
     refused: BTreeMap<String, Vec<Refusal>>,
     ignored: BTreeMap<String, Vec<Ignored>>,
@@ -93,9 +100,7 @@ impl Engine {
         Engine {
             settings,
             cache: HashMap::new(),
-            last_good: HashMap::new(),
-            declared: HashMap::new(),
-            claims: HashMap::new(),
+            keys: HashMap::new(),
             refused: BTreeMap::new(),
             ignored: BTreeMap::new(),
             state: DesiredState::default(),
@@ -120,43 +125,39 @@ impl Engine {
         let mut affected = HashSet::new();
         let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, _) in &changed {
-            if let Some(old) = self.cache.remove(path) {
+            if let Some((shared, old)) = self.cache.remove_entry(path.as_str()) {
                 for s in &old.outcome.secrets {
                     self.undeclare(&s.key, path);
                     affected.insert(s.key.clone());
                 }
-                self.cache.insert(
-                    path.clone(),
-                    CachedFile {
-                        contributes: old.contributes,
-                        ..CachedFile::gone()
-                    },
-                );
+                // Until the pass withdraws its claims; a file still there keeps its last good values.
+                self.cache.insert(shared, old.into_gone());
             }
             files.insert(path.clone());
         }
         for (file, outcome) in todo.into_iter().zip(outcomes) {
+            let (shared, before) = match self.cache.remove_entry(file.path.as_str()) {
+                Some((shared, before)) => (shared, before),
+                None => (Arc::from(file.path.as_str()), CachedFile::gone()),
+            };
             for s in &outcome.secrets {
-                self.declare(&s.key, &file.path);
+                self.declare(&s.key, &shared);
                 affected.insert(s.key.clone());
             }
-            let contributes = self
-                .cache
-                .remove(&file.path)
-                .map(|c| c.contributes)
-                .unwrap_or_default();
             self.cache.insert(
-                file.path.clone(),
+                shared,
                 CachedFile {
                     blob_id: file.blob_id.clone(),
                     outcome,
-                    contributes,
+                    ..before
                 },
             );
         }
         // Files declaring an affected key may gain or lose a duplicate refusal.
         for key in &affected {
-            files.extend(self.declared.get(key).into_iter().flatten().cloned());
+            if let Some(state) = self.keys.get(key) {
+                files.extend(state.declared.iter().map(|p| p.to_string()));
+            }
         }
 
         let mut touched = BTreeSet::new();
@@ -170,15 +171,19 @@ impl Engine {
             refusals_changed |= self.refused.contains_key(path);
             ignored_changed |= self.ignored.contains_key(path);
         }
-        self.cache.retain(|_, c| !c.is_gone());
+        for (path, file) in &changed {
+            if file.is_none() {
+                self.cache.remove(path.as_str());
+            }
+        }
 
         let state = &mut self.state;
         for key in &touched {
-            let winner = self.claims.get(key).and_then(|claims| {
-                claims
+            let winner = self.keys.get(key).and_then(|k| {
+                k.claims
                     .iter()
                     .find(|c| c.fresh)
-                    .or_else(|| claims.first())
+                    .or_else(|| k.claims.first())
                     .map(|c| &c.secret)
             });
             match winner {
@@ -191,7 +196,9 @@ impl Engine {
                     state.secrets.insert(key.clone(), Arc::clone(s));
                 }
                 None => {
-                    self.claims.remove(key);
+                    if self.keys.get(key).is_some_and(|k| k.declared.is_empty()) {
+                        self.keys.remove(key);
+                    }
                     state.secrets.remove(key);
                 }
             }
@@ -217,7 +224,7 @@ impl Engine {
     fn changed_files<'s>(&self, snapshot: &'s Snapshot) -> Vec<(String, Option<&'s SourceFile>)> {
         let differs = |f: &SourceFile| {
             self.cache
-                .get(&f.path)
+                .get(f.path.as_str())
                 .is_none_or(|c| c.blob_id != f.blob_id)
         };
         let usable = snapshot
@@ -231,7 +238,10 @@ impl Engine {
                 .filter(|p| documents::is_manifest(p))
                 .filter_map(|p| match snapshot.file(p) {
                     Some(f) => differs(f).then(|| (p.clone(), Some(f))),
-                    None => self.cache.contains_key(p).then(|| (p.clone(), None)),
+                    None => self
+                        .cache
+                        .contains_key(p.as_str())
+                        .then(|| (p.clone(), None)),
                 })
                 .collect();
         }
@@ -245,7 +255,7 @@ impl Engine {
             self.cache
                 .keys()
                 .filter(|p| snapshot.file(p).is_none())
-                .map(|p| (p.clone(), None)),
+                .map(|p| (p.to_string(), None)),
         );
         changed
     }
@@ -254,81 +264,84 @@ impl Engine {
     /// claims, last good values, refusals and ignored documents. Returns the keys it claims now and
     /// those it claimed before.
     fn recontribute(&mut self, path: &str) -> (Vec<SecretKey>, Vec<SecretKey>) {
-        let Some(file) = self.cache.get_mut(path) else {
+        let Some((shared, _)) = self.cache.get_key_value(path) else {
             return (Vec::new(), Vec::new());
         };
+        let shared = Arc::clone(shared);
+        let file = self.cache.get_mut(path).expect("looked up above");
         let before = std::mem::take(&mut file.contributes);
-        for key in &before {
-            if let Some(claims) = self.claims.get_mut(key) {
-                claims.retain(|c| c.path != path);
+        let before_keys: Vec<SecretKey> = before.iter().map(|s| s.key.clone()).collect();
+        for key in &before_keys {
+            if let Some(state) = self.keys.get_mut(key) {
+                state.claims.retain(|c| *c.path != *path);
             }
         }
         let file = &self.cache[path];
         if file.is_gone() {
-            self.last_good.remove(path);
-            return (Vec::new(), before);
+            return (Vec::new(), before_keys);
         }
         let mut fresh = Vec::new();
         let mut refused = file.outcome.refused.clone();
         for s in &file.outcome.secrets {
-            match self.declared.get(&s.key).filter(|paths| paths.len() > 1) {
-                Some(paths) => refused.push(documents::duplicate(s, paths)),
+            let declared = self.keys.get(&s.key).map(|k| &k.declared);
+            match declared.filter(|paths| paths.len() > 1) {
+                Some(paths) => {
+                    let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+                    refused.push(documents::duplicate(s, &paths));
+                }
                 None => fresh.push(Arc::clone(s)),
             }
         }
-        let mut claims: Vec<Claim> = Vec::new();
+        let mut now: Vec<(Arc<DesiredSecret>, bool)> = Vec::new();
+        let ignored = file.outcome.ignored.clone();
+        let file = self.cache.get_mut(path).expect("looked up above");
         if refused.is_empty() {
-            let known = self.last_good.get(path);
-            if !known.is_some_and(|k| same_secrets(k, &fresh)) {
-                self.last_good.insert(path.to_string(), fresh.clone());
+            if !same_secrets(&file.last_good, &fresh) {
+                file.last_good = fresh.clone();
             }
         } else {
             // The last good value stays: a failure never blanks or deletes a Secret.
-            for s in self.last_good.get(path).into_iter().flatten() {
+            for s in &file.last_good {
                 if !fresh.iter().any(|n| n.key == s.key) {
-                    claims.push(Claim {
-                        path: path.to_string(),
-                        fresh: false,
-                        secret: Arc::clone(s),
-                    });
+                    now.push((Arc::clone(s), false));
                 }
             }
             self.refused.insert(path.to_string(), refused);
         }
-        if !file.outcome.ignored.is_empty() {
-            self.ignored
-                .insert(path.to_string(), file.outcome.ignored.clone());
+        if !ignored.is_empty() {
+            self.ignored.insert(path.to_string(), ignored);
         }
-        claims.extend(fresh.into_iter().map(|secret| Claim {
-            path: path.to_string(),
-            fresh: true,
-            secret,
-        }));
-        let now: Vec<SecretKey> = claims.iter().map(|c| c.secret.key.clone()).collect();
-        for claim in claims {
-            let list = self.claims.entry(claim.secret.key.clone()).or_default();
-            let at = list.partition_point(|c| c.path.as_str() < path);
-            list.insert(at, claim);
+        now.extend(fresh.into_iter().map(|s| (s, true)));
+        file.contributes = now.iter().map(|(s, _)| Arc::clone(s)).collect();
+        let keys: Vec<SecretKey> = now.iter().map(|(s, _)| s.key.clone()).collect();
+        for (secret, fresh) in now {
+            let claims = &mut self.keys.entry(secret.key.clone()).or_default().claims;
+            let at = claims.partition_point(|c| &*c.path < path);
+            claims.insert(
+                at,
+                Claim {
+                    path: Arc::clone(&shared),
+                    fresh,
+                    secret,
+                },
+            );
         }
-        if let Some(file) = self.cache.get_mut(path) {
-            file.contributes = now.clone();
-        }
-        (now, before)
+        (keys, before_keys)
     }
 
-    fn declare(&mut self, key: &SecretKey, path: &str) {
-        let paths = self.declared.entry(key.clone()).or_default();
-        let at = paths.partition_point(|p| p.as_str() <= path);
-        paths.insert(at, path.to_string());
+    fn declare(&mut self, key: &SecretKey, path: &Arc<str>) {
+        let paths = &mut self.keys.entry(key.clone()).or_default().declared;
+        let at = paths.partition_point(|p| **p <= **path);
+        paths.insert(at, Arc::clone(path));
     }
 
     fn undeclare(&mut self, key: &SecretKey, path: &str) {
-        if let Some(paths) = self.declared.get_mut(key) {
-            if let Some(at) = paths.iter().position(|p| p == path) {
-                paths.remove(at);
+        if let Some(state) = self.keys.get_mut(key) {
+            if let Some(at) = state.declared.iter().position(|p| **p == *path) {
+                state.declared.remove(at);
             }
-            if paths.is_empty() {
-                self.declared.remove(key);
+            if state.declared.is_empty() && state.claims.is_empty() {
+                self.keys.remove(key);
             }
         }
     }
@@ -391,9 +404,9 @@ impl Engine {
     /// does not touch a file does not rewrite its Secret.
     fn reuse(&self, path: &str, secret: Arc<DesiredSecret>) -> Arc<DesiredSecret> {
         if let Some(previous) = self
-            .last_good
+            .cache
             .get(path)
-            .and_then(|list| list.iter().find(|p| p.key == secret.key))
+            .and_then(|file| file.last_good.iter().find(|p| p.key == secret.key))
         {
             if Arc::ptr_eq(previous, &secret) {
                 return secret;
@@ -409,12 +422,22 @@ impl Engine {
 }
 
 impl CachedFile {
-    /// A file that left the snapshot, kept for the rest of the pass so its claims can be withdrawn.
+    /// A file not (or no longer) read: kept for the rest of the pass so its claims can be withdrawn.
     fn gone() -> CachedFile {
         CachedFile {
             blob_id: String::new(),
             outcome: FileOutcome::default(),
             contributes: Vec::new(),
+            last_good: Vec::new(),
+        }
+    }
+
+    /// This file's claims and last good values, without its classification.
+    fn into_gone(self) -> CachedFile {
+        CachedFile {
+            contributes: self.contributes,
+            last_good: self.last_good,
+            ..CachedFile::gone()
         }
     }
 
