@@ -89,22 +89,8 @@ pub async fn run(
     let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
         report::publish(state, pass, git_error)
     };
-    // The drift watch's copy of the desired state: patched with what a pass touched when it follows
-    // the pass remembered last, else replaced whole.
-    let remembered = std::cell::Cell::new(0u64);
-    let remember = |desired: &crate::reconcile::DesiredState| {
-        let last = remembered.replace(desired.pass);
-        if last > 0 && desired.pass == last + 1 {
-            for key in &desired.touched {
-                match desired.secrets.get(key) {
-                    Some(d) => store.insert(d.clone()),
-                    None => drop(store.remove(key)),
-                }
-            }
-        } else {
-            store.replace_all(desired.secrets.values().cloned());
-        }
-    };
+    // The drift watch shares the engine's desired state (a persistent map: no copy).
+    let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);
 
     if config.once {
         // One pass needs no election and no drift watch.

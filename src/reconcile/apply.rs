@@ -11,8 +11,6 @@ use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 use super::desired_state::DesiredState;
 
-/// How many Secrets are written at once.
-const CONCURRENCY: usize = 16;
 
 /// The fate of one desired Secret in a pass.
 #[derive(Debug)]
@@ -322,7 +320,7 @@ async fn apply_each<S: Sink>(
             };
             (d.key.clone(), result)
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(sink.concurrency().max(1))
         .collect()
         .await
 }

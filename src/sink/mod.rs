@@ -78,6 +78,11 @@ pub trait Sink: Send + Sync {
     /// Deletes a managed Secret (pruning).
     fn delete(&self, key: &SecretKey) -> impl Future<Output = Result<(), SinkError>> + Send;
 
+    /// How many Secrets a pass applies at once.
+    fn concurrency(&self) -> usize {
+        16
+    }
+
     /// True when a fingerprint in `list_managed` equal to the desired one proves the Secret is as
     /// desired, so `apply` can be skipped (the kube sink, whose drift watch keeps live objects equal to
     /// what it applied). False when `apply` must look every pass (the dir sink, whose files can be

@@ -391,6 +391,13 @@ impl Sink for KubeSink {
         self.delete_managed(key).await
     }
 
+    /// Eight requests at once: an initial sync of thousands of Secrets stays gentle on the API server
+    /// (client-go's default is a burst of 10), and the HTTP/1.1 pool it leaves behind small (each
+    /// connection the burst opened stays idle for 90 s, with its buffers).
+    fn concurrency(&self) -> usize {
+        8
+    }
+
     /// A listed fingerprint is only reported for objects whose uid and resourceVersion are the ones
     /// sealsync last wrote or checked, so a match proves the live Secret is as desired.
     fn listing_is_authoritative(&self) -> bool {

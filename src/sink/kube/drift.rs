@@ -6,7 +6,7 @@
 //! object, which is compared and dropped (zeroized). A Secret this process never wrote or checked is
 //! left to the reconcile loop, so a restart does not report every Secret as drift.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -36,10 +36,16 @@ use crate::sink::SinkError;
 ///
 /// The reconcile loop updates an entry *before* applying it and removes one *before* deleting the
 /// Secret, so the watch never puts back an older version, nor a Secret being pruned.
+///
+/// A persistent map: sharing the engine's desired state costs nothing (`share`), and the watch holds
+/// no second copy of the keys, let alone of the values.
 #[derive(Clone, Default)]
 pub struct DesiredStore {
-    inner: Arc<RwLock<BTreeMap<SecretKey, Arc<DesiredSecret>>>>,
+    inner: Arc<RwLock<Secrets>>,
 }
+
+/// The desired Secrets by key, as the engine computes them.
+pub type Secrets = imbl::OrdMap<SecretKey, Arc<DesiredSecret>>;
 
 impl DesiredStore {
     pub fn new() -> DesiredStore {
@@ -68,6 +74,11 @@ impl DesiredStore {
         *self.write() = map;
     }
 
+    /// Shares `secrets` (the engine's desired state) as the whole of the store.
+    pub fn share(&self, secrets: &Secrets) {
+        *self.write() = secrets.clone();
+    }
+
     pub fn get(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
         self.read().get(key).cloned()
     }
@@ -93,11 +104,11 @@ impl DesiredStore {
     }
 
     // Every critical section is a single map operation, so a poisoned lock holds consistent data.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<SecretKey, Arc<DesiredSecret>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Secrets> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<SecretKey, Arc<DesiredSecret>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Secrets> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 }
