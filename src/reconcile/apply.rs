@@ -11,7 +11,6 @@ use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 use super::desired_state::DesiredState;
 
-
 /// The fate of one desired Secret in a pass.
 #[derive(Debug)]
 pub enum SecretResult {
