@@ -120,45 +120,7 @@ impl Engine {
         let todo: Vec<&SourceFile> = changed.iter().filter_map(|(_, f)| *f).collect();
         let classified = todo.len();
         let outcomes = self.classify_all(snapshot, &todo);
-
-        // Replace the changed files' results; every key they declared or declare now is affected.
-        let mut affected = HashSet::new();
-        let mut files: BTreeSet<String> = BTreeSet::new();
-        for (path, _) in &changed {
-            if let Some((shared, old)) = self.cache.remove_entry(path.as_str()) {
-                for s in &old.outcome.secrets {
-                    self.undeclare(&s.key, path);
-                    affected.insert(s.key.clone());
-                }
-                // Until the pass withdraws its claims; a file still there keeps its last good values.
-                self.cache.insert(shared, old.into_gone());
-            }
-            files.insert(path.clone());
-        }
-        for (file, outcome) in todo.into_iter().zip(outcomes) {
-            let (shared, before) = match self.cache.remove_entry(file.path.as_str()) {
-                Some((shared, before)) => (shared, before),
-                None => (Arc::from(file.path.as_str()), CachedFile::gone()),
-            };
-            for s in &outcome.secrets {
-                self.declare(&s.key, &shared);
-                affected.insert(s.key.clone());
-            }
-            self.cache.insert(
-                shared,
-                CachedFile {
-                    blob_id: file.blob_id.clone(),
-                    outcome,
-                    ..before
-                },
-            );
-        }
-        // Files declaring an affected key may gain or lose a duplicate refusal.
-        for key in &affected {
-            if let Some(state) = self.keys.get(key) {
-                files.extend(state.declared.iter().map(|p| p.to_string()));
-            }
-        }
+        let files = self.replace_files(&changed, todo.into_iter().zip(outcomes));
 
         let mut touched = BTreeSet::new();
         let (mut refusals_changed, mut ignored_changed) = (false, false);
@@ -176,33 +138,11 @@ impl Engine {
                 self.cache.remove(path.as_str());
             }
         }
+        for key in &touched {
+            self.settle(key);
+        }
 
         let state = &mut self.state;
-        for key in &touched {
-            let winner = self.keys.get(key).and_then(|k| {
-                k.claims
-                    .iter()
-                    .find(|c| c.fresh)
-                    .or_else(|| k.claims.first())
-                    .map(|c| &c.secret)
-            });
-            match winner {
-                Some(s)
-                    if state
-                        .secrets
-                        .get(key)
-                        .is_some_and(|now| Arc::ptr_eq(now, s)) => {}
-                Some(s) => {
-                    state.secrets.insert(key.clone(), Arc::clone(s));
-                }
-                None => {
-                    if self.keys.get(key).is_some_and(|k| k.declared.is_empty()) {
-                        self.keys.remove(key);
-                    }
-                    state.secrets.remove(key);
-                }
-            }
-        }
         if refusals_changed {
             state.refused = self.refused.values().flatten().cloned().collect();
             state.failed_paths = self.refused.keys().cloned().collect();
@@ -216,6 +156,79 @@ impl Engine {
         state.touched = if first { BTreeSet::new() } else { touched };
         self.files_classified += classified as u64;
         self.state.clone()
+    }
+
+    /// Puts the changed files' new classifications in the cache (a file gone from the snapshot stays
+    /// until its claims are withdrawn) and returns the files whose contribution must be recomputed:
+    /// the changed ones, and every file declaring a key they declared or declare now (its duplicate
+    /// refusals may change).
+    fn replace_files<'s>(
+        &mut self,
+        changed: &[(String, Option<&'s SourceFile>)],
+        classified: impl Iterator<Item = (&'s SourceFile, FileOutcome)>,
+    ) -> BTreeSet<String> {
+        let mut affected = HashSet::new();
+        let mut files: BTreeSet<String> = BTreeSet::new();
+        for (path, _) in changed {
+            if let Some((shared, old)) = self.cache.remove_entry(path.as_str()) {
+                for s in &old.outcome.secrets {
+                    self.undeclare(&s.key, path);
+                    affected.insert(s.key.clone());
+                }
+                // Until the pass withdraws its claims; a file still there keeps its last good values.
+                self.cache.insert(shared, old.into_gone());
+            }
+            files.insert(path.clone());
+        }
+        for (file, outcome) in classified {
+            let (shared, before) = match self.cache.remove_entry(file.path.as_str()) {
+                Some((shared, before)) => (shared, before),
+                None => (Arc::from(file.path.as_str()), CachedFile::gone()),
+            };
+            for s in &outcome.secrets {
+                self.declare(&s.key, &shared);
+                affected.insert(s.key.clone());
+            }
+            self.cache.insert(
+                shared,
+                CachedFile {
+                    blob_id: file.blob_id.clone(),
+                    outcome,
+                    ..before
+                },
+            );
+        }
+        for key in &affected {
+            if let Some(state) = self.keys.get(key) {
+                files.extend(state.declared.iter().map(|p| p.to_string()));
+            }
+        }
+        files
+    }
+
+    /// Sets `key` in the desired state to its winning claim (the first fresh one in path order, else
+    /// the first kept one), or removes it; forgets a key nothing declares or claims any more.
+    fn settle(&mut self, key: &SecretKey) {
+        let winner = self.keys.get(key).and_then(|k| {
+            k.claims
+                .iter()
+                .find(|c| c.fresh)
+                .or_else(|| k.claims.first())
+                .map(|c| &c.secret)
+        });
+        let secrets = &mut self.state.secrets;
+        match winner {
+            Some(s) if secrets.get(key).is_some_and(|now| Arc::ptr_eq(now, s)) => {}
+            Some(s) => {
+                secrets.insert(key.clone(), Arc::clone(s));
+            }
+            None => {
+                if self.keys.get(key).is_some_and(|k| k.declared.is_empty()) {
+                    self.keys.remove(key);
+                }
+                secrets.remove(key);
+            }
+        }
     }
 
     /// The manifests to look at again: `(path, Some(file))` for a new or changed blob, `(path, None)`
