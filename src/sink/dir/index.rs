@@ -1,6 +1,6 @@
 //! What the dir sink knows to be intact on disk, so a pass re-reads only the Secrets that changed in
 //! git or on disk: the Secrets it wrote or checked, each forgotten as soon as the file system reports a
-//! change below it (inotify, through `notify`).
+//! change below it (its own inotify watch on Linux, `inotify_watch.rs`; `notify` elsewhere).
 //!
 //! A Secret is *verified* when this sink last wrote or inspected it and no event has touched its
 //! directory since. Everything else is *dirty* and inspected by the next `apply`. After writing a
@@ -19,8 +19,6 @@ use std::path::{Component, Path};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use notify::{EventKind, RecursiveMode, Watcher};
-
 use crate::desired::SecretKey;
 use crate::sink::ManagedSecret;
 
@@ -34,8 +32,24 @@ const FENCE_PREFIX: &str = "..sealsync-fence-";
 pub(super) struct Index {
     state: Arc<Mutex<State>>,
     root: std::path::PathBuf,
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Watcher,
 }
+
+/// What the file watcher reports.
+pub(super) enum Change<'a> {
+    /// Something happened at these paths (reads excluded).
+    Paths(&'a [std::path::PathBuf]),
+    /// Events were lost: everything may have changed.
+    Overflow,
+    /// The watch cannot go on (a watch limit reached, an I/O error): nothing more will be reported.
+    Failed(String),
+}
+
+/// The sink's own inotify watch on Linux; notify's elsewhere.
+#[cfg(target_os = "linux")]
+type Watcher = super::inotify_watch::Watch;
+#[cfg(not(target_os = "linux"))]
+type Watcher = notify::RecommendedWatcher;
 
 #[derive(Default)]
 struct State {
@@ -80,15 +94,33 @@ pub(super) enum Listing {
 impl Index {
     /// Starts watching `root` (recursively). Fails when the platform or the file system has no
     /// notifications, or the watch limit is too low for the tree already there.
-    pub(super) fn watch(root: &Path) -> notify::Result<Index> {
+    pub(super) fn watch(root: &Path) -> std::io::Result<Index> {
         let state = Arc::new(Mutex::new(State::default()));
         let events = Arc::clone(&state);
         let base = root.to_path_buf();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                on_event(&events, &base, event)
-            })?;
-        watcher.watch(root, RecursiveMode::Recursive)?;
+        #[cfg(target_os = "linux")]
+        let watcher =
+            super::inotify_watch::watch(root, move |change| on_change(&events, &base, change))?;
+        #[cfg(not(target_os = "linux"))]
+        let watcher = {
+            use notify::{EventKind, RecursiveMode, Watcher as _};
+            let mut watcher =
+                notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                    let change = match &event {
+                        Err(err) => Change::Failed(err.to_string()),
+                        Ok(e) if e.need_rescan() => Change::Overflow,
+                        // Reads by the application (open, close without writing) change nothing.
+                        Ok(e) if matches!(e.kind, EventKind::Access(_)) => return,
+                        Ok(e) => Change::Paths(&e.paths),
+                    };
+                    on_change(&events, &base, change)
+                })
+                .map_err(std::io::Error::other)?;
+            watcher
+                .watch(root, RecursiveMode::Recursive)
+                .map_err(std::io::Error::other)?;
+            watcher
+        };
         Ok(Index {
             state,
             root: root.to_path_buf(),
@@ -300,28 +332,24 @@ impl Recorded {
     }
 }
 
-fn on_event(state: &Mutex<State>, root: &Path, event: notify::Result<notify::Event>) {
+fn on_change(state: &Mutex<State>, root: &Path, change: Change<'_>) {
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-    let event = match event {
-        Ok(event) => event,
-        Err(err) => {
+    let paths = match change {
+        Change::Paths(paths) => paths,
+        Change::Failed(err) => {
             if !state.broken {
                 tracing::warn!(root = %root.display(), "the dir sink's file watcher failed ({err}): every pass now inspects every Secret (raise fs.inotify.max_user_watches if the limit was reached)");
             }
             state.broken = true;
             return;
         }
+        Change::Overflow => {
+            tracing::warn!(root = %root.display(), "file system events were lost: the next pass inspects every Secret");
+            state.complete = false;
+            return;
+        }
     };
-    if event.need_rescan() {
-        tracing::warn!(root = %root.display(), "file system events were lost: the next pass inspects every Secret");
-        state.complete = false;
-        return;
-    }
-    // Reads by the application (open, close without writing) change nothing.
-    if matches!(event.kind, EventKind::Access(_)) {
-        return;
-    }
-    for path in &event.paths {
+    for path in paths {
         if let Some(number) = fence_of(root, path) {
             let State {
                 awaiting_fence,

@@ -20,6 +20,8 @@
 #[cfg(test)]
 mod drift_tests;
 mod index;
+#[cfg(target_os = "linux")]
+mod inotify_watch;
 mod inspect;
 mod layout;
 #[cfg(test)]
