@@ -95,32 +95,40 @@ impl Reader<'_> {
             .detach())
     }
 
-    /// The configured paths, as (path, node) in `root`; the whole tree when none is configured. A
-    /// configured path missing from the tree is an error.
-    fn roots(&self, root: ObjectId, commit: ObjectId) -> Result<Vec<(String, Node)>, GitError> {
+    /// The configured paths in `root`, each with its node, or None where the tree has no entry; the
+    /// whole tree when none is configured.
+    fn lookup(&self, root: ObjectId) -> Result<Vec<(String, Option<Node>)>, GitError> {
         if self.settings.paths.is_empty() {
-            return Ok(vec![(String::new(), Node::Tree(root))]);
+            return Ok(vec![(String::new(), Some(Node::Tree(root)))]);
         }
         let tree = self
             .repo
             .find_tree(root)
             .map_err(|e| self.corrupt(format!("root tree {root} is missing"), &e))?;
-        let mut roots = Vec::new();
+        let mut found = Vec::new();
         for path in &self.settings.paths {
             let entry = tree
                 .lookup_entry_by_path(path)
-                .map_err(|e| self.corrupt(format!("cannot look up {path:?}"), &e))?
-                .ok_or_else(|| GitError::PathNotFound {
+                .map_err(|e| self.corrupt(format!("cannot look up {path:?}"), &e))?;
+            let node = entry.map(|e| Node::of(e.mode().kind(), e.object_id()));
+            found.push((path.clone(), node));
+        }
+        Ok(found)
+    }
+
+    /// As `lookup`, for the commit being read: a configured path missing from it is an error.
+    fn roots(&self, root: ObjectId, commit: ObjectId) -> Result<Vec<(String, Node)>, GitError> {
+        self.lookup(root)?
+            .into_iter()
+            .map(|(path, node)| match node {
+                Some(node) => Ok((path, node)),
+                None => Err(GitError::PathNotFound {
                     url: self.settings.display_url.clone(),
                     commit: commit.to_string(),
-                    path: path.clone(),
-                })?;
-            roots.push((
-                path.clone(),
-                Node::of(entry.mode().kind(), entry.object_id()),
-            ));
-        }
-        Ok(roots)
+                    path,
+                }),
+            })
+            .collect()
     }
 
     /// Every file under the configured paths, read unless `previous` has the same blob at the path.
@@ -175,24 +183,11 @@ impl Reader<'_> {
         root: ObjectId,
         commit: ObjectId,
     ) -> Result<Snapshot, GitError> {
-        let old_roots: HashMap<String, Node> = if self.settings.paths.is_empty() {
-            HashMap::from([(String::new(), Node::Tree(old_root))])
-        } else {
-            let tree = self
-                .repo
-                .find_tree(old_root)
-                .map_err(|e| self.corrupt(format!("root tree {old_root} is missing"), &e))?;
-            let mut found = HashMap::new();
-            for path in &self.settings.paths {
-                let entry = tree
-                    .lookup_entry_by_path(path)
-                    .map_err(|e| self.corrupt(format!("cannot look up {path:?}"), &e))?;
-                let node =
-                    entry.map_or(Node::Nothing, |e| Node::of(e.mode().kind(), e.object_id()));
-                found.insert(path.clone(), node);
-            }
-            found
-        };
+        let old_roots: HashMap<String, Node> = self
+            .lookup(old_root)?
+            .into_iter()
+            .map(|(path, node)| (path, node.unwrap_or(Node::Nothing)))
+            .collect();
         let mut changes = BTreeMap::new();
         for (path, node) in self.roots(root, commit)? {
             let old = old_roots.get(&path).copied().unwrap_or(Node::Nothing);
