@@ -26,8 +26,10 @@ WORKDIR /src
 # Only what the build reads (.dockerignore keeps everything else, private keys included, out of the
 # build context).
 COPY Cargo.toml Cargo.lock build.rs ./
+# linker/sealsync.order: read by build.rs for GNU/Linux builds only; this musl build keeps the default layout.
+COPY linker ./linker
 COPY src ./src
-# Named by Cargo.toml (a bench target, and the test API server: a workspace member and dev-dependency);
+# Named by Cargo.toml (the gen_repo example target, and the test API server: a workspace member and dev-dependency);
 # cargo reads their manifests, the release build compiles neither.
 COPY benches/gen_repo.rs ./benches/
 COPY tests/kube-api-server/Cargo.toml ./tests/kube-api-server/

@@ -1,8 +1,8 @@
 //! Benchmark fixture generator (not a timing benchmark): writes N sops-encrypted Kubernetes Secrets,
 //! each with its own data key and its own random values, as a real GitOps repository would hold them.
 //!
-//! `harness = false`; driven by environment variables so the scripts under `scripts/bench/` can call it
-//! with `cargo bench --bench gen_repo`:
+//! An `[[example]]` target (see Cargo.toml for why not a bench), driven by environment variables so the
+//! scripts under `scripts/bench/` can call it with `cargo run --release --example gen_repo`:
 //!
 //! - `SEALSYNC_BENCH_OUT`  folder to write into (created; files go under `apps/team-XX/`)
 //! - `SEALSYNC_BENCH_N`    number of Secrets (default 1000)

@@ -6,6 +6,7 @@
 #   QUICK=1 scripts/bench/incremental-reconcile.sh    # 100 and 1,000 Secrets, 5 commits each
 #   SIZES="100 10000" COMMITS=9 ...                   # choose
 #   NO_BUILD=1 ...                                    # use target/release as it is
+#   AGENT_WRAP="valgrind ..." ...                     # run the agent under a profiler (scripts/link-order.sh)
 #
 # For each size: start `sealsync run --interval 1h --listen 127.0.0.1:PORT --webhook-secret-file F
 # --log-format json`, wait for /readyz = 200, note its resident memory (ps rss), then COMMITS times:
@@ -87,7 +88,7 @@ for n in $SIZES; do
   rm -rf "$sinkdir/out" "$work/cache"
   : >"$work/agent.log"
   start=$EPOCHREALTIME
-  "$BIN/sealsync" run --repo "$repo" --sink "dir:$sinkdir/out" --identity "$KEY" --cache-dir "$work/cache" \
+  ${AGENT_WRAP:-} "$BIN/sealsync" run --repo "$repo" --sink "dir:$sinkdir/out" --identity "$KEY" --cache-dir "$work/cache" \
     --interval 1h --listen "127.0.0.1:$port" --webhook-secret-file "$work/hook-secret" --log-format json \
     2>"$work/agent.log" &
   agent_pid=$!

@@ -8,6 +8,7 @@
 #   NO_BUILD=1 ...                             # use target/release as it is
 #   MALLOC_ARENA_MAX=2 ...                     # passed through to the agent, to compare
 #   SMAPS_OUT=FILE ...                         # keep /proc/PID/smaps after the first pass
+#   AGENT_WRAP="heaptrack -o F" BENCH_BIN=DIR  # run the agent under a profiler (a build with line tables)
 #
 # Start `kube-api-test-server --port 0 --kubeconfig-out kc.yaml`; generate N Secrets in 50 team folders
 # (namespaces team-00..team-49), commit; start `sealsync run --sink kube --interval 1h` with one
@@ -22,11 +23,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 N="${N:-1000}"
-TEAMS=50
+TEAMS="${TEAMS:-50}"
+export SEALSYNC_BENCH_TEAMS="$TEAMS"
 if [ "$QUICK" = 1 ]; then PASSES="${PASSES:-10}"; EDITS="${EDITS:-60}"; else PASSES="${PASSES:-30}"; EDITS="${EDITS:-200}"; fi
+# Two builds, not one: built together, the test server's dependencies would add features to the
+# agent's and make a different binary from the one users build (and linker/sealsync.order names).
+build_release
 if [ "${NO_BUILD:-0}" != 1 ]; then
-  (cd "$BENCH_ROOT" && cargo build --release --locked -p sealsync -p kube-api-test-server \
-    --bin sealsync --bin kube-api-test-server) >&2
+  (cd "$BENCH_ROOT" && cargo build --release --locked -p kube-api-test-server --bin kube-api-test-server) >&2
 fi
 
 work="$(mktemp -d /tmp/sealsync-kube-bench.XXXXXX)"
@@ -85,7 +89,7 @@ port=$(free_port)
 : >"$work/agent.log"
 start=$EPOCHREALTIME
 KUBECONFIG="$work/kc.yaml" POD_NAMESPACE=sealsync POD_NAME=bench-agent \
-  "$BIN/sealsync" run --sink kube --repo "$repo" --identity "$KEY" --cache-dir "$work/cache" \
+  ${AGENT_WRAP:-} "$BIN/sealsync" run --sink kube --repo "$repo" --identity "$KEY" --cache-dir "$work/cache" \
   --interval 1h --listen "127.0.0.1:$port" --webhook-secret-file "$work/hook-secret" \
   --namespace-policy "$policy" --log-format json 2>"$work/agent.log" &
 agent_pid=$!
@@ -125,6 +129,7 @@ read -r rss2 anon2 file2 thr2 < <(memory)
 reverted=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^sealsync_drift_reverted_total/ {s += $2} END {print s + 0}')
 
 machine_info
+"$BENCH_ROOT/scripts/link-order.sh" --check "$BIN/sealsync"
 echo "API server: kube-api-test-server on loopback (in-memory); agent: sealsync run --sink kube --interval 1h, $TEAMS namespaces${MALLOC_ARENA_MAX:+, MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX}"
 echo
 echo "| Secrets | start to ready | first pass (created) | pass without change, median (min-max) |"

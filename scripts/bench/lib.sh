@@ -29,15 +29,15 @@ build_release() {
 }
 
 # gen_repo OUT N: N sops-encrypted Secrets (own data key and values each) under OUT/apps/team-XX/,
-# via the `gen_repo` bench target (benches/gen_repo.rs). GEN_REPO=PATH runs an already built copy of
-# that target instead (`target/release/deps/gen_repo-*`), so comparing builds does not rebuild it.
+# via the `gen_repo` example target (benches/gen_repo.rs, release profile; it leaves target/release's
+# binaries alone). GEN_REPO=PATH runs an already built copy (`target/release/examples/gen_repo`).
 gen_repo() {
   if [ -n "${GEN_REPO:-}" ]; then
-    SEALSYNC_BENCH_OUT="$1" SEALSYNC_BENCH_N="$2" "$GEN_REPO" --bench >&2
+    SEALSYNC_BENCH_OUT="$1" SEALSYNC_BENCH_N="$2" "$GEN_REPO" >&2
     return
   fi
   (cd "$BENCH_ROOT" && SEALSYNC_BENCH_OUT="$1" SEALSYNC_BENCH_N="$2" \
-    cargo bench --locked --bench gen_repo -q) >&2
+    cargo run --release --locked --example gen_repo -q) >&2
 }
 
 # git_init_commit DIR: a repository of everything in DIR, one commit on main.

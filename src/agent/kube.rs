@@ -43,7 +43,7 @@ pub async fn run(
         .own_namespace
         .clone()
         .unwrap_or_else(|| kube_config.default_namespace.clone());
-    let client = kube::Client::try_from(kube_config)
+    let client = crate::sink::kube::client::build(kube_config)
         .map_err(|e| Fatal(format!("cannot create a Kubernetes client: {e}")))?;
     let engine = run::engine(config, identities, &own_namespace);
     let namespaces = match engine.settings().policy.namespaces() {

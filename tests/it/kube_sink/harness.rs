@@ -38,7 +38,10 @@ impl Cluster {
 
     pub async fn start_with(builder: kube_api_test_server::Builder) -> Cluster {
         let server = builder.start().await.unwrap();
-        let client = Client::try_from(Config::new(server.url().parse().unwrap())).unwrap();
+        // The agent's own client (src/sink/kube/client.rs), so every kube sink test runs through it.
+        let client =
+            sealsync::sink::kube::client::build(Config::new(server.url().parse().unwrap()))
+                .unwrap();
         let dir = tempfile::tempdir().unwrap();
         server
             .write_kubeconfig(dir.path().join("kubeconfig"))

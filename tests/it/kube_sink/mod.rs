@@ -4,6 +4,7 @@
 mod harness;
 
 mod apply;
+mod client;
 mod drift;
 mod faults;
 mod feed;

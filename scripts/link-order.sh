@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Records which of the agent's functions run, and writes linker/sealsync.order: the list build.rs gives
+# LLD (--symbol-ordering-file) so that release builds place those functions together at the start of
+# .text. Why: the kernel maps code 64 KiB at a time around each page that runs, so with the default
+# layout almost all of the agent's 9 MB of code became resident (docs/benchmarks.md, "Kubernetes sink").
+#
+#   scripts/link-order.sh            # record, write linker/sealsync.order, rebuild, report
+#   scripts/link-order.sh --check [BINARY]   # only report how much of the list BINARY (default: the
+#                                            # release agent) defines
+#
+# The workloads are the agent's ordinary jobs, run under valgrind's callgrind (about 50x slower), each
+# smaller than the benchmark that measures it, so the list is not fitted to one benchmark run:
+#   1. the Kubernetes sink: 300 Secrets in 10 namespaces against kube-api-test-server, webhook-triggered
+#      passes, drift edits reverted (scripts/bench/kube-sink.sh);
+#   2. the dir sink, long-running: 100 Secrets, one-file commits fetched on webhook, the folder's own
+#      inotify watch (scripts/bench/incremental-reconcile.sh);
+#   3. `sealsync run --once` of examples/ into a folder, broken file included (the quickstart), and
+#      `sealsync check-config`.
+# Not covered here: TLS to the API server and git over https or ssh (the test servers run plain HTTP);
+# that code keeps its default place after the listed functions.
+# Re-run after a dependency update or a large change; a stale list costs memory, never correctness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+order="$root/linker/sealsync.order"
+bin="$root/target/release/sealsync"
+
+# How many of the listed functions the release binary defines.
+check() {
+  python3 - "$order" "$bin" <<'PY'
+import subprocess, sys
+order, binary = sys.argv[1], sys.argv[2]
+listed = [l.strip() for l in open(order) if l.strip() and not l.startswith("#")]
+nm = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
+defined = {p[2] for p in (l.split() for l in nm.splitlines()) if len(p) == 3}
+found = sum(1 for s in listed if s in defined)
+print(f"link order: {found} of {len(listed)} listed functions are in {binary} ({100 * found / max(1, len(listed)):.0f} %)")
+PY
+}
+
+if [ "${1:-}" = --check ]; then
+  bin="${2:-$bin}"
+  check
+  exit 0
+fi
+command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
+
+# Separate builds: together, the test server's dependencies would change the agent's features and
+# with them its symbol names.
+cargo build --release --locked --bin sealsync --bin sealctl >&2
+cargo build --release --locked -p kube-api-test-server --bin kube-api-test-server >&2
+profiles="$(mktemp -d /tmp/sealsync-link-order.XXXXXX)"
+trap 'rm -rf "$profiles"' EXIT
+wrap="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file=$profiles/cg.%p"
+
+echo "== 1/3 the Kubernetes sink under callgrind" >&2
+AGENT_WRAP="$wrap" NO_BUILD=1 N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
+echo "== 2/3 the dir sink, long-running, under callgrind" >&2
+AGENT_WRAP="$wrap" NO_BUILD=1 SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
+echo "== 3/3 run --once of examples/ and check-config under callgrind" >&2
+work="$profiles/quickstart"
+mkdir -p "$work"
+cp -r examples "$work/repo"
+git -C "$work/repo" init -q -b main
+git -C "$work/repo" add -A
+git -C "$work/repo" -c user.name=link-order -c user.email=link-order@example.invalid commit -qm examples
+code=0
+$wrap "$bin" run --once --repo "$work/repo" --sink "dir:$work/secrets" \
+  --identity examples/demo-identity.agekey --cache-dir "$work/cache" 2>/dev/null || code=$?
+[ "$code" -eq 2 ] || { echo "run --once of examples/ exited $code, not 2" >&2; exit 1; }
+$wrap "$bin" check-config --repo "$work/repo" --sink "dir:$work/secrets" >/dev/null 2>&1
+
+python3 scripts/link-order.py "$bin" "$order" "$profiles"/cg.*
+cargo build --release --locked --bin sealsync >&2
+check
