@@ -15,9 +15,11 @@
 #   2. the dir sink, long-running: 100 Secrets, one-file commits fetched on webhook, the folder's own
 #      inotify watch (scripts/bench/incremental-reconcile.sh);
 #   3. `sealsync run --once` of examples/ into a folder, broken file included (the quickstart), and
-#      `sealsync check-config`.
-# Not covered here: TLS to the API server and git over https or ssh (the test servers run plain HTTP);
-# that code keeps its default place after the listed functions.
+#      `sealsync check-config`;
+#   4. the same over HTTPS (lighttpd, a private CA in SSL_CERT_FILE): the TLS client code, which the
+#      Kubernetes client also runs against a real API server (kube-api-test-server speaks plain HTTP).
+# Not covered: git over ssh, Vault and AWS Secrets Manager references; that code keeps its default place
+# after the listed functions.
 # Re-run after a dependency update or a large change; a stale list costs memory, never correctness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,11 +55,11 @@ profiles="$(mktemp -d /tmp/sealsync-link-order.XXXXXX)"
 trap 'rm -rf "$profiles"' EXIT
 wrap="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file=$profiles/cg.%p"
 
-echo "== 1/3 the Kubernetes sink under callgrind" >&2
+echo "== 1/4 the Kubernetes sink under callgrind" >&2
 AGENT_WRAP="$wrap" NO_BUILD=1 N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
-echo "== 2/3 the dir sink, long-running, under callgrind" >&2
+echo "== 2/4 the dir sink, long-running, under callgrind" >&2
 AGENT_WRAP="$wrap" NO_BUILD=1 SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
-echo "== 3/3 run --once of examples/ and check-config under callgrind" >&2
+echo "== 3/4 run --once of examples/ and check-config under callgrind" >&2
 work="$profiles/quickstart"
 mkdir -p "$work"
 cp -r examples "$work/repo"
@@ -69,6 +71,46 @@ $wrap "$bin" run --once --repo "$work/repo" --sink "dir:$work/secrets" \
   --identity examples/demo-identity.agekey --cache-dir "$work/cache" 2>/dev/null || code=$?
 [ "$code" -eq 2 ] || { echo "run --once of examples/ exited $code, not 2" >&2; exit 1; }
 $wrap "$bin" check-config --repo "$work/repo" --sink "dir:$work/secrets" >/dev/null 2>&1
+
+echo "== 4/4 run --once over HTTPS (lighttpd + git http-backend, a private CA) under callgrind" >&2
+# The TLS client (rustls, ring, certificate verification) is the same code the Kubernetes client runs
+# against a real API server.
+tls="$profiles/tls"
+mkdir -p "$tls/docs"
+(
+  cd "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=link-order-ca 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+    -extfile server.ext 2>/dev/null
+)
+git clone -q --bare "$work/repo" "$tls/repo.git"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tls/lighttpd.conf" <<CONF
+server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_openssl")
+server.document-root = "$tls/docs"
+server.bind = "127.0.0.1"
+server.port = $port
+server.errorlog = "$tls/error.log"
+alias.url = ("/git/" => "$(git --exec-path)/git-http-backend/")
+cgi.assign = ("" => "")
+setenv.add-environment = ("GIT_PROJECT_ROOT" => "$tls", "GIT_HTTP_EXPORT_ALL" => "1")
+ssl.engine = "enable"
+ssl.pemfile = "$tls/server.pem"
+ssl.privkey = "$tls/server.key"
+CONF
+lighttpd -D -f "$tls/lighttpd.conf" &
+lighttpd_pid=$!
+trap 'kill "$lighttpd_pid" 2>/dev/null || true; rm -rf "$profiles"' EXIT
+for ((i = 0; i < 100; i++)); do
+  GIT_SSL_CAINFO="$tls/ca.pem" git ls-remote "https://127.0.0.1:$port/git/repo.git" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+code=0
+SSL_CERT_FILE="$tls/ca.pem" $wrap "$bin" run --once --repo "https://127.0.0.1:$port/git/repo.git" \
+  --sink "dir:$tls/secrets" --identity examples/demo-identity.agekey --cache-dir "$tls/cache" 2>/dev/null || code=$?
+[ "$code" -eq 2 ] || { echo "run --once over HTTPS exited $code, not 2" >&2; exit 1; }
 
 python3 scripts/link-order.py "$bin" "$order" "$profiles"/cg.*
 cargo build --release --locked --bin sealsync >&2
