@@ -49,8 +49,8 @@ fn main() {
     }
 }
 
-/// Whether rustc, as cargo runs it for this target (its `RUSTFLAGS` included), links an empty
-/// program with these extra linker arguments.
+/// Whether rustc, as cargo runs it for this target (its `RUSTFLAGS` and configured linker included),
+/// links an empty program with these extra linker arguments.
 fn links_with<S: AsRef<str>>(args: &[S]) -> bool {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("link-probe");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -60,6 +60,10 @@ fn links_with<S: AsRef<str>>(args: &[S]) -> bool {
         .args(["--target", &std::env::var("TARGET").unwrap_or_default()]);
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     cmd.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    // The linker cargo resolved for the target (`target.<triple>.linker`), if one is configured.
+    if let Ok(linker) = std::env::var("RUSTC_LINKER") {
+        cmd.arg(format!("-Clinker={linker}"));
+    }
     for arg in args {
         cmd.arg(format!("-Clink-arg={}", arg.as_ref()));
     }
