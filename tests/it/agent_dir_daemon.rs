@@ -295,7 +295,9 @@ fn a_long_running_agent_applies_each_commit_through_a_pass_over_what_changed() {
         Some("s3cret-db-pass")
     );
 
-    // The first pass looked at everything, the later ones only at what changed.
+    // The first pass looked at everything, the later ones only at what changed — and at what the
+    // pass before wrote, which the dir sink reads back once: so the second pass may visit everything
+    // the first one created, the others never do.
     let log = std::fs::read_to_string(&d.log).unwrap();
     let passes: Vec<&str> = log
         .lines()
@@ -303,10 +305,10 @@ fn a_long_running_agent_applies_each_commit_through_a_pass_over_what_changed() {
         .collect();
     assert!(passes.len() >= 5, "{log}");
     assert!(passes[0].contains("\"partial\":false"), "{}", passes[0]);
-    for pass in &passes[1..] {
+    for (n, pass) in passes.iter().enumerate().skip(1) {
         assert!(pass.contains("\"partial\":true"), "{pass}");
         assert!(
-            !pass.contains("\"visited\":4"),
+            n == 1 || !pass.contains("\"visited\":4"),
             "a partial pass visited everything: {pass}"
         );
     }

@@ -2,19 +2,17 @@
 //! git or on disk: the Secrets it wrote or checked, each forgotten as soon as the file system reports a
 //! change below it (its own inotify watch on Linux, `inotify_watch.rs`; `notify` elsewhere).
 //!
-//! A Secret is *verified* when this sink last wrote or inspected it and no event has touched its
-//! directory since. Everything else is *dirty* and inspected by the next `apply`. After writing a
-//! Secret the sink sends a *fence* through the watcher: a file created and removed in the root, whose
-//! event comes after those of the write (inotify keeps one queue, in order). Events of that Secret
-//! before its fence are the write's own and are forgotten when the fence arrives; any after it mark
-//! the Secret dirty. The index trusts
-//! itself only while the watcher runs: a lost event queue (`IN_Q_OVERFLOW`) or a change to the root
-//! itself sends it back to a full listing, a change to a namespace directory to a listing of that
-//! directory, a watch limit reached to inspecting everything every pass; and every
-//! `FULL_CHECK_EVERY` it re-inspects everything anyway, so an event missed by a race (a file edited in
-//! the instant between the creation of a version directory and its watch) is repaired within that time.
+//! A Secret is *verified* when this sink last inspected it and no event has touched its directory
+//! since. Everything else is *dirty* and inspected by the next `apply` — a Secret just written
+//! included: every write creates a new version directory, and a change by hand inside it in the
+//! instant before the watcher has added its watch makes no event at all, so the pass after a write
+//! reads it back once (its own events are no proof either way). The index trusts itself only while
+//! the watcher runs: a lost event queue (`IN_Q_OVERFLOW`) or a change to the root itself sends it back
+//! to a full listing, a change to a namespace directory to a listing of that directory, a watch limit
+//! reached to inspecting everything every pass; and every `FULL_CHECK_EVERY` it re-inspects everything
+//! anyway.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,13 +23,9 @@ use crate::sink::ManagedSecret;
 /// How often every Secret is inspected again even though no event said it changed.
 pub(super) const FULL_CHECK_EVERY: Duration = Duration::from_secs(600);
 
-/// The fence files' names in the root: `..sealsync-fence-<n>`. Not a namespace (not a DNS label).
-const FENCE_PREFIX: &str = "..sealsync-fence-";
-
 /// The watcher and what it has learnt. Dropping it stops the watcher thread.
 pub(super) struct Index {
     state: Arc<Mutex<State>>,
-    root: std::path::PathBuf,
     _watcher: Watcher,
 }
 
@@ -66,10 +60,6 @@ struct State {
     dirty: HashSet<SecretKey>,
     /// Namespace directories an event touched: which Secrets they hold may have changed.
     namespaces: HashSet<String>,
-    /// The last fence number handed out.
-    fences: u64,
-    /// Secrets just written, each with the fence that follows its write.
-    awaiting_fence: HashMap<SecretKey, u64>,
 }
 
 #[derive(Clone)]
@@ -123,7 +113,6 @@ impl Index {
         };
         Ok(Index {
             state,
-            root: root.to_path_buf(),
             _watcher: watcher,
         })
     }
@@ -262,33 +251,18 @@ impl Index {
         );
     }
 
-    /// `key` was just written with `fingerprint`: verified once its fence arrives. (A change by hand
-    /// in the instant between the write and the fence is seen at the next full check.)
+    /// `key` was just written with `fingerprint`: dirty until the next pass has read it back (module
+    /// documentation: a change by hand before the new version directory is watched leaves no event).
     pub(super) fn written(&self, key: &SecretKey, fingerprint: String, source_path: String) {
-        let number = {
-            let mut state = self.state();
-            state.fences += 1;
-            let number = state.fences;
-            state.awaiting_fence.insert(key.clone(), number);
-            state.managed.insert(
-                key.clone(),
-                Recorded {
-                    fingerprint: Some(fingerprint),
-                    source_path: Some(source_path),
-                },
-            );
-            number
-        };
-        let fence = self.root.join(format!("{FENCE_PREFIX}{number}"));
-        match std::fs::File::create(&fence) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&fence);
-            }
-            // No fence: the Secret stays dirty and is inspected next pass.
-            Err(_) => {
-                self.state().awaiting_fence.remove(key);
-            }
-        }
+        let mut state = self.state();
+        state.managed.insert(
+            key.clone(),
+            Recorded {
+                fingerprint: Some(fingerprint),
+                source_path: Some(source_path),
+            },
+        );
+        state.dirty.insert(key.clone());
     }
 
     /// `key` is not sealsync's, or the apply failed: look again next time.
@@ -350,21 +324,6 @@ fn on_change(state: &Mutex<State>, root: &Path, change: Change<'_>) {
         }
     };
     for path in paths {
-        if let Some(number) = fence_of(root, path) {
-            let State {
-                awaiting_fence,
-                dirty,
-                ..
-            } = &mut *state;
-            awaiting_fence.retain(|key, fence| {
-                let arrived = *fence <= number;
-                if arrived {
-                    dirty.remove(key);
-                }
-                !arrived
-            });
-            continue;
-        }
         match place_of(root, path) {
             Place::Secret(key) => {
                 state.dirty.insert(key);
@@ -375,18 +334,6 @@ fn on_change(state: &Mutex<State>, root: &Path, change: Change<'_>) {
             Place::Root => state.complete = false,
         }
     }
-}
-
-/// The number of a fence file directly in the root.
-fn fence_of(root: &Path, path: &Path) -> Option<u64> {
-    if path.parent()? != root {
-        return None;
-    }
-    path.file_name()?
-        .to_str()?
-        .strip_prefix(FENCE_PREFIX)?
-        .parse()
-        .ok()
 }
 
 /// What an event's path concerns.
@@ -432,9 +379,25 @@ mod tests {
         assert_eq!(at("/run/secrets/team-a"), Place::Namespace("team-a".into()));
         assert_eq!(at("/run/secrets"), Place::Root);
         assert_eq!(at("/elsewhere/team-a/db"), Place::Root);
-        let fence = |p: &str| fence_of(root, Path::new(p));
-        assert_eq!(fence("/run/secrets/..sealsync-fence-12"), Some(12));
-        assert_eq!(fence("/run/secrets/team-a/..sealsync-fence-12"), None);
-        assert_eq!(fence("/run/secrets/..sealsync-fence-x"), None);
+    }
+
+    /// A write is no proof of what is on disk: the next listing of changes names the Secret until an
+    /// inspection has found it intact, whatever events arrive (here none: nothing touches the disk).
+    #[test]
+    fn a_written_secret_stays_dirty_until_it_is_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = Index::watch(tmp.path()).unwrap();
+        let key = SecretKey::new("team-a", "db");
+        let changed = |index: &Index| -> Vec<SecretKey> {
+            let (listed, _) = index.changes(&[], Vec::new());
+            listed.into_iter().map(|m| m.key).collect()
+        };
+        index.begin(&key);
+        index.written(&key, "fp".into(), "apps/db.yaml".into());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(changed(&index), std::slice::from_ref(&key));
+        index.begin(&key);
+        index.verified(&key, "fp".into(), "apps/db.yaml".into());
+        assert_eq!(changed(&index), Vec::<SecretKey>::new());
     }
 }
