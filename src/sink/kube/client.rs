@@ -1,15 +1,13 @@
 //! The agent's Kubernetes client: kube's own middleware over a connection pool sized for an agent.
 //!
-//! `kube::Client::try_from(config)` builds its stack over hyper's default pool, which suits a client
-//! making a few requests at a time. The agent holds one long watch per permitted namespace besides its
-//! writes, and with hyper's defaults each of those connections keeps the largest read buffer it ever
-//! needed (a namespace's first list grows it to tens of KiB, and the watch that follows on the same
-//! connection keeps it), while every connection of a burst of applies stays open for good: nothing
-//! reaps idle connections without a timer. Here the layers are kube's, in kube's order (base URI,
-//! retry of 5xx/429 when the config asks for it, credentials, impersonation headers) over kube's TLS
-//! and its connect/read/write timeouts; only the pool differs:
-//! - each connection reads into a buffer of [`READ_BUFFER`] bytes, whatever came before;
-//! - at most [`MAX_IDLE`] idle connections are kept, each for at most [`IDLE_TIMEOUT`].
+//! `kube::Client::try_from(config)` builds its stack over hyper's default pool, which keeps every idle
+//! connection with its buffers (and, behind TLS, its session state) until the server closes it:
+//! hyper-util enforces an idle timeout only with a timer, and kube gives its pool none. An agent's
+//! traffic comes in bursts (a pass writing many Secrets at once, then nothing for an hour but its
+//! watches), so the connections of each burst would stay open for good. Here the layers are kube's, in
+//! kube's order (base URI, retry of 429/503/504 when the config asks for it, credentials,
+//! impersonation headers) over kube's TLS and its connect/read/write timeouts; only the pool differs:
+//! at most [`MAX_IDLE`] idle connections are kept, each for at most [`IDLE_TIMEOUT`].
 //!
 //! Not carried over: kube's `debug`-level span per HTTP request, and HTTP(S)/SOCKS proxies, which this
 //! build of kube does not include either (a kubeconfig `proxy-url` is refused, as kube refuses it).
@@ -26,9 +24,6 @@ use kube::{Client, Config};
 use tower::retry::RetryLayer;
 use tower::{BoxError, ServiceBuilder};
 
-/// Bytes each connection reads at a time. Large enough for the headers of any response and for a
-/// watch event in one read; a long list takes more reads instead of a larger buffer.
-pub const READ_BUFFER: usize = 8 * 1024;
 /// Idle connections kept for reuse: the sink's apply concurrency, so a pass that writes reuses them.
 pub const MAX_IDLE: usize = 8;
 /// How long an idle connection is kept before it is closed.
@@ -56,7 +51,6 @@ pub fn build(config: Config) -> Result<Client, ClientError> {
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
     let pool = Builder::new(TokioExecutor::new())
-        .http1_read_buf_exact_size(READ_BUFFER)
         .pool_max_idle_per_host(MAX_IDLE)
         .pool_idle_timeout(IDLE_TIMEOUT)
         .pool_timer(TokioTimer::new())
