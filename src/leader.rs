@@ -60,17 +60,30 @@ pub struct LeaderConfig {
 
 impl LeaderConfig {
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> LeaderConfig {
+        LeaderConfig::with_lease_duration(namespace, identity, DEFAULT_LEASE_DURATION)
+    }
+
+    /// The timings derived from one lease duration as client-go's defaults relate them (15 s lease,
+    /// 10 s renew deadline, renewals every third of the lease, retries every 2 s at most).
+    pub fn with_lease_duration(
+        namespace: impl Into<String>,
+        identity: impl Into<String>,
+        lease_duration: Duration,
+    ) -> LeaderConfig {
         LeaderConfig {
             namespace: namespace.into(),
             lease_name: LEASE_NAME.into(),
             identity: identity.into(),
-            lease_duration: Duration::from_secs(15),
-            renew_interval: Duration::from_secs(5),
-            renew_deadline: Duration::from_secs(10),
-            retry_interval: Duration::from_secs(2),
+            lease_duration,
+            renew_interval: lease_duration / 3,
+            renew_deadline: lease_duration * 2 / 3,
+            retry_interval: (lease_duration / 5).min(Duration::from_secs(2)),
         }
     }
 }
+
+/// How long a Lease holds without renewal unless `--lease-duration` says otherwise.
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 
 /// The identity of this replica: `POD_NAME` if the caller found one, else the hostname.
 pub fn identity(pod_name: Option<String>, hostname: Option<String>) -> Option<String> {
@@ -102,9 +115,17 @@ impl LeaderElector {
     /// Runs the election in a task. The receiver answers "am I the leader" and changes as that does.
     pub fn spawn(self) -> (watch::Receiver<bool>, LeaderHandle) {
         let (tx, rx) = watch::channel(false);
+        let (health, health_rx) = watch::channel(None);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(self.run(tx, stop.clone()));
-        (rx, LeaderHandle { stop, task })
+        let task = tokio::spawn(self.run(tx, health, stop.clone()));
+        (
+            rx,
+            LeaderHandle {
+                stop,
+                task,
+                health: health_rx,
+            },
+        )
     }
 
     fn err(&self, action: &'static str, source: kube::Error) -> LeaderError {
@@ -119,6 +140,7 @@ impl LeaderElector {
     async fn run(
         self,
         tx: watch::Sender<bool>,
+        health: watch::Sender<Option<String>>,
         stop: CancellationToken,
     ) -> Result<(), LeaderError> {
         let mut observed: Option<Observed> = None;
@@ -128,7 +150,14 @@ impl LeaderElector {
         let mut changes = pin!(StreamBackoff::new(changes, Backoff::default()));
         let mut watching = true;
         loop {
-            let leading = match self.try_acquire_or_renew(&mut observed).await {
+            let round = self.try_acquire_or_renew(&mut observed).await;
+            health.send_if_modified(|h| {
+                let now = round.as_ref().err().map(ToString::to_string);
+                let changed = *h != now;
+                *h = now;
+                changed
+            });
+            let leading = match round {
                 Ok(won) => {
                     if won {
                         last_renew = Some(Instant::now());
@@ -303,9 +332,16 @@ fn is_free(lease: Option<&Lease>) -> bool {
 pub struct LeaderHandle {
     stop: CancellationToken,
     task: JoinHandle<Result<(), LeaderError>>,
+    health: watch::Receiver<Option<String>>,
 }
 
 impl LeaderHandle {
+    /// Why the last round could not read or write the Lease (`None` when it could): readiness
+    /// follows it, so a replica cut off from the API server is taken out of its Service.
+    pub fn health(&self) -> watch::Receiver<Option<String>> {
+        self.health.clone()
+    }
+
     /// Stops campaigning and, if leading, releases the lease (graceful shutdown).
     pub async fn release(self) -> Result<(), LeaderError> {
         self.stop.cancel();

@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Refuse manifest files larger than this (default 5MiB).
     #[arg(long, env = "SEALSYNC_MAX_FILE_SIZE", value_name = "SIZE")]
     pub max_file_size: Option<String>,
+    /// How long the leader's Lease holds without renewal (default 15s; at least 2s). Renewals every
+    /// third of it; a leader that cannot renew for two thirds of it stops writing.
+    #[arg(long, env = "SEALSYNC_LEASE_DURATION", value_name = "DURATION")]
+    pub lease_duration: Option<String>,
     /// Namespace of documents that name none (default: the agent's own namespace with the kube sink,
     /// `default` with the dir sink).
     #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]

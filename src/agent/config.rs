@@ -64,6 +64,8 @@ pub struct AgentConfig {
     pub cache_dir: PathBuf,
     pub max_file_size: u64,
     pub default_namespace: Option<String>,
+    /// How long the leader Lease holds without renewal.
+    pub lease_duration: Duration,
     /// The agent's own namespace if known without asking Kubernetes (POD_NAMESPACE, service account).
     pub own_namespace: Option<String>,
     /// The Lease holder identity: POD_NAME, else the hostname.
@@ -103,7 +105,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 17] = [
+        const KNOWN: [&str; 18] = [
             "repo",
             "ref",
             "paths",
@@ -121,6 +123,7 @@ impl FileValues {
             "max_file_size",
             "default_namespace",
             "once",
+            "lease_duration",
         ];
         for (key, _) in map.entries() {
             if !KNOWN.contains(&key) {
@@ -319,7 +322,12 @@ impl AgentConfig {
             .many(
                 "namespace_policy",
                 "SEALSYNC_NAMESPACE_POLICY",
-                args.namespace_policy.clone(),
+                // An empty value (the base ConfigMap's default) or a trailing ';' names no rule.
+                args.namespace_policy
+                    .iter()
+                    .filter(|rule| !rule.trim().is_empty())
+                    .cloned()
+                    .collect(),
             )?
             .iter()
             .map(|text| {
@@ -453,6 +461,21 @@ impl AgentConfig {
             crate::names::dns_label(ns)
                 .map_err(|why| ConfigError(format!("--default-namespace '{ns}': {why}")))?;
         }
+        let lease_text = r
+            .one(
+                "lease_duration",
+                "SEALSYNC_LEASE_DURATION",
+                args.lease_duration.clone(),
+                Some("15s"),
+            )?
+            .expect("default");
+        let lease_duration = parse_duration(&lease_text)
+            .and_then(|d| {
+                (d >= Duration::from_secs(2))
+                    .then_some(d)
+                    .ok_or_else(|| format!("'{lease_text}' is too short; use at least 2s"))
+            })
+            .map_err(|e| ConfigError(format!("--lease-duration {e}")))?;
         let own_namespace = env
             .pod_namespace
             .clone()
@@ -497,6 +520,7 @@ impl AgentConfig {
             cache_dir,
             max_file_size,
             default_namespace,
+            lease_duration,
             own_namespace,
             holder_identity,
             explained,

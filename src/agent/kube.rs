@@ -1,6 +1,7 @@
 //! Running the agent against Kubernetes: credentials (in-cluster, else KUBECONFIG), the agent's own
 //! namespace, the fingerprint key, leader election, the drift watch and the reconcile loop — which
-//! runs only while this replica holds the Lease.
+//! runs only while this replica holds the Lease. A standby is Ready too (it can serve: see
+//! `ops::readiness`), so rolling updates never wait for the Lease.
 
 use std::sync::{Arc, Mutex};
 
@@ -110,9 +111,27 @@ pub async fn run(
 
     let (leading, handle) = LeaderElector::new(
         client.clone(),
-        LeaderConfig::new(own_namespace.clone(), config.holder_identity.clone()),
+        LeaderConfig::with_lease_duration(
+            own_namespace.clone(),
+            config.holder_identity.clone(),
+            config.lease_duration,
+        ),
     )
     .spawn();
+    // Ready from here as a standby: the API server answered (the fingerprint key was read) and the
+    // lease loop runs. Readiness follows the loop's reach of the API server from now on.
+    state.readiness.set_connected(true);
+    let mut health = handle.health();
+    let readiness = state.readiness.clone();
+    tokio::spawn(async move {
+        loop {
+            let error = health.borrow_and_update().clone();
+            readiness.set_api_error(error);
+            if health.changed().await.is_err() {
+                break;
+            }
+        }
+    });
     loop {
         let mut lead = leading.clone();
         tokio::select! {

@@ -1,12 +1,13 @@
 //! Start-up of the `sealsync` binary: arguments, environment, logging, signals, the sink, the
 //! operations endpoints and the reconcile loop.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::desired::FingerprintKey;
-use crate::ops::{self, Metrics, OpsState, StatusBoard, WebhookConfig};
+use crate::ops::{self, Metrics, OpsError, OpsState, StatusBoard, WebhookConfig, WebhookStatus};
 use crate::sink::dir::DirSink;
 
 use super::args::{Cli, Command, RunArgs};
@@ -54,6 +55,7 @@ pub fn main() -> u8 {
             "cache_dir",
             "max_file_size",
             "default_namespace",
+            "lease_duration",
         ] {
             if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 env.from_flags.push(match id {
@@ -175,9 +177,14 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
             ok = false;
         }
     }
-    if let Some(path) = &config.webhook_secret_file {
-        if let Err(e) = WebhookConfig::from_file(path) {
-            println!("error: webhook secret {}: {e}", path.display());
+    match webhook(config.webhook_secret_file.as_deref()) {
+        Ok((_, status)) if status.enabled => println!("webhook: on"),
+        Ok((_, status)) => println!(
+            "webhook: off ({})",
+            status.reason.unwrap_or_default()
+        ),
+        Err(e) => {
+            println!("error: {e}");
             ok = false;
         }
     }
@@ -212,6 +219,29 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
     }
 }
 
+/// The webhook receiver the configuration asks for. A secret file that does not exist means "no
+/// webhook" (the Deployment mounts the `sealsync-webhook` Secret as an optional volume, so the path is
+/// always given); a file that exists but cannot be read, or is empty, is an error.
+fn webhook(path: Option<&Path>) -> Result<(Option<WebhookConfig>, WebhookStatus), Fatal> {
+    let Some(path) = path else {
+        let reason = "no --webhook-secret-file: polling on the interval only".to_string();
+        return Ok((None, WebhookStatus { enabled: false, reason: Some(reason) }));
+    };
+    match WebhookConfig::from_file(path) {
+        Ok(config) => Ok((Some(config), WebhookStatus { enabled: true, reason: None })),
+        Err(OpsError::WebhookSecret { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            let reason = format!(
+                "no webhook secret file at {}: polling on the interval only (create Secret sealsync-webhook with key `secret` and restart to enable it)",
+                path.display()
+            );
+            Ok((None, WebhookStatus { enabled: false, reason: Some(reason) }))
+        }
+        Err(e) => Err(Fatal(format!("webhook secret: {e}"))),
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT.
 async fn termination() {
     #[cfg(unix)]
@@ -238,13 +268,14 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
         let _ = shutdown_tx.send(true);
     });
     let (trigger, mut triggers) = ops::trigger_channel();
-    let webhook = config
-        .webhook_secret_file
-        .as_deref()
-        .map(WebhookConfig::from_file)
-        .transpose()
-        .map_err(|e| Fatal(format!("webhook secret: {e}")))?;
+    let (webhook, webhook_status) = webhook(config.webhook_secret_file.as_deref())?;
+    if let Some(why) = &webhook_status.reason {
+        if config.webhook_secret_file.is_some() {
+            tracing::warn!("webhook off: {why}");
+        }
+    }
     let state = OpsState::new(Metrics::new(), StatusBoard::new(), webhook, trigger);
+    state.status.set_webhook(webhook_status);
     if !config.once {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -63,8 +63,16 @@ pub fn render_status(json: &str) -> String {
         out,
         "ready: {}   leader: {}",
         yes_no(status.ready),
-        yes_no(status.leader)
+        if status.leader { "yes" } else { "no (standby)" }
     );
+    if let Some(why) = &status.not_ready_reason {
+        let _ = writeln!(out, "not ready:       {}", clean(why));
+    }
+    let _ = match (&status.webhook.enabled, &status.webhook.reason) {
+        (true, _) => writeln!(out, "webhook:         on"),
+        (false, Some(why)) => writeln!(out, "webhook:         off ({})", clean(why)),
+        (false, None) => writeln!(out, "webhook:         off"),
+    };
 
     out.push('\n');
     if status.secrets.is_empty() {
@@ -178,6 +186,7 @@ commit:          3f2a1b9c0d4e5f60718293a4b5c6d7e8f9a0b1c2
 last fetch:      2024-05-01T12:00:00Z
 last reconcile:  2024-05-01T12:00:02Z
 ready: yes   leader: yes
+webhook:         on
 
 SECRET                 STATE    SOURCE                             LAST ERROR
 team-a/db-credentials  applied  apps/team-a/db.sops.yaml@3f2a1b9   -
@@ -197,10 +206,28 @@ Git error (serving the last good commit): fetching https://***@git.example.com/o
         let rendered = render_status(&serde_json::to_string(&Status::default()).unwrap());
         assert!(rendered.contains("commit:          -"));
         assert!(rendered.contains("last fetch:      never"));
-        assert!(rendered.contains("ready: no   leader: no"));
+        assert!(rendered.contains("ready: no   leader: no (standby)"));
+        assert!(rendered.contains("webhook:         off\n"));
         assert!(rendered.contains("No Secrets."));
         assert!(!rendered.contains("Refused"));
         assert!(render_status("<html>").starts_with("not a sealsync status document"));
+    }
+
+    #[test]
+    fn renders_why_not_ready_and_why_the_webhook_is_off() {
+        let status = Status {
+            not_ready_reason: Some("last sync refused all 2 documents: a.yaml: policy".into()),
+            webhook: crate::ops::WebhookStatus {
+                enabled: false,
+                reason: Some("no file at /w/secret".into()),
+            },
+            ..Status::default()
+        };
+        let rendered = render_status(&serde_json::to_string(&status).unwrap());
+        assert!(rendered.contains(
+            "not ready:       last sync refused all 2 documents: a.yaml: policy\n"
+        ));
+        assert!(rendered.contains("webhook:         off (no file at /w/secret)\n"));
     }
 
     #[test]

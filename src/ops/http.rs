@@ -4,7 +4,6 @@
 //! status board, a readiness flag and the channel that asks for an early fetch.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::ops::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
+use crate::ops::readiness::Readiness;
 use crate::ops::status::{Status, StatusBoard};
 use crate::ops::webhook::WebhookConfig;
 use crate::ops::{OpsError, Result};
@@ -35,8 +35,8 @@ const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct OpsState {
     pub metrics: Metrics,
     pub status: StatusBoard,
-    /// Set once the first reconcile completed, even if some documents failed.
-    pub ready: Arc<AtomicBool>,
+    /// "Able to serve" (see [`Readiness`]): what `/readyz` answers.
+    pub readiness: Readiness,
     /// `None`: no `--webhook-secret-file`, and `/hooks/git` answers 404.
     pub webhook: Option<Arc<WebhookConfig>>,
     /// Asks the fetch loop for an immediate fetch. Make it with [`trigger_channel`] so repeated
@@ -60,26 +60,26 @@ impl OpsState {
         OpsState {
             metrics,
             status,
-            ready: Arc::new(AtomicBool::new(false)),
+            readiness: Readiness::default(),
             webhook: webhook.map(Arc::new),
             trigger,
         }
     }
 
-    /// Call after the first reconcile completed: `/readyz` answers 200 from then on.
+    /// Call after each completed sync (even if some documents failed).
     pub fn mark_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-        self.status.set_ready(true);
+        self.readiness.set_synced();
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.readiness.check().is_ok()
     }
 
-    /// Records leadership in both the `sealsync_leader` gauge and `/status`.
+    /// Records leadership in the `sealsync_leader` gauge, `/status` and readiness.
     pub fn set_leader(&self, leader: bool) {
         self.metrics.set_leader(leader);
         self.status.set_leader(leader);
+        self.readiness.set_leader(leader);
     }
 }
 
@@ -115,14 +115,10 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(state): State<OpsState>) -> (StatusCode, &'static str) {
-    if state.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: first reconcile not completed",
-        )
+async fn readyz(State(state): State<OpsState>) -> (StatusCode, String) {
+    match state.readiness.check() {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
     }
 }
 
@@ -136,8 +132,10 @@ async fn metrics(State(state): State<OpsState>) -> Response {
 
 async fn status(State(state): State<OpsState>) -> Json<Status> {
     let mut status = state.status.snapshot();
-    // The flag is the one source of truth for readiness; the board may lag if only the flag was set.
-    status.ready = state.is_ready();
+    // Readiness is judged here, from the same facts as `/readyz`.
+    let readiness = state.readiness.check();
+    status.ready = readiness.is_ok();
+    status.not_ready_reason = readiness.err();
     Json(status)
 }
 

@@ -9,13 +9,16 @@
 pub mod client;
 pub mod http;
 pub mod metrics;
+pub mod readiness;
 pub mod status;
 pub mod webhook;
 
 pub use client::{fetch_status, render_status};
 pub use http::{router, serve, trigger_channel, OpsState, MAX_WEBHOOK_BODY};
 pub use metrics::{AppliedOutcome, DriftKind, ErrorReason, Metrics, OPENMETRICS_CONTENT_TYPE};
-pub use status::{RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp};
+pub use status::{
+    RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp, WebhookStatus,
+};
 pub use webhook::{verify_gitea, verify_github, verify_gitlab, WebhookConfig};
 
 /// Why serving the operations endpoints or fetching `/status` failed. Never carries a secret.

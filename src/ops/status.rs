@@ -207,6 +207,21 @@ pub struct Status {
     /// Why the last fetch failed; cleared by the next successful fetch. The agent keeps serving the
     /// Secrets of the last good commit meanwhile.
     pub git_error: Option<String>,
+    /// Why `/readyz` answers 503, when it does.
+    #[serde(default)]
+    pub not_ready_reason: Option<String>,
+    /// Whether `/hooks/git` is served, and if not why.
+    #[serde(default)]
+    pub webhook: WebhookStatus,
+}
+
+/// Whether the git webhook receiver is on (`--webhook-secret-file` names a readable, non-empty file).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookStatus {
+    pub enabled: bool,
+    /// Why it is off (no file configured, or the file is missing), and how to turn it on.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The shared, cheaply cloned status board.
@@ -325,6 +340,10 @@ impl StatusBoard {
     pub fn set_ready(&self, ready: bool) {
         self.update(|s| s.ready = ready);
     }
+
+    pub fn set_webhook(&self, webhook: WebhookStatus) {
+        self.update(|s| s.webhook = webhook);
+    }
 }
 
 /// Puts `secret` in the sorted `list`, keeping the `last_applied` of the entry it replaces when it
@@ -415,6 +434,11 @@ pub(crate) mod tests {
                 "path apps/team-b/ may not write to namespace team-a",
             )],
             git_error: None,
+            not_ready_reason: None,
+            webhook: WebhookStatus {
+                enabled: true,
+                reason: None,
+            },
         }
     }
 

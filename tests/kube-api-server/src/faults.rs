@@ -121,6 +121,8 @@ pub struct RequestRecord {
     pub verb: String,
     pub resource: String,
     pub status: u16,
+    /// The authenticated user name (empty when RBAC is off).
+    pub user: String,
 }
 
 #[derive(Default)]

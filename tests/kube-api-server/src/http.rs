@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,7 +19,10 @@ use tokio::task::JoinSet;
 use crate::control;
 use crate::deletion;
 use crate::discovery;
-use crate::faults::RequestRecord;
+use crate::faults::{RequestRecord, Verb};
+use crate::rbac;
+use crate::selectors::FieldSelector;
+use crate::tokens;
 use crate::handlers::{self, ResourceRequest};
 use crate::resources;
 use crate::state::State;
@@ -178,10 +181,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let (content_type, accept, user_agent) = (
+    let (content_type, accept, user_agent, authorization) = (
         header(&req, CONTENT_TYPE),
         header(&req, ACCEPT),
         header(&req, USER_AGENT),
+        header(&req, AUTHORIZATION),
     );
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -198,6 +202,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    // Authentication, then authorization, come before everything else, as in the API server's
+    // filter chain (fault injection included: a forbidden request consumes no fault).
+    let user = if state.settings.rbac {
+        match tokens::authenticate(&state, &authorization) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                log(&state, &method, &path, &query, ("", ""), e.code, "");
+                return error_response(&e);
+            }
+        }
+    } else {
+        None
+    };
+    let user_name = user.as_ref().map_or("", |u| u.name.as_str());
     let segments: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -207,22 +225,26 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
         ["apis", g, v, rest @ ..] if !rest.is_empty() => (g, v, rest),
         _ => {
-            let resp = discovery_route(&state, &method, &segments, &path);
-            log(
-                &state,
-                &method,
-                &path,
-                &query,
-                "",
-                "",
-                resp.status().as_u16(),
-            );
+            let verb = method.as_str().to_ascii_lowercase();
+            let access = rbac::Access::NonResource {
+                verb: &verb,
+                path: &path,
+            };
+            let resp = match user
+                .as_ref()
+                .map(|u| rbac::authorize(&state.store, u, access))
+            {
+                Some(Err(e)) => error_response(&e),
+                _ => discovery_route(&state, &method, &segments, &path),
+            };
+            let code = resp.status().as_u16();
+            log(&state, &method, &path, &query, ("", ""), code, user_name);
             return resp;
         }
     };
     let Some(p) = parse_resource(group, version, rest) else {
         let resp = error_response(&not_found(&path));
-        log(&state, &method, &path, &query, "", "", 404);
+        log(&state, &method, &path, &query, ("", ""), 404, user_name);
         return resp;
     };
     let rr = ResourceRequest {
@@ -237,20 +259,46 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         body,
     };
     let verb = rr.verb(method.as_str());
-    let resp = match state.faults.take(verb, rr.def.plural) {
+    let denied = user.as_ref().and_then(|u| {
+        let selected = selected_name(&rr, verb);
+        let access = rbac::Access::Resource {
+            verb: verb.as_str(),
+            group: rr.def.group,
+            resource: rr.def.plural,
+            subresource: rr.subresource.as_deref().unwrap_or(""),
+            namespace: rr.ns(),
+            name: rr.name.as_deref().or(selected.as_deref()).unwrap_or(""),
+        };
+        rbac::authorize(&state.store, u, access).err()
+    });
+    let resp = match denied {
         Some(e) => error_response(&e),
-        None => dispatch(&state, &method, &rr).await,
+        None => match state.faults.take(verb, rr.def.plural) {
+            Some(e) => error_response(&e),
+            None => dispatch(&state, &method, &rr).await,
+        },
     };
+    let code = resp.status().as_u16();
     log(
         &state,
         &method,
         &path,
         &query,
-        verb.as_str(),
-        rr.def.plural,
-        resp.status().as_u16(),
+        (verb.as_str(), rr.def.plural),
+        code,
+        user_name,
     );
     resp
+}
+
+/// The name a list or watch selects with `fieldSelector=metadata.name=X`: the API server's
+/// `RequestInfo` takes it as the request's name, so `resourceNames` can authorize the request.
+fn selected_name(rr: &ResourceRequest, verb: Verb) -> Option<String> {
+    if !matches!(verb, Verb::List | Verb::Watch) {
+        return None;
+    }
+    let selector = FieldSelector::parse(rr.param("fieldSelector")?, rr.def).ok()?;
+    selector.exact_name().map(String::from)
 }
 
 fn log(
@@ -258,9 +306,9 @@ fn log(
     method: &Method,
     path: &str,
     query: &str,
-    verb: &str,
-    resource: &str,
+    (verb, resource): (&str, &str),
     status: u16,
+    user: &str,
 ) {
     state.faults.record(RequestRecord {
         method: method.to_string(),
@@ -269,6 +317,7 @@ fn log(
         verb: verb.to_string(),
         resource: resource.to_string(),
         status,
+        user: user.to_string(),
     });
 }
 

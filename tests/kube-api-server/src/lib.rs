@@ -27,6 +27,7 @@ mod managed;
 mod objects;
 mod patch;
 mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod selectors;
@@ -59,6 +60,11 @@ pub enum Error {
     Seed { name: String, message: String },
 }
 
+/// The bearer token of the administrator (`system:masters`) when RBAC is on.
+pub const ADMIN_TOKEN: &str = "kube-api-test-server-admin";
+/// The administrator's user name.
+pub const ADMIN_USER: &str = "kubernetes-admin";
+
 /// Options for [`TestServer`].
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
@@ -85,6 +91,15 @@ impl Builder {
         self
     }
 
+    /// Authenticate every request by its bearer token ([`TestServer::add_token`]) and authorize it
+    /// with the stored Roles, ClusterRoles and bindings, as a real cluster does (off by default).
+    /// Unknown tokens get 401. [`ADMIN_TOKEN`] and requests without a token (`kubectl` sends none over
+    /// plain HTTP) are the administrator, a `system:masters` member, which bypasses RBAC.
+    pub fn rbac(mut self, on: bool) -> Self {
+        self.settings.rbac = on;
+        self
+    }
+
     pub async fn start(self) -> Result<TestServer, Error> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
@@ -98,6 +113,16 @@ impl Builder {
         })?;
         let state = Arc::new(State::new(self.settings, addr));
         seed_namespaces(&state)?;
+        if state.settings.rbac {
+            state
+                .tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    ADMIN_TOKEN.into(),
+                    TokenIdentity::user(ADMIN_USER, &[rbac::MASTERS, "system:authenticated"]),
+                );
+        }
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(http::serve(listener, state.clone(), rx));
         Ok(TestServer {
@@ -162,10 +187,24 @@ impl TestServer {
         self.addr.port()
     }
 
-    /// A kubeconfig whose current context points at this server (no credentials: none are checked).
+    /// A kubeconfig whose current context points at this server: as the administrator when RBAC is
+    /// on, else without credentials (none are checked).
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_with(self.state.settings.rbac.then_some(ADMIN_TOKEN))
+    }
+
+    /// A kubeconfig that authenticates with `token` (see [`TestServer::add_token`]).
+    pub fn kubeconfig_for_token(&self, token: &str) -> String {
+        self.kubeconfig_with(Some(token))
+    }
+
+    fn kubeconfig_with(&self, token: Option<&str>) -> String {
+        let user = match token {
+            Some(t) => format!("\n    token: {t}"),
+            None => " {}".to_string(),
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-api-test-server\n  cluster:\n    server: {}\ncontexts:\n- name: kube-api-test-server\n  context:\n    cluster: kube-api-test-server\n    namespace: default\n    user: test\ncurrent-context: kube-api-test-server\nusers:\n- name: test\n  user: {{}}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-api-test-server\n  cluster:\n    server: {}\ncontexts:\n- name: kube-api-test-server\n  context:\n    cluster: kube-api-test-server\n    namespace: default\n    user: test\ncurrent-context: kube-api-test-server\nusers:\n- name: test\n  user:{user}\npreferences: {{}}\n",
             self.url()
         )
     }

@@ -15,6 +15,9 @@ pub enum Behaviour {
     Workload,
     /// authentication.k8s.io TokenReview: create-only, answered, never stored.
     TokenReview,
+    /// rbac.authorization.k8s.io/v1 Role, ClusterRole and their bindings: stored as sent, read by the
+    /// authorizer on every request when RBAC is on. Names are path segments (`system:foo` is valid).
+    Rbac,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +192,58 @@ pub const RESOURCES: &[ResourceDef] = &[
         )
     },
     def(
+        ("", "v1"),
+        ("serviceaccounts", "serviceaccount", "ServiceAccount"),
+        true,
+        &["sa"],
+        Behaviour::Plain,
+    ),
+    ResourceDef {
+        categories: &["all"],
+        ..def(
+            ("", "v1"),
+            ("services", "service", "Service"),
+            true,
+            &["svc"],
+            Behaviour::Plain,
+        )
+    },
+    def(
+        ("policy", "v1"),
+        ("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget"),
+        true,
+        &["pdb"],
+        Behaviour::Plain,
+    ),
+    def(
+        ("rbac.authorization.k8s.io", "v1"),
+        ("roles", "role", "Role"),
+        true,
+        &[],
+        Behaviour::Rbac,
+    ),
+    def(
+        ("rbac.authorization.k8s.io", "v1"),
+        ("rolebindings", "rolebinding", "RoleBinding"),
+        true,
+        &[],
+        Behaviour::Rbac,
+    ),
+    def(
+        ("rbac.authorization.k8s.io", "v1"),
+        ("clusterroles", "clusterrole", "ClusterRole"),
+        false,
+        &[],
+        Behaviour::Rbac,
+    ),
+    def(
+        ("rbac.authorization.k8s.io", "v1"),
+        ("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding"),
+        false,
+        &[],
+        Behaviour::Rbac,
+    ),
+    def(
         ("authentication.k8s.io", "v1"),
         ("tokenreviews", "tokenreview", "TokenReview"),
         false,
@@ -223,4 +278,11 @@ pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resou
 
 pub fn namespaces() -> &'static ResourceDef {
     &RESOURCES[0]
+}
+
+/// A served resource by group and plural (any version), e.g. `("rbac.authorization.k8s.io", "roles")`.
+pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural)
 }

@@ -233,6 +233,15 @@ impl FieldSelector {
         Ok(FieldSelector { terms })
     }
 
+    /// The name an `metadata.name=X` term requires (`RequiresExactMatch`): the API server takes it as
+    /// the request's name when authorizing a list or watch, so `resourceNames` can allow it.
+    pub fn exact_name(&self) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|(field, negated, _)| field == "metadata.name" && !negated)
+            .map(|(_, _, value)| value.as_str())
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.terms.iter().all(|(field, negated, want)| {
             let pointer = format!("/{}", field.replace('.', "/"));

@@ -17,6 +17,8 @@ pub struct Settings {
     pub strict_namespaces: bool,
     /// How often a watch that asked for bookmarks gets one.
     pub bookmark_interval: Duration,
+    /// Authenticate by bearer token and authorize with the stored RBAC objects.
+    pub rbac: bool,
 }
 
 impl Default for Settings {
@@ -24,6 +26,7 @@ impl Default for Settings {
         Settings {
             strict_namespaces: false,
             bookmark_interval: Duration::from_secs(1),
+            rbac: false,
         }
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::ids;
+use crate::rbac::User;
 use crate::state::State;
 use crate::status::{ApiError, ApiResult};
 
@@ -99,4 +100,43 @@ pub fn review(state: &State, body: &[u8]) -> ApiResult<Value> {
     review["metadata"] = json!({"creationTimestamp": null});
     review["status"] = status;
     Ok(review)
+}
+
+/// Who an `Authorization` header authenticates as: a known bearer token its identity (with
+/// `system:authenticated`), an unknown one 401 as the API server answers it, and a request without
+/// credentials the administrator. A real cluster makes the latter `system:anonymous`; here it cannot:
+/// `kubectl` (client-go's clientcmd) sends a kubeconfig's credentials only over TLS, and this server
+/// speaks plain HTTP, so the administrator is whoever sends no token. kube-rs sends its token over
+/// plain HTTP too, so the identities under test are authenticated.
+pub fn authenticate(state: &State, authorization: &str) -> ApiResult<User> {
+    if authorization.is_empty() {
+        return Ok(User {
+            name: crate::ADMIN_USER.into(),
+            groups: vec![crate::rbac::MASTERS.into(), "system:authenticated".into()],
+        });
+    }
+    let known = authorization
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .and_then(|token| {
+            state
+                .tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .cloned()
+        });
+    match known {
+        Some(id) => {
+            let mut groups = id.groups;
+            if !groups.iter().any(|g| g == "system:authenticated") {
+                groups.push("system:authenticated".into());
+            }
+            Ok(User {
+                name: id.username,
+                groups,
+            })
+        }
+        None => Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+    }
 }

@@ -107,13 +107,28 @@ fn forbidden(field: &str, msg: &str) -> Cause {
     }
 }
 
-/// Name rules of a resource: namespaces are labels, everything else here a subdomain.
+/// Name rules of a resource: namespaces are labels, RBAC objects path segments (`system:auth-delegator`),
+/// everything else here a subdomain.
 pub fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
     if def.name_is_label() {
         dns1123_label_errors(name)
+    } else if def.behaviour == Behaviour::Rbac {
+        path_segment_errors(name)
     } else {
         dns1123_subdomain_errors(name)
     }
+}
+
+/// `ValidatePathSegmentName`: anything that can stand in a URL path segment.
+fn path_segment_errors(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|c| name.contains(*c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
 }
 
 /// Validates a whole object about to be stored; `old` is the stored version on update.

@@ -1,14 +1,16 @@
-//! Runs the Kubernetes API test server for scripts and `kubectl`: `--port P --kubeconfig-out FILE`.
+//! Runs the Kubernetes API test server for scripts and `kubectl`: `--port P --kubeconfig-out FILE`
+//! (`--rbac`: the kubeconfig then authenticates as the administrator).
 
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: kube-api-test-server [--port P] [--kubeconfig-out FILE] [--strict-namespaces]";
+    "usage: kube-api-test-server [--port P] [--kubeconfig-out FILE] [--strict-namespaces] [--rbac]";
 
 struct Args {
     port: u16,
     kubeconfig_out: Option<String>,
     strict_namespaces: bool,
+    rbac: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -16,6 +18,7 @@ fn parse_args() -> Result<Args, String> {
         port: 0,
         kubeconfig_out: None,
         strict_namespaces: false,
+        rbac: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -30,6 +33,7 @@ fn parse_args() -> Result<Args, String> {
                 args.kubeconfig_out = Some(it.next().ok_or("--kubeconfig-out needs a value")?)
             }
             "--strict-namespaces" => args.strict_namespaces = true,
+            "--rbac" => args.rbac = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -52,6 +56,7 @@ async fn main() -> ExitCode {
     let server = match kube_api_test_server::TestServer::builder()
         .port(args.port)
         .strict_namespaces(args.strict_namespaces)
+        .rbac(args.rbac)
         .start()
         .await
     {

@@ -12,13 +12,13 @@ use crate::{client, code};
 
 const KUBECTL: &str = "kubectl";
 
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
+pub struct Kubectl {
+    pub kubeconfig: PathBuf,
+    pub cache: PathBuf,
 }
 
 impl Kubectl {
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+    pub async fn run(&self, args: &[&str]) -> (bool, String, String) {
         let out = tokio::process::Command::new(KUBECTL)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -36,7 +36,7 @@ impl Kubectl {
     }
 
     /// Runs and requires success, answering stdout.
-    async fn ok(&self, args: &[&str]) -> String {
+    pub async fn ok(&self, args: &[&str]) -> String {
         let (ok, stdout, stderr) = self.run(args).await;
         assert!(ok, "kubectl {args:?} failed:\n{stderr}");
         stdout
@@ -49,7 +49,7 @@ impl Kubectl {
     }
 }
 
-fn kubectl_present() -> bool {
+pub fn kubectl_present() -> bool {
     std::process::Command::new(KUBECTL)
         .arg("version")
         .arg("--client")
@@ -57,7 +57,7 @@ fn kubectl_present() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.to_string_lossy().into_owned()
