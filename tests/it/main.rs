@@ -6,9 +6,11 @@ mod agent_dir;
 mod agent_dir_daemon;
 mod agent_kube;
 mod bounds;
+mod cluster;
 mod fixtures;
 mod git_servers;
 mod git_source;
+mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;

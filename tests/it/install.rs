@@ -1,0 +1,309 @@
+//! The shipped install, end to end: `kubectl kustomize deploy/examples/two-teams` applied as the
+//! administrator to an API server that enforces RBAC, and the real `sealsync` run as that Deployment
+//! runs it (its arguments and environment, the ConfigMap's values, two replicas authenticated as the
+//! ServiceAccount) against the example repository. Nothing the agent does may be refused; a standby is
+//! Ready, so a rolling update (the new pod Ready while the old one leads) completes and hands over.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use kube_api_test_server::{RequestRecord, TokenIdentity};
+use serde::Deserialize as _;
+use serde_yaml_ng::Value;
+
+use crate::cluster::{wait, Agent, Cluster};
+use crate::git_servers::{free_port, Fixture};
+use crate::support::root;
+
+/// The identity the Deployment's pods run as.
+const AGENT_USER: &str = "system:serviceaccount:sealsync:sealsync";
+/// The demo recipient `examples/` is encrypted for (`examples/demo-identity.agekey`).
+const DEMO_RECIPIENT: &str = "age1dae9e6p9dk68ca9l4agnjtz0q0q0thl3d4uqhrjfvl6tg4sv0uasuhxxzw";
+/// Generous: the suite runs on two loaded cores.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `kubectl kustomize deploy/<overlay>`, as documents.
+fn render(overlay: &str) -> (String, Vec<Value>) {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root().join("deploy").join(overlay))
+        .output()
+        .expect("kubectl is preinstalled on this machine kind");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|d| !d.is_null())
+        .collect();
+    (text, docs)
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("the rendered install has no {kind}"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A SOPS-encrypted Secret for the demo recipient, as `sealctl` would write it into `examples/`.
+fn demo_secret(namespace: &str, name: &str, value: &str) -> Vec<u8> {
+    use sealsync::sops::file::{encrypt, EncryptionSpec};
+    let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nstringData:\n  value: {value}\n");
+    let spec = EncryptionSpec {
+        groups: vec![sealsync::keys::parse_recipient_list(DEMO_RECIPIENT).unwrap()],
+        threshold: 0,
+        rules: sealsync::sops::rules::RuleSet {
+            encrypted_regex: Some("^(data|stringData)$".into()),
+            ..Default::default()
+        },
+    };
+    encrypt(yaml.as_bytes(), sealsync::sops::stores::Format::Yaml, &spec).unwrap()
+}
+
+/// The example repository in git, the rendered install applied, and the agent's credentials.
+struct Install {
+    fx: Fixture,
+    cluster: Cluster,
+    /// Authenticates as the ServiceAccount, as the pod's mounted token would.
+    agent_kubeconfig: PathBuf,
+    deployment: Value,
+    config: BTreeMap<String, String>,
+}
+
+impl Install {
+    /// Renders `overlay`, applies it as the administrator and commits `examples/` to a repository.
+    fn new(overlay: &str) -> Install {
+        let fx = Fixture::new();
+        copy_tree(&root().join("examples"), &fx.work.join("examples"));
+        fx.commit("the example repository");
+        let (text, docs) = render(overlay);
+        let cluster = Cluster::start_rbac(fx.dir.path());
+        // The overlay does not own the team namespaces: they exist before the install.
+        for ns in ["team-a", "team-b"] {
+            let (ok, out) = cluster.kubectl(&["create", "namespace", ns]);
+            assert!(ok, "{out}");
+        }
+        let manifests = fx.dir.path().join("install.yaml");
+        std::fs::write(&manifests, text).unwrap();
+        let (ok, out) = cluster.kubectl(&["apply", "-f", manifests.to_str().unwrap()]);
+        assert!(ok, "kubectl apply of the rendered install failed:\n{out}");
+        let config = find(&docs, "ConfigMap")["data"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().unwrap_or_default().to_string();
+                (k.as_str().unwrap().to_string(), v)
+            })
+            .collect();
+        let agent_kubeconfig = cluster.kubeconfig_as(
+            &fx.dir.path().join("agent-kubeconfig"),
+            TokenIdentity::service_account("sealsync", "sealsync"),
+        );
+        Install {
+            deployment: find(&docs, "Deployment").clone(),
+            fx,
+            cluster,
+            agent_kubeconfig,
+            config,
+        }
+    }
+
+    /// Starts a replica named `pod` with the Deployment's arguments and environment, as far as they
+    /// apply outside a pod: the repository is the local fixture, the age key the demo key file, the
+    /// address a free loopback port; `overrides` replace environment values.
+    fn replica(&self, pod: &str, overrides: &[(&str, &str)]) -> Agent {
+        let container = &self.deployment["spec"]["template"]["spec"]["containers"][0];
+        let namespace = self.deployment["metadata"]["namespace"].as_str().unwrap();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for var in container["env"].as_sequence().unwrap() {
+            let name = var["name"].as_str().unwrap().to_string();
+            let from = &var["valueFrom"];
+            let value = if let Some(v) = var["value"].as_str() {
+                Some(v.to_string())
+            } else if let Some(key) = from["configMapKeyRef"]["key"].as_str() {
+                self.config.get(key).cloned()
+            } else {
+                match from["fieldRef"]["fieldPath"].as_str() {
+                    Some("metadata.name") => Some(pod.to_string()),
+                    Some("metadata.namespace") => Some(namespace.to_string()),
+                    other => panic!("unexpected fieldRef {other:?}"),
+                }
+            };
+            env.extend(value.map(|v| (name, v)));
+        }
+        env.insert("SEALSYNC_REPO".into(), self.fx.file_url());
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let port = free_port();
+        let args: Vec<String> = container["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let mut a = a.as_str().unwrap().to_string();
+                for (k, v) in &env {
+                    a = a.replace(&format!("$({k})"), v);
+                }
+                if a.starts_with("--identity=") {
+                    let key = root().join("examples/demo-identity.agekey");
+                    a = format!("--identity={}", key.display());
+                } else if a.starts_with("--listen=") {
+                    a = format!("--listen=127.0.0.1:{port}");
+                }
+                a
+            })
+            .collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sealsync"));
+        command
+            .args(&args)
+            .envs(&env)
+            .env("KUBECONFIG", &self.agent_kubeconfig)
+            .env(
+                "SEALSYNC_CACHE_DIR",
+                self.fx.scratch(&format!("cache-{pod}")),
+            );
+        Agent::spawn(command, port, self.fx.dir.path().join(format!("{pod}.log")))
+    }
+
+    /// Every request the agent's identity made.
+    fn agent_requests(&self) -> Vec<RequestRecord> {
+        self.cluster
+            .server()
+            .requests()
+            .into_iter()
+            .filter(|r| r.user == AGENT_USER)
+            .collect()
+    }
+
+    fn assert_nothing_refused(&self, agents: &[&Agent]) {
+        let requests = self.agent_requests();
+        assert!(!requests.is_empty(), "the agent authenticated as its ServiceAccount");
+        let refused: Vec<_> = requests.iter().filter(|r| r.status == 403).collect();
+        let logs: Vec<String> = agents.iter().map(|a| a.logs()).collect();
+        assert!(
+            refused.is_empty(),
+            "the shipped RBAC refused the agent:\n{refused:#?}\nlogs:\n{}",
+            logs.join("\n---\n")
+        );
+    }
+
+    fn secret_exists(&self, namespace: &str, name: &str) -> bool {
+        self.cluster
+            .kubectl(&["get", "secret", name, "-n", namespace, "-o", "name"])
+            .0
+    }
+}
+
+/// The standby's watch of its Lease, answered (the Role grants list and watch on the Lease by name).
+fn lease_watch_authorized(requests: &[RequestRecord]) -> bool {
+    requests.iter().any(|r| {
+        r.resource == "leases"
+            && r.verb == "watch"
+            && r.query.contains("metadata.name%3Dsealsync-leader")
+            && r.status == 200
+    })
+}
+
+#[test]
+fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
+    let install = Install::new("examples/two-teams");
+    let a = install.replica("sealsync-7d9f-a", &[]);
+    wait(PATIENCE, "the team Secrets", &[&a], || {
+        install.secret_exists("team-a", "db-credentials")
+            && install.secret_exists("team-a", "api-token")
+            && install.secret_exists("team-b", "smtp")
+    });
+    assert!(install
+        .cluster
+        .value_in("team-a", "db-credentials", "password")
+        .is_some_and(|v| !v.is_empty()));
+    let b = install.replica("sealsync-7d9f-b", &[]);
+    wait(PATIENCE, "both replicas Ready", &[&a, &b], || a.ready() && b.ready());
+    assert!(a.leading() && !b.leading(), "one leader, one Ready standby");
+    wait(PATIENCE, "the standby's lease watch", &[&a, &b], || {
+        lease_watch_authorized(&install.agent_requests())
+    });
+    install.assert_nothing_refused(&[&a, &b]);
+
+    // The webhook Secret does not exist: the Deployment's --webhook-secret-file names a missing file,
+    // which means "no webhook", said once and shown in /status.
+    let status = b.get("/status").unwrap();
+    assert!(
+        status.contains(r#""webhook":{"enabled":false,"reason":"no webhook secret file at /var/run/sealsync/webhook/secret"#),
+        "{status}"
+    );
+    assert_eq!(a.logs().matches("webhook off").count(), 1, "{}", a.logs());
+}
+
+#[test]
+fn a_sync_refusing_every_document_is_not_ready_and_says_why() {
+    let install = Install::new("examples/two-teams");
+    // As the overlay shipped before: no namespace policy, so only the agent's own namespace is allowed.
+    let a = install.replica("sealsync-7d9f-a", &[("SEALSYNC_NAMESPACE_POLICY", "")]);
+    wait(PATIENCE, "/readyz to say why", &[&a], || {
+        a.get_any("/readyz").is_some_and(|(code, body)| {
+            code == 503 && body.contains("not ready: last sync refused all ")
+        })
+    });
+    let status = a.get("/status").unwrap();
+    assert!(status.contains(r#""ready":false"#), "{status}");
+    assert!(status.contains(r#""not_ready_reason":"last sync refused all "#), "{status}");
+}
+
+#[test]
+fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
+    let install = Install::new("examples/two-teams");
+    // Hourly polling: only a new leader's first pass can pick up the commit below.
+    let env = [
+        ("SEALSYNC_INTERVAL", "1h"),
+        ("SEALSYNC_LEASE_DURATION", "4s"),
+    ];
+    let mut old = install.replica("sealsync-old", &env);
+    wait(PATIENCE, "the old pod to lead and sync", &[&old], || {
+        old.leading() && old.ready() && install.secret_exists("team-b", "smtp")
+    });
+    install.fx.write(
+        "examples/apps/team-a/rotated.yaml",
+        demo_secret("team-a", "rotated", "r0tated-value"),
+    );
+    let commit = install.fx.commit("a new Secret");
+
+    // maxSurge 1, maxUnavailable 0: the new pod must become Ready while the old one leads...
+    let new = install.replica("sealsync-new", &env);
+    wait(PATIENCE, "the new pod Ready as a standby", &[&old, &new], || {
+        new.ready()
+    });
+    assert!(old.leading() && !new.leading());
+    // ...then the old one is stopped, releases the Lease, and the new one takes over and syncs.
+    assert!(old.terminate().success(), "{}", old.logs());
+    assert!(old.logs().contains("released the leader lease"), "{}", old.logs());
+    wait(PATIENCE, "the new leader to apply the new commit", &[&new], || {
+        new.leading()
+            && install.cluster.value_in("team-a", "rotated", "value").as_deref()
+                == Some("r0tated-value")
+    });
+    wait(PATIENCE, "the new leader Ready", &[&new], || {
+        new.ready() && new.get("/status").is_some_and(|s| s.contains(&commit))
+    });
+    install.assert_nothing_refused(&[&old, &new]);
+}
