@@ -307,3 +307,29 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
     });
     install.assert_nothing_refused(&[&old, &new]);
 }
+
+#[test]
+fn the_rendered_role_names_what_the_agent_uses() {
+    use sealsync::leader::LEASE_NAME;
+    use sealsync::sink::kube::hmac_key::KEY_SECRET;
+    let (_, docs) = render("base");
+    let role = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Role") && d["metadata"]["namespace"].as_str() == Some("sealsync"))
+        .expect("the base renders the agent's Role");
+    let grants = |resource: &str, name: &str| -> Vec<String> {
+        role["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|r| r["resources"].as_sequence().unwrap().iter().any(|x| x.as_str() == Some(resource)))
+            .filter(|r| r["resourceNames"].as_sequence().is_some_and(|n| n.iter().any(|x| x.as_str() == Some(name))))
+            .flat_map(|r| r["verbs"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(grants("secrets", KEY_SECRET).contains(&"get".to_string()), "{role:?}");
+    let lease = grants("leases", LEASE_NAME);
+    for verb in ["get", "list", "watch", "update"] {
+        assert!(lease.contains(&verb.to_string()), "{verb} on the Lease: {role:?}");
+    }
+}
