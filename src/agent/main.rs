@@ -179,10 +179,7 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
     }
     match webhook(config.webhook_secret_file.as_deref()) {
         Ok((_, status)) if status.enabled => println!("webhook: on"),
-        Ok((_, status)) => println!(
-            "webhook: off ({})",
-            status.reason.unwrap_or_default()
-        ),
+        Ok((_, status)) => println!("webhook: off ({})", status.reason.unwrap_or_default()),
         Err(e) => {
             println!("error: {e}");
             ok = false;
@@ -225,10 +222,22 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
 fn webhook(path: Option<&Path>) -> Result<(Option<WebhookConfig>, WebhookStatus), Fatal> {
     let Some(path) = path else {
         let reason = "no --webhook-secret-file: polling on the interval only".to_string();
-        return Ok((None, WebhookStatus { enabled: false, reason: Some(reason) }));
+        return Ok((
+            None,
+            WebhookStatus {
+                enabled: false,
+                reason: Some(reason),
+            },
+        ));
     };
     match WebhookConfig::from_file(path) {
-        Ok(config) => Ok((Some(config), WebhookStatus { enabled: true, reason: None })),
+        Ok(config) => Ok((
+            Some(config),
+            WebhookStatus {
+                enabled: true,
+                reason: None,
+            },
+        )),
         Err(OpsError::WebhookSecret { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
@@ -236,7 +245,13 @@ fn webhook(path: Option<&Path>) -> Result<(Option<WebhookConfig>, WebhookStatus)
                 "no webhook secret file at {}: polling on the interval only (create Secret sealsync-webhook with key `secret` and restart to enable it)",
                 path.display()
             );
-            Ok((None, WebhookStatus { enabled: false, reason: Some(reason) }))
+            Ok((
+                None,
+                WebhookStatus {
+                    enabled: false,
+                    reason: Some(reason),
+                },
+            ))
         }
         Err(e) => Err(Fatal(format!("webhook secret: {e}"))),
     }

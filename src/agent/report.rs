@@ -139,11 +139,12 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
         metrics.set_last_success(SystemTime::now());
     }
     let first_refusal = pass.state.refused.first().map(|r| r.to_string());
-    ops.readiness.set_refused_all(crate::ops::readiness::refused_all(
-        pass.state.secrets.len(),
-        pass.state.refused.len(),
-        first_refusal.as_deref(),
-    ));
+    ops.readiness
+        .set_refused_all(crate::ops::readiness::refused_all(
+            pass.state.secrets.len(),
+            pass.state.refused.len(),
+            first_refusal.as_deref(),
+        ));
     if report.partial {
         ops.status.record_partial(now, secrets, &removed, refused);
     } else {

@@ -224,9 +224,8 @@ Git error (serving the last good commit): fetching https://***@git.example.com/o
             ..Status::default()
         };
         let rendered = render_status(&serde_json::to_string(&status).unwrap());
-        assert!(rendered.contains(
-            "not ready:       last sync refused all 2 documents: a.yaml: policy\n"
-        ));
+        assert!(rendered
+            .contains("not ready:       last sync refused all 2 documents: a.yaml: policy\n"));
         assert!(rendered.contains("webhook:         off (no file at /w/secret)\n"));
     }
 

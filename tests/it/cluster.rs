@@ -241,4 +241,3 @@ pub fn wait(
         logs.join("\n---\n")
     );
 }
-

@@ -197,7 +197,10 @@ impl Install {
 
     fn assert_nothing_refused(&self, agents: &[&Agent]) {
         let requests = self.agent_requests();
-        assert!(!requests.is_empty(), "the agent authenticated as its ServiceAccount");
+        assert!(
+            !requests.is_empty(),
+            "the agent authenticated as its ServiceAccount"
+        );
         let refused: Vec<_> = requests.iter().filter(|r| r.status == 403).collect();
         let logs: Vec<String> = agents.iter().map(|a| a.logs()).collect();
         assert!(
@@ -238,7 +241,9 @@ fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
         .value_in("team-a", "db-credentials", "password")
         .is_some_and(|v| !v.is_empty()));
     let b = install.replica("sealsync-7d9f-b", &[]);
-    wait(PATIENCE, "both replicas Ready", &[&a, &b], || a.ready() && b.ready());
+    wait(PATIENCE, "both replicas Ready", &[&a, &b], || {
+        a.ready() && b.ready()
+    });
     assert!(a.leading() && !b.leading(), "one leader, one Ready standby");
     wait(PATIENCE, "the standby's lease watch", &[&a, &b], || {
         lease_watch_authorized(&install.agent_requests())
@@ -267,7 +272,10 @@ fn a_sync_refusing_every_document_is_not_ready_and_says_why() {
     });
     let status = a.get("/status").unwrap();
     assert!(status.contains(r#""ready":false"#), "{status}");
-    assert!(status.contains(r#""not_ready_reason":"last sync refused all "#), "{status}");
+    assert!(
+        status.contains(r#""not_ready_reason":"last sync refused all "#),
+        "{status}"
+    );
 }
 
 #[test]
@@ -290,18 +298,33 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
 
     // maxSurge 1, maxUnavailable 0: the new pod must become Ready while the old one leads...
     let new = install.replica("sealsync-new", &env);
-    wait(PATIENCE, "the new pod Ready as a standby", &[&old, &new], || {
-        new.ready()
-    });
+    wait(
+        PATIENCE,
+        "the new pod Ready as a standby",
+        &[&old, &new],
+        || new.ready(),
+    );
     assert!(old.leading() && !new.leading());
     // ...then the old one is stopped, releases the Lease, and the new one takes over and syncs.
     assert!(old.terminate().success(), "{}", old.logs());
-    assert!(old.logs().contains("released the leader lease"), "{}", old.logs());
-    wait(PATIENCE, "the new leader to apply the new commit", &[&new], || {
-        new.leading()
-            && install.cluster.value_in("team-a", "rotated", "value").as_deref()
-                == Some("r0tated-value")
-    });
+    assert!(
+        old.logs().contains("released the leader lease"),
+        "{}",
+        old.logs()
+    );
+    wait(
+        PATIENCE,
+        "the new leader to apply the new commit",
+        &[&new],
+        || {
+            new.leading()
+                && install
+                    .cluster
+                    .value_in("team-a", "rotated", "value")
+                    .as_deref()
+                    == Some("r0tated-value")
+        },
+    );
     wait(PATIENCE, "the new leader Ready", &[&new], || {
         new.ready() && new.get("/status").is_some_and(|s| s.contains(&commit))
     });
@@ -315,21 +338,46 @@ fn the_rendered_role_names_what_the_agent_uses() {
     let (_, docs) = render("base");
     let role = docs
         .iter()
-        .find(|d| d["kind"].as_str() == Some("Role") && d["metadata"]["namespace"].as_str() == Some("sealsync"))
+        .find(|d| {
+            d["kind"].as_str() == Some("Role")
+                && d["metadata"]["namespace"].as_str() == Some("sealsync")
+        })
         .expect("the base renders the agent's Role");
     let grants = |resource: &str, name: &str| -> Vec<String> {
         role["rules"]
             .as_sequence()
             .unwrap()
             .iter()
-            .filter(|r| r["resources"].as_sequence().unwrap().iter().any(|x| x.as_str() == Some(resource)))
-            .filter(|r| r["resourceNames"].as_sequence().is_some_and(|n| n.iter().any(|x| x.as_str() == Some(name))))
-            .flat_map(|r| r["verbs"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()))
+            .filter(|r| {
+                r["resources"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x.as_str() == Some(resource))
+            })
+            .filter(|r| {
+                r["resourceNames"]
+                    .as_sequence()
+                    .is_some_and(|n| n.iter().any(|x| x.as_str() == Some(name)))
+            })
+            .flat_map(|r| {
+                r["verbs"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+            })
             .collect()
     };
-    assert!(grants("secrets", KEY_SECRET).contains(&"get".to_string()), "{role:?}");
+    assert!(
+        grants("secrets", KEY_SECRET).contains(&"get".to_string()),
+        "{role:?}"
+    );
     let lease = grants("leases", LEASE_NAME);
     for verb in ["get", "list", "watch", "update"] {
-        assert!(lease.contains(&verb.to_string()), "{verb} on the Lease: {role:?}");
+        assert!(
+            lease.contains(&verb.to_string()),
+            "{verb} on the Lease: {role:?}"
+        );
     }
 }

@@ -20,14 +20,14 @@ use crate::control;
 use crate::deletion;
 use crate::discovery;
 use crate::faults::{RequestRecord, Verb};
-use crate::rbac;
-use crate::selectors::FieldSelector;
-use crate::tokens;
 use crate::handlers::{self, ResourceRequest};
+use crate::rbac;
 use crate::resources;
+use crate::selectors::FieldSelector;
 use crate::state::State;
 use crate::status::{ApiError, ApiResult};
 use crate::table;
+use crate::tokens;
 use crate::watch::{self, WatchBody};
 
 pub type Body = Either<Full<Bytes>, WatchBody>;

@@ -130,10 +130,20 @@ fn binds(binding: &Value, user: &User, binding_namespace: &str) -> bool {
 
 /// Every rule granted to `user` in `namespace` (cluster-wide ones included); a binding whose role is
 /// missing adds an error to the denial's reason, as the real authorizer does.
-fn granted_rules(store: &Store, user: &User, namespace: &str, errors: &mut Vec<String>) -> Vec<Value> {
+fn granted_rules(
+    store: &Store,
+    user: &User,
+    namespace: &str,
+    errors: &mut Vec<String>,
+) -> Vec<Value> {
     let mut rules = Vec::new();
     let mut add = |role: Option<Value>, what: String| match role {
-        Some(r) => rules.extend(r.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()),
+        Some(r) => rules.extend(
+            r.get("rules")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ),
         None => errors.push(format!("{what} not found")),
     };
     let (cluster_bindings, _) = store.list(def("clusterrolebindings"), None);
@@ -194,7 +204,8 @@ fn rule_allows(rule: &Value, access: Access<'_>) -> bool {
                 && strings(rule, "nonResourceURLs").any(|u| {
                     u == "*"
                         || u == path
-                        || u.strip_suffix('*').is_some_and(|prefix| path.starts_with(prefix))
+                        || u.strip_suffix('*')
+                            .is_some_and(|prefix| path.starts_with(prefix))
                 })
         }
     }

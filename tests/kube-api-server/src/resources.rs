@@ -210,7 +210,11 @@ pub const RESOURCES: &[ResourceDef] = &[
     },
     def(
         ("policy", "v1"),
-        ("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget"),
+        (
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            "PodDisruptionBudget",
+        ),
         true,
         &["pdb"],
         Behaviour::Plain,
@@ -238,7 +242,11 @@ pub const RESOURCES: &[ResourceDef] = &[
     ),
     def(
         ("rbac.authorization.k8s.io", "v1"),
-        ("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding"),
+        (
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+        ),
         false,
         &[],
         Behaviour::Rbac,

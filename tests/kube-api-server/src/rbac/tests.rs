@@ -52,7 +52,13 @@ fn sa() -> User {
     }
 }
 
-fn res<'a>(verb: &'a str, group: &'a str, resource: &'a str, ns: &'a str, name: &'a str) -> Access<'a> {
+fn res<'a>(
+    verb: &'a str,
+    group: &'a str,
+    resource: &'a str,
+    ns: &'a str,
+    name: &'a str,
+) -> Access<'a> {
     Access::Resource {
         verb,
         group,
@@ -70,7 +76,11 @@ fn sa_subject() -> Value {
 #[test]
 fn a_role_grants_its_verbs_on_its_resources_in_its_namespace_only() {
     let store = store_with(&[
-        role("team-a", "r", json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}])),
+        role(
+            "team-a",
+            "r",
+            json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]),
+        ),
         binding("team-a", "Role", "r", sa_subject()),
     ]);
     let u = sa();
@@ -90,18 +100,25 @@ fn a_role_grants_its_verbs_on_its_resources_in_its_namespace_only() {
         r#"secrets is forbidden: User "system:serviceaccount:sealsync:sealsync" cannot list resource "secrets" in API group "" in the namespace "team-b""#
     );
     assert!(authorize(&store, &u, res("get", "", "configmaps", "team-a", "x")).is_err());
-    let other = User { name: "system:serviceaccount:other:sealsync".into(), groups: vec![] };
+    let other = User {
+        name: "system:serviceaccount:other:sealsync".into(),
+        groups: vec![],
+    };
     assert!(authorize(&store, &other, res("get", "", "secrets", "team-a", "x")).is_err());
 }
 
 #[test]
 fn resource_names_allow_only_named_requests_and_a_name_selecting_list_or_watch() {
     let store = store_with(&[
-        role("sealsync", "r", json!([
-            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-             "resourceNames": ["sealsync-leader"], "verbs": ["get", "list", "watch", "update"]},
-        ])),
+        role(
+            "sealsync",
+            "r",
+            json!([
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "resourceNames": ["sealsync-leader"], "verbs": ["get", "list", "watch", "update"]},
+            ]),
+        ),
         binding("sealsync", "Role", "r", sa_subject()),
     ]);
     let u = sa();
@@ -125,20 +142,37 @@ fn resource_names_allow_only_named_requests_and_a_name_selecting_list_or_watch()
 #[test]
 fn wildcards_subresources_groups_and_cluster_roles() {
     let store = store_with(&[
-        ("clusterroles", json!({"metadata": {"name": "apps-status"}, "rules": [
-            {"apiGroups": ["apps"], "resources": ["*/status"], "verbs": ["*"]},
-            {"apiGroups": ["*"], "resources": ["deployments"], "verbs": ["get"]},
-        ]})),
-        binding("team-a", "ClusterRole", "apps-status", json!([{"kind": "Group", "name": "devs"}])),
-        ("clusterroles", json!({"metadata": {"name": "system:ns-reader"}, "rules": [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
-            {"nonResourceURLs": ["/metrics*"], "verbs": ["get"]},
-        ]})),
-        ("clusterrolebindings", json!({"metadata": {"name": "ns"},
+        (
+            "clusterroles",
+            json!({"metadata": {"name": "apps-status"}, "rules": [
+                {"apiGroups": ["apps"], "resources": ["*/status"], "verbs": ["*"]},
+                {"apiGroups": ["*"], "resources": ["deployments"], "verbs": ["get"]},
+            ]}),
+        ),
+        binding(
+            "team-a",
+            "ClusterRole",
+            "apps-status",
+            json!([{"kind": "Group", "name": "devs"}]),
+        ),
+        (
+            "clusterroles",
+            json!({"metadata": {"name": "system:ns-reader"}, "rules": [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+                {"nonResourceURLs": ["/metrics*"], "verbs": ["get"]},
+            ]}),
+        ),
+        (
+            "clusterrolebindings",
+            json!({"metadata": {"name": "ns"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:ns-reader"},
-            "subjects": [{"kind": "User", "name": "alice"}]})),
+            "subjects": [{"kind": "User", "name": "alice"}]}),
+        ),
     ]);
-    let dev = User { name: "bob".into(), groups: vec!["devs".into(), "system:authenticated".into()] };
+    let dev = User {
+        name: "bob".into(),
+        groups: vec!["devs".into(), "system:authenticated".into()],
+    };
     let status = |verb, ns| Access::Resource {
         verb,
         group: "apps",
@@ -149,26 +183,94 @@ fn wildcards_subresources_groups_and_cluster_roles() {
     };
     assert!(authorize(&store, &dev, status("update", "team-a")).is_ok());
     let e = authorize(&store, &dev, status("update", "team-b")).unwrap_err();
-    assert!(e.message.contains(r#"cannot update resource "deployments/status" in API group "apps""#), "{}", e.message);
-    assert!(authorize(&store, &dev, res("get", "apps", "deployments", "team-a", "web")).is_ok());
-    assert!(authorize(&store, &dev, res("patch", "apps", "deployments", "team-a", "web")).is_err(), "the main resource is not its status");
-    let alice = User { name: "alice".into(), groups: vec!["system:authenticated".into()] };
+    assert!(
+        e.message
+            .contains(r#"cannot update resource "deployments/status" in API group "apps""#),
+        "{}",
+        e.message
+    );
+    assert!(authorize(
+        &store,
+        &dev,
+        res("get", "apps", "deployments", "team-a", "web")
+    )
+    .is_ok());
+    assert!(
+        authorize(
+            &store,
+            &dev,
+            res("patch", "apps", "deployments", "team-a", "web")
+        )
+        .is_err(),
+        "the main resource is not its status"
+    );
+    let alice = User {
+        name: "alice".into(),
+        groups: vec!["system:authenticated".into()],
+    };
     assert!(authorize(&store, &alice, res("get", "", "namespaces", "", "team-a")).is_ok());
-    let e = authorize(&store, &alice, res("delete", "", "namespaces", "", "team-a")).unwrap_err();
-    assert!(e.message.ends_with(r#"cannot delete resource "namespaces" in API group "" at the cluster scope"#), "{}", e.message);
+    let e = authorize(
+        &store,
+        &alice,
+        res("delete", "", "namespaces", "", "team-a"),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.ends_with(
+            r#"cannot delete resource "namespaces" in API group "" at the cluster scope"#
+        ),
+        "{}",
+        e.message
+    );
     // Non-resource URLs: discovery for every authenticated user, the rest by rule.
-    assert!(authorize(&store, &alice, Access::NonResource { verb: "get", path: "/apis" }).is_ok());
+    assert!(authorize(
+        &store,
+        &alice,
+        Access::NonResource {
+            verb: "get",
+            path: "/apis"
+        }
+    )
+    .is_ok());
     let anon = User::anonymous();
-    assert!(authorize(&store, &anon, Access::NonResource { verb: "get", path: "/version" }).is_ok());
-    let e = authorize(&store, &anon, Access::NonResource { verb: "get", path: "/api" }).unwrap_err();
-    assert_eq!(e.message, r#"forbidden: User "system:anonymous" cannot get path "/api""#);
+    assert!(authorize(
+        &store,
+        &anon,
+        Access::NonResource {
+            verb: "get",
+            path: "/version"
+        }
+    )
+    .is_ok());
+    let e = authorize(
+        &store,
+        &anon,
+        Access::NonResource {
+            verb: "get",
+            path: "/api",
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.message,
+        r#"forbidden: User "system:anonymous" cannot get path "/api""#
+    );
 }
 
 #[test]
 fn masters_bypass_and_a_missing_role_is_named_in_the_denial() {
     let store = store_with(&[binding("ns", "Role", "gone", sa_subject())]);
-    let admin = User { name: "admin".into(), groups: vec![MASTERS.into()] };
+    let admin = User {
+        name: "admin".into(),
+        groups: vec![MASTERS.into()],
+    };
     assert!(authorize(&store, &admin, res("delete", "", "secrets", "ns", "x")).is_ok());
     let e = authorize(&store, &sa(), res("get", "", "secrets", "ns", "x")).unwrap_err();
-    assert!(e.message.ends_with(r#"in the namespace "ns": RBAC: role.rbac.authorization.k8s.io "gone" not found"#), "{}", e.message);
+    assert!(
+        e.message.ends_with(
+            r#"in the namespace "ns": RBAC: role.rbac.authorization.k8s.io "gone" not found"#
+        ),
+        "{}",
+        e.message
+    );
 }

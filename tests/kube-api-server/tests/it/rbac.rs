@@ -69,7 +69,10 @@ async fn kubectl_as_admin_applies_rbac_and_a_service_account_gets_only_what_it_g
         .await
         .contains("role.rbac.authorization.k8s.io/reader"));
 
-    server.add_token("reader-token", TokenIdentity::service_account("team-a", "reader"));
+    server.add_token(
+        "reader-token",
+        TokenIdentity::service_account("team-a", "reader"),
+    );
     let reader = client_with_token(&server, "reader-token").await;
     let secrets: Api<Secret> = Api::namespaced(reader.clone(), "team-a");
     secrets.get("db").await.unwrap();
@@ -90,7 +93,8 @@ async fn kubectl_as_admin_applies_rbac_and_a_service_account_gets_only_what_it_g
     let roles: Api<Role> = Api::namespaced(reader, "team-a");
     let e = status(roles.list(&ListParams::default()).await.unwrap_err());
     assert!(
-        e.message.contains(r#"cannot list resource "roles" in API group "rbac.authorization.k8s.io""#),
+        e.message
+            .contains(r#"cannot list resource "roles" in API group "rbac.authorization.k8s.io""#),
         "{}",
         e.message
     );
