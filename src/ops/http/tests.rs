@@ -190,6 +190,7 @@ async fn status_json_round_trips() {
         expected.secrets.clone(),
         expected.refused.clone(),
     );
+    server.state.status.set_webhook(expected.webhook.clone());
     server.state.set_leader(true);
     server.state.mark_ready();
     let reply = get(&server, "/status").await;
