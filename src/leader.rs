@@ -372,6 +372,28 @@ mod tests {
     }
 
     #[test]
+    fn timings_follow_the_lease_duration() {
+        let c = LeaderConfig::new("ns", "me");
+        assert_eq!(
+            (
+                c.lease_duration,
+                c.renew_interval,
+                c.renew_deadline,
+                c.retry_interval
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(5),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+        let c = LeaderConfig::with_lease_duration("ns", "me", Duration::from_secs(4));
+        assert!(c.renew_interval < c.renew_deadline && c.renew_deadline < c.lease_duration);
+        assert!(c.retry_interval < c.renew_interval);
+    }
+
+    #[test]
     fn a_lease_without_holder_is_free() {
         assert!(is_free(None));
         let mut lease = Lease::default();
