@@ -276,7 +276,12 @@ impl RejectLog {
     pub fn flush(&self) {
         let counts: Vec<(&'static str, u64)> = Rejection::ALL
             .iter()
-            .map(|r| (r.label(), self.counts[*r as usize].swap(0, Ordering::Relaxed)))
+            .map(|r| {
+                (
+                    r.label(),
+                    self.counts[*r as usize].swap(0, Ordering::Relaxed),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect();
         if counts.is_empty() {
