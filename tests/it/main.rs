@@ -9,6 +9,7 @@ mod bounds;
 mod fixtures;
 mod git_servers;
 mod git_source;
+mod ops_port;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
