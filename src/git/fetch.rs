@@ -26,7 +26,7 @@ pub(crate) struct Fetched {
 /// full fetch, and a process out of file descriptors or memory must not throw away a good cache.
 pub(crate) fn open_cache(settings: &Settings) -> Result<gix::ThreadSafeRepository, GitError> {
     open_cache_with(settings, |dir, options| {
-        gix::ThreadSafeRepository::open_opts(dir, options)
+        gix::ThreadSafeRepository::open_opts(dir, options).map_err(Box::new)
     })
 }
 
@@ -36,7 +36,7 @@ fn open_cache_with(
     open_existing: impl FnOnce(
         &Path,
         gix::open::Options,
-    ) -> Result<gix::ThreadSafeRepository, gix::open::Error>,
+    ) -> Result<gix::ThreadSafeRepository, Box<gix::open::Error>>,
 ) -> Result<gix::ThreadSafeRepository, GitError> {
     let dir = &settings.repo_dir;
     let options = open_options(settings);
@@ -48,10 +48,10 @@ fn open_cache_with(
     if has_head {
         match open_existing(dir, options.clone()) {
             Ok(repo) => return Ok(repo),
-            Err(e) if proves_corruption(&e) => {
+            Err(e) if proves_corruption(&*e) => {
                 tracing::warn!(
                     cache = %dir.display(),
-                    error = %error::chain_text(&e, &[]),
+                    error = %error::chain_text(&*e, &[]),
                     "git cache cannot be opened; rebuilding it"
                 );
                 std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
@@ -63,7 +63,7 @@ fn open_cache_with(
                     path: dir.clone(),
                     source: std::io::Error::other(format!(
                         "cannot open the git cache (kept, not rebuilt: the failure is not damage): {}",
-                        error::chain_text(&e, &[])
+                        error::chain_text(&*e, &[])
                     )),
                 });
             }

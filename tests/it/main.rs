@@ -9,8 +9,8 @@ mod bounds;
 mod fixtures;
 mod git_servers;
 mod git_source;
-mod ops_port;
 #[cfg(feature = "kube")]
 mod kube_sink;
+mod ops_port;
 mod sealctl;
 mod sops_interop;

@@ -56,7 +56,9 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn log_lines(d: &Daemon, needle: &str) -> usize {
@@ -137,7 +139,9 @@ fn idle_connections_beyond_the_limit_leave_health_and_git_working() {
     eprintln!("agent open fds with {} idle connections: {fds}", idle.len());
     assert!(fds < 128, "{fds} descriptors open");
     // Health answers again once the idle connections time out.
-    wait_for("/healthz under the idle flood", || d.get("/healthz").0 == 200);
+    wait_for("/healthz under the idle flood", || {
+        d.get("/healthz").0 == 200
+    });
     fx.write(
         "apps/team-a/db.yaml",
         encrypted("team-a", "db", &[("password", "s3cret-rotated")], ONE),
@@ -151,11 +155,16 @@ fn idle_connections_beyond_the_limit_leave_health_and_git_working() {
         request_to(hook_port, "POST", "/hooks/git", &signed, body).0 == 202
     });
     wait_for("the new commit applied under the flood", || {
-        std::fs::read_to_string(sink.join("team-a/db/password")).ok().as_deref()
+        std::fs::read_to_string(sink.join("team-a/db/password"))
+            .ok()
+            .as_deref()
             == Some("s3cret-rotated")
     });
     let log = std::fs::read_to_string(&d.log).unwrap();
-    assert!(!log.contains("rebuilding"), "the git cache was rebuilt:\n{log}");
+    assert!(
+        !log.contains("rebuilding"),
+        "the git cache was rebuilt:\n{log}"
+    );
     assert!(std::fs::read_dir(&cache).unwrap().count() > 0);
     drop(idle);
 }

@@ -64,7 +64,7 @@ fn a_cache_that_fails_with_emfile_is_kept() {
     std::fs::write(settings.repo_dir.join("marker"), "kept").unwrap();
 
     for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOSPC] {
-        let error = open_cache_with(&settings, |_, _| Err(os_error(code))).unwrap_err();
+        let error = open_cache_with(&settings, |_, _| Err(Box::new(os_error(code)))).unwrap_err();
         assert!(matches!(error, GitError::Io { .. }), "{error}");
         assert!(error.to_string().contains("kept"), "{error}");
         assert!(
@@ -75,10 +75,10 @@ fn a_cache_that_fails_with_emfile_is_kept() {
 
     // Proven damage still rebuilds it.
     open_cache_with(&settings, |_, _| {
-        Err(gix::open::Error::NotARepository {
+        Err(Box::new(gix::open::Error::NotARepository {
             source: gix::discover::is_git::Error::MissingHead,
             path: settings.repo_dir.clone(),
-        })
+        }))
     })
     .unwrap();
     assert!(!settings.repo_dir.join("marker").exists());
@@ -161,9 +161,7 @@ fn emfile_child() {
     drop(filler);
     let real = real.expect("opening with no file descriptor left fails");
     assert!(!proves_corruption(&real), "EMFILE taken for damage: {real}");
-    let error = result
-        .err()
-        .expect("opening with no file descriptor left fails");
+    let error = result.expect_err("opening with no file descriptor left fails");
     assert!(matches!(error, GitError::Io { .. }), "{error}");
     assert!(
         settings.repo_dir.join("HEAD").exists(),
