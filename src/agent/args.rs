@@ -79,10 +79,14 @@ pub struct RunArgs {
     /// Reconcile once and exit (see the exit codes below).
     #[arg(long)]
     pub once: bool,
-    /// Address of /healthz, /readyz, /metrics, /status and /hooks/git (default 0.0.0.0:8080; not
-    /// opened by --once).
+    /// Address of /healthz, /readyz, /metrics, /status — and of /hooks/git too unless
+    /// --webhook-listen is set (default 0.0.0.0:8080; not opened by --once).
     #[arg(long, env = "SEALSYNC_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve /hooks/git on this address only, apart from health and metrics (e.g. 0.0.0.0:8081, the
+    /// port to expose through an ingress). Unset: /hooks/git is served on --listen, as before.
+    #[arg(long, env = "SEALSYNC_WEBHOOK_LISTEN", value_name = "ADDR")]
+    pub webhook_listen: Option<String>,
     /// Refuse to prune more than this share of managed Secrets in one commit (default 0.5).
     #[arg(long, env = "SEALSYNC_PRUNE_MAX_SHARE", value_name = "SHARE")]
     pub prune_max_share: Option<f64>,

@@ -57,6 +57,8 @@ pub struct AgentConfig {
     pub interval: Duration,
     pub once: bool,
     pub listen: SocketAddr,
+    /// Where `/hooks/git` is served apart from the other endpoints; `None`: on `listen`.
+    pub webhook_listen: Option<SocketAddr>,
     pub prune_max_share: f64,
     pub webhook_secret_file: Option<PathBuf>,
     pub log_format: LogFormat,
@@ -114,6 +116,7 @@ impl FileValues {
             "namespace_policy",
             "interval",
             "listen",
+            "webhook_listen",
             "prune_max_share",
             "webhook_secret_file",
             "log_format",
@@ -358,6 +361,26 @@ impl AgentConfig {
                 "--listen '{listen_text}': expected ADDRESS:PORT, e.g. 0.0.0.0:8080"
             ))
         })?;
+        let webhook_listen = r
+            .one(
+                "webhook_listen",
+                "SEALSYNC_WEBHOOK_LISTEN",
+                args.webhook_listen.clone(),
+                None,
+            )?
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError(format!(
+                        "--webhook-listen '{text}': expected ADDRESS:PORT, e.g. 0.0.0.0:8081"
+                    ))
+                })
+            })
+            .transpose()?;
+        if webhook_listen == Some(listen) {
+            return err(format!(
+                "--webhook-listen {listen} is the --listen address: give the webhook a port of its own, or leave --webhook-listen unset to serve it on --listen"
+            ));
+        }
         let share_text = r
             .one(
                 "prune_max_share",
@@ -513,6 +536,7 @@ impl AgentConfig {
             interval,
             once,
             listen,
+            webhook_listen,
             prune_max_share,
             webhook_secret_file,
             log_format,

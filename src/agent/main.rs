@@ -47,6 +47,7 @@ pub fn main() -> u8 {
             "namespace_policy",
             "interval",
             "listen",
+            "webhook_listen",
             "prune_max_share",
             "webhook_secret_file",
             "log_format",
@@ -273,6 +274,43 @@ async fn termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Opens `--listen` (and `--webhook-listen`, which then alone serves `/hooks/git`), each with its own
+/// connection budget, served until shutdown.
+async fn serve_operations(
+    config: &AgentConfig,
+    state: &OpsState,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Fatal> {
+    let mut listeners = vec![(
+        config.listen,
+        if config.webhook_listen.is_some() {
+            ops::Endpoints::Operations
+        } else {
+            ops::Endpoints::All
+        },
+    )];
+    listeners.extend(config.webhook_listen.map(|a| (a, ops::Endpoints::Webhook)));
+    let limits = ops::ConnectionLimits::for_listeners(listeners.len());
+    for (addr, endpoints) in listeners {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Fatal(format!("cannot listen on {addr}: {e}")))?;
+        let mut stop = shutdown.clone();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) =
+                ops::serve_endpoints(listener, serving, endpoints, limits, shutdown).await
+            {
+                tracing::error!("operations endpoints stopped: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
 async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
     let identities = run::load_identities(&config)?;
     let git = Arc::new(Mutex::new(run::git_source(&config)?));
@@ -292,19 +330,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
     let state = OpsState::new(Metrics::new(), StatusBoard::new(), webhook, trigger);
     state.status.set_webhook(webhook_status);
     if !config.once {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Fatal(format!("cannot listen on {}: {e}", config.listen)))?;
-        let mut stop = shutdown_rx.clone();
-        let serving = state.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = ops::serve(listener, serving, shutdown).await {
-                tracing::error!("operations endpoints stopped: {e}");
-            }
-        });
+        serve_operations(&config, &state, &shutdown_rx).await?;
     }
     match &config.sink {
         SinkSpec::Dir(root) => {

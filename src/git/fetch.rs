@@ -21,23 +21,54 @@ pub(crate) struct Fetched {
 
 /// Opens the bare cache repository for `settings`, creating it on first use.
 ///
-/// A cache that cannot be opened is rebuilt: it only ever holds what the remote can send again.
+/// A cache that cannot be opened is rebuilt only when the failure proves it damaged
+/// ([`proves_corruption`]): it only ever holds what the remote can send again, but a rebuild costs a
+/// full fetch, and a process out of file descriptors or memory must not throw away a good cache.
 pub(crate) fn open_cache(settings: &Settings) -> Result<gix::ThreadSafeRepository, GitError> {
+    open_cache_with(settings, |dir, options| {
+        gix::ThreadSafeRepository::open_opts(dir, options).map_err(Box::new)
+    })
+}
+
+/// [`open_cache`] with the opening of an existing cache injected (tests fail it on purpose).
+fn open_cache_with(
+    settings: &Settings,
+    open_existing: impl FnOnce(
+        &Path,
+        gix::open::Options,
+    ) -> Result<gix::ThreadSafeRepository, Box<gix::open::Error>>,
+) -> Result<gix::ThreadSafeRepository, GitError> {
     let dir = &settings.repo_dir;
     let options = open_options(settings);
-    if dir.join("HEAD").exists() {
-        match gix::ThreadSafeRepository::open_opts(dir, options.clone()) {
+    // `try_exists`, not `exists`: a failing stat (ENOMEM) must not read as "no cache here".
+    let has_head = dir
+        .join("HEAD")
+        .try_exists()
+        .map_err(|source| io_error(dir, source))?;
+    if has_head {
+        match open_existing(dir, options.clone()) {
             Ok(repo) => return Ok(repo),
-            Err(e) => {
+            Err(e) if proves_corruption(&*e) => {
                 tracing::warn!(
                     cache = %dir.display(),
-                    error = %error::chain_text(&e, &[]),
+                    error = %error::chain_text(&*e, &[]),
                     "git cache cannot be opened; rebuilding it"
                 );
                 std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
             }
+            Err(e) => {
+                // Out of file descriptors, memory or disk, or denied: the cache is likely fine; keep it
+                // and let the next fetch try again.
+                return Err(GitError::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other(format!(
+                        "cannot open the git cache (kept, not rebuilt: the failure is not damage): {}",
+                        error::chain_text(&*e, &[])
+                    )),
+                });
+            }
         }
-    } else if dir.exists() {
+    } else if dir.try_exists().map_err(|source| io_error(dir, source))? {
         // A half-created cache from an interrupted first start.
         std::fs::remove_dir_all(dir).map_err(|source| io_error(dir, source))?;
     }
@@ -68,6 +99,44 @@ pub(crate) fn open_cache(settings: &Settings) -> Result<gix::ThreadSafeRepositor
         reason: error::chain_text(&e, &[]),
     })
 }
+
+/// Whether a failure to open the cache proves the cache damaged (a file missing, truncated or
+/// unparsable), the only case in which deleting it is right.
+///
+/// Any other I/O error — out of file descriptors (EMFILE, ENFILE), memory (ENOMEM), disk (ENOSPC,
+/// EDQUOT), a permission or an interrupted call — says nothing about the cache and is not corruption.
+/// gix wraps some I/O errors transparently (their `source()` skips the `io::Error`), so besides the
+/// typed chain the text is read for `(os error N)`, which every OS-level `io::Error` displays.
+pub(crate) fn proves_corruption(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind as K;
+    let damage = |io: &std::io::Error| {
+        matches!(io.kind(), K::NotFound | K::InvalidData | K::UnexpectedEof)
+            && io.raw_os_error().is_none_or(|code| code == ENOENT)
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let io = match e.downcast_ref::<gix::open::Error>() {
+            Some(gix::open::Error::Io(io)) => Some(io),
+            _ => e.downcast_ref::<std::io::Error>(),
+        };
+        if io.is_some_and(|io| !damage(io)) {
+            return false;
+        }
+        cur = e.source();
+    }
+    let text = error::chain_text(err, &[]);
+    !text
+        .split("(os error ")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next()?.parse::<i32>().ok())
+        .any(|code| code != ENOENT)
+}
+
+/// "No such file or directory": the one OS error that means something of the cache is missing.
+#[cfg(target_os = "linux")]
+const ENOENT: i32 = libc::ENOENT;
+#[cfg(not(target_os = "linux"))]
+const ENOENT: i32 = 2;
 
 /// Isolated from the machine's git configuration (no credential helpers, no `insteadOf` rewrites, no prompts):
 /// the agent's behaviour depends on its own configuration only.
@@ -336,3 +405,6 @@ fn choose_mapping(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;

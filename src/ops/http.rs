@@ -5,15 +5,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -21,14 +18,14 @@ use crate::ops::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use crate::ops::readiness::Readiness;
 use crate::ops::status::{Status, StatusBoard};
 use crate::ops::webhook::WebhookConfig;
-use crate::ops::{OpsError, Result};
+use crate::ops::Result;
 
-/// The largest webhook body read. GitHub caps payloads at 25 MB, but a push event for a GitOps repo
-/// is a few KiB; the body only matters for the signature, so anything larger is refused unread.
-pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+mod guard;
+mod hook;
+mod listener;
 
-/// How long a webhook client may take to send its body.
-const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use hook::{MAX_WEBHOOK_BODY, WEBHOOK_BODY_BUDGET};
+pub use listener::{fd_soft_limit, ConnectionLimits, MAX_CONNECTIONS};
 
 /// What the handlers share with the rest of the agent. Clones share everything.
 #[derive(Clone, Debug)]
@@ -39,9 +36,10 @@ pub struct OpsState {
     pub readiness: Readiness,
     /// `None`: no `--webhook-secret-file`, and `/hooks/git` answers 404.
     pub webhook: Option<Arc<WebhookConfig>>,
-    /// Asks the fetch loop for an immediate fetch. Make it with [`trigger_channel`] so repeated
-    /// deliveries coalesce into one pending request.
-    pub trigger: mpsc::Sender<()>,
+    /// The webhook's body budget, recent deliveries and the gate to the fetch loop's trigger channel.
+    hooks: Arc<hook::Hooks>,
+    /// Rejected requests: the per-source limit and the summary log, shared by every listener.
+    guard: Arc<guard::Guard>,
 }
 
 /// A channel holding at most one pending fetch request: a burst of pushes causes one fetch, which
@@ -51,6 +49,8 @@ pub fn trigger_channel() -> (mpsc::Sender<()>, mpsc::Receiver<()>) {
 }
 
 impl OpsState {
+    /// `trigger` asks the fetch loop for an immediate fetch (make it with [`trigger_channel`]);
+    /// verified deliveries reach it through a gate that drops repeats and rate-limits the rest.
     pub fn new(
         metrics: Metrics,
         status: StatusBoard,
@@ -62,7 +62,8 @@ impl OpsState {
             status,
             readiness: Readiness::default(),
             webhook: webhook.map(Arc::new),
-            trigger,
+            hooks: Arc::new(hook::Hooks::new(trigger)),
+            guard: Arc::new(guard::Guard::new()),
         }
     }
 
@@ -83,32 +84,78 @@ impl OpsState {
     }
 }
 
-/// The routes, for embedding in another server or for tests. Unknown paths answer 404, known paths
-/// with another method 405.
-pub fn router(state: OpsState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/status", get(status))
-        .route("/hooks/git", post(git_hook))
-        .with_state(state)
+/// Which endpoints a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Health, readiness, metrics, status and the webhook: one port for everything (the default
+    /// without `--webhook-listen`).
+    All,
+    /// Health, readiness, metrics and status (`--listen` when `--webhook-listen` is set).
+    Operations,
+    /// `POST /hooks/git` only (`--webhook-listen`): the port an ingress may expose carries nothing else.
+    Webhook,
 }
 
-/// Serves the operations endpoints on `listener` until `shutdown` completes, then finishes the
-/// requests in flight and returns.
+/// The routes of `endpoints`, for embedding in another server or for tests. Unknown paths answer 404,
+/// known paths with another method 405.
+pub fn endpoints_router(state: OpsState, endpoints: Endpoints) -> Router {
+    let operations = || {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/status", get(status))
+    };
+    let router = match endpoints {
+        Endpoints::All => operations().route("/hooks/git", post(hook::git_hook)),
+        Endpoints::Operations => operations(),
+        Endpoints::Webhook => Router::new().route("/hooks/git", post(hook::git_hook)),
+    };
+    router.with_state(state)
+}
+
+/// Every endpoint ([`Endpoints::All`]).
+pub fn router(state: OpsState) -> Router {
+    endpoints_router(state, Endpoints::All)
+}
+
+/// Serves every endpoint on `listener`, with the default limits, until `shutdown` completes, then
+/// finishes the requests in flight and returns.
 pub async fn serve(
     listener: TcpListener,
     state: OpsState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_endpoints(
+        listener,
+        state,
+        Endpoints::All,
+        ConnectionLimits::for_listeners(1),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `endpoints` on `listener` within `limits` until `shutdown` completes.
+pub async fn serve_endpoints(
+    listener: TcpListener,
+    state: OpsState,
+    endpoints: Endpoints,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving operations endpoints");
+        tracing::info!(
+            %addr,
+            ?endpoints,
+            max_connections = limits.max_connections,
+            "serving operations endpoints"
+        );
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(OpsError::Serve)
+    let guard = Arc::clone(&state.guard);
+    let router = endpoints_router(state, endpoints);
+    listener::serve_connections(listener, router, limits, guard, shutdown).await;
+    Ok(())
 }
 
 async fn healthz() -> &'static str {
@@ -137,73 +184,6 @@ async fn status(State(state): State<OpsState>) -> Json<Status> {
     status.ready = readiness.is_ok();
     status.not_ready_reason = readiness.err();
     Json(status)
-}
-
-async fn git_hook(State(state): State<OpsState>, headers: HeaderMap, body: Body) -> Response {
-    let Some(webhook) = &state.webhook else {
-        return (StatusCode::NOT_FOUND, "no webhook secret configured").into_response();
-    };
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|len| len > MAX_WEBHOOK_BODY as u64) {
-        return too_large();
-    }
-    let body = match read_limited(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match webhook.verify(&headers, &body) {
-        Ok(source) => {
-            match state.trigger.try_send(()) {
-                Ok(()) => tracing::info!(?source, "webhook delivery verified: fetching now"),
-                // A fetch is already pending and will see this push too.
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    tracing::debug!(
-                        ?source,
-                        "webhook delivery verified: a fetch is already pending"
-                    )
-                }
-                Err(mpsc::error::TrySendError::Closed(())) => {
-                    tracing::warn!("webhook delivery verified but the fetch loop has stopped");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-                }
-            }
-            (StatusCode::ACCEPTED, "fetch scheduled").into_response()
-        }
-        Err(rejection) => {
-            // The reason names a header, never its value or the secret.
-            tracing::warn!(reason = %rejection, "webhook delivery rejected");
-            (
-                StatusCode::UNAUTHORIZED,
-                "invalid or missing webhook signature",
-            )
-                .into_response()
-        }
-    }
-}
-
-/// Reads at most [`MAX_WEBHOOK_BODY`] bytes, within [`WEBHOOK_BODY_TIMEOUT`].
-async fn read_limited(body: Body) -> Result<Bytes, Response> {
-    let collected = tokio::time::timeout(
-        WEBHOOK_BODY_TIMEOUT,
-        Limited::new(body, MAX_WEBHOOK_BODY).collect(),
-    )
-    .await;
-    match collected {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(error)) => {
-            tracing::debug!(%error, "reading a webhook body failed");
-            Err((StatusCode::BAD_REQUEST, "unreadable body").into_response())
-        }
-        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "body not received in time").into_response()),
-    }
-}
-
-fn too_large() -> Response {
-    (StatusCode::PAYLOAD_TOO_LARGE, "webhook body over 1 MiB").into_response()
 }
 
 #[cfg(test)]

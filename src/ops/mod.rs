@@ -14,7 +14,10 @@ pub mod status;
 pub mod webhook;
 
 pub use client::{fetch_status, render_status};
-pub use http::{router, serve, trigger_channel, OpsState, MAX_WEBHOOK_BODY};
+pub use http::{
+    endpoints_router, router, serve, serve_endpoints, trigger_channel, ConnectionLimits, Endpoints,
+    OpsState, MAX_WEBHOOK_BODY,
+};
 pub use metrics::{AppliedOutcome, DriftKind, ErrorReason, Metrics, OPENMETRICS_CONTENT_TYPE};
 pub use status::{
     RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp, WebhookStatus,

@@ -25,6 +25,52 @@ pub const GITEA_SIGNATURE_HEADER: &str = "x-gitea-signature";
 pub const FORGEJO_SIGNATURE_HEADER: &str = "x-forgejo-signature";
 pub const GITLAB_TOKEN_HEADER: &str = "x-gitlab-token";
 
+/// The headers that carry a delivery's identity, most specific first. A retry of a delivery keeps its
+/// id (GitHub's "Redeliver", GitLab's retries), so a repeat within the recently-seen window is one
+/// fetch, not another.
+///
+/// - GitHub: `X-GitHub-Delivery`, a GUID per delivery ("Webhook events and payloads", GitHub docs).
+/// - Gitea sends `X-Gitea-Delivery` (with the same GUID in `X-GitHub-Delivery` and `X-Gogs-Delivery`),
+///   Forgejo `X-Forgejo-Delivery` too ("Webhooks", Gitea docs).
+/// - GitLab: `Idempotency-Key`, the same across retries of one event (GitLab 17.4+), else
+///   `X-Gitlab-Event-UUID` and `X-Gitlab-Webhook-UUID` ("Webhook events: delivery headers", GitLab docs).
+///
+/// None of these headers is covered by a signature: a replayed body with a fresh id is not a duplicate,
+/// which is why accepted deliveries are also rate-limited.
+pub const DELIVERY_ID_HEADERS: [&str; 7] = [
+    "x-github-delivery",
+    "x-gitea-delivery",
+    "x-forgejo-delivery",
+    "x-gogs-delivery",
+    "idempotency-key",
+    "x-gitlab-event-uuid",
+    "x-gitlab-webhook-uuid",
+];
+
+/// The longest delivery id kept (forges send 36-character UUIDs).
+const MAX_DELIVERY_ID: usize = 128;
+
+/// The delivery's id, from the first [`DELIVERY_ID_HEADERS`] present, if it is short printable text.
+pub fn delivery_id(headers: &HeaderMap) -> Option<(&'static str, &str)> {
+    DELIVERY_ID_HEADERS.iter().find_map(|name| {
+        let value = headers.get(*name)?.to_str().ok()?.trim();
+        (!value.is_empty() && value.len() <= MAX_DELIVERY_ID).then_some((*name, value))
+    })
+}
+
+/// Whether the request carries any header a delivery is verified by. Without one, it is refused before
+/// a byte of its body is read.
+pub fn has_signature_header(headers: &HeaderMap) -> bool {
+    [
+        GITHUB_SIGNATURE_HEADER,
+        GITEA_SIGNATURE_HEADER,
+        FORGEJO_SIGNATURE_HEADER,
+        GITLAB_TOKEN_HEADER,
+    ]
+    .iter()
+    .any(|name| headers.contains_key(*name))
+}
+
 /// True when `header` is `sha256=<hex>` and the hex is the HMAC-SHA256 of `body` under `secret`.
 pub fn verify_github(secret: &[u8], body: &[u8], header: &str) -> bool {
     match header.trim().strip_prefix("sha256=") {
@@ -272,6 +318,36 @@ pub(crate) mod tests {
             config.verify(&gitea, GITHUB_DOC_BODY),
             Ok(WebhookSource::Gitea)
         );
+    }
+
+    #[test]
+    fn delivery_ids_and_signature_headers_are_found() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(delivery_id(&headers), None);
+        assert!(!has_signature_header(&headers));
+        headers.insert("x-gitlab-event-uuid", HeaderValue::from_static("evt-1"));
+        assert_eq!(
+            delivery_id(&headers),
+            Some(("x-gitlab-event-uuid", "evt-1"))
+        );
+        headers.insert("idempotency-key", HeaderValue::from_static("idem-1"));
+        assert_eq!(delivery_id(&headers), Some(("idempotency-key", "idem-1")));
+        headers.insert(
+            "x-github-delivery",
+            HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        );
+        assert_eq!(
+            delivery_id(&headers).map(|(_, id)| id),
+            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        );
+        let mut long = HeaderMap::new();
+        long.insert(
+            "x-github-delivery",
+            HeaderValue::from_str(&"a".repeat(200)).unwrap(),
+        );
+        assert_eq!(delivery_id(&long), None, "an overlong id is ignored");
+        headers.insert(GITLAB_TOKEN_HEADER, HeaderValue::from_static("t"));
+        assert!(has_signature_header(&headers));
     }
 
     #[test]

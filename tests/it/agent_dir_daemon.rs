@@ -13,17 +13,28 @@ use crate::git_servers::{free_port, Fixture};
 use crate::support::{key, ONE};
 
 /// A long-running agent with its operations endpoints.
-struct Daemon {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+pub(crate) struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
 }
 
 impl Daemon {
     fn start(fx: &Fixture, url: &str, sink: &Path, webhook_secret: &Path) -> Daemon {
+        Daemon::start_with(fx, url, sink, webhook_secret, agent())
+    }
+
+    /// Starts `agent` (a command that may carry more flags or process limits) as [`Daemon::start`] does.
+    pub(crate) fn start_with(
+        fx: &Fixture,
+        url: &str,
+        sink: &Path,
+        webhook_secret: &Path,
+        mut agent: std::process::Command,
+    ) -> Daemon {
         let port = free_port();
         let log = fx.dir.path().join("agent.log");
-        let child = agent()
+        let child = agent
             .args([
                 "run",
                 "--repo",
@@ -52,36 +63,14 @@ impl Daemon {
         d
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, String)],
         body: &[u8],
     ) -> (u16, String) {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return (0, String::new());
-        };
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        let code = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
+        request_to(self.port, method, path, headers, body)
     }
 
     /// Sends the webhook as GitLab would (token `hook-secret`): a pass starts now.
@@ -95,11 +84,11 @@ impl Daemon {
         assert_eq!(code, 202);
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], b"")
     }
 
-    fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
+    pub(crate) fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if check() {
@@ -114,6 +103,42 @@ impl Daemon {
     }
 }
 
+/// One request on a fresh connection to 127.0.0.1:`port`: the status (0 if unanswered) and the body.
+pub(crate) fn request_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    // The server may answer and close before taking the whole body.
+    let _ = s.write_all(body);
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -121,7 +146,7 @@ impl Drop for Daemon {
     }
 }
 
-fn github_signature(secret: &[u8], body: &[u8]) -> String {
+pub(crate) fn github_signature(secret: &[u8], body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
     mac.update(body);

@@ -13,5 +13,6 @@ mod git_source;
 mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;
+mod ops_port;
 mod sealctl;
 mod sops_interop;

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use secrecy::SecretSlice;
 use tokio::sync::oneshot;
@@ -12,7 +13,7 @@ use crate::ops::metrics::tests::{parse_openmetrics, FAMILIES};
 use crate::ops::metrics::ErrorReason;
 use crate::ops::status::tests::sample_status;
 use crate::ops::webhook::tests::{GITHUB_DOC_BODY, GITHUB_DOC_SECRET, GITHUB_DOC_SIGNATURE};
-use crate::ops::{fetch_status, render_status};
+use crate::ops::{fetch_status, render_status, OpsError};
 
 struct Server {
     addr: SocketAddr,
@@ -24,15 +25,34 @@ struct Server {
 
 impl Server {
     async fn start(webhook_secret: Option<&[u8]>) -> Server {
+        Server::start_with(
+            webhook_secret,
+            Endpoints::All,
+            ConnectionLimits::for_listeners(1),
+        )
+        .await
+    }
+
+    async fn start_with(
+        webhook_secret: Option<&[u8]>,
+        endpoints: Endpoints,
+        limits: ConnectionLimits,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (trigger, triggers) = trigger_channel();
         let webhook = webhook_secret.map(|s| WebhookConfig::new(SecretSlice::from(s.to_vec())));
         let state = OpsState::new(Metrics::new(), StatusBoard::new(), webhook, trigger);
         let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state.clone(), async {
-            let _ = stop.await;
-        }));
+        let task = tokio::spawn(serve_endpoints(
+            listener,
+            state.clone(),
+            endpoints,
+            limits,
+            async {
+                let _ = stop.await;
+            },
+        ));
         Server {
             addr,
             state,
@@ -377,4 +397,118 @@ async fn shutdown_is_graceful_and_the_port_is_released() {
     assert_eq!(get(&server, "/healthz").await.status, 200);
     server.stop().await;
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[tokio::test]
+async fn an_unsigned_post_is_refused_before_its_body_is_read() {
+    let mut server = Server::start(Some(GITHUB_DOC_SECRET)).await;
+    let addr = server.addr;
+    // 100 MiB announced, none sent: the answer comes anyway, so the body was never waited for.
+    let head =
+        "POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n".to_string();
+    let line = tokio::task::spawn_blocking(move || raw_exchange(addr, &head, &[]))
+        .await
+        .unwrap();
+    assert!(line.starts_with("HTTP/1.1 401"), "{line}");
+    assert!(server.triggers.try_recv().is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_asks_for_one_fetch() {
+    let mut server = Server::start(Some(GITHUB_DOC_SECRET)).await;
+    let mut headers = github_headers();
+    headers.push((
+        "X-GitHub-Delivery",
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+    ));
+    let first = post_hook(&server, headers.clone(), GITHUB_DOC_BODY).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(server.triggers.try_recv(), Ok(()));
+    for _ in 0..20 {
+        let again = post_hook(&server, headers.clone(), GITHUB_DOC_BODY).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+    }
+    assert!(
+        server.triggers.try_recv().is_err(),
+        "a replay asked for a fetch"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_source_of_rejected_requests_is_answered_429() {
+    let mut server = Server::start(Some(GITHUB_DOC_SECRET)).await;
+    // A burst of 20 rejections, then one a second: a fast loop meets 429 long before 500 requests.
+    let mut statuses = Vec::new();
+    while statuses.len() < 500 && statuses.last() != Some(&429) {
+        statuses.push(post_hook(&server, vec![], b"{}").await.status);
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(server.triggers.try_recv().is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn split_listeners_serve_only_their_endpoints() {
+    let limits = ConnectionLimits::for_listeners(2);
+    let ops = Server::start_with(Some(GITHUB_DOC_SECRET), Endpoints::Operations, limits).await;
+    assert_eq!(
+        post_hook(&ops, github_headers(), GITHUB_DOC_BODY)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(get(&ops, "/healthz").await.status, 200);
+    ops.stop().await;
+    let mut hook = Server::start_with(Some(GITHUB_DOC_SECRET), Endpoints::Webhook, limits).await;
+    assert_eq!(get(&hook, "/healthz").await.status, 404);
+    assert_eq!(get(&hook, "/metrics").await.status, 404);
+    assert_eq!(
+        post_hook(&hook, github_headers(), GITHUB_DOC_BODY)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(hook.triggers.try_recv(), Ok(()));
+    hook.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
+    let limits = ConnectionLimits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::for_listeners(1)
+    };
+    let server = Server::start_with(None, Endpoints::All, limits).await;
+    let addr = server.addr;
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    // The idle connections are closed by the header timeout; /healthz is answered again after that.
+    let answered = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let line = raw_exchange(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &[]);
+            if line.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(answered);
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        // Closed by the server (EOF or reset), not left open.
+        assert!(matches!(stream.read(&mut buf), Ok(0) | Err(_)));
+    }
+    server.stop().await;
 }
