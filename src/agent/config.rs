@@ -107,7 +107,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 18] = [
+        const KNOWN: [&str; 19] = [
             "repo",
             "ref",
             "paths",

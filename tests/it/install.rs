@@ -155,6 +155,7 @@ impl Install {
             env.insert(k.to_string(), v.to_string());
         }
         let port = free_port();
+        let webhook_port = free_port();
         let args: Vec<String> = container["args"]
             .as_sequence()
             .unwrap()
@@ -169,6 +170,8 @@ impl Install {
                     a = format!("--identity={}", key.display());
                 } else if a.starts_with("--listen=") {
                     a = format!("--listen=127.0.0.1:{port}");
+                } else if a.starts_with("--webhook-listen=") {
+                    a = format!("--webhook-listen=127.0.0.1:{webhook_port}");
                 }
                 a
             })

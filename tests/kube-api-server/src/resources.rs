@@ -220,6 +220,13 @@ pub const RESOURCES: &[ResourceDef] = &[
         Behaviour::Plain,
     ),
     def(
+        ("networking.k8s.io", "v1"),
+        ("networkpolicies", "networkpolicy", "NetworkPolicy"),
+        true,
+        &["netpol"],
+        Behaviour::Plain,
+    ),
+    def(
         ("rbac.authorization.k8s.io", "v1"),
         ("roles", "role", "Role"),
         true,
