@@ -4,6 +4,7 @@ mod support;
 
 mod agent_dir;
 mod agent_dir_daemon;
+mod agent_hardening;
 mod agent_kube;
 mod bounds;
 mod fixtures;
