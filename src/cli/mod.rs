@@ -4,6 +4,7 @@ pub mod args;
 pub mod cmd;
 pub mod context;
 pub mod exit;
+pub mod scratch;
 pub mod tree_path;
 
 use clap::Parser;

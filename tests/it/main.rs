@@ -13,4 +13,5 @@ mod git_source;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
+mod sealctl_edit;
 mod sops_interop;
