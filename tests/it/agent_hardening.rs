@@ -147,3 +147,34 @@ fn agent_disables_core_dumps_and_ptrace_and_scrubs_its_environ() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn agent_warns_about_an_identity_file_others_can_read() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let identity = fx.dir.path().join("age.agekey");
+    std::fs::copy(key("one.agekey"), &identity).unwrap();
+    let run = |mode: u32| {
+        std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = agent()
+            .args(["run", "--once", "--repo", &fx.file_url()])
+            .arg("--sink")
+            .arg(format!("dir:{}", fx.dir.path().join("secrets").display()))
+            .arg("--cache-dir")
+            .arg(fx.dir.path().join("cache"))
+            .arg("--identity")
+            .arg(&identity)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let logs = run(0o644);
+    assert!(
+        logs.contains(&format!("identity file '{}' is readable by every user", identity.display()))
+            && logs.contains("chmod 600"),
+        "{logs}"
+    );
+    // The kubelet's mount of a Secret for the pod's fsGroup: group-readable, no warning.
+    assert!(!run(0o440).contains("identity file"));
+}

@@ -13,5 +13,6 @@ mod git_source;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
+mod sealctl_create;
 mod sealctl_edit;
 mod sops_interop;
