@@ -303,7 +303,11 @@ mod tests {
             ids.warnings().to_vec()
         };
         for quiet in [0o600, 0o400, 0o440, 0o640] {
-            assert!(warnings(quiet).is_empty(), "{quiet:o}: {:?}", warnings(quiet));
+            assert!(
+                warnings(quiet).is_empty(),
+                "{quiet:o}: {:?}",
+                warnings(quiet)
+            );
         }
         let shown = file.display().to_string();
         for (loose, why) in [

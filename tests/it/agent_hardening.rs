@@ -142,7 +142,10 @@ fn agent_disables_core_dumps_and_ptrace_and_scrubs_its_environ() {
     // The agent keeps running (retrying the unreachable remote) while it is looked at.
     poll("core dumps off", core_off);
     poll("the agent non-dumpable", not_dumpable);
-    poll("the age key gone from /proc/<pid>/environ", environ_scrubbed);
+    poll(
+        "the age key gone from /proc/<pid>/environ",
+        environ_scrubbed,
+    );
     assert!(child.try_wait().unwrap().is_none(), "the agent still runs");
     let _ = child.kill();
     let _ = child.wait();
@@ -171,8 +174,10 @@ fn agent_warns_about_an_identity_file_others_can_read() {
     };
     let logs = run(0o644);
     assert!(
-        logs.contains(&format!("identity file '{}' is readable by every user", identity.display()))
-            && logs.contains("chmod 600"),
+        logs.contains(&format!(
+            "identity file '{}' is readable by every user",
+            identity.display()
+        )) && logs.contains("chmod 600"),
         "{logs}"
     );
     // The kubelet's mount of a Secret for the pod's fsGroup: group-readable, no warning.

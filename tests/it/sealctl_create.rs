@@ -86,13 +86,18 @@ fn create_secret_reads_standard_input_once_and_needs_a_key_for_it() {
     );
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("--from-env-file -: standard input is already read by --from-file a=-"),
+        stderr(&out)
+            .contains("--from-env-file -: standard input is already read by --from-file a=-"),
         "{}",
         stderr(&out)
     );
     let out = create(dir.path(), &["--from-file", "-"], b"x");
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--from-file KEY=-"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--from-file KEY=-"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -136,7 +136,9 @@ impl StdinOnce {
         if let Some(first) = &self.used {
             return Err(CliError::new(
                 Exit::Usage,
-                format!("{flag}: standard input is already read by {first} (it gives one value only)"),
+                format!(
+                    "{flag}: standard input is already read by {first} (it gives one value only)"
+                ),
             ));
         }
         self.used = Some(flag);
@@ -186,8 +188,8 @@ fn read_from_file(
 /// Every regular file of a directory (symlinks followed, as kubectl does), in name order.
 fn read_dir_values(ctx: &Context, dir: &Path) -> Result<Vec<SecretValue>, CliError> {
     let shown = dir.display().to_string();
-    let listing = std::fs::read_dir(dir)
-        .map_err(|e| CliError::new(Exit::Input, format!("{shown}: {e}")))?;
+    let listing =
+        std::fs::read_dir(dir).map_err(|e| CliError::new(Exit::Input, format!("{shown}: {e}")))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in listing {
         let path = entry

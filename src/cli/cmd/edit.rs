@@ -170,14 +170,12 @@ fn run_editor(scratch: &Scratch, editor: &[String], file: &Path) -> Result<(), C
         .args(&editor[1..])
         .arg(file)
         .env_remove("SOPS_AGE_KEY");
-    let status = scratch
-        .run_editor(&mut command)
-        .map_err(|e| {
-            CliError::new(
-                Exit::NoEditor,
-                format!("cannot start editor '{}': {e}", editor[0]),
-            )
-        })?;
+    let status = scratch.run_editor(&mut command).map_err(|e| {
+        CliError::new(
+            Exit::NoEditor,
+            format!("cannot start editor '{}': {e}", editor[0]),
+        )
+    })?;
     if !status.success() {
         return Err(CliError::new(
             Exit::Failure,
