@@ -13,7 +13,8 @@ use super::layout;
 const LOOSE_BITS: u32 = 0o027;
 
 /// Checks who may write to `root` (already resolved). A root the agent's user owns is tightened; a
-/// root writable by the group or others that belongs to another user is refused, with how to fix it.
+/// root writable by the group or others that belongs to another user, or is shared on purpose
+/// (sticky), is refused, with how to fix it.
 pub(super) fn secure(root: &Path) -> Result<(), String> {
     let meta = fs::metadata(root).map_err(|e| format!("reading the sink's root: {e}"))?;
     let mode = meta.mode() & 0o7777;
@@ -22,17 +23,26 @@ pub(super) fn secure(root: &Path) -> Result<(), String> {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    if meta.uid() != euid {
+    // A sticky directory (such as /tmp) is shared on purpose: even the agent's own is not tightened.
+    let why = if meta.uid() != euid {
+        format!(
+            "owned by uid {}, not by this agent's uid {euid}",
+            meta.uid()
+        )
+    } else if mode & 0o1000 != 0 {
+        "a shared directory (sticky bit, as /tmp)".to_string()
+    } else {
+        String::new()
+    };
+    if !why.is_empty() {
         return Err(format!(
-            "the sink's root {} is writable by {} (mode {mode:04o}) and owned by uid {}, not by this \
-             agent's uid {euid}, so it cannot be made private: anyone who can write there could plant or \
-             swap the directories the values are written into. Give the agent a directory of its own: \
-             owned by uid {euid} and not writable by others, or a path that does not exist yet (it is \
-             created 0700) - e.g. a subdirectory of a Kubernetes emptyDir, which the kubelet creates \
-             0777 and owned by root",
+            "the sink's root {} is writable by {} (mode {mode:04o}) and {why}, so it cannot be made \
+             private: anyone who can write there could plant or swap the directories the values are \
+             written into. Give the agent a directory of its own: owned by uid {euid} and not writable \
+             by others, or a path that does not exist yet (it is created 0700) - e.g. a subdirectory of \
+             a Kubernetes emptyDir, which the kubelet creates 0777 and owned by root",
             root.display(),
             if mode & 0o002 != 0 { "every user" } else { "its group" },
-            meta.uid()
         ));
     }
     let tightened = mode & !LOOSE_BITS;

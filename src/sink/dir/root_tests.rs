@@ -100,3 +100,16 @@ fn a_root_writable_by_others_that_is_not_the_agents_is_refused() {
     assert!(err.contains(&root.display().to_string()), "{err}");
     assert_eq!(mode(&root) & 0o777, 0o777, "left as it was");
 }
+
+#[test]
+fn a_shared_sticky_root_is_refused_even_when_it_is_the_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shared");
+    fs::create_dir(&root).unwrap();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o1777)).unwrap();
+    let err = DirSink::with_key(root.clone(), key())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sticky"), "{err}");
+    assert_eq!(mode(&root), 0o1777, "left as it was");
+}
