@@ -45,6 +45,9 @@ pub fn load_identities(config: &AgentConfig) -> Result<Identities, Fatal> {
         })
         .map_err(|e| Fatal(e.to_string()))?;
     }
+    for warning in ids.warnings() {
+        tracing::warn!("{warning}");
+    }
     if ids.is_empty() {
         tracing::warn!("no age identity configured: every SOPS document will fail (give --identity FILE or SOPS_AGE_KEY_FILE)");
     }

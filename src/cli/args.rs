@@ -316,13 +316,16 @@ pub struct CreateSecretArgs {
     /// Namespace of the Secret.
     #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
-    /// A key and literal value: key=value (repeatable).
+    /// A key and literal value: key=value (repeatable). The value shows in the process list (`ps`) to
+    /// every user of the machine and stays in your shell history: for a real secret use --from-file.
     #[arg(long, value_name = "KEY=VALUE")]
     pub from_literal: Vec<String>,
-    /// A key and a file whose content is the value: [key=]path (repeatable; key defaults to the file name).
+    /// A key and a file whose content is the value: [key=]path (repeatable; the key defaults to the
+    /// file name, and a directory gives one key per regular file in it). KEY=- reads the value from
+    /// standard input.
     #[arg(long, value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
-    /// A dotenv file whose KEY=VALUE lines become keys (repeatable).
+    /// A dotenv file whose KEY=VALUE lines become keys (repeatable; - reads standard input).
     #[arg(long, value_name = "PATH")]
     pub from_env_file: Vec<PathBuf>,
     /// The Secret type.

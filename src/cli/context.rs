@@ -106,6 +106,9 @@ impl Context {
             for source in sources {
                 ids.add(source)?;
             }
+            for warning in ids.warnings() {
+                eprintln!("warning: {warning}");
+            }
             self.identities = Some(ids);
         }
         Ok(self.identities.as_ref().expect("just set"))

@@ -62,6 +62,7 @@ impl Entry {
 pub struct Identities {
     entries: Vec<Entry>,
     origins: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl Identities {
@@ -69,13 +70,14 @@ impl Identities {
     pub fn add(&mut self, source: IdentitySource) -> Result<usize, KeyError> {
         match source {
             IdentitySource::File { path, origin } => {
-                let text = read_key_file(&path)?;
+                let (text, mode) = read_key_file(&path)?;
                 let fail = |reason: String| KeyError::IdentityFile {
                     path: path.display().to_string(),
                     reason,
                 };
                 let count = self.add_text(&text, &fail)?;
                 self.origins.push(format!("{origin} ({})", path.display()));
+                self.warnings.extend(loose_permissions(&path, mode));
                 Ok(count)
             }
             IdentitySource::Inline { origin, text } => {
@@ -160,6 +162,11 @@ impl Identities {
         self.entries.iter().filter_map(Entry::recipient)
     }
 
+    /// Warnings about the sources read, e.g. a key file other users can read; the binary shows them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Where the identities came from, for error messages.
     pub fn origins(&self) -> &[String] {
         &self.origins
@@ -173,7 +180,8 @@ impl Identities {
 /// Key files are small; anything large is not a key file and is refused before reading it whole.
 const MAX_KEY_FILE: u64 = 1024 * 1024;
 
-fn read_key_file(path: &Path) -> Result<SecretString, KeyError> {
+/// Reads a key file; returns its text and its permission bits.
+fn read_key_file(path: &Path) -> Result<(SecretString, u32), KeyError> {
     let fail = |reason: String| KeyError::IdentityFile {
         path: path.display().to_string(),
         reason,
@@ -190,7 +198,47 @@ fn read_key_file(path: &Path) -> Result<SecretString, KeyError> {
     }
     let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| fail(io_reason(&e)))?);
     let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
-    Ok(SecretString::from(text.to_string()))
+    Ok((SecretString::from(text.to_string()), mode_of(&meta)))
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_meta: &std::fs::Metadata) -> u32 {
+    0o600
+}
+
+/// A warning, naming the fix, for a key file other users can read or change, or its group change. A
+/// group may read it: that is how the kubelet mounts a Secret for the pod's `fsGroup` (0440).
+fn loose_permissions(path: &Path, mode: u32) -> Option<String> {
+    let mut what = Vec::new();
+    if mode & 0o004 != 0 {
+        what.push("readable by every user");
+    }
+    if mode & 0o002 != 0 {
+        what.push("writable by every user");
+    }
+    if mode & 0o020 != 0 {
+        what.push("writable by its group");
+    }
+    if what.is_empty() && mode & 0o001 != 0 {
+        what.push("accessible to every user");
+    }
+    if what.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "identity file '{}' is {} (mode {:04o}): run `chmod 600 {}` (mounted from a Kubernetes \
+         Secret: defaultMode 0400, or 0440 with the pod's fsGroup)",
+        path.display(),
+        what.join(" and "),
+        mode & 0o777,
+        path.display()
+    ))
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -236,6 +284,44 @@ mod tests {
             .to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("NOTAKEY"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_or_change_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.txt");
+        std::fs::copy(fixture("one.agekey"), &file).unwrap();
+        let warnings = |mode: u32| {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut ids = Identities::default();
+            ids.add(IdentitySource::File {
+                path: file.clone(),
+                origin: "--identity".into(),
+            })
+            .unwrap();
+            ids.warnings().to_vec()
+        };
+        for quiet in [0o600, 0o400, 0o440, 0o640] {
+            assert!(
+                warnings(quiet).is_empty(),
+                "{quiet:o}: {:?}",
+                warnings(quiet)
+            );
+        }
+        let shown = file.display().to_string();
+        for (loose, why) in [
+            (0o644, "readable by every user"),
+            (0o444, "readable by every user"),
+            (0o660, "writable by its group"),
+            (0o602, "writable by every user"),
+        ] {
+            let w = warnings(loose);
+            assert_eq!(w.len(), 1, "{loose:o}");
+            assert!(w[0].contains(why), "{loose:o}: {}", w[0]);
+            assert!(w[0].contains(&format!("chmod 600 {shown}")), "{}", w[0]);
+            assert!(!w[0].contains("AGE-SECRET-KEY"), "{}", w[0]);
+        }
     }
 
     #[test]

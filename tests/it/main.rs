@@ -4,6 +4,7 @@ mod support;
 
 mod agent_dir;
 mod agent_dir_daemon;
+mod agent_hardening;
 mod agent_kube;
 mod bounds;
 mod cluster;
@@ -15,4 +16,6 @@ mod install;
 mod kube_sink;
 mod ops_port;
 mod sealctl;
+mod sealctl_create;
+mod sealctl_edit;
 mod sops_interop;

@@ -3,6 +3,7 @@
 
 #[test]
 fn golden_cli_cases() {
+    crate::support::private_fixture_keys();
     trycmd::TestCases::new()
         .register_bin(
             "sealctl",

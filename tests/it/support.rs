@@ -13,7 +13,21 @@ pub fn fixture(rel: &str) -> PathBuf {
 }
 
 pub fn key(name: &str) -> PathBuf {
+    private_fixture_keys();
     fixture(&format!("keys/{name}"))
+}
+
+/// Gives the fixture key files mode 0600, as a private key file should have (git checks them out
+/// 0644, which sealctl and the agent rightly warn about). Idempotent; git does not track the change.
+pub fn private_fixture_keys() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(fixture("keys")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    });
 }
 
 /// The public recipients of the fixture keys.

@@ -1,5 +1,6 @@
-//! `sealctl create secret`: a Kubernetes Secret built from literals, files and env files, encrypted
-//! (`encrypted_regex: ^(data|stringData)$` unless the creation rule says otherwise) and ready to commit.
+//! `sealctl create secret`: a Kubernetes Secret built from literals, files, directories, standard input
+//! and env files, encrypted (`encrypted_regex: ^(data|stringData)$` unless the creation rule says otherwise)
+//! and ready to commit.
 
 use std::path::{Path, PathBuf};
 
@@ -53,22 +54,14 @@ pub fn run(ctx: &mut Context, args: &CreateSecretArgs) -> Result<(), CliError> {
         let (k, v) = split_pair("--from-literal", literal)?;
         values.push((k.to_string(), Zeroizing::new(v.as_bytes().to_vec())));
     }
+    let mut stdin = StdinOnce::default();
     for spec in &args.from_file {
-        let (key, path) = match spec.split_once('=') {
-            Some((k, p)) => (k.to_string(), PathBuf::from(p)),
-            None => {
-                let p = PathBuf::from(spec);
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (name, p)
-            }
-        };
-        let bytes = ctx.read_input(&path.to_string_lossy())?;
-        values.push((key, Zeroizing::new(bytes)));
+        values.extend(read_from_file(ctx, spec, &mut stdin)?);
     }
     for path in &args.from_env_file {
+        if path.as_os_str() == "-" {
+            stdin.claim("--from-env-file -".into())?;
+        }
         values.extend(read_env_file(ctx, path)?);
     }
     if values.is_empty() {
@@ -129,6 +122,95 @@ pub fn run(ctx: &mut Context, args: &CreateSecretArgs) -> Result<(), CliError> {
         Some(path) => write_atomic(path, &out),
         None => write_stdout(&out),
     }
+}
+
+/// Standard input holds one value: a second `-` would silently read nothing.
+#[derive(Default)]
+struct StdinOnce {
+    used: Option<String>,
+}
+
+impl StdinOnce {
+    /// Records that `flag` reads standard input; refused if another flag already did.
+    fn claim(&mut self, flag: String) -> Result<(), CliError> {
+        if let Some(first) = &self.used {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "{flag}: standard input is already read by {first} (it gives one value only)"
+                ),
+            ));
+        }
+        self.used = Some(flag);
+        Ok(())
+    }
+}
+
+/// `--from-file [KEY=]PATH`, as kubectl reads it: a file's content under KEY (default: its name), a
+/// directory's regular files each under its own name, or standard input for `KEY=-`.
+fn read_from_file(
+    ctx: &Context,
+    spec: &str,
+    stdin: &mut StdinOnce,
+) -> Result<Vec<SecretValue>, CliError> {
+    let (key, path) = match spec.split_once('=') {
+        Some((k, p)) => (Some(k.to_string()), PathBuf::from(p)),
+        None => (None, PathBuf::from(spec)),
+    };
+    let shown = path.to_string_lossy().into_owned();
+    if shown == "-" {
+        let Some(key) = key else {
+            return Err(CliError::new(
+                Exit::Usage,
+                "--from-file -: standard input has no file name to use as the key; give one: --from-file KEY=-",
+            ));
+        };
+        stdin.claim(format!("--from-file {key}=-"))?;
+        return Ok(vec![(key, Zeroizing::new(ctx.read_input("-")?))]);
+    }
+    if path.is_dir() {
+        if key.is_some() {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("--from-file {spec}: a directory gives one key per file; drop the KEY="),
+            ));
+        }
+        return read_dir_values(ctx, &path);
+    }
+    let key = key.unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    Ok(vec![(key, Zeroizing::new(ctx.read_input(&shown)?))])
+}
+
+/// Every regular file of a directory (symlinks followed, as kubectl does), in name order.
+fn read_dir_values(ctx: &Context, dir: &Path) -> Result<Vec<SecretValue>, CliError> {
+    let shown = dir.display().to_string();
+    let listing =
+        std::fs::read_dir(dir).map_err(|e| CliError::new(Exit::Input, format!("{shown}: {e}")))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in listing {
+        let path = entry
+            .map_err(|e| CliError::new(Exit::Input, format!("{shown}: {e}")))?
+            .path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let key = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bytes = ctx.read_input(&path.to_string_lossy())?;
+            Ok((key, Zeroizing::new(bytes)))
+        })
+        .collect()
 }
 
 /// `KEY=VALUE` lines as kubectl reads them: blank lines and `#` comments skipped, no quote handling.
