@@ -7,6 +7,7 @@ use crate::keys::KeyError;
 use crate::sops::creation_rules::ConfigError;
 use crate::sops::file::SopsError;
 use crate::sops::keygroups::KeyGroupError;
+use crate::sops::stores::FormatError;
 
 /// Exit codes, documented in `sealctl --help` and the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Exit {
     Findings = 10,
     /// Some files of a batch (`rotate`, `updatekeys` on directories) failed; the others were done.
     Partial = 20,
+    /// A value cannot be encrypted without changing it, e.g. an integer beyond 64 bits (sops: 23).
+    Unencryptable = 23,
     /// A value could not be decrypted: the file was tampered with or is corrupt (sops: 25).
     Tampered = 25,
     /// The MAC does not match (sops: 51).
@@ -56,6 +59,7 @@ Exit codes:
   7    a key path or value given to set/unset/--extract is malformed
   10   check found problems
   20   some files of a batch failed (the others were processed)
+  23   a value cannot be encrypted as written (an integer beyond 64 bits: quote it)
   25   a value could not be decrypted: the file was altered or is corrupt
   51   MAC mismatch: the file was changed after it was encrypted
   64   bad command-line usage
@@ -98,6 +102,10 @@ impl fmt::Display for CliError {
 impl From<SopsError> for CliError {
     fn from(e: SopsError) -> CliError {
         let exit = match &e {
+            SopsError::Format {
+                source: FormatError::Unrepresentable { .. },
+                ..
+            } => Exit::Unencryptable,
             SopsError::Format { .. } | SopsError::Empty | SopsError::Metadata(_) => Exit::Input,
             SopsError::MacMismatch | SopsError::BadMac(_) => Exit::MacMismatch,
             SopsError::Value(_) => Exit::Tampered,

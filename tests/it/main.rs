@@ -12,4 +12,5 @@ mod git_source;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
+mod sops_compat;
 mod sops_interop;

@@ -97,6 +97,12 @@ fn integral_value_to_int(v: &mut Value) {
 // ---------------------------------------------------------------------------------------------------
 // Reading
 
+/// False for an integer literal (no fraction, no exponent) that sops, holding it as the float `f`,
+/// would write back with other digits (`12345678901234567` becomes `12345678901234568`).
+fn integer_held_exactly(text: &str, f: f64) -> bool {
+    text.contains(['.', 'e', 'E']) || crate::sops::tree::format_float(f) == text
+}
+
 /// Parses a JSON file whose root is an object.
 pub(crate) fn parse_document(input: &[u8]) -> Result<Map, FormatError> {
     let mut p = Parser {
@@ -144,6 +150,16 @@ impl Parser<'_> {
 
     /// A syntax error at the current position: line and column (in characters), 1-based.
     fn error(&self, message: &str) -> FormatError {
+        let (line, column) = self.position();
+        FormatError::Syntax {
+            line,
+            column,
+            message: message.to_string(),
+        }
+    }
+
+    /// Line and column (in characters) of the current position, from 1.
+    fn position(&self) -> (usize, usize) {
         let pos = self.pos.min(self.input.len());
         let before = &self.input[..pos];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -155,11 +171,7 @@ impl Parser<'_> {
             .chars()
             .count()
             + 1;
-        FormatError::Syntax {
-            line,
-            column,
-            message: message.to_string(),
-        }
+        (line, column)
     }
 
     fn expect(&mut self, byte: u8, message: &str) -> Result<(), FormatError> {
@@ -312,6 +324,17 @@ impl Parser<'_> {
         // The text is ASCII digits and signs: valid UTF-8.
         let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or("x");
         match text.parse::<f64>() {
+            // sops reads every JSON number as a float64: an integer it cannot hold exactly would be
+            // changed without a word (sops does so; sealctl refuses).
+            Ok(f) if f.is_finite() && !integer_held_exactly(text, f) => {
+                self.pos = start;
+                let (line, column) = self.position();
+                Err(FormatError::Unrepresentable {
+                    line,
+                    column,
+                    message: "integer too large to be held exactly (sops reads JSON numbers as 64-bit floats and would change it; quote it to keep it as text)".into(),
+                })
+            }
             Ok(f) if f.is_finite() => Ok(Value::Float(f)),
             _ => {
                 self.pos = start;
@@ -484,6 +507,8 @@ fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), Form
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&go_json_float(*f)?),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // encoding/json writes a time.Time as its RFC 3339 text.
+        Value::Time(t) => write_string(out, t),
         Value::Null => out.push_str("null"),
         // Comments only sit in sequences, which skip them; a stray one is written as nothing sensible.
         Value::Comment(_) => out.push_str("null"),

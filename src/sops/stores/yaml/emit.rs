@@ -68,10 +68,28 @@ impl Emitter {
         inline: bool,
         depth: usize,
     ) -> Result<(), FormatError> {
+        let entries = self.items(&map.0, indent, inline, depth)?;
+        if entries == 0 {
+            if !inline {
+                self.pad(indent);
+            }
+            self.out.push_str("{}\n");
+        }
+        Ok(())
+    }
+
+    /// The items of a block mapping (see `map`); returns how many entries were written.
+    fn items(
+        &mut self,
+        items: &[MapItem],
+        indent: usize,
+        inline: bool,
+        depth: usize,
+    ) -> Result<usize, FormatError> {
         check_depth(depth)?;
         let mut inline = inline;
         let mut entries = 0;
-        for item in &map.0 {
+        for item in items {
             match item {
                 MapItem::Comment(text) => {
                     if inline {
@@ -92,13 +110,7 @@ impl Emitter {
             }
             inline = false;
         }
-        if entries == 0 {
-            if !inline {
-                self.pad(indent);
-            }
-            self.out.push_str("{}\n");
-        }
-        Ok(())
+        Ok(entries)
     }
 
     /// A mapping key, in go-yaml's explicit `? key` form (ending on the `:` line) when too long or
@@ -156,6 +168,25 @@ impl Emitter {
                 inline = false;
                 self.comment(text, indent);
                 continue;
+            }
+            // go-yaml writes the comments above a map item's first key above its dash.
+            if let Value::Map(m) = item {
+                let head =
+                    m.0.iter()
+                        .take_while(|i| matches!(i, MapItem::Comment(_)))
+                        .count();
+                if head > 0 && head < m.0.len() {
+                    if inline {
+                        self.out.push('\n');
+                    }
+                    self.items(&m.0[..head], indent, false, depth + 1)?;
+                    self.pad(indent);
+                    inline = false;
+                    values += 1;
+                    self.out.push_str("- ");
+                    self.items(&m.0[head..], indent + 2, true, depth + 1)?;
+                    continue;
+                }
             }
             if !inline {
                 self.pad(indent);
@@ -218,6 +249,8 @@ impl Emitter {
             Value::Int(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&format_yaml_float(*f)),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            // The canonical form always reads back as a timestamp, as go-yaml writes a time.Time.
+            Value::Time(t) => self.out.push_str(t),
             Value::Null => self.out.push_str("null"),
             Value::Comment(_) => {
                 return Err(FormatError::Invalid(
@@ -294,8 +327,8 @@ fn check_depth(depth: usize) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// A float as go-yaml writes it (Go's shortest `%g`, `.inf`, `.nan`), with `.0` added when the text
-/// would otherwise read back as an integer.
+/// A float as go-yaml writes it (Go's shortest `%g`, `.inf`, `.nan`). Like sops, an integral float is
+/// written without a point (`5432`), so it reads back as an integer.
 pub(super) fn format_yaml_float(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
@@ -306,7 +339,8 @@ pub(super) fn format_yaml_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let mut s = if !(-4..6).contains(&exp) {
+    // go-yaml writes `strconv.FormatFloat(f, 'g', -1, 64)`: an integral float has no point (`5432`).
+    if !(-4..6).contains(&exp) {
         format!(
             "{mantissa}e{}{:02}",
             if exp < 0 { '-' } else { '+' },
@@ -314,11 +348,7 @@ pub(super) fn format_yaml_float(f: f64) -> String {
         )
     } else {
         format!("{f}")
-    };
-    if !s.contains(['.', 'e']) {
-        s.push_str(".0");
     }
-    s
 }
 
 #[cfg(test)]
@@ -328,11 +358,12 @@ mod tests {
     #[test]
     fn floats() {
         assert_eq!(format_yaml_float(0.75), "0.75");
-        assert_eq!(format_yaml_float(3.0), "3.0");
-        assert_eq!(format_yaml_float(-0.0), "-0.0");
+        assert_eq!(format_yaml_float(3.0), "3");
+        assert_eq!(format_yaml_float(5432.0), "5432");
+        assert_eq!(format_yaml_float(-0.0), "-0");
         assert_eq!(format_yaml_float(1e6), "1e+06");
         assert_eq!(format_yaml_float(123456789.0), "1.23456789e+08");
-        assert_eq!(format_yaml_float(100000.0), "100000.0");
+        assert_eq!(format_yaml_float(100000.0), "100000");
         assert_eq!(format_yaml_float(0.0001), "0.0001");
         assert_eq!(format_yaml_float(0.00001), "1e-05");
         assert_eq!(format_yaml_float(f64::NEG_INFINITY), "-.inf");

@@ -1,0 +1,241 @@
+//! Files a demanding sops user has, made on the spot with the real `sops` and with `sealctl`, read by
+//! the other tool: timestamps, comments inside lists, formats chosen by file name, and numbers. Each
+//! case is checked both ways, and the encrypted files are compared shape for shape (ciphertexts
+//! masked), so `sealctl` writes what `sops` writes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::support::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sops_encrypt(file: &Path) -> Output {
+    sops()
+        .args(["--disable-version-check", "encrypt", "--age", ONE])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+fn sealctl_encrypt(file: &Path) -> Output {
+    sealctl()
+        .args(["encrypt", "--age", ONE])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+fn sealctl_decrypt(file: &Path) -> Output {
+    sealctl()
+        .env("SOPS_AGE_KEY_FILE", key("one.agekey"))
+        .arg("decrypt")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+/// The encrypted file without its metadata, every ciphertext reduced to its type: what must be equal
+/// between the two tools (IVs, data keys and MACs differ by design).
+fn shape(encrypted: &[u8]) -> String {
+    let text = String::from_utf8_lossy(encrypted);
+    let mut body = text.as_ref();
+    for metadata in ["\nsops:", "\n[sops]", "\n\t\"sops\": {", "\nsops_"] {
+        body = body.split(metadata).next().unwrap_or(body);
+    }
+    let enc =
+        regex::Regex::new(r"ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:(\w+)\]").unwrap();
+    enc.replace_all(body, "ENC[$1]").into_owned()
+}
+
+/// Encrypts `plain` (named `name`) with both tools, checks both encrypted files have the same shape,
+/// then decrypts each with both tools and checks all four outputs are what sops prints.
+fn both_ways(name: &str, plain: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(dir.path(), name, plain);
+    let by_sops = sops_encrypt(&source);
+    assert!(by_sops.status.success(), "{}", stderr(&by_sops));
+    let by_sops = by_sops.stdout;
+    let by_sealctl = sealctl_encrypt(&source);
+    assert!(by_sealctl.status.success(), "{}", stderr(&by_sealctl));
+    assert_eq!(
+        shape(&by_sealctl.stdout),
+        shape(&by_sops),
+        "{name}: sealctl must write what sops writes"
+    );
+    let sops_file = write(dir.path(), &format!("sops-{name}"), "");
+    std::fs::write(&sops_file, &by_sops).unwrap();
+    let sealctl_file = write(dir.path(), &format!("sealctl-{name}"), "");
+    std::fs::write(&sealctl_file, &by_sealctl.stdout).unwrap();
+    let reference = stdout(&sops_decrypt(&sops_file, &key("one.agekey"), &[]));
+    for file in [&sops_file, &sealctl_file] {
+        let out = sealctl_decrypt(file);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), reference, "{name}: sealctl decrypt");
+        let out = sops_decrypt(file, &key("one.agekey"), &[]);
+        assert_eq!(stdout(&out), reference, "{name}: sops decrypt");
+    }
+    reference
+}
+
+#[test]
+fn timestamps_are_read_and_written_as_sops_does() {
+    let plain = "\
+date: 2025-06-30
+rfc3339: 2025-06-30T12:34:56+02:00
+utc: 2025-06-30T12:34:56Z
+fraction: 2001-12-14t21:59:43.10-05:00
+spaced: 2025-06-30 12:00:00
+quoted: \"2025-06-30\"
+not_a_date: 2025-02-30
+clock: 12:30
+nested:
+  - 2024-02-29
+  - expires: 2030-01-01
+";
+    let out = both_ways("dates.yaml", plain);
+    assert!(out.contains("date: 2025-06-30T00:00:00Z\n"), "{out}");
+    assert!(out.contains("quoted: \"2025-06-30\"\n"), "{out}");
+
+    // The agent's path: a Secret whose stringData holds a date gets the text sops prints.
+    let json = both_ways("dates.json", "{\"d\": \"2025-06-30\", \"n\": 1}\n");
+    assert!(
+        json.contains("\"2025-06-30\""),
+        "JSON has no timestamps: {json}"
+    );
+}
+
+#[test]
+fn comments_inside_lists_are_read_and_written_as_sops_does() {
+    let plain = "\
+# top
+hosts:
+  - 10.0.0.1  # office
+  # between items
+  - 10.0.0.2
+  - # before a key of a map item
+    name: db
+  - - nested
+    # inside a nested list
+    - n2
+tail: x
+";
+    let out = both_ways("lists.yaml", plain);
+    assert!(out.contains("# between items"), "{out}");
+    assert!(out.contains("# inside a nested list"), "{out}");
+}
+
+#[test]
+fn the_format_follows_the_file_name_as_sops_decides() {
+    // A file named exactly `.env` is dotenv; upper-case extensions are binary to sops.
+    both_ways(".env", "DB_PASSWORD=hunter2\n# a comment\nPORT=5432\n");
+    both_ways("app.YAML", "password: hunter2\n");
+    both_ways("app.JSON", "{\"password\": \"hunter2\"}\n");
+    both_ways("app.ENV", "A=b\n");
+    both_ways("app.INI", "[s]\na = b\n");
+    let dir = tempfile::tempdir().unwrap();
+    let upper = write(dir.path(), "app.YAML", "password: hunter2\n");
+    let out = sealctl_encrypt(&upper);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"data\": \"ENC["),
+        "binary, as sops stores it"
+    );
+}
+
+#[test]
+fn numbers_are_never_changed_silently() {
+    // Integral floats print as sops prints them.
+    let out = both_ways(
+        "floats.yaml",
+        "f: 5432.0\ng: 1e3\nh: 0.1\ni: 1.5e300\nj: .inf\nm: 9223372036854775807\n",
+    );
+    assert!(
+        out.contains("f: 5432\n") && out.contains("g: 1000\n"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    // Beyond int64 in YAML: sops refuses (exit 23), and so does sealctl, naming the line.
+    let yaml = write(
+        dir.path(),
+        "big.yaml",
+        "port: 1\nbig: 9223372036854775808\n",
+    );
+    let by_sops = sops_encrypt(&yaml);
+    assert_eq!(by_sops.status.code(), Some(23), "{}", stderr(&by_sops));
+    let by_sealctl = sealctl_encrypt(&yaml);
+    assert_eq!(
+        by_sealctl.status.code(),
+        Some(23),
+        "{}",
+        stderr(&by_sealctl)
+    );
+    let why = stderr(&by_sealctl);
+    assert!(why.contains("big.yaml") && why.contains("line 2"), "{why}");
+    assert!(by_sealctl.stdout.is_empty());
+    // Further out, sops turns it into a float; sealctl still refuses (a documented difference).
+    let huge = write(dir.path(), "huge.yaml", "big: 123456789012345678901234\n");
+    assert_eq!(sops_encrypt(&huge).status.code(), Some(0));
+    assert_eq!(sealctl_encrypt(&huge).status.code(), Some(23));
+    // JSON: sops reads numbers as float64 and rounds this one; sealctl refuses.
+    let json = write(dir.path(), "big.json", "{\"id\": 12345678901234567}\n");
+    let out = sealctl_encrypt(&json);
+    assert_eq!(out.status.code(), Some(23), "{}", stderr(&out));
+    assert!(stderr(&out).contains("quote it"), "{}", stderr(&out));
+}
+
+/// The agent shares the format code: a repository whose files `sops` wrote with timestamps and
+/// comments inside lists is applied, the date arriving as the text sops prints for it.
+#[test]
+fn the_agent_applies_what_sops_writes() {
+    let fx = crate::git_servers::Fixture::new();
+    let secret = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: team-a
+stringData:
+  password: s3cret-compat
+  expires: 2025-06-30
+---
+apiVersion: example.com/v1
+kind: Firewall
+metadata:
+  name: office
+spec:
+  allow:
+    - 10.0.0.1  # office
+    # the VPN
+    - 10.0.0.2
+";
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(dir.path(), "db.yaml", secret);
+    let encrypted = ok(sops()
+        .args(["--disable-version-check", "encrypt", "--age", ONE])
+        .args(["--encrypted-regex", "^(stringData|spec)$"])
+        .arg(&plain))
+    .stdout;
+    assert!(String::from_utf8_lossy(&encrypted).contains("type:time]"));
+    assert!(String::from_utf8_lossy(&encrypted).contains("type:comment]"));
+    fx.write("apps/db.yaml", &encrypted);
+    fx.commit("a sops file with a date and comments in a list");
+    let sink = dir.path().join("sink");
+    let out = crate::agent_dir::agent()
+        .args(["run", "--once", "--repo"])
+        .arg(fx.file_url())
+        .arg("--sink")
+        .arg(format!("dir:{}", sink.display()))
+        .arg("--identity")
+        .arg(key("one.agekey"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let read = |k: &str| std::fs::read_to_string(sink.join("team-a/db").join(k)).unwrap();
+    assert_eq!(read("password"), "s3cret-compat");
+    assert_eq!(read("expires"), "2025-06-30T00:00:00Z");
+}
