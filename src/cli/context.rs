@@ -237,16 +237,30 @@ pub fn format_for(path: &Path, flag: Option<&str>) -> Result<Format, CliError> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), keeping the
-/// permissions of the file it replaces; new files get 0600.
+/// Writes `bytes` over the file `path` names, as an in-place edit must:
+/// - through a symbolic link to the file it points at (the link stays a link);
+/// - atomically (a temporary file beside the target, then rename), keeping the target's permissions and
+///   owner; a new file gets 0600;
+/// - in place when the target has other hard links, or when its owner cannot be kept (a file of another
+///   user that this one may write): a rename would detach the other names, or hand the file to this
+///   user. That write is not atomic, as sops' never is.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let target = link_target(path)?;
     let fail = |e: std::io::Error| {
         CliError::new(
             Exit::Output,
-            format!("{}: cannot write: {e}", path.display()),
+            format!("{}: cannot write: {e}", target.display()),
         )
     };
-    let dir = match path.parent() {
+    let existing = std::fs::metadata(&target).ok();
+    #[cfg(unix)]
+    if existing.as_ref().is_some_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.nlink() > 1
+    }) {
+        return write_in_place(&target, bytes).map_err(fail);
+    }
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -256,17 +270,68 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(fail)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = existing
+            .as_ref()
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o600);
+        if let Some(meta) = &existing {
+            let kept = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
+            if kept.is_err() {
+                drop(tmp);
+                return write_in_place(&target, bytes).map_err(fail);
+            }
+        }
+        // After chown, which clears set-id bits.
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
             .map_err(fail)?;
     }
     tmp.write_all(bytes).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
+    tmp.persist(&target).map_err(|e| fail(e.error))?;
     Ok(())
+}
+
+/// The file a path names once symbolic links are followed (also when the last one dangles: the file
+/// is created where it points).
+fn link_target(path: &Path) -> Result<PathBuf, CliError> {
+    let mut current = path.to_path_buf();
+    // As the kernel does (ELOOP): a bounded number of links.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current).map_err(|e| {
+                    CliError::new(
+                        Exit::Output,
+                        format!(
+                            "{}: cannot read the link: {}",
+                            current.display(),
+                            io_reason(&e)
+                        ),
+                    )
+                })?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(CliError::new(
+        Exit::Output,
+        format!("{}: too many levels of symbolic links", path.display()),
+    ))
+}
+
+/// Overwrites the file's content in its own inode, so every hard link and the owner stay.
+fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(target)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is a normal end, not an error.

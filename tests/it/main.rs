@@ -12,5 +12,6 @@ mod git_source;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
+mod sealctl_writes;
 mod sops_compat;
 mod sops_interop;
