@@ -40,7 +40,7 @@ pub enum SopsError {
     BadMac(String),
     #[error("the file has no documents")]
     Empty,
-    #[error("the file is already encrypted (it has a top-level 'sops' key)")]
+    #[error("the file has a top-level 'sops' entry (in a dotenv file: a key starting with 'sops_'), where sops keeps its metadata: it is already encrypted, or that entry must be renamed")]
     AlreadyEncrypted,
     #[error("the file holds {0} master keys sealctl cannot use; re-key it with sops, or use updatekeys to replace them with age recipients")]
     ForeignKeys(String),
@@ -130,11 +130,22 @@ pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decry
 /// Parses a plain file, refusing one that is already encrypted.
 pub fn parse_plain(input: &[u8], format: Format) -> Result<Vec<Map>, SopsError> {
     let mut docs = load(input, format, false)?;
-    if docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
+    if holds_metadata_entry(&docs, format) {
         docs.zeroize();
         return Err(SopsError::AlreadyEncrypted);
     }
     Ok(docs)
+}
+
+/// Whether a document has an entry where the metadata would go: `sops`, or in a dotenv file any key
+/// starting with `sops_` (the flat store writes the metadata as such keys, so one would be read back as
+/// metadata and the file could never be decrypted again).
+fn holds_metadata_entry(docs: &[Map], format: Format) -> bool {
+    let flat_prefix = format!("{METADATA_KEY}_");
+    docs.iter().any(|d| {
+        d.get(METADATA_KEY).is_some()
+            || (format == Format::Dotenv && d.entries().any(|(k, _)| k.starts_with(&flat_prefix)))
+    })
 }
 
 /// Encrypts a plain file for the recipients of `spec` with a new data key.
@@ -222,6 +233,10 @@ impl Decrypted {
         rules: &super::rules::Rules,
         format: Format,
     ) -> Result<Vec<u8>, SopsError> {
+        // `set` or `edit` may have added such an entry.
+        if holds_metadata_entry(docs, format) {
+            return Err(SopsError::AlreadyEncrypted);
+        }
         let mac = walk::encrypt(docs, rules, &mut self.cipher)?;
         let last_modified = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let aad = mac_additional_data(&last_modified)?;

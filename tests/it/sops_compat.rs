@@ -239,3 +239,42 @@ spec:
     assert_eq!(read("password"), "s3cret-compat");
     assert_eq!(read("expires"), "2025-06-30T00:00:00Z");
 }
+
+/// A dotenv key starting with `sops_` would be read back as metadata: sops refuses to encrypt such a
+/// file (exit 203) and `sops set` breaks the file's MAC; sealctl refuses both and leaves the file as it
+/// was.
+#[test]
+fn dotenv_keys_starting_with_sops_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "app.env", "A=1\nsops_token=s3cret\n");
+    assert_eq!(sops_encrypt(&file).status.code(), Some(203));
+    let out = sealctl()
+        .args(["encrypt", "-i", "--age", ONE])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(203), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sops_"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "A=1\nsops_token=s3cret\n"
+    );
+
+    let file = write(dir.path(), "ok.env", "A=1\n");
+    ok(sealctl().args(["encrypt", "-i", "--age", ONE]).arg(&file));
+    let before = std::fs::read(&file).unwrap();
+    let out = sealctl()
+        .env("SOPS_AGE_KEY_FILE", key("one.agekey"))
+        .arg("set")
+        .arg(&file)
+        .args([r#"["sops_x"]"#, r#""v""#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(203), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+    assert!(sealctl_decrypt(&file).status.success());
+}
