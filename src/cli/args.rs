@@ -53,8 +53,9 @@ pub struct GlobalArgs {
     /// .sops.yaml to use instead of looking it up from the working directory upward.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Refuse input files larger than this (bytes, or with a KiB/MiB suffix).
-    #[arg(long, global = true, value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
+    /// Refuse plaintext larger than this (bytes, or with a KiB/MiB suffix); an encrypted file may be up to
+    /// 20 times as large.
+    #[arg(long, global = true, env = "SEALCTL_MAX_FILE_SIZE", value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
     pub max_file_size: u64,
 }
 

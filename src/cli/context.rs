@@ -165,14 +165,33 @@ impl Context {
         Ok(spec)
     }
 
-    /// Reads a file (or standard input for '-') up to the size limit.
+    /// Reads a plain file (or standard input for '-') up to the size limit.
     pub fn read_input(&self, file: &str) -> Result<Vec<u8>, CliError> {
         let limit = self.global.max_file_size;
-        let too_big = |size: u64| {
+        self.read_bounded(file, limit, &format!("the size limit of {limit} bytes"))
+    }
+
+    /// Reads an encrypted file (or standard input for '-'): the limit applies to the plaintext, so the
+    /// ciphertext of any file within it is read (each value grows to its base64 text with an IV, a tag
+    /// and a type — up to 17 times a one-digit value — and the metadata adds a few KiB per recipient).
+    pub fn read_encrypted(&self, file: &str) -> Result<Vec<u8>, CliError> {
+        let limit = self.global.max_file_size;
+        let bound = limit
+            .saturating_mul(CIPHERTEXT_GROWTH)
+            .saturating_add(METADATA_ALLOWANCE);
+        self.read_bounded(
+            file,
+            bound,
+            &format!("the limit of {bound} bytes for an encrypted file ({CIPHERTEXT_GROWTH} times the plaintext limit of {limit} bytes)"),
+        )
+    }
+
+    fn read_bounded(&self, file: &str, limit: u64, what: &str) -> Result<Vec<u8>, CliError> {
+        let too_big = |size: &str| {
             CliError::new(
                 Exit::Input,
                 format!(
-                    "{file}: {size} bytes exceeds the size limit of {limit} bytes (raise it with --max-file-size)"
+                    "{file}: {size} bytes exceeds {what} (raise it with --max-file-size or SEALCTL_MAX_FILE_SIZE)"
                 ),
             )
         };
@@ -184,7 +203,8 @@ impl Context {
                 .read_to_end(&mut buf)
                 .map_err(|e| CliError::new(Exit::Input, format!("standard input: {e}")))?;
             if buf.len() as u64 > limit {
-                return Err(too_big(buf.len() as u64));
+                // Reading stopped one byte past the limit: the true size is unknown.
+                return Err(too_big(&format!("more than {limit}")));
             }
             return Ok(buf);
         }
@@ -198,18 +218,23 @@ impl Context {
             ));
         }
         if meta.len() > limit {
-            return Err(too_big(meta.len()));
+            return Err(too_big(&meta.len().to_string()));
         }
         let mut buf = Vec::with_capacity(meta.len() as usize);
         std::fs::File::open(path)
             .and_then(|f| f.take(limit + 1).read_to_end(&mut buf))
             .map_err(|e| CliError::new(Exit::Input, format!("{file}: {}", io_reason(&e))))?;
         if buf.len() as u64 > limit {
-            return Err(too_big(buf.len() as u64));
+            return Err(too_big(&format!("more than {limit}")));
         }
         Ok(buf)
     }
 }
+
+/// How many times its plaintext limit an encrypted file may be (see `Context::read_encrypted`).
+const CIPHERTEXT_GROWTH: u64 = 20;
+/// Room for the `sops` metadata of an encrypted file beyond its values.
+const METADATA_ALLOWANCE: u64 = 256 * 1024;
 
 /// The rules given on the command line.
 pub fn rule_set(rules: &RuleArgs) -> RuleSet {

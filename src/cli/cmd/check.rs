@@ -41,7 +41,7 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<(), CliError> {
         }
         checked += 1;
         let shown = path.display().to_string();
-        let bytes = match ctx.read_input(&shown) {
+        let bytes = match ctx.read_encrypted(&shown) {
             Ok(b) => b,
             Err(e) => {
                 findings.push(e.message);

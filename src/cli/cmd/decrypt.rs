@@ -17,7 +17,7 @@ pub fn run(ctx: &mut Context, args: &DecryptArgs) -> Result<(), CliError> {
         None => input_format,
     };
     let steps = args.extract.as_deref().map(tree_path::parse).transpose()?;
-    let input = ctx.read_input(shown)?;
+    let input = ctx.read_encrypted(shown)?;
     let identities = ctx.identities()?;
     let decrypted =
         file::decrypt(&input, input_format, identities).map_err(|e| CliError::file(shown, e))?;

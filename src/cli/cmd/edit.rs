@@ -36,7 +36,7 @@ pub fn run(ctx: &mut Context, args: &EditArgs) -> Result<(), CliError> {
     let existing = path.exists();
     let mut decrypted: Option<Decrypted> = None;
     let initial = Zeroizing::new(if existing {
-        let input = ctx.read_input(&shown)?;
+        let input = ctx.read_encrypted(&shown)?;
         let identities = ctx.identities()?;
         let d = file::decrypt(&input, format, identities).map_err(|e| CliError::file(&shown, e))?;
         let text = d

@@ -55,7 +55,7 @@ fn change(
 ) -> Result<(), CliError> {
     let shown = path.display().to_string();
     let format = format_for(path, input_type)?;
-    let input = ctx.read_input(&shown)?;
+    let input = ctx.read_encrypted(&shown)?;
     let identities = ctx.identities()?;
     let mut decrypted =
         file::decrypt(&input, format, identities).map_err(|e| CliError::file(&shown, e))?;
