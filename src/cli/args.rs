@@ -347,6 +347,10 @@ pub struct CheckArgs {
     /// Files or directories to check (default: the working directory).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Do not require the MACs to be verified: without an identity that decrypts a file, check only
+    /// its structure and recipients (by default such a file is reported as not verified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// Parses `5MiB`, `512KiB`, `1048576`, `5M`.

@@ -12,6 +12,7 @@ mod git_source;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod sealctl;
+mod sealctl_check;
 mod sealctl_limits;
 mod sealctl_writes;
 mod sops_compat;
