@@ -51,7 +51,7 @@ pub struct GlobalArgs {
     #[arg(long = "identity", global = true, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
     /// .sops.yaml to use instead of looking it up from the working directory upward.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Refuse plaintext larger than this (bytes, or with a KiB/MiB suffix); an encrypted file may be up to
     /// 20 times as large.
@@ -164,8 +164,14 @@ pub struct IoArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyArgs {
-    /// age recipients (comma-separated, repeatable); overrides .sops.yaml.
-    #[arg(long = "age", short = 'a', value_name = "RECIPIENTS")]
+    /// age recipients (comma-separated, repeatable); replace the recipients of the matching .sops.yaml
+    /// rule, whose encryption rules still apply.
+    #[arg(
+        long = "age",
+        short = 'a',
+        env = "SOPS_AGE_RECIPIENTS",
+        value_name = "RECIPIENTS"
+    )]
     pub age: Vec<String>,
     /// Number of key groups needed to decrypt, when .sops.yaml defines several key groups.
     #[arg(long, value_name = "N")]

@@ -56,6 +56,8 @@ pub struct Context {
     pub env: Env,
     pub global: GlobalArgs,
     identities: Option<Identities>,
+    /// Whether the warning about an ignored `.sops.yml` was printed (once a run).
+    warned_config: std::cell::Cell<bool>,
 }
 
 impl Context {
@@ -64,6 +66,7 @@ impl Context {
             env,
             global,
             identities: None,
+            warned_config: std::cell::Cell::new(false),
         }
     }
 
@@ -111,17 +114,28 @@ impl Context {
         Ok(self.identities.as_ref().expect("just set"))
     }
 
-    /// The `.sops.yaml` in force: --config, else looked up from the working directory upward.
+    /// The `.sops.yaml` in force: --config (or SOPS_CONFIG), else looked up from the working directory
+    /// upward; a `.sops.yml` on the way is ignored with sops' warning.
     pub fn sops_config(&self) -> Result<Option<SopsConfig>, CliError> {
         let path = match &self.global.config {
             Some(p) => Some(p.clone()),
-            None => creation_rules::find(&self.env.cwd),
+            None => {
+                let lookup = creation_rules::find(&self.env.cwd);
+                if let Some(warning) = lookup.warning() {
+                    if !self.warned_config.replace(true) {
+                        eprintln!("warning: {warning}");
+                    }
+                }
+                lookup.path
+            }
         };
         path.map(|p| SopsConfig::load(&p).map_err(CliError::from))
             .transpose()
     }
 
-    /// Recipients and rules for a new file: flags win over the matching `.sops.yaml` rule.
+    /// Recipients and rules for a new file: flags win over the matching `.sops.yaml` rule. `--age`
+    /// replaces only the rule's recipients: its encryption rules (`encrypted_regex`,
+    /// `mac_only_encrypted`, ...) still apply, as in sops.
     pub fn encryption_spec(
         &self,
         file: &Path,
@@ -129,11 +143,12 @@ impl Context {
         rules: &RuleArgs,
         default_rules: RuleSet,
     ) -> Result<EncryptionSpec, CliError> {
+        let config = self.sops_config()?;
         let mut spec = if keys.age.is_empty() {
-            let config = self.sops_config()?.ok_or_else(|| {
+            let config = config.ok_or_else(|| {
                 CliError::new(
                     Exit::NoRecipients,
-                    "no recipients: pass --age age1… or add a .sops.yaml with creation_rules",
+                    "no recipients: pass --age age1… (or set SOPS_AGE_RECIPIENTS), or add a .sops.yaml with creation_rules",
                 )
             })?;
             let rule = config.rule_for(file)?;
@@ -147,10 +162,12 @@ impl Context {
             for list in &keys.age {
                 recipients.extend(parse_recipient_list(list)?);
             }
+            // As sops: a config whose rules do not match the file is an error even with --age.
+            let rule = config.map(|c| c.rule_for(file)).transpose()?;
             EncryptionSpec {
                 groups: vec![recipients],
                 threshold: 0,
-                rules: RuleSet::default(),
+                rules: rule.map(|r| r.rules).unwrap_or_default(),
             }
         };
         if let Some(t) = keys.shamir_secret_sharing_threshold {

@@ -11,8 +11,10 @@ use super::rules::RuleSet;
 use super::stores::{Format, FormatError};
 use super::tree::{Map, Value};
 
-/// File names sops looks for, in order, in each directory.
-const CONFIG_NAMES: [&str; 2] = [".sops.yaml", ".sops.yml"];
+/// The file name sops looks for in each directory.
+const CONFIG_NAME: &str = ".sops.yaml";
+/// The name sops notices but ignores, with a warning (sops 3.11 `config.LookupConfigFile`).
+const IGNORED_NAME: &str = ".sops.yml";
 /// How many directories upward sops looks.
 const MAX_DEPTH: usize = 100;
 /// A config file is small; larger ones are refused before parsing.
@@ -49,20 +51,46 @@ pub struct SopsConfig {
     rules: Vec<(Option<Pattern>, Map, usize)>,
 }
 
-/// Looks for `.sops.yaml` in `start` and its parents.
-pub fn find(start: &Path) -> Option<PathBuf> {
+/// What a lookup found: the config in force, and the first `.sops.yml` passed over on the way (sops
+/// ignores that name and warns).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    pub path: Option<PathBuf>,
+    pub ignored: Option<PathBuf>,
+}
+
+impl Lookup {
+    /// sops' warning about an ignored `.sops.yml`, if one was seen.
+    pub fn warning(&self) -> Option<String> {
+        let ignored = self.ignored.as_ref()?.display();
+        Some(match &self.path {
+            Some(used) => format!(
+                "ignoring {ignored}: the config file must be called {CONFIG_NAME}; using {} instead",
+                used.display()
+            ),
+            None => format!("ignoring {ignored}: the config file must be called {CONFIG_NAME}"),
+        })
+    }
+}
+
+/// Looks for `.sops.yaml` in `start` and its parents, as sops does.
+pub fn find(start: &Path) -> Lookup {
+    let mut lookup = Lookup::default();
     let mut dir = Some(start);
     for _ in 0..MAX_DEPTH {
-        let current = dir?;
-        for name in CONFIG_NAMES {
-            let candidate = current.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
+        let Some(current) = dir else { break };
+        let candidate = current.join(CONFIG_NAME);
+        if candidate.is_file() {
+            lookup.path = Some(candidate);
+            break;
+        }
+        let alternate = current.join(IGNORED_NAME);
+        if lookup.ignored.is_none() && alternate.is_file() {
+            lookup.ignored = Some(alternate);
         }
         dir = current.parent();
     }
-    None
+    lookup
 }
 
 impl SopsConfig {

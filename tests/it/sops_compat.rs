@@ -278,3 +278,66 @@ fn dotenv_keys_starting_with_sops_are_refused() {
     );
     assert!(sealctl_decrypt(&file).status.success());
 }
+
+/// `.sops.yaml` is found as sops finds it: `.sops.yml` is ignored with sops' warning (a parent's
+/// `.sops.yaml` applies), `SOPS_CONFIG` names one, `SOPS_AGE_RECIPIENTS` gives recipients, and `--age`
+/// replaces only the recipients of the matching rule.
+#[test]
+fn sops_yaml_is_looked_up_as_sops_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("team");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(
+        dir.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {ONE}\n    encrypted_regex: ^a$\n    mac_only_encrypted: true\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join(".sops.yml"),
+        format!("creation_rules:\n  - age: {TWO}\n"),
+    )
+    .unwrap();
+    let file = write(&sub, "f.yaml", "a: 1\nb: 2\n");
+    let in_sub = |tool: &mut std::process::Command| {
+        let out = tool.current_dir(&sub).arg("f.yaml").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let by_sops = in_sub(sops().args(["--disable-version-check", "encrypt"]));
+    let by_sealctl = in_sub(sealctl().arg("encrypt"));
+    assert_eq!(shape(&by_sealctl.stdout), shape(&by_sops.stdout));
+    let text = stdout(&by_sealctl);
+    assert!(
+        text.contains(ONE) && !text.contains(TWO),
+        "the parent's .sops.yaml applies:\n{text}"
+    );
+    assert!(stderr(&by_sealctl).contains("ignoring") && stderr(&by_sealctl).contains(".sops.yml"));
+
+    // --age replaces the recipients and keeps the rule's encrypted_regex and mac_only_encrypted.
+    let by_sops = in_sub(sops().args(["--disable-version-check", "encrypt", "--age", THREE]));
+    let by_sealctl = in_sub(sealctl().args(["encrypt", "--age", THREE]));
+    let text = stdout(&by_sealctl);
+    assert!(text.contains(THREE) && !text.contains(ONE), "{text}");
+    assert!(
+        text.contains("mac_only_encrypted: true") && text.contains("encrypted_regex: ^a$"),
+        "{text}"
+    );
+    assert_eq!(shape(&by_sealctl.stdout), shape(&by_sops.stdout));
+
+    // SOPS_AGE_RECIPIENTS and SOPS_CONFIG, as sops reads them.
+    let elsewhere = write(
+        dir.path(),
+        "other.yaml",
+        &format!("creation_rules:\n  - age: {TWO}\n"),
+    );
+    let by_sops = in_sub(
+        sops()
+            .env("SOPS_CONFIG", &elsewhere)
+            .args(["--disable-version-check", "encrypt"]),
+    );
+    let by_sealctl = in_sub(sealctl().env("SOPS_CONFIG", &elsewhere).arg("encrypt"));
+    assert!(stdout(&by_sealctl).contains(TWO) && stdout(&by_sops).contains(TWO));
+    let by_sealctl = in_sub(sealctl().env("SOPS_AGE_RECIPIENTS", THREE).arg("encrypt"));
+    assert!(stdout(&by_sealctl).contains(THREE));
+    drop(file);
+}
