@@ -16,7 +16,13 @@ pub fn run(ctx: &mut Context, args: &DecryptArgs) -> Result<(), CliError> {
         Some(t) => format_for(&name, Some(t))?,
         None => input_format,
     };
-    let steps = args.extract.as_deref().map(tree_path::parse).transpose()?;
+    let steps = args
+        .extract
+        .as_deref()
+        .map(tree_path::parse)
+        .transpose()
+        .map_err(|e| CliError::new(Exit::BadTreePath, e.message))?;
+    super::require_file(shown)?;
     let input = ctx.read_encrypted(shown)?;
     let identities = ctx.identities()?;
     let decrypted =

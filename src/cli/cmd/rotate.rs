@@ -10,7 +10,8 @@ use super::super::exit::{CliError, Exit};
 use super::batch::{self, Outcome};
 
 pub fn run(ctx: &mut Context, args: &RotateArgs) -> Result<(), CliError> {
-    let single_file = args.paths.len() == 1 && args.paths[0].is_file();
+    // One path that is not a directory (a missing file fails below, when it is read).
+    let single_file = args.paths.len() == 1 && !args.paths[0].is_dir();
     if !single_file && !args.in_place {
         return Err(CliError::new(
             Exit::Usage,
