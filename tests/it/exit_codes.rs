@@ -6,8 +6,16 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// (name, args, identity file, sops' code, sealctl's code). Files are made by `setup`.
-const CASES: &[(&str, &[&str], Option<&str>, i32, i32)] = &[
+/// One failure: (name, args, identity file, sops' code, sealctl's code). Files are made by `setup`.
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    i32,
+    i32,
+);
+
+const CASES: &[Case] = &[
     (
         "tampered value",
         &["decrypt", "tv.yaml"],
