@@ -22,8 +22,12 @@ pub struct Env {
     pub sops_age_key_file: Option<PathBuf>,
     pub sops_age_key: Option<SecretString>,
     pub sops_age_ssh_private_key_file: Option<PathBuf>,
+    /// `SOPS_AGE_KEY_CMD`: a command whose standard output holds identities.
+    pub sops_age_key_cmd: Option<String>,
     /// `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`.
     pub default_key_file: Option<PathBuf>,
+    /// `~/.ssh`, where sops looks for `id_ed25519` and `id_rsa` without SOPS_AGE_SSH_PRIVATE_KEY_FILE.
+    pub ssh_dir: Option<PathBuf>,
     /// `SOPS_EDITOR`, else `EDITOR`.
     pub editor: Option<String>,
 }
@@ -42,7 +46,11 @@ impl Env {
                 .filter(|v| !v.is_empty())
                 .map(SecretString::from),
             sops_age_ssh_private_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
+            sops_age_key_cmd: std::env::var("SOPS_AGE_KEY_CMD")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             default_key_file: config_home.map(|c| c.join("sops/age/keys.txt")),
+            ssh_dir: var("HOME").map(|h| PathBuf::from(h).join(".ssh")),
             editor: std::env::var("SOPS_EDITOR")
                 .ok()
                 .or_else(|| std::env::var("EDITOR").ok())
@@ -70,48 +78,97 @@ impl Context {
         }
     }
 
-    /// Identities from --identity, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_SSH_PRIVATE_KEY_FILE and
-    /// the default key file (when it exists), loaded once.
+    /// Identities from every source sops reads — --identity, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY,
+    /// SOPS_AGE_KEY_CMD, the default key file, SOPS_AGE_SSH_PRIVATE_KEY_FILE or else `~/.ssh/id_ed25519`
+    /// and `~/.ssh/id_rsa` — loaded once. As in sops, one broken source never hides a working one: its
+    /// error is a warning when another source gave identities, and the failure only when none did.
     pub fn identities(&mut self) -> Result<&Identities, CliError> {
         if self.identities.is_none() {
-            let mut ids = Identities::default();
-            let mut sources = Vec::new();
-            for path in &self.global.identity {
-                sources.push(IdentitySource::File {
-                    path: path.clone(),
-                    origin: "--identity".into(),
-                });
+            // Passphrases are asked on the terminal only: without one, an encrypted key is an error
+            // that says so, not a silent miss.
+            let terminal = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+                .is_ok();
+            let mut ids = if terminal {
+                Identities::with_passphrase(std::sync::Arc::new(ask_passphrase))
+            } else {
+                Identities::default()
+            };
+            let mut errors = Vec::new();
+            for source in self.identity_sources() {
+                match source {
+                    Ok(source) => {
+                        if let Err(e) = ids.add(source) {
+                            errors.push(CliError::from(e));
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
             }
-            if let Some(path) = &self.env.sops_age_key_file {
-                sources.push(IdentitySource::File {
-                    path: path.clone(),
-                    origin: "SOPS_AGE_KEY_FILE".into(),
-                });
+            for warning in ids.warnings() {
+                eprintln!("warning: {warning}");
             }
-            if let Some(text) = &self.env.sops_age_key {
-                sources.push(IdentitySource::Inline {
-                    origin: "SOPS_AGE_KEY".into(),
-                    text: text.clone(),
-                });
-            }
-            if let Some(path) = &self.env.sops_age_ssh_private_key_file {
-                sources.push(IdentitySource::File {
-                    path: path.clone(),
-                    origin: "SOPS_AGE_SSH_PRIVATE_KEY_FILE".into(),
-                });
-            }
-            if let Some(path) = self.env.default_key_file.as_ref().filter(|p| p.is_file()) {
-                sources.push(IdentitySource::File {
-                    path: path.clone(),
-                    origin: "default key file".into(),
-                });
-            }
-            for source in sources {
-                ids.add(source)?;
+            if ids.is_empty() {
+                if let Some(first) = errors.into_iter().next() {
+                    return Err(first);
+                }
+            } else {
+                for e in &errors {
+                    eprintln!(
+                        "warning: {} (using the identities of the other sources)",
+                        e.message
+                    );
+                }
             }
             self.identities = Some(ids);
         }
         Ok(self.identities.as_ref().expect("just set"))
+    }
+
+    fn identity_sources(&self) -> Vec<Result<IdentitySource, CliError>> {
+        let file = |path: &Path, origin: &str| {
+            Ok(IdentitySource::File {
+                path: path.to_path_buf(),
+                origin: origin.into(),
+            })
+        };
+        let mut sources = Vec::new();
+        for path in &self.global.identity {
+            sources.push(file(path, "--identity"));
+        }
+        if let Some(path) = &self.env.sops_age_key_file {
+            sources.push(file(path, "SOPS_AGE_KEY_FILE"));
+        }
+        if let Some(text) = &self.env.sops_age_key {
+            sources.push(Ok(IdentitySource::Inline {
+                origin: "SOPS_AGE_KEY".into(),
+                text: text.clone(),
+            }));
+        }
+        if let Some(command) = &self.env.sops_age_key_cmd {
+            sources.push(run_key_command(command).map(|text| IdentitySource::Inline {
+                origin: "SOPS_AGE_KEY_CMD".into(),
+                text,
+            }));
+        }
+        if let Some(path) = self.env.default_key_file.as_ref().filter(|p| p.is_file()) {
+            sources.push(file(path, "default key file"));
+        }
+        match (&self.env.sops_age_ssh_private_key_file, &self.env.ssh_dir) {
+            (Some(path), _) => sources.push(file(path, "SOPS_AGE_SSH_PRIVATE_KEY_FILE")),
+            (None, Some(dir)) => {
+                for name in ["id_ed25519", "id_rsa"] {
+                    let path = dir.join(name);
+                    if path.is_file() {
+                        sources.push(file(&path, "default SSH key"));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        sources
     }
 
     /// The `.sops.yaml` in force: --config (or SOPS_CONFIG), else looked up from the working directory
@@ -252,6 +309,45 @@ impl Context {
 const CIPHERTEXT_GROWTH: u64 = 20;
 /// Room for the `sops` metadata of an encrypted file beyond its values.
 const METADATA_ALLOWANCE: u64 = 256 * 1024;
+
+/// The most a `SOPS_AGE_KEY_CMD` may print: identities are short lines.
+const MAX_KEY_COMMAND_OUTPUT: u64 = 1024 * 1024;
+
+/// Runs `SOPS_AGE_KEY_CMD` as sops does (split into words, no shell) and returns what it printed.
+fn run_key_command(command: &str) -> Result<SecretString, CliError> {
+    let fail = |reason: String| CliError::new(Exit::NoKey, format!("SOPS_AGE_KEY_CMD: {reason}"));
+    let words = shlex::split(command)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| fail("cannot split the command into words (unbalanced quotes?)".into()))?;
+    let mut child = std::process::Command::new(&words[0])
+        .args(&words[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run '{}': {}", words[0], io_reason(&e))))?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .take(MAX_KEY_COMMAND_OUTPUT)
+        .read_to_end(&mut out);
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    read.map_err(|e| fail(format!("reading its output: {e}")))?;
+    if !status.success() {
+        return Err(fail(format!("'{}' failed ({status})", words[0])));
+    }
+    let text =
+        std::str::from_utf8(&out).map_err(|_| fail("its output is not UTF-8 text".into()))?;
+    Ok(SecretString::from(text.to_string()))
+}
+
+/// Asks for a passphrase on the terminal (`/dev/tty`), never echoing it; `None` without a terminal.
+fn ask_passphrase(prompt: &str) -> Option<SecretString> {
+    rpassword::prompt_password(prompt)
+        .ok()
+        .map(SecretString::from)
+}
 
 /// The rules given on the command line.
 pub fn rule_set(rules: &RuleArgs) -> RuleSet {

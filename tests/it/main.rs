@@ -14,6 +14,7 @@ mod git_source;
 mod kube_sink;
 mod sealctl;
 mod sealctl_check;
+mod sealctl_identities;
 mod sealctl_limits;
 mod sealctl_writes;
 mod sops_compat;
