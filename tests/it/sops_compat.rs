@@ -341,3 +341,68 @@ fn sops_yaml_is_looked_up_as_sops_does() {
     assert!(stdout(&by_sealctl).contains(THREE));
     drop(file);
 }
+
+/// A Flux user's `secretGenerator` over a sops-encrypted `.env`: Kustomize (as Flux runs it) makes a
+/// Secret of it; sealsync does not run Kustomize, so it refuses the generator with a reason naming the
+/// file and what to commit instead — never an exit 0 with nothing applied — and applies the rest.
+#[test]
+fn a_flux_secret_generator_is_refused_not_skipped() {
+    let fx = crate::git_servers::Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let env = write(dir.path(), "db.env", "PASSWORD=s3cret-flux\n");
+    let encrypted_env = ok(sops()
+        .args(["--disable-version-check", "encrypt", "--age", ONE])
+        .arg(&env))
+    .stdout;
+    let kustomization = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: team-a
+secretGenerator:
+  - name: db
+    envs: [db.env]
+";
+    let secret = write(
+        dir.path(),
+        "api.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\n  namespace: team-a\nstringData:\n  token: s3cret-api\n",
+    );
+    let encrypted_secret = ok(sops()
+        .args(["--disable-version-check", "encrypt", "--age", ONE])
+        .args(["--encrypted-regex", "^stringData$"])
+        .arg(&secret))
+    .stdout;
+    // What Flux's Kustomize makes of the folder: a Secret with a hashed name.
+    let flux_dir = dir.path().join("flux");
+    std::fs::create_dir(&flux_dir).unwrap();
+    std::fs::write(flux_dir.join("kustomization.yaml"), kustomization).unwrap();
+    std::fs::write(flux_dir.join("db.env"), &encrypted_env).unwrap();
+    let built = ok(std::process::Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(&flux_dir));
+    assert!(stdout(&built).contains("name: db-"), "{}", stdout(&built));
+
+    fx.write("apps/team-a/kustomization.yaml", kustomization);
+    fx.write("apps/team-a/db.env", &encrypted_env);
+    fx.write("apps/team-a/api.yaml", &encrypted_secret);
+    fx.commit("a Flux secretGenerator beside a Secret");
+    let sink = dir.path().join("sink");
+    let out = crate::agent_dir::agent()
+        .args(["run", "--once", "--repo"])
+        .arg(fx.file_url())
+        .arg("--sink")
+        .arg(format!("dir:{}", sink.display()))
+        .arg("--identity")
+        .arg(key("one.agekey"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let logs = stderr(&out);
+    assert!(
+        logs.contains("apps/team-a/kustomization.yaml") && logs.contains("secretGenerator 'db'"),
+        "{logs}"
+    );
+    assert!(!logs.contains("s3cret"), "{logs}");
+    let token = std::fs::read_to_string(sink.join("team-a/api/token")).unwrap();
+    assert_eq!(token, "s3cret-api");
+}
