@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent_config;
 mod agent_dir;
 mod agent_dir_daemon;
 mod agent_kube;
