@@ -78,6 +78,11 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Re-wrap data keys for the recipients the .sops.yaml creation rules name now.
     Updatekeys(UpdatekeysArgs),
+    /// Run a command with the file's decrypted top-level values in its environment (never on disk).
+    ExecEnv(ExecArgs),
+    /// Run a command that reads the decrypted file from a named pipe: `{}` in the command is its path
+    /// (never on disk).
+    ExecFile(ExecArgs),
     /// Generate an age identity (or print it as a Kubernetes Secret for the cluster).
     Keygen(KeygenArgs),
     /// Create an encrypted Kubernetes object ready to commit.
@@ -220,6 +225,9 @@ pub struct DecryptArgs {
     /// Print only the value at this key path, e.g. '["stringData"]["password"]'.
     #[arg(long, value_name = "PATH")]
     pub extract: Option<String>,
+    /// Recovery only: decrypt even if the MAC does not match (the file may have been tampered with).
+    #[arg(long)]
+    pub ignore_mac: bool,
 }
 
 #[derive(Args, Debug)]
@@ -242,15 +250,23 @@ pub struct SetArgs {
     /// Key path in sops' syntax: '["a"]["b"][0]'.
     #[arg(value_name = "PATH")]
     pub path: String,
-    /// The new value as JSON ('"text"', 42, true, {"k":"v"}); omit with --value-stdin or --value-file.
-    #[arg(value_name = "VALUE", required_unless_present_any = ["value_stdin", "value_file"])]
+    /// The new value as JSON ('"text"', 42, true, {"k":"v"}); with --value-file, a file holding it;
+    /// omitted with --value-stdin.
+    #[arg(value_name = "VALUE", required_unless_present = "value_stdin")]
     pub value: Option<String>,
-    /// Read the JSON value from standard input (keeps it out of the shell history).
+    /// Read the JSON value from standard input (keeps it out of the shell history and process list).
     #[arg(long, conflicts_with = "value_file")]
     pub value_stdin: bool,
-    /// Read the JSON value from a file.
-    #[arg(long, value_name = "FILE")]
-    pub value_file: Option<PathBuf>,
+    /// Treat VALUE as a file to read the JSON value from (as sops does; keeps it out of the process
+    /// list).
+    #[arg(long)]
+    pub value_file: bool,
+    /// Do nothing (and leave the file untouched) if the path already holds this value.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Recovery only: change the file even if its MAC does not match; the result gets a new MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -262,6 +278,12 @@ pub struct UnsetArgs {
     /// Key path in sops' syntax: '["a"]["b"][0]'.
     #[arg(value_name = "PATH")]
     pub path: String,
+    /// Do nothing (and leave the file untouched) if the path does not exist.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Recovery only: change the file even if its MAC does not match; the result gets a new MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -274,6 +296,12 @@ pub struct RotateArgs {
     /// Write results back in place (required for directories and several files).
     #[arg(short = 'i', long)]
     pub in_place: bool,
+    /// Also encrypt for these age recipients (comma-separated, repeatable; joins the first key group).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Vec<String>,
+    /// Stop encrypting for these age recipients (comma-separated, repeatable).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Vec<String>,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -288,6 +316,21 @@ pub struct UpdatekeysArgs {
     pub yes: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The encrypted file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The command, run by `sh -c` (its exit code becomes sealctl's).
+    #[arg(value_name = "COMMAND")]
+    pub command: String,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// exec-file: the format the command reads (default: the file's own).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
 }
 
 #[derive(Args, Debug)]

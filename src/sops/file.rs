@@ -100,7 +100,31 @@ pub fn decrypt(
 
 /// Decrypts documents already parsed from an encrypted file (each carrying its `sops` entry) and
 /// verifies the MAC over all of them.
-pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decrypted, SopsError> {
+pub fn decrypt_docs(docs: Vec<Map>, identities: &Identities) -> Result<Decrypted, SopsError> {
+    decrypt_checked(docs, identities, Mac::Verify)
+}
+
+/// Decrypts without refusing a MAC that does not match: recovery of a damaged file by a person
+/// (`sealctl … --ignore-mac`), never the agent. Every value still has to decrypt under its own key path.
+pub fn decrypt_ignoring_mac(
+    input: &[u8],
+    format: Format,
+    identities: &Identities,
+) -> Result<Decrypted, SopsError> {
+    decrypt_checked(load(input, format, true)?, identities, Mac::Ignore)
+}
+
+#[derive(PartialEq, Eq)]
+enum Mac {
+    Verify,
+    Ignore,
+}
+
+fn decrypt_checked(
+    mut docs: Vec<Map>,
+    identities: &Identities,
+    mac: Mac,
+) -> Result<Decrypted, SopsError> {
     let metadata = Metadata::from_document(docs.first().ok_or(SopsError::Empty)?)?;
     docs.iter_mut().for_each(metadata::strip);
     let rules = metadata.rules.compile()?;
@@ -113,6 +137,9 @@ pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decry
         cipher,
     };
     let computed = computed?;
+    if mac == Mac::Ignore {
+        return Ok(decrypted);
+    }
     let aad = mac_additional_data(&decrypted.metadata.last_modified)?;
     let mut mac_cipher = Cipher::new(decrypted.cipher.key().clone());
     let stored = match mac_cipher.decrypt(&decrypted.metadata.mac, &aad) {
@@ -259,13 +286,34 @@ impl Decrypted {
             })
     }
 
-    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`).
-    pub fn rotate(&mut self) -> Result<(), SopsError> {
-        let groups = self.age_recipients()?;
+    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`), with `add`
+    /// joining the first key group and `remove` leaving every group (`rotate --add-age/--rm-age`).
+    pub fn rotate_for(&mut self, add: &[Recipient], remove: &[Recipient]) -> Result<(), SopsError> {
+        let named =
+            |list: &[Recipient], r: &Recipient| list.iter().any(|x| x.to_string() == r.to_string());
+        let mut groups = self.age_recipients()?;
+        for group in &mut groups {
+            group.retain(|r| !named(remove, r));
+        }
+        if let Some(first) = groups.first_mut() {
+            for r in add {
+                if !named(first, r) {
+                    first.push(r.clone());
+                }
+            }
+        }
+        if groups.iter().any(Vec::is_empty) {
+            return Err(SopsError::Keys(KeyGroupError::NoRecipients));
+        }
         let key = DataKey::generate();
         self.metadata.key_groups = keygroups::wrap(&key, &groups, self.metadata.shamir_threshold)?;
         self.cipher = Cipher::new(key);
         Ok(())
+    }
+
+    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`).
+    pub fn rotate(&mut self) -> Result<(), SopsError> {
+        self.rotate_for(&[], &[])
     }
 
     /// Wraps the current data key for a new set of recipient groups (`sealctl updatekeys`).

@@ -19,4 +19,5 @@ mod sealctl_identities;
 mod sealctl_limits;
 mod sealctl_writes;
 mod sops_compat;
+mod sops_forms;
 mod sops_interop;

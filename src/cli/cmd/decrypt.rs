@@ -25,8 +25,13 @@ pub fn run(ctx: &mut Context, args: &DecryptArgs) -> Result<(), CliError> {
     super::require_file(shown)?;
     let input = ctx.read_encrypted(shown)?;
     let identities = ctx.identities()?;
-    let decrypted =
-        file::decrypt(&input, input_format, identities).map_err(|e| CliError::file(shown, e))?;
+    let decrypted = if args.ignore_mac {
+        super::set::warn_ignoring_mac(shown);
+        file::decrypt_ignoring_mac(&input, input_format, identities)
+    } else {
+        file::decrypt(&input, input_format, identities)
+    }
+    .map_err(|e| CliError::file(shown, e))?;
     let out = zeroize::Zeroizing::new(match (&steps, &args.extract) {
         (Some(steps), Some(path)) => {
             let doc = decrypted

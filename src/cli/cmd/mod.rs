@@ -6,6 +6,7 @@ pub mod create_secret;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod exec;
 pub mod keygen;
 pub mod rotate;
 pub mod set;

@@ -1,7 +1,9 @@
-//! `sealctl rotate`: a new data key for each file, every value re-encrypted, recipients unchanged.
+//! `sealctl rotate`: a new data key for each file, every value re-encrypted, recipients unchanged or
+//! changed by `--add-age` / `--rm-age`.
 
 use std::path::Path;
 
+use crate::keys::parse_recipient_list;
 use crate::sops::file;
 
 use super::super::args::RotateArgs;
@@ -19,6 +21,14 @@ pub fn run(ctx: &mut Context, args: &RotateArgs) -> Result<(), CliError> {
         ));
     }
     let in_place = args.in_place;
+    let recipients = |lists: &[String]| -> Result<Vec<_>, CliError> {
+        let mut out = Vec::new();
+        for list in lists {
+            out.extend(parse_recipient_list(list)?);
+        }
+        Ok(out)
+    };
+    let (add, remove) = (recipients(&args.add_age)?, recipients(&args.rm_age)?);
     batch::run(
         ctx,
         &args.paths,
@@ -29,7 +39,9 @@ pub fn run(ctx: &mut Context, args: &RotateArgs) -> Result<(), CliError> {
             let identities = ctx.identities()?;
             let mut decrypted =
                 file::decrypt(&bytes, format, identities).map_err(|e| CliError::file(&shown, e))?;
-            decrypted.rotate().map_err(|e| CliError::file(&shown, e))?;
+            decrypted
+                .rotate_for(&add, &remove)
+                .map_err(|e| CliError::file(&shown, e))?;
             let out = decrypted
                 .encrypt(format)
                 .map_err(|e| CliError::file(&shown, e))?;
