@@ -4,6 +4,7 @@ pub mod cli;
 pub mod desired;
 pub mod documents;
 pub mod git;
+pub mod hardening;
 pub mod keys;
 #[cfg(feature = "kube")]
 pub mod leader;

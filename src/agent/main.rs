@@ -19,6 +19,8 @@ const USAGE: u8 = 64;
 
 /// Runs the agent binary; returns the process exit code.
 pub fn main() -> u8 {
+    // First, before any key is read: no core dumps, no ptrace attach (logged once logging is set up).
+    let hardened = crate::hardening::harden();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
@@ -74,6 +76,9 @@ pub fn main() -> u8 {
                 }
             };
             init_logging(config.log_format);
+            if let Err(e) = &hardened {
+                tracing::warn!("{e}");
+            }
             // Before the runtime starts its threads: two arenas serve two workers.
             super::malloc::limit_arenas(2, std::env::var_os("MALLOC_ARENA_MAX").is_some());
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -102,11 +107,16 @@ pub fn main() -> u8 {
     }
 }
 
+/// Reads the environment once. Runs before any thread starts: the age key is taken out of the
+/// environment here (and `SOPS_AGE_KEY_CMD`, which the agent does not use, removed), so no `git` or
+/// `ssh` child inherits it.
 fn process_env() -> ProcessEnv {
+    let sops_age_key = crate::hardening::take_env_secret("SOPS_AGE_KEY");
+    drop(crate::hardening::take_env_secret("SOPS_AGE_KEY_CMD"));
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     ProcessEnv {
         sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(Into::into),
-        sops_age_key: var("SOPS_AGE_KEY").map(secrecy::SecretString::from),
+        sops_age_key,
         pod_name: var("POD_NAME"),
         pod_namespace: var("POD_NAMESPACE"),
         hostname: var("HOSTNAME").or_else(|| {

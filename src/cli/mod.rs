@@ -4,6 +4,7 @@ pub mod args;
 pub mod cmd;
 pub mod context;
 pub mod exit;
+pub mod scratch;
 pub mod tree_path;
 
 use clap::Parser;
@@ -14,6 +15,10 @@ use exit::{CliError, Exit};
 
 /// Runs `sealctl` with the process's arguments and environment; returns the exit code.
 pub fn main() -> u8 {
+    // Private keys and plaintext pass through this process: no core dumps, no ptrace attach.
+    if let Err(e) = crate::hardening::harden() {
+        eprintln!("warning: {e}");
+    }
     let cli = match Cli::try_parse_from(sops_forms(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {

@@ -315,3 +315,32 @@ fn key_rollover_with_two_identities() {
         Some("s3cret-second-key")
     );
 }
+
+#[test]
+fn leftovers_of_a_crash_are_removed_and_a_loose_root_tightened_by_the_next_pass() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let url = fx.file_url();
+    // An emptyDir-like root: 0777.
+    let sink = fx.scratch("secrets");
+    std::fs::set_permissions(&sink, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(once(&fx, &url, &sink, &["one.agekey"], &[]).code(), 0);
+    let root_mode = std::fs::metadata(&sink).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(root_mode, 0o750, "the root is no longer writable by others");
+    // A crash while a new Secret was being assembled leaves its staging directory with plaintext.
+    let staging = sink.join("team-a/..sealsync-new-00000000deadbeef");
+    std::fs::create_dir_all(staging.join("..2026_01_01_00_00_00.000000001")).unwrap();
+    std::fs::write(
+        staging.join("..2026_01_01_00_00_00.000000001/password"),
+        "s3cret-db-pass",
+    )
+    .unwrap();
+    let run = once(&fx, &url, &sink, &["one.agekey"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.logs());
+    assert!(!staging.exists(), "the staging directory is removed");
+    assert_eq!(
+        run.value("team-a", "db", "password").as_deref(),
+        Some("s3cret-db-pass")
+    );
+}

@@ -12,6 +12,7 @@ use crate::sops::stores::Format;
 use super::super::args::EditArgs;
 use super::super::context::{format_for, write_atomic, Context};
 use super::super::exit::{CliError, Exit};
+use super::super::scratch::Scratch;
 use super::create_secret::secret_rules;
 
 /// What a new file starts with, per format.
@@ -48,26 +49,22 @@ pub fn run(ctx: &mut Context, args: &EditArgs) -> Result<(), CliError> {
         template(format).as_bytes().to_vec()
     });
 
-    // A private directory (0700, from mkdtemp) holding one 0600 file; both removed on every exit path.
-    let dir = tempfile::Builder::new()
-        .prefix("sealctl-edit-")
-        .tempdir()
-        .map_err(|e| {
-            CliError::new(
-                Exit::Output,
-                format!("cannot create a temporary directory: {e}"),
-            )
-        })?;
+    // A private directory (0700) holding one 0600 file; wiped on every exit path, signals included.
+    let scratch = Scratch::create("sealctl-edit-").map_err(|e| {
+        CliError::new(
+            Exit::Output,
+            format!("cannot create a temporary directory: {e}"),
+        )
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_else(|| "secret".into());
-    let tmp = dir.path().join(name);
-    let scratch = Scratch(tmp.clone());
+    let tmp = scratch.path().join(name);
     write_private(&tmp, &initial)?;
 
     loop {
-        run_editor(&editor, &tmp)?;
+        run_editor(&scratch, &editor, &tmp)?;
         let edited = Zeroizing::new(std::fs::read(&tmp).map_err(|e| {
             CliError::new(
                 Exit::Input,
@@ -166,11 +163,15 @@ fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn run_editor(editor: &[String], file: &Path) -> Result<(), CliError> {
-    let status = std::process::Command::new(&editor[0])
+fn run_editor(scratch: &Scratch, editor: &[String], file: &Path) -> Result<(), CliError> {
+    let mut command = std::process::Command::new(&editor[0]);
+    // The editor needs the plaintext, not the key that decrypts everything else.
+    command
         .args(&editor[1..])
         .arg(file)
-        .status()
+        .env_remove("SOPS_AGE_KEY");
+    let status = scratch
+        .run_editor(&mut command)
         .map_err(|e| {
             CliError::new(
                 Exit::NoEditor,
@@ -206,20 +207,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
                 format!("cannot write the temporary file: {e}"),
             )
         })
-}
-
-/// The plaintext scratch file: overwritten with zeros, then removed, however the edit ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Ok(meta) = std::fs::metadata(&self.0) {
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.0) {
-                let zeros = vec![0u8; meta.len() as usize];
-                let _ = f.write_all(&zeros);
-                let _ = f.sync_all();
-            }
-        }
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

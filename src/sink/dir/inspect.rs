@@ -100,6 +100,11 @@ fn drift(secret_dir: &Path, data: &SmallMap<SecretBytes>) -> Result<(), String> 
         if !name.starts_with("..") && !data.contains_key(name.as_ref()) {
             return Err(format!("unexpected entry {name:?} among the keys"));
         }
+        // Another version directory is one an interrupted write left (its values may be old
+        // plaintext): rewriting prunes it.
+        if layout::is_version_name(&name) && name != version {
+            return Err(format!("{name} is a version directory left by an interrupted write"));
+        }
     }
     Ok(())
 }

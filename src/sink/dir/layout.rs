@@ -298,6 +298,11 @@ fn prune(secret_dir: &Path, data: &SmallMap<SecretBytes>, version: &str) -> Resu
     Ok(())
 }
 
+/// Whether `name` is what an interrupted `create` or `remove` leaves in a namespace directory.
+pub(super) fn is_leftover_name(name: &str) -> bool {
+    name.starts_with(STAGING_PREFIX) || name.starts_with(DELETING_PREFIX)
+}
+
 /// Whether `name` is a version directory's: `..YYYY_MM_DD_HH_MM_SS.<digits>`.
 pub(super) fn is_version_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("..") else {

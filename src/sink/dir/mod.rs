@@ -27,6 +27,9 @@ mod layout;
 #[cfg(test)]
 mod layout_tests;
 mod metadata;
+mod root;
+#[cfg(test)]
+mod root_tests;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
@@ -136,6 +139,8 @@ impl DirSink {
         if !root.is_dir() {
             return Err(fail("the sink's root is not a directory".into()));
         }
+        root::secure(&root).map_err(fail)?;
+        root::sweep(&root);
         let index = if watch {
             Index::watch(&root)
                 .inspect_err(|err| {
