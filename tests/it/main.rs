@@ -17,6 +17,7 @@ mod kube_sink;
 mod sealctl;
 mod sealctl_check;
 mod sealctl_edit;
+mod sealctl_edit_cases;
 mod sealctl_identities;
 mod sealctl_limits;
 mod sealctl_writes;

@@ -242,10 +242,15 @@ impl Emitter {
         let hint = block_indent - parent_indent;
         match value {
             Value::Str(s) => self.string(s, str_style(s, true), block_indent, hint),
-            Value::Bytes(b) => {
-                let s = String::from_utf8_lossy(b);
-                self.string(&s, str_style(&s, true), block_indent, hint);
-            }
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => self.string(s, str_style(s, true), block_indent, hint),
+                // As go-yaml writes a Go string that is not UTF-8, so no byte is lost.
+                Err(_) => {
+                    use base64::Engine;
+                    self.out.push_str("!!binary ");
+                    base64::engine::general_purpose::STANDARD.encode_string(b, &mut self.out);
+                }
+            },
             Value::Int(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&format_yaml_float(*f)),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
