@@ -58,9 +58,7 @@ pub fn take_env_secret(name: &str) -> Option<SecretString> {
     let value = std::env::var(name).ok();
     wipe_env_value(name);
     std::env::remove_var(name);
-    value
-        .filter(|v| !v.is_empty())
-        .map(SecretString::from)
+    value.filter(|v| !v.is_empty()).map(SecretString::from)
 }
 
 #[cfg(unix)]

@@ -146,9 +146,13 @@ mod signals {
             .get_or_init(|| {
                 let set = handled();
                 // SAFETY: a valid, initialised set; the old mask is not needed.
-                let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+                let rc =
+                    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
                 if rc != 0 {
-                    return Err(format!("pthread_sigmask: {}", io::Error::from_raw_os_error(rc)));
+                    return Err(format!(
+                        "pthread_sigmask: {}",
+                        io::Error::from_raw_os_error(rc)
+                    ));
                 }
                 std::thread::Builder::new()
                     .name("sealctl-signals".into())

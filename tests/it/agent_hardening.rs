@@ -142,7 +142,10 @@ fn agent_disables_core_dumps_and_ptrace_and_scrubs_its_environ() {
     // The agent keeps running (retrying the unreachable remote) while it is looked at.
     poll("core dumps off", core_off);
     poll("the agent non-dumpable", not_dumpable);
-    poll("the age key gone from /proc/<pid>/environ", environ_scrubbed);
+    poll(
+        "the age key gone from /proc/<pid>/environ",
+        environ_scrubbed,
+    );
     assert!(child.try_wait().unwrap().is_none(), "the agent still runs");
     let _ = child.kill();
     let _ = child.wait();

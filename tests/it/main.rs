@@ -16,6 +16,7 @@ mod git_source;
 mod kube_sink;
 mod sealctl;
 mod sealctl_check;
+mod sealctl_create;
 mod sealctl_edit;
 mod sealctl_edit_cases;
 mod sealctl_identities;

@@ -37,9 +37,7 @@ impl Editing {
         std::fs::create_dir(&tmpdir).unwrap();
         let file = dir.path().join("app.yaml");
         std::fs::write(&file, "service:\n    name: checkout\n").unwrap();
-        ok(sealctl()
-            .args(["encrypt", "-i", "--age", ONE])
-            .arg(&file));
+        ok(sealctl().args(["encrypt", "-i", "--age", ONE]).arg(&file));
         // The editor records its file and pid, waits for `go`, then edits and exits 0.
         let script = dir.path().join("editor.sh");
         std::fs::write(
@@ -100,7 +98,10 @@ impl Editing {
     /// The scratch directory and everything in it are gone, and nothing else is left in TMPDIR.
     fn assert_wiped(&self) {
         assert!(!self.scratch_file.exists(), "the plaintext file is removed");
-        assert!(!self.scratch_dir().exists(), "the scratch directory is removed");
+        assert!(
+            !self.scratch_dir().exists(),
+            "the scratch directory is removed"
+        );
         let left: Vec<_> = std::fs::read_dir(self.dir.path().join("tmp"))
             .unwrap()
             .collect();
@@ -141,7 +142,11 @@ fn terminated_by(sig: &str, number: i32) {
     let before = std::fs::read(&edit.file).unwrap();
     edit.signal(edit.sealctl.id(), sig);
     let status = edit.sealctl.wait().unwrap();
-    assert_eq!(status.signal(), Some(number), "sealctl ends by {sig}: {status}");
+    assert_eq!(
+        status.signal(),
+        Some(number),
+        "sealctl ends by {sig}: {status}"
+    );
     edit.assert_wiped();
     assert!(ended(edit.editor_pid), "the editor was stopped too");
     assert_eq!(std::fs::read(&edit.file).unwrap(), before, "nothing saved");
@@ -212,6 +217,9 @@ fn edit_is_wiped_when_the_editor_dies_of_sigint() {
     poll("sealctl to take SIGINT", || signal_handled(pid, 2));
     edit.signal(edit.editor_pid, "INT");
     let status = edit.sealctl.wait().unwrap();
-    assert!(status.code().is_some_and(|c| c != 0), "the edit failed: {status}");
+    assert!(
+        status.code().is_some_and(|c| c != 0),
+        "the edit failed: {status}"
+    );
     edit.assert_wiped();
 }

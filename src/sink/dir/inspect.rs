@@ -103,7 +103,9 @@ fn drift(secret_dir: &Path, data: &SmallMap<SecretBytes>) -> Result<(), String> 
         // Another version directory is one an interrupted write left (its values may be old
         // plaintext): rewriting prunes it.
         if layout::is_version_name(&name) && name != version {
-            return Err(format!("{name} is a version directory left by an interrupted write"));
+            return Err(format!(
+                "{name} is a version directory left by an interrupted write"
+            ));
         }
     }
     Ok(())

@@ -62,7 +62,12 @@ async fn a_stale_version_directory_is_rewritten_away() {
 #[test]
 fn a_root_writable_by_others_is_tightened() {
     let tmp = tempfile::tempdir().unwrap();
-    for (given, tightened) in [(0o777, 0o750), (0o775, 0o750), (0o2777, 0o2750), (0o755, 0o755)] {
+    for (given, tightened) in [
+        (0o777, 0o750),
+        (0o775, 0o750),
+        (0o2777, 0o2750),
+        (0o755, 0o755),
+    ] {
         let root = tmp.path().join(format!("root-{given:o}"));
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(given)).unwrap();
@@ -85,7 +90,9 @@ fn a_root_writable_by_others_that_is_not_the_agents_is_refused() {
     } else {
         "/tmp".into()
     };
-    let err = DirSink::with_key(root.clone(), key()).unwrap_err().to_string();
+    let err = DirSink::with_key(root.clone(), key())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("cannot be made private") && err.contains("owned by uid"),
         "{err}"
