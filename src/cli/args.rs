@@ -57,6 +57,10 @@ pub struct GlobalArgs {
     /// 20 times as large.
     #[arg(long, global = true, env = "SEALCTL_MAX_FILE_SIZE", value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Spaces per level in the YAML or JSON written (as sops' --indent; default: .sops.yaml's
+    /// `stores`, else 4 for YAML and a tab for JSON).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub indent: Option<u8>,
 }
 
 // Deferred: a run builds the arguments of its own subcommand only (building all of them was a tenth
@@ -463,7 +467,7 @@ mod tests {
             let own_after_global = first_global.is_some_and(|at| {
                 ids[at..]
                     .iter()
-                    .any(|id| !matches!(*id, "identity" | "config" | "max_file_size"))
+                    .any(|id| !matches!(*id, "identity" | "config" | "max_file_size" | "indent"))
             });
             assert!(!own_after_global, "{}: {ids:?}", sub.get_name());
         }

@@ -10,7 +10,7 @@ use crate::keys::{parse_recipient_list, Identities, IdentitySource};
 use crate::sops::creation_rules::{self, SopsConfig};
 use crate::sops::file::EncryptionSpec;
 use crate::sops::rules::RuleSet;
-use crate::sops::stores::Format;
+use crate::sops::stores::{Format, Layout};
 
 use super::args::{GlobalArgs, KeyArgs, RuleArgs};
 use super::exit::{CliError, Exit};
@@ -188,6 +188,20 @@ impl Context {
         };
         path.map(|p| SopsConfig::load(&p).map_err(CliError::from))
             .transpose()
+    }
+
+    /// How a file of `format` is written: --indent, else `.sops.yaml`'s `stores`, else sops' default.
+    pub fn layout(&self, format: Format) -> Layout {
+        if let Some(n) = self.global.indent {
+            return Layout {
+                indent: Some(usize::from(n)),
+            };
+        }
+        self.sops_config()
+            .ok()
+            .flatten()
+            .map(|c| c.layout(format))
+            .unwrap_or_default()
     }
 
     /// Recipients and rules for a new file: flags win over the matching `.sops.yaml` rule. `--age`

@@ -56,7 +56,7 @@ const SUBCOMMANDS: [&str; 15] = [
     "help",
 ];
 /// Global options that take a value (the value is not a subcommand or a file).
-const GLOBAL_VALUES: [&str; 3] = ["--identity", "--config", "--max-file-size"];
+const GLOBAL_VALUES: [&str; 4] = ["--identity", "--config", "--max-file-size", "--indent"];
 
 /// Rewrites sops' command forms into subcommands: `-d FILE` / `--decrypt` is `decrypt FILE`, `-e` /
 /// `--encrypt` is `encrypt`, `-r` / `--rotate` is `rotate`, and a bare `FILE` is `edit FILE`. A command

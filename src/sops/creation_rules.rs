@@ -49,6 +49,9 @@ pub struct CreationRule {
 pub struct SopsConfig {
     pub path: PathBuf,
     rules: Vec<(Option<Pattern>, Map, usize)>,
+    /// `stores: {yaml: {indent: N}, json: {indent: N}}`.
+    yaml_indent: Option<usize>,
+    json_indent: Option<usize>,
 }
 
 /// What a lookup found: the config in force, and the first `.sops.yml` passed over on the way (sops
@@ -164,10 +167,42 @@ impl SopsConfig {
                 }
             }
         }
+        let indent = |store: &str| -> Result<Option<usize>, ConfigError> {
+            let value = docs
+                .first()
+                .and_then(|d| d.get("stores"))
+                .and_then(Value::as_map)
+                .and_then(|m| m.get(store))
+                .and_then(Value::as_map)
+                .and_then(|m| m.get("indent"));
+            match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Int(n)) if (0..=16).contains(n) => Ok(Some(*n as usize)),
+                Some(_) => Err(ConfigError::Read {
+                    path: shown.clone(),
+                    reason: format!(
+                        "stores.{store}.indent must be a number of spaces from 0 to 16"
+                    ),
+                }),
+            }
+        };
         Ok(SopsConfig {
             path: path.to_path_buf(),
             rules,
+            yaml_indent: indent("yaml")?,
+            json_indent: indent("json")?,
         })
+    }
+
+    /// How files of `format` are laid out (`stores.yaml.indent`, `stores.json.indent`).
+    pub fn layout(&self, format: Format) -> super::stores::Layout {
+        super::stores::Layout {
+            indent: match format {
+                Format::Yaml => self.yaml_indent,
+                Format::Json => self.json_indent,
+                _ => None,
+            },
+        }
     }
 
     /// Whether the config has any creation rule at all.

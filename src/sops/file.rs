@@ -11,7 +11,7 @@ use super::cipher::{Cipher, DataKey, ValueError};
 use super::keygroups::{self, KeyGroupError};
 use super::metadata::{self, Metadata, MetadataError};
 use super::rules::{RuleError, RuleSet};
-use super::stores::{Format, FormatError, METADATA_KEY};
+use super::stores::{Format, FormatError, Layout, METADATA_KEY};
 use super::tree::{Map, MapItem, Value};
 use super::walk::{self, WalkError};
 
@@ -61,6 +61,7 @@ pub struct Decrypted {
     docs: Vec<Map>,
     metadata: Metadata,
     cipher: Cipher,
+    layout: Layout,
 }
 
 impl Drop for Decrypted {
@@ -135,6 +136,7 @@ fn decrypt_checked(
         docs,
         metadata,
         cipher,
+        layout: Layout::default(),
     };
     let computed = computed?;
     if mac == Mac::Ignore {
@@ -186,6 +188,16 @@ pub fn encrypt_docs(
     format: Format,
     spec: &EncryptionSpec,
 ) -> Result<Vec<u8>, SopsError> {
+    encrypt_docs_laid_out(docs, format, spec, Layout::default())
+}
+
+/// `encrypt_docs`, written with `layout` (`--indent`, `.sops.yaml` `stores`).
+pub fn encrypt_docs_laid_out(
+    docs: Vec<Map>,
+    format: Format,
+    spec: &EncryptionSpec,
+    layout: Layout,
+) -> Result<Vec<u8>, SopsError> {
     if docs.is_empty() {
         return Err(SopsError::Empty);
     }
@@ -209,6 +221,7 @@ pub fn encrypt_docs(
             version: FORMAT_VERSION.to_string(),
         },
         cipher: Cipher::new(key),
+        layout,
     };
     // The documents are not needed afterwards: encrypt them where they are instead of a copy.
     let mut docs = std::mem::take(&mut file.docs);
@@ -227,6 +240,11 @@ impl Decrypted {
         &mut self.docs
     }
 
+    /// How `emit_plain` and `encrypt` lay the file out.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
@@ -235,7 +253,7 @@ impl Decrypted {
     pub fn emit_plain(&self, format: Format) -> Result<Vec<u8>, SopsError> {
         format
             .store()
-            .emit_plain(&self.docs)
+            .emit_plain_with(&self.docs, self.layout)
             .map_err(|source| SopsError::Format {
                 format: format.name(),
                 source,
@@ -279,7 +297,7 @@ impl Decrypted {
         }
         format
             .store()
-            .emit_encrypted(docs)
+            .emit_encrypted_with(docs, self.layout)
             .map_err(|source| SopsError::Format {
                 format: format.name(),
                 source,

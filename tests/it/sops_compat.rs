@@ -44,7 +44,7 @@ fn sealctl_decrypt(file: &Path) -> Output {
 fn shape(encrypted: &[u8]) -> String {
     let text = String::from_utf8_lossy(encrypted);
     let mut body = text.as_ref();
-    for metadata in ["\nsops:", "\n[sops]", "\n\t\"sops\": {", "\nsops_"] {
+    for metadata in ["\nsops:", "\n[sops]", "\"sops\": {", "\nsops_"] {
         body = body.split(metadata).next().unwrap_or(body);
     }
     let enc =
@@ -405,4 +405,64 @@ secretGenerator:
     assert!(!logs.contains("s3cret"), "{logs}");
     let token = std::fs::read_to_string(sink.join("team-a/api/token")).unwrap();
     assert_eq!(token, "s3cret-api");
+}
+
+/// `.sops.yaml`'s `stores: {yaml: {indent: N}, json: {indent: N}}` lays files out as sops does, for
+/// encrypt and decrypt; `--indent N` does the same (sops 3.11 accepts that flag but ignores it).
+#[test]
+fn store_indentation_follows_sops_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "a:\n  b:\n    c: 1\n  l:\n    - x\n    - k: v\n      k2: |\n        line1\n        line2\n    - - n1\n      - n2\nlead: |2\n    indented\n  next\n";
+    let json = "{\"a\": {\"b\": [1, {\"c\": 2}]}}\n";
+    for indent in [2, 6] {
+        std::fs::write(
+            dir.path().join(".sops.yaml"),
+            format!("stores:\n  yaml:\n    indent: {indent}\n  json:\n    indent: {indent}\ncreation_rules:\n  - age: {ONE}\n"),
+        )
+        .unwrap();
+        for (name, text) in [("i.yaml", yaml), ("i.json", json)] {
+            write(dir.path(), name, text);
+            let enc = |cmd: &mut std::process::Command| {
+                let out = cmd.current_dir(dir.path()).arg(name).output().unwrap();
+                assert!(out.status.success(), "{}", stderr(&out));
+                out.stdout
+            };
+            let by_sops = enc(sops().args(["--disable-version-check", "encrypt"]));
+            let by_sealctl = enc(sealctl().arg("encrypt"));
+            assert_eq!(
+                shape(&by_sealctl),
+                shape(&by_sops),
+                "{name}, indent {indent}"
+            );
+            let file = write(dir.path(), &format!("enc-{name}"), "");
+            std::fs::write(&file, &by_sops).unwrap();
+            let reference = stdout(&ok(sops()
+                .current_dir(dir.path())
+                .env("SOPS_AGE_KEY_FILE", key("one.agekey"))
+                .args(["--disable-version-check", "decrypt"])
+                .arg(&file)));
+            let ours = sealctl()
+                .current_dir(dir.path())
+                .env("SOPS_AGE_KEY_FILE", key("one.agekey"))
+                .arg("decrypt")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert_eq!(stdout(&ours), reference, "{name}, indent {indent}");
+            std::fs::remove_file(dir.path().join(".sops.yaml")).unwrap();
+            let flag = sealctl()
+                .current_dir(dir.path())
+                .env("SOPS_AGE_KEY_FILE", key("one.agekey"))
+                .args(["--indent", &indent.to_string(), "decrypt"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert_eq!(stdout(&flag), reference, "--indent {indent}, {name}");
+            std::fs::write(
+                dir.path().join(".sops.yaml"),
+                format!("stores:\n  yaml:\n    indent: {indent}\n  json:\n    indent: {indent}\ncreation_rules:\n  - age: {ONE}\n"),
+            )
+            .unwrap();
+        }
+    }
 }

@@ -137,7 +137,8 @@ pub fn run(ctx: &mut Context, args: &CreateSecretArgs) -> Result<(), CliError> {
             }
             e
         })?;
-    let out = file::encrypt_docs(vec![doc], Format::Yaml, &spec)?;
+    let out =
+        file::encrypt_docs_laid_out(vec![doc], Format::Yaml, &spec, ctx.layout(Format::Yaml))?;
     match &args.output {
         Some(path) => write_atomic(path, &out),
         None => write_stdout(&out),

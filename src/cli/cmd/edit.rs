@@ -133,6 +133,7 @@ fn encrypt_edited(
     match decrypted {
         Some(d) => {
             *d.docs_mut() = docs;
+            d.set_layout(ctx.layout(format));
             Ok(d.encrypt(format)?)
         }
         None => {
@@ -146,7 +147,12 @@ fn encrypt_edited(
                 Default::default()
             };
             let spec = ctx.encryption_spec(path, &args.keys, &args.rules, defaults)?;
-            Ok(file::encrypt_docs(docs, format, &spec)?)
+            Ok(file::encrypt_docs_laid_out(
+                docs,
+                format,
+                &spec,
+                ctx.layout(format),
+            )?)
         }
     }
 }

@@ -36,12 +36,14 @@ pub fn run(ctx: &mut Context, args: &RotateArgs) -> Result<(), CliError> {
         "rotated",
         |ctx, path: &Path, format, bytes| {
             let shown = path.display().to_string();
+            let layout = ctx.layout(format);
             let identities = ctx.identities()?;
             let mut decrypted =
                 file::decrypt(&bytes, format, identities).map_err(|e| CliError::file(&shown, e))?;
             decrypted
                 .rotate_for(&add, &remove)
                 .map_err(|e| CliError::file(&shown, e))?;
+            decrypted.set_layout(layout);
             let out = decrypted
                 .encrypt(format)
                 .map_err(|e| CliError::file(&shown, e))?;

@@ -93,9 +93,11 @@ fn change(
         .docs_mut()
         .first_mut()
         .ok_or_else(|| CliError::new(Exit::Input, format!("{shown}: no document")))?;
+    let layout = ctx.layout(format);
     if let Changed::No = edit(doc).map_err(|e| CliError::file(&shown, e))? {
         return Ok(());
     }
+    decrypted.set_layout(layout);
     let out = decrypted
         .encrypt(format)
         .map_err(|e| CliError::file(&shown, e))?;

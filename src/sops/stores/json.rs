@@ -17,7 +17,7 @@
 //! format (`5432`, `0.5`, `1e+21`, `1e-7`), a newline at the end. Comments are dropped, NaN and infinities
 //! are refused, bytes that are not UTF-8 are written with U+FFFD.
 
-use super::{limits, FormatError, Store, METADATA_KEY};
+use super::{limits, FormatError, Layout, Store, METADATA_KEY};
 use crate::sops::tree::{format_float, Map, MapItem, Value};
 
 pub struct JsonStore;
@@ -43,11 +43,23 @@ impl Store for JsonStore {
     }
 
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, Layout::default())
+    }
+
+    /// With `layout.indent`, that many spaces per level instead of a tab (sops' `stores.json.indent`).
+    fn emit_plain_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
         let doc = single_document(docs, "JSON")?;
+        let unit = layout
+            .indent
+            .map_or_else(|| "\t".to_string(), |n| " ".repeat(n));
         let mut out = String::new();
-        write_map(&mut out, doc, 0)?;
+        write_map(&mut out, doc, 0, &unit)?;
         out.push('\n');
         Ok(out.into_bytes())
+    }
+
+    fn emit_encrypted_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, layout)
     }
 
     /// A string as its bare text, a map as a JSON file, anything else as indented JSON without a final
@@ -59,7 +71,7 @@ impl Store for JsonStore {
             Value::Map(m) => self.emit_plain(std::slice::from_ref(m)),
             other => {
                 let mut out = String::new();
-                write_value(&mut out, other, 0)?;
+                write_value(&mut out, other, 0, "\t")?;
                 Ok(out.into_bytes())
             }
         }
@@ -450,13 +462,13 @@ pub(crate) fn go_utf8(mut bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------------
 // Writing
 
-fn indent(out: &mut String, level: usize) {
+fn indent(out: &mut String, level: usize, unit: &str) {
     for _ in 0..level {
-        out.push('\t');
+        out.push_str(unit);
     }
 }
 
-fn write_map(out: &mut String, map: &Map, level: usize) -> Result<(), FormatError> {
+fn write_map(out: &mut String, map: &Map, level: usize, unit: &str) -> Result<(), FormatError> {
     let mut entries = map.entries().peekable();
     if entries.peek().is_none() {
         out.push_str("{}");
@@ -464,23 +476,28 @@ fn write_map(out: &mut String, map: &Map, level: usize) -> Result<(), FormatErro
     }
     out.push_str("{\n");
     while let Some((k, v)) = entries.next() {
-        indent(out, level + 1);
+        indent(out, level + 1, unit);
         write_string(out, k);
         out.push_str(": ");
-        write_value(out, v, level + 1)?;
+        write_value(out, v, level + 1, unit)?;
         if entries.peek().is_some() {
             out.push(',');
         }
         out.push('\n');
     }
-    indent(out, level);
+    indent(out, level, unit);
     out.push('}');
     Ok(())
 }
 
-fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), FormatError> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    level: usize,
+    unit: &str,
+) -> Result<(), FormatError> {
     match value {
-        Value::Map(m) => write_map(out, m, level)?,
+        Value::Map(m) => write_map(out, m, level, unit)?,
         Value::Seq(items) => {
             let mut items = items
                 .iter()
@@ -492,14 +509,14 @@ fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), Form
             }
             out.push_str("[\n");
             while let Some(v) = items.next() {
-                indent(out, level + 1);
-                write_value(out, v, level + 1)?;
+                indent(out, level + 1, unit);
+                write_value(out, v, level + 1, unit)?;
                 if items.peek().is_some() {
                     out.push(',');
                 }
                 out.push('\n');
             }
-            indent(out, level);
+            indent(out, level, unit);
             out.push(']');
         }
         Value::Str(s) => write_string(out, s),

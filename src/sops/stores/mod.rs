@@ -42,6 +42,13 @@ pub enum FormatError {
     },
 }
 
+/// How a store lays out what it writes: sops' `stores: {yaml: {indent: N}, json: {indent: N}}` and
+/// `--indent`. `None` keeps sops' default (4 spaces for YAML, a tab for JSON).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub indent: Option<usize>,
+}
+
 /// A file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -118,6 +125,16 @@ pub trait Store: Sync {
 
     /// Writes documents as a plain file.
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError>;
+
+    /// `emit_plain` with a layout; stores without a layout to choose ignore it.
+    fn emit_plain_with(&self, docs: &[Map], _layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain(docs)
+    }
+
+    /// `emit_encrypted` with a layout; stores without a layout to choose ignore it.
+    fn emit_encrypted_with(&self, docs: &[Map], _layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_encrypted(docs)
+    }
 
     /// Writes documents that each carry a `sops` entry as an encrypted file.
     fn emit_encrypted(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {

@@ -1,18 +1,23 @@
-//! Writes documents as YAML laid out the way go-yaml v3 does with an indent of 4 (what sops writes):
-//! block collections, go-yaml's choice of plain, quoted or literal strings, and comments as `#` lines.
+//! Writes documents as YAML laid out the way go-yaml v3 does, with an indent of 4 (what sops writes)
+//! unless `stores.yaml.indent` or `--indent` ask for another: block collections, go-yaml's choice of
+//! plain, quoted or literal strings, and comments as `#` lines.
 
 use super::style::{is_break, str_style, write_double_quoted, Style};
 use crate::sops::stores::limits::MAX_DEPTH;
 use crate::sops::stores::FormatError;
 use crate::sops::tree::{Map, MapItem, Value};
 
-const INDENT: usize = 4;
+/// sops' default YAML indent (`stores.yaml.indent`).
+pub(crate) const INDENT: usize = 4;
 /// go-yaml writes longer keys (in bytes) in the explicit `? key` form.
 const MAX_SIMPLE_KEY: usize = 128;
 
 /// All documents, separated by `---`.
-pub(super) fn emit_docs(docs: &[Map]) -> Result<String, FormatError> {
-    let mut e = Emitter { out: String::new() };
+pub(super) fn emit_docs(docs: &[Map], indent: usize) -> Result<String, FormatError> {
+    let mut e = Emitter {
+        out: String::new(),
+        indent,
+    };
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             e.out.push_str("---\n");
@@ -24,28 +29,34 @@ pub(super) fn emit_docs(docs: &[Map]) -> Result<String, FormatError> {
 
 /// One value on its own: a string as its bare text, another scalar as a YAML line, a collection as YAML.
 pub(super) fn emit_value(value: &Value) -> Result<Vec<u8>, FormatError> {
-    let mut e = Emitter { out: String::new() };
+    let mut e = Emitter {
+        out: String::new(),
+        indent: INDENT,
+    };
     match value {
         Value::Str(s) => return Ok(s.as_bytes().to_vec()),
         Value::Bytes(b) => return Ok(b.clone()),
         Value::Map(m) => e.map(m, 0, false, 0)?,
         Value::Seq(items) => e.seq(items, 0, false, 0)?,
         Value::Comment(text) => e.comment(text, 0),
-        scalar => e.scalar(scalar, INDENT, 0)?,
+        scalar => e.scalar(scalar, e.indent, 0)?,
     }
     Ok(e.out.into_bytes())
 }
 
-/// The indentation go-yaml gives a block nested under a mapping key at `indent`: the next multiple of 4.
-fn nested(indent: usize) -> usize {
-    INDENT * ((indent + INDENT) / INDENT)
-}
-
 struct Emitter {
     out: String,
+    /// Spaces per level (go-yaml's `SetIndent`).
+    indent: usize,
 }
 
 impl Emitter {
+    /// The indentation go-yaml gives a block nested under a mapping key at `indent`: the next
+    /// multiple of the indent.
+    fn nested(&self, indent: usize) -> usize {
+        self.indent * ((indent + self.indent) / self.indent)
+    }
+
     fn pad(&mut self, indent: usize) {
         self.out.extend(std::iter::repeat_n(' ', indent));
     }
@@ -122,7 +133,7 @@ impl Emitter {
             return Ok(());
         }
         self.out.push_str("? ");
-        self.scalar(&Value::Str(key.to_string()), nested(indent), indent)?;
+        self.scalar(&Value::Str(key.to_string()), self.nested(indent), indent)?;
         self.pad(indent);
         Ok(())
     }
@@ -134,15 +145,15 @@ impl Emitter {
             Value::Seq(s) if s.is_empty() => self.out.push_str(" []\n"),
             Value::Map(m) => {
                 self.out.push('\n');
-                self.map(m, nested(indent), false, depth + 1)?;
+                self.map(m, self.nested(indent), false, depth + 1)?;
             }
             Value::Seq(s) => {
                 self.out.push('\n');
-                self.seq(s, nested(indent), false, depth + 1)?;
+                self.seq(s, self.nested(indent), false, depth + 1)?;
             }
             scalar => {
                 self.out.push(' ');
-                self.scalar(scalar, nested(indent), indent)?;
+                self.scalar(scalar, self.nested(indent), indent)?;
             }
         }
         Ok(())

@@ -26,7 +26,7 @@ mod style;
 #[cfg(test)]
 mod tests;
 
-use super::{FormatError, Store};
+use super::{FormatError, Layout, Store};
 use crate::sops::tree::{Map, Value};
 
 /// The YAML format.
@@ -40,7 +40,20 @@ impl Store for YamlStore {
     }
 
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
-        emit::emit_docs(docs).map(String::into_bytes)
+        self.emit_plain_with(docs, Layout::default())
+    }
+
+    fn emit_plain_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        // go-yaml's SetIndent takes 2 to 9; sops refuses less than 0 and treats 0 as the default.
+        let indent = match layout.indent {
+            None | Some(0) => emit::INDENT,
+            Some(n) => n.clamp(2, 9),
+        };
+        emit::emit_docs(docs, indent).map(String::into_bytes)
+    }
+
+    fn emit_encrypted_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, layout)
     }
 
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, FormatError> {
