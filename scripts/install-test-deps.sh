@@ -13,6 +13,9 @@ command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] || need_apt+=(l
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# A pseudo-terminal (script) and a session without one (setsid) for the passphrase prompts' tests.
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+command -v setsid >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl is not installed; the Kubernetes API test server's kubectl tests need it" >&2
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing with apt: ${need_apt[*]}"

@@ -189,7 +189,13 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn origin(&self, flag: &'static str, env_var: &str) -> String {
         if self.env.from_flags.contains(&flag) {
-            format!("flag --{}", flag.replace('_', "-"))
+            // The setting's name where it differs from its (repeatable, singular) flag.
+            let shown = match flag {
+                "paths" => "path",
+                "identities" => "identity",
+                other => other,
+            };
+            format!("flag --{}", shown.replace('_', "-"))
         } else {
             format!("environment {env_var}")
         }
@@ -220,11 +226,13 @@ impl Resolver<'_> {
         } else {
             (default.map(String::from), "default".to_string())
         };
-        self.explained.push((
-            name.to_string(),
-            value.clone().unwrap_or_else(|| "(unset)".into()),
-            origin,
-        ));
+        // A repository URL may carry a token (https://user:TOKEN@host/...): never shown.
+        let shown = match (&value, name) {
+            (Some(url), "repo") => crate::git::redact_url(url),
+            (Some(v), _) => v.clone(),
+            (None, _) => "(unset)".into(),
+        };
+        self.explained.push((name.to_string(), shown, origin));
         Ok(value)
     }
 

@@ -51,11 +51,16 @@ pub struct GlobalArgs {
     #[arg(long = "identity", global = true, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
     /// .sops.yaml to use instead of looking it up from the working directory upward.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Refuse input files larger than this (bytes, or with a KiB/MiB suffix).
-    #[arg(long, global = true, value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
+    /// Refuse plaintext larger than this (bytes, or with a KiB/MiB suffix); an encrypted file may be up to
+    /// 20 times as large.
+    #[arg(long, global = true, env = "SEALCTL_MAX_FILE_SIZE", value_name = "SIZE", default_value = "5MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Spaces per level in the YAML or JSON written (as sops' --indent; default: .sops.yaml's
+    /// `stores`, else 4 for YAML and a tab for JSON).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub indent: Option<u8>,
 }
 
 // Deferred: a run builds the arguments of its own subcommand only (building all of them was a tenth
@@ -77,6 +82,11 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Re-wrap data keys for the recipients the .sops.yaml creation rules name now.
     Updatekeys(UpdatekeysArgs),
+    /// Run a command with the file's decrypted top-level values in its environment (never on disk).
+    ExecEnv(ExecArgs),
+    /// Run a command that reads the decrypted file from a named pipe: `{}` in the command is its path
+    /// (never on disk).
+    ExecFile(ExecArgs),
     /// Generate an age identity (or print it as a Kubernetes Secret for the cluster).
     Keygen(KeygenArgs),
     /// Create an encrypted Kubernetes object ready to commit.
@@ -113,6 +123,7 @@ pub fn command_for_completions() -> clap::Command {
             "unset" => expanded(sub, UnsetArgs::augment_args),
             "rotate" => expanded(sub, RotateArgs::augment_args),
             "updatekeys" => expanded(sub, UpdatekeysArgs::augment_args),
+            "exec-env" | "exec-file" => expanded(sub, ExecArgs::augment_args),
             "keygen" => expanded(sub, KeygenArgs::augment_args),
             "check" => expanded(sub, CheckArgs::augment_args),
             "status" => expanded(sub, StatusArgs::augment_args),
@@ -163,8 +174,14 @@ pub struct IoArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyArgs {
-    /// age recipients (comma-separated, repeatable); overrides .sops.yaml.
-    #[arg(long = "age", short = 'a', value_name = "RECIPIENTS")]
+    /// age recipients (comma-separated, repeatable); replace the recipients of the matching .sops.yaml
+    /// rule, whose encryption rules still apply.
+    #[arg(
+        long = "age",
+        short = 'a',
+        env = "SOPS_AGE_RECIPIENTS",
+        value_name = "RECIPIENTS"
+    )]
     pub age: Vec<String>,
     /// Number of key groups needed to decrypt, when .sops.yaml defines several key groups.
     #[arg(long, value_name = "N")]
@@ -213,6 +230,9 @@ pub struct DecryptArgs {
     /// Print only the value at this key path, e.g. '["stringData"]["password"]'.
     #[arg(long, value_name = "PATH")]
     pub extract: Option<String>,
+    /// Recovery only: decrypt even if the MAC does not match (the file may have been tampered with).
+    #[arg(long)]
+    pub ignore_mac: bool,
 }
 
 #[derive(Args, Debug)]
@@ -235,15 +255,23 @@ pub struct SetArgs {
     /// Key path in sops' syntax: '["a"]["b"][0]'.
     #[arg(value_name = "PATH")]
     pub path: String,
-    /// The new value as JSON ('"text"', 42, true, {"k":"v"}); omit with --value-stdin or --value-file.
-    #[arg(value_name = "VALUE", required_unless_present_any = ["value_stdin", "value_file"])]
+    /// The new value as JSON ('"text"', 42, true, {"k":"v"}); with --value-file, a file holding it;
+    /// omitted with --value-stdin.
+    #[arg(value_name = "VALUE", required_unless_present = "value_stdin")]
     pub value: Option<String>,
-    /// Read the JSON value from standard input (keeps it out of the shell history).
+    /// Read the JSON value from standard input (keeps it out of the shell history and process list).
     #[arg(long, conflicts_with = "value_file")]
     pub value_stdin: bool,
-    /// Read the JSON value from a file.
-    #[arg(long, value_name = "FILE")]
-    pub value_file: Option<PathBuf>,
+    /// Treat VALUE as a file to read the JSON value from (as sops does; keeps it out of the process
+    /// list).
+    #[arg(long)]
+    pub value_file: bool,
+    /// Do nothing (and leave the file untouched) if the path already holds this value.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Recovery only: change the file even if its MAC does not match; the result gets a new MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -255,6 +283,12 @@ pub struct UnsetArgs {
     /// Key path in sops' syntax: '["a"]["b"][0]'.
     #[arg(value_name = "PATH")]
     pub path: String,
+    /// Do nothing (and leave the file untouched) if the path does not exist.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Recovery only: change the file even if its MAC does not match; the result gets a new MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -267,6 +301,12 @@ pub struct RotateArgs {
     /// Write results back in place (required for directories and several files).
     #[arg(short = 'i', long)]
     pub in_place: bool,
+    /// Also encrypt for these age recipients (comma-separated, repeatable; joins the first key group).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Vec<String>,
+    /// Stop encrypting for these age recipients (comma-separated, repeatable).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Vec<String>,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -281,6 +321,21 @@ pub struct UpdatekeysArgs {
     pub yes: bool,
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The encrypted file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The command, run by `sh -c` (its exit code becomes sealctl's).
+    #[arg(value_name = "COMMAND")]
+    pub command: String,
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// exec-file: the format the command reads (default: the file's own).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -349,6 +404,10 @@ pub struct CheckArgs {
     /// Files or directories to check (default: the working directory).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Do not require the MACs to be verified: without an identity that decrypts a file, check only
+    /// its structure and recipients (by default such a file is reported as not verified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// Parses `5MiB`, `512KiB`, `1048576`, `5M`.
@@ -391,6 +450,8 @@ mod tests {
                 "unset",
                 "rotate",
                 "updatekeys",
+                "exec-env",
+                "exec-file",
                 "keygen",
                 "create",
                 "check",
@@ -409,7 +470,7 @@ mod tests {
             let own_after_global = first_global.is_some_and(|at| {
                 ids[at..]
                     .iter()
-                    .any(|id| !matches!(*id, "identity" | "config" | "max_file_size"))
+                    .any(|id| !matches!(*id, "identity" | "config" | "max_file_size" | "indent"))
             });
             assert!(!own_after_global, "{}: {ids:?}", sub.get_name());
         }

@@ -7,6 +7,8 @@ use crate::keys::KeyError;
 use crate::sops::creation_rules::ConfigError;
 use crate::sops::file::SopsError;
 use crate::sops::keygroups::KeyGroupError;
+use crate::sops::metadata::MetadataError;
+use crate::sops::stores::FormatError;
 
 /// Exit codes, documented in `sealctl --help` and the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,18 +23,26 @@ pub enum Exit {
     Output = 3,
     /// `.sops.yaml` could not be read, or no rule matched (sops: 5).
     Config = 5,
-    /// A `set`/`unset`/`--extract` path or value is malformed (sops: 7/91).
+    /// A `set`/`unset` path or value is malformed, or a path is not in the file (sops: 7).
     BadPath = 7,
     /// `check` found problems.
     Findings = 10,
     /// Some files of a batch (`rotate`, `updatekeys` on directories) failed; the others were done.
     Partial = 20,
+    /// A value cannot be encrypted without changing it, e.g. an integer beyond 64 bits (sops: 23).
+    Unencryptable = 23,
     /// A value could not be decrypted: the file was tampered with or is corrupt (sops: 25).
     Tampered = 25,
     /// The MAC does not match (sops: 51).
     MacMismatch = 51,
     /// Bad command-line usage.
     Usage = 64,
+    /// A `decrypt --extract` path is malformed (sops: 91).
+    BadTreePath = 91,
+    /// The file holds no document (sops: 92).
+    NoDocument = 92,
+    /// The file to encrypt or decrypt does not exist (sops: 100).
+    NoFile = 100,
     /// No recipient to encrypt for (sops: 111).
     NoRecipients = 111,
     /// No identity could decrypt the data key (sops: 128).
@@ -53,12 +63,16 @@ Exit codes:
   2    the input file could not be read or parsed
   3    the output could not be written
   5    .sops.yaml could not be read, or no creation rule matched
-  7    a key path or value given to set/unset/--extract is malformed
+  7    a key path or value given to set/unset is malformed, or the path is not in the file
   10   check found problems
   20   some files of a batch failed (the others were processed)
+  23   a value cannot be encrypted as written (an integer beyond 64 bits: quote it)
   25   a value could not be decrypted: the file was altered or is corrupt
   51   MAC mismatch: the file was changed after it was encrypted
   64   bad command-line usage
+  91   a --extract key path is malformed
+  92   the file holds no document
+  100  the file to encrypt or decrypt does not exist
   111  no recipient to encrypt for
   128  no identity could decrypt the file
   200  edit: the file was not changed
@@ -98,7 +112,16 @@ impl fmt::Display for CliError {
 impl From<SopsError> for CliError {
     fn from(e: SopsError) -> CliError {
         let exit = match &e {
-            SopsError::Format { .. } | SopsError::Empty | SopsError::Metadata(_) => Exit::Input,
+            SopsError::Format {
+                source: FormatError::Unrepresentable { .. },
+                ..
+            } => Exit::Unencryptable,
+            SopsError::Empty => Exit::NoDocument,
+            // sops reads a missing MAC as an empty one, which never matches.
+            SopsError::Metadata(MetadataError::Field { field, .. }) if field == "mac" => {
+                Exit::MacMismatch
+            }
+            SopsError::Format { .. } | SopsError::Metadata(_) => Exit::Input,
             SopsError::MacMismatch | SopsError::BadMac(_) => Exit::MacMismatch,
             SopsError::Value(_) => Exit::Tampered,
             SopsError::Keys(k) => return k.to_cli(),
@@ -135,6 +158,8 @@ impl From<KeyError> for CliError {
     fn from(e: KeyError) -> CliError {
         let exit = match e {
             KeyError::BadRecipient(_) => Exit::Usage,
+            // An identity that cannot be read is a key that cannot be retrieved (sops: 128).
+            KeyError::IdentityFile { .. } | KeyError::IdentityText { .. } => Exit::NoKey,
             _ => Exit::Failure,
         };
         CliError::new(exit, e.to_string())

@@ -3,6 +3,7 @@
 //! (ignored), or an error that names the file, the document and the reason. One bad document never
 //! stops the others.
 
+mod kustomize;
 mod secret;
 
 pub use secret::secret_from_document;
@@ -107,7 +108,7 @@ pub struct Classifier<'a> {
 }
 
 /// Whether a path is a manifest file sealsync reads: YAML or JSON, not hidden (`.sops.yaml`,
-/// `.github/…`), and not a Kustomize file (which are not objects).
+/// `.github/…`). Kustomize files are read too, to refuse a `secretGenerator` rather than skip it.
 pub fn is_manifest(path: &str) -> bool {
     // Runs for every file of every snapshot: compares in place instead of lowercasing a copy.
     let file = path.rsplit('/').next().unwrap_or(path);
@@ -117,14 +118,7 @@ pub fn is_manifest(path: &str) -> bool {
     };
     let manifest = ends_with(".yaml") || ends_with(".yml") || ends_with(".json");
     let hidden = path.split('/').any(|part| part.starts_with('.'));
-    let kustomize = [
-        "kustomization.yaml",
-        "kustomization.yml",
-        "kustomization.json",
-    ]
-    .iter()
-    .any(|k| file.eq_ignore_ascii_case(k));
-    manifest && !hidden && !kustomize
+    manifest && !hidden
 }
 
 /// The largest Secret the API server stores (1 MiB, the etcd object limit it enforces).
@@ -266,6 +260,23 @@ impl Classifier<'_> {
         };
         let api_version = doc.get("apiVersion").and_then(Value::as_str);
         let kind = doc.get("kind").and_then(Value::as_str);
+        // Kustomize files need neither apiVersion nor kind.
+        if kustomize::is_kustomization(path)
+            || api_version.is_some_and(|v| v.starts_with("kustomize.config.k8s.io/"))
+        {
+            match kustomize::refusal(doc) {
+                Some(message) => out.refused.push(refuse(Reason::Invalid, None, message)),
+                None => out.ignored.push(Ignored {
+                    path: path.to_string(),
+                    document: index,
+                    api_version: api_version
+                        .unwrap_or("kustomize.config.k8s.io/v1beta1")
+                        .into(),
+                    kind: kind.unwrap_or("Kustomization").into(),
+                }),
+            }
+            return;
+        }
         let (Some(api_version), Some(kind)) = (api_version, kind) else {
             out.refused.push(refuse(
                 Reason::Invalid,
@@ -388,11 +399,11 @@ mod manifest_tests {
         assert!(super::is_manifest("apps/team-a/db.yaml"));
         assert!(super::is_manifest("x.JSON"));
         assert!(super::is_manifest("a/B.Yml"));
-        assert!(!super::is_manifest("a/Kustomization.YAML"));
+        assert!(super::is_manifest("a/Kustomization.YAML"));
         assert!(!super::is_manifest("yaml"));
         assert!(!super::is_manifest(".sops.yaml"));
         assert!(!super::is_manifest(".github/workflows/ci.yml"));
-        assert!(!super::is_manifest("apps/kustomization.yaml"));
+        assert!(super::is_manifest("apps/kustomization.yaml"));
         assert!(!super::is_manifest("README.md"));
     }
 }

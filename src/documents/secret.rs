@@ -31,7 +31,7 @@ fn string_map(
         Some(Value::Map(m)) => {
             for (k, v) in m.entries() {
                 let text = match v {
-                    Value::Str(s) => s.clone(),
+                    Value::Str(s) | Value::Time(s) => s.clone(),
                     Value::Int(i) => i.to_string(),
                     Value::Bool(b) => b.to_string(),
                     Value::Null => String::new(),
@@ -136,6 +136,9 @@ pub fn secret_from_document(
                 .map_err(|why| invalid(&key, format!("invalid key {field}.{k}: {why}")))?;
             let text: &str = match v {
                 Value::Str(s) => s,
+                // An unquoted date: the text sops prints for it, which is also what Flux applies
+                // (`2025-06-30` becomes `2025-06-30T00:00:00Z`).
+                Value::Time(t) => t,
                 Value::Null => "",
                 Value::Bytes(_) => {
                     return Err(invalid(

@@ -1,9 +1,10 @@
 //! age identities from key files (several per file, comments allowed), from one inline value
-//! (`SOPS_AGE_KEY`), or SSH private keys. Secrets stay in `secrecy`/age types; errors name the file and
-//! the line, never the content.
+//! (`SOPS_AGE_KEY`), SSH private keys, and age-encrypted identity files. Secrets stay in `secrecy`/age
+//! types; errors name the file and the line, never the content. A passphrase (for an encrypted SSH key
+//! or identity file) is asked of the caller's [`Passphrase`] provider, if it gave one.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -28,7 +29,12 @@ struct Entry {
 enum Key {
     X25519(age::x25519::Identity),
     Ssh(age::ssh::Identity),
+    /// A passphrase-protected SSH key, unlocked through the passphrase provider when first needed.
+    LockedSsh(Box<dyn age::Identity + Send + Sync>),
 }
+
+/// Asks for a passphrase: the prompt in, the passphrase out (`None`: cannot ask, or the user gave none).
+pub type Passphrase = Arc<dyn Fn(&str) -> Option<SecretString> + Send + Sync>;
 
 impl Entry {
     fn new(key: Key) -> Entry {
@@ -42,6 +48,7 @@ impl Entry {
         match &self.key {
             Key::X25519(identity) => identity,
             Key::Ssh(identity) => identity,
+            Key::LockedSsh(identity) => identity.as_ref(),
         }
     }
 
@@ -52,6 +59,7 @@ impl Entry {
                 Key::Ssh(identity) => age::ssh::Recipient::try_from(identity.clone())
                     .ok()
                     .map(|r| r.to_string()),
+                Key::LockedSsh(_) => None,
             })
             .as_deref()
     }
@@ -62,20 +70,40 @@ impl Entry {
 pub struct Identities {
     entries: Vec<Entry>,
     origins: Vec<String>,
+    /// Warnings about the sources read (a key file others can read, a plugin line skipped), for the
+    /// caller to show.
     warnings: Vec<String>,
+    passphrase: Option<Passphrase>,
 }
 
 impl Identities {
+    /// Identities that can ask for the passphrase of an encrypted SSH key or identity file.
+    pub fn with_passphrase(passphrase: Passphrase) -> Identities {
+        Identities {
+            passphrase: Some(passphrase),
+            ..Identities::default()
+        }
+    }
+
+
     /// Reads identities from one source; returns how many it held.
     pub fn add(&mut self, source: IdentitySource) -> Result<usize, KeyError> {
         match source {
             IdentitySource::File { path, origin } => {
-                let (text, mode) = read_key_file(&path)?;
                 let fail = |reason: String| KeyError::IdentityFile {
                     path: path.display().to_string(),
                     reason,
                 };
-                let count = self.add_text(&text, &fail)?;
+                let (bytes, mode) = read_key_file(&path)?;
+                let text = if is_age_file(&bytes) {
+                    self.unlock_identity_file(&bytes, &path.display().to_string(), &fail)?
+                } else {
+                    let text = std::str::from_utf8(&bytes)
+                        .map_err(|_| fail("is not UTF-8 text".into()))?;
+                    SecretString::from(text.to_string())
+                };
+                let shown = path.display().to_string();
+                let count = self.add_text(&text, &shown, &fail)?;
                 self.origins.push(format!("{origin} ({})", path.display()));
                 self.warnings.extend(loose_permissions(&path, mode));
                 Ok(count)
@@ -85,7 +113,7 @@ impl Identities {
                     origin: origin.clone(),
                     reason,
                 };
-                let count = self.add_text(&text, &fail)?;
+                let count = self.add_text(&text, &origin, &fail)?;
                 self.origins.push(origin);
                 Ok(count)
             }
@@ -95,11 +123,12 @@ impl Identities {
     fn add_text(
         &mut self,
         text: &SecretString,
+        source: &str,
         fail: &dyn Fn(String) -> KeyError,
     ) -> Result<usize, KeyError> {
         let content = text.expose_secret();
         if content.trim_start().starts_with("-----BEGIN") {
-            return self.add_ssh(content, fail);
+            return self.add_ssh(content, source, fail);
         }
         let mut count = 0;
         for (index, line) in content.lines().enumerate() {
@@ -108,10 +137,12 @@ impl Identities {
                 continue;
             }
             let number = index + 1;
+            // A plugin identity must not block the keys beside it.
             if line.starts_with("AGE-PLUGIN-") {
-                return Err(fail(format!(
-                    "line {number}: age plugin identities are not supported; use an X25519 key"
-                )));
+                self.warnings.push(format!(
+                    "{source}, line {number}: age plugin identities are not supported; skipped"
+                ));
+                continue;
             }
             let identity: age::x25519::Identity = line.parse().map_err(|_| {
                 fail(format!(
@@ -122,7 +153,7 @@ impl Identities {
             count += 1;
         }
         if count == 0 {
-            return Err(fail("holds no identity".into()));
+            return Err(fail("holds no usable identity".into()));
         }
         Ok(count)
     }
@@ -130,23 +161,65 @@ impl Identities {
     fn add_ssh(
         &mut self,
         content: &str,
+        source: &str,
         fail: &dyn Fn(String) -> KeyError,
     ) -> Result<usize, KeyError> {
-        let identity = age::ssh::Identity::from_buffer(content.as_bytes(), None)
+        let identity = age::ssh::Identity::from_buffer(content.as_bytes(), Some(source.into()))
             .map_err(|_| fail("not a valid OpenSSH private key".into()))?;
-        match &identity {
-            age::ssh::Identity::Unencrypted(_) => {}
+        let key = match identity {
+            age::ssh::Identity::Unencrypted(_) => Key::Ssh(identity),
             age::ssh::Identity::Encrypted(_) => {
-                return Err(fail(
-                    "passphrase-protected SSH keys are not supported; use an age identity".into(),
+                let Some(passphrase) = self.passphrase.clone() else {
+                    return Err(fail(
+                        "is passphrase-protected and there is no terminal to ask for the passphrase (run where one is, or use an age identity)".into(),
+                    ));
+                };
+                Key::LockedSsh(Box::new(
+                    identity.with_callbacks(PassphraseCallbacks(passphrase)),
                 ))
             }
             age::ssh::Identity::Unsupported(_) => {
                 return Err(fail("this SSH key type is not supported by age".into()))
             }
-        }
-        self.entries.push(Entry::new(Key::Ssh(identity)));
+        };
+        self.entries.push(Entry::new(key));
         Ok(1)
+    }
+
+    /// The identities inside an age-encrypted identity file (`age -p`), unlocked with a passphrase.
+    fn unlock_identity_file(
+        &self,
+        bytes: &[u8],
+        shown: &str,
+        fail: &dyn Fn(String) -> KeyError,
+    ) -> Result<SecretString, KeyError> {
+        use std::io::Read;
+        let Some(ask) = &self.passphrase else {
+            return Err(fail(
+                "is an encrypted identity file and there is no terminal to ask for its passphrase"
+                    .into(),
+            ));
+        };
+        let reader = age::armor::ArmoredReader::new(bytes);
+        let decryptor = age::Decryptor::new(reader)
+            .map_err(|e| fail(format!("not a readable age file: {e}")))?;
+        if !decryptor.is_scrypt() {
+            return Err(fail(
+                "is encrypted to a recipient, not with a passphrase: it cannot be an identity file"
+                    .into(),
+            ));
+        }
+        let passphrase = ask(&format!("Passphrase for the identity file {shown}: "))
+            .ok_or_else(|| fail("no passphrase was given".into()))?;
+        let identity = age::scrypt::Identity::new(passphrase);
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .and_then(|mut r| r.read_to_end(&mut plain).map_err(Into::into))
+            .map_err(|_| fail("wrong passphrase, or the file is damaged".into()))?;
+        let text =
+            std::str::from_utf8(&plain).map_err(|_| fail("holds no identity text".into()))?;
+        Ok(SecretString::from(text.to_string()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -180,8 +253,36 @@ impl Identities {
 /// Key files are small; anything large is not a key file and is refused before reading it whole.
 const MAX_KEY_FILE: u64 = 1024 * 1024;
 
-/// Reads a key file; returns its text and its permission bits.
-fn read_key_file(path: &Path) -> Result<(SecretString, u32), KeyError> {
+/// age's callbacks for an encrypted SSH key: only the passphrase is ever asked.
+#[derive(Clone)]
+struct PassphraseCallbacks(Passphrase);
+
+impl age::Callbacks for PassphraseCallbacks {
+    fn display_message(&self, _message: &str) {}
+
+    fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _description: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
+        (self.0)(description)
+    }
+}
+
+/// Whether a key file is itself an age file (armored or binary): an encrypted identity file.
+fn is_age_file(bytes: &[u8]) -> bool {
+    let start = bytes.trim_ascii_start();
+    start.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        || start.starts_with(b"age-encryption.org/")
+}
+
+
+/// Reads a key file; returns its bytes and its permission bits.
+fn read_key_file(path: &Path) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), KeyError> {
     let fail = |reason: String| KeyError::IdentityFile {
         path: path.display().to_string(),
         reason,
@@ -197,8 +298,7 @@ fn read_key_file(path: &Path) -> Result<(SecretString, u32), KeyError> {
         )));
     }
     let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| fail(io_reason(&e)))?);
-    let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
-    Ok((SecretString::from(text.to_string()), mode_of(&meta)))
+    Ok((bytes, mode_of(&meta)))
 }
 
 #[cfg(unix)]

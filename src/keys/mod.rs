@@ -5,7 +5,7 @@
 mod identity;
 mod recipient;
 
-pub use identity::{Identities, IdentitySource};
+pub use identity::{Identities, IdentitySource, Passphrase};
 pub use recipient::{parse_recipient_list, Recipient};
 
 use std::io::{Read, Write};

@@ -240,6 +240,7 @@ pub fn with_plaintext<R>(
         // "The Python version encodes booleans with Titlecase".
         Value::Bool(b) => ((if *b { "True" } else { "False" }).as_bytes(), "bool"),
         Value::Comment(c) => (c.as_bytes(), "comment"),
+        Value::Time(t) => (t.as_bytes(), "time"),
         Value::Null => return Err(ValueError::Unencryptable("null")),
         Value::Map(_) => return Err(ValueError::Unencryptable("map")),
         Value::Seq(_) => return Err(ValueError::Unencryptable("list")),
@@ -261,6 +262,10 @@ fn typed_value(bytes: &[u8], kind: &str) -> Result<Value, ValueError> {
         "bool" => Value::Bool(parse_go_bool(text()?).ok_or(ValueError::BadPlaintext("boolean"))?),
         "bytes" => Value::Bytes(bytes.to_vec()),
         "comment" => Value::Comment(text()?.to_string()),
+        // `time.Time.UnmarshalText`, then `MarshalText` again for the MAC: the canonical text.
+        "time" => Value::Time(
+            super::timestamp::from_rfc3339(text()?).ok_or(ValueError::BadPlaintext("timestamp"))?,
+        ),
         other => {
             let mut name: String = other.chars().take(16).collect();
             name.retain(|c| c.is_ascii_alphanumeric());

@@ -11,8 +11,10 @@ use super::rules::RuleSet;
 use super::stores::{Format, FormatError};
 use super::tree::{Map, Value};
 
-/// File names sops looks for, in order, in each directory.
-const CONFIG_NAMES: [&str; 2] = [".sops.yaml", ".sops.yml"];
+/// The file name sops looks for in each directory.
+const CONFIG_NAME: &str = ".sops.yaml";
+/// The name sops notices but ignores, with a warning (sops 3.11 `config.LookupConfigFile`).
+const IGNORED_NAME: &str = ".sops.yml";
 /// How many directories upward sops looks.
 const MAX_DEPTH: usize = 100;
 /// A config file is small; larger ones are refused before parsing.
@@ -47,22 +49,51 @@ pub struct CreationRule {
 pub struct SopsConfig {
     pub path: PathBuf,
     rules: Vec<(Option<Pattern>, Map, usize)>,
+    /// `stores: {yaml: {indent: N}, json: {indent: N}}`.
+    yaml_indent: Option<usize>,
+    json_indent: Option<usize>,
 }
 
-/// Looks for `.sops.yaml` in `start` and its parents.
-pub fn find(start: &Path) -> Option<PathBuf> {
+/// What a lookup found: the config in force, and the first `.sops.yml` passed over on the way (sops
+/// ignores that name and warns).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    pub path: Option<PathBuf>,
+    pub ignored: Option<PathBuf>,
+}
+
+impl Lookup {
+    /// sops' warning about an ignored `.sops.yml`, if one was seen.
+    pub fn warning(&self) -> Option<String> {
+        let ignored = self.ignored.as_ref()?.display();
+        Some(match &self.path {
+            Some(used) => format!(
+                "ignoring {ignored}: the config file must be called {CONFIG_NAME}; using {} instead",
+                used.display()
+            ),
+            None => format!("ignoring {ignored}: the config file must be called {CONFIG_NAME}"),
+        })
+    }
+}
+
+/// Looks for `.sops.yaml` in `start` and its parents, as sops does.
+pub fn find(start: &Path) -> Lookup {
+    let mut lookup = Lookup::default();
     let mut dir = Some(start);
     for _ in 0..MAX_DEPTH {
-        let current = dir?;
-        for name in CONFIG_NAMES {
-            let candidate = current.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
+        let Some(current) = dir else { break };
+        let candidate = current.join(CONFIG_NAME);
+        if candidate.is_file() {
+            lookup.path = Some(candidate);
+            break;
+        }
+        let alternate = current.join(IGNORED_NAME);
+        if lookup.ignored.is_none() && alternate.is_file() {
+            lookup.ignored = Some(alternate);
         }
         dir = current.parent();
     }
-    None
+    lookup
 }
 
 impl SopsConfig {
@@ -136,10 +167,42 @@ impl SopsConfig {
                 }
             }
         }
+        let indent = |store: &str| -> Result<Option<usize>, ConfigError> {
+            let value = docs
+                .first()
+                .and_then(|d| d.get("stores"))
+                .and_then(Value::as_map)
+                .and_then(|m| m.get(store))
+                .and_then(Value::as_map)
+                .and_then(|m| m.get("indent"));
+            match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Int(n)) if (0..=16).contains(n) => Ok(Some(*n as usize)),
+                Some(_) => Err(ConfigError::Read {
+                    path: shown.clone(),
+                    reason: format!(
+                        "stores.{store}.indent must be a number of spaces from 0 to 16"
+                    ),
+                }),
+            }
+        };
         Ok(SopsConfig {
             path: path.to_path_buf(),
             rules,
+            yaml_indent: indent("yaml")?,
+            json_indent: indent("json")?,
         })
+    }
+
+    /// How files of `format` are laid out (`stores.yaml.indent`, `stores.json.indent`).
+    pub fn layout(&self, format: Format) -> super::stores::Layout {
+        super::stores::Layout {
+            indent: match format {
+                Format::Yaml => self.yaml_indent,
+                Format::Json => self.json_indent,
+                _ => None,
+            },
+        }
     }
 
     /// Whether the config has any creation rule at all.

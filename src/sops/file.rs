@@ -11,7 +11,7 @@ use super::cipher::{Cipher, DataKey, ValueError};
 use super::keygroups::{self, KeyGroupError};
 use super::metadata::{self, Metadata, MetadataError};
 use super::rules::{RuleError, RuleSet};
-use super::stores::{Format, FormatError, METADATA_KEY};
+use super::stores::{Format, FormatError, Layout, METADATA_KEY};
 use super::tree::{Map, MapItem, Value};
 use super::walk::{self, WalkError};
 
@@ -40,7 +40,7 @@ pub enum SopsError {
     BadMac(String),
     #[error("the file has no documents")]
     Empty,
-    #[error("the file is already encrypted (it has a top-level 'sops' key)")]
+    #[error("the file has a top-level 'sops' entry (in a dotenv file: a key starting with 'sops_'), where sops keeps its metadata: it is already encrypted, or that entry must be renamed")]
     AlreadyEncrypted,
     #[error("the file holds {0} master keys sealctl cannot use; re-key it with sops, or use updatekeys to replace them with age recipients")]
     ForeignKeys(String),
@@ -61,6 +61,7 @@ pub struct Decrypted {
     docs: Vec<Map>,
     metadata: Metadata,
     cipher: Cipher,
+    layout: Layout,
 }
 
 impl Drop for Decrypted {
@@ -100,7 +101,31 @@ pub fn decrypt(
 
 /// Decrypts documents already parsed from an encrypted file (each carrying its `sops` entry) and
 /// verifies the MAC over all of them.
-pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decrypted, SopsError> {
+pub fn decrypt_docs(docs: Vec<Map>, identities: &Identities) -> Result<Decrypted, SopsError> {
+    decrypt_checked(docs, identities, Mac::Verify)
+}
+
+/// Decrypts without refusing a MAC that does not match: recovery of a damaged file by a person
+/// (`sealctl … --ignore-mac`), never the agent. Every value still has to decrypt under its own key path.
+pub fn decrypt_ignoring_mac(
+    input: &[u8],
+    format: Format,
+    identities: &Identities,
+) -> Result<Decrypted, SopsError> {
+    decrypt_checked(load(input, format, true)?, identities, Mac::Ignore)
+}
+
+#[derive(PartialEq, Eq)]
+enum Mac {
+    Verify,
+    Ignore,
+}
+
+fn decrypt_checked(
+    mut docs: Vec<Map>,
+    identities: &Identities,
+    mac: Mac,
+) -> Result<Decrypted, SopsError> {
     let metadata = Metadata::from_document(docs.first().ok_or(SopsError::Empty)?)?;
     docs.iter_mut().for_each(metadata::strip);
     let rules = metadata.rules.compile()?;
@@ -111,8 +136,12 @@ pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decry
         docs,
         metadata,
         cipher,
+        layout: Layout::default(),
     };
     let computed = computed?;
+    if mac == Mac::Ignore {
+        return Ok(decrypted);
+    }
     let aad = mac_additional_data(&decrypted.metadata.last_modified)?;
     let mut mac_cipher = Cipher::new(decrypted.cipher.key().clone());
     let stored = match mac_cipher.decrypt(&decrypted.metadata.mac, &aad) {
@@ -130,11 +159,22 @@ pub fn decrypt_docs(mut docs: Vec<Map>, identities: &Identities) -> Result<Decry
 /// Parses a plain file, refusing one that is already encrypted.
 pub fn parse_plain(input: &[u8], format: Format) -> Result<Vec<Map>, SopsError> {
     let mut docs = load(input, format, false)?;
-    if docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
+    if holds_metadata_entry(&docs, format) {
         docs.zeroize();
         return Err(SopsError::AlreadyEncrypted);
     }
     Ok(docs)
+}
+
+/// Whether a document has an entry where the metadata would go: `sops`, or in a dotenv file any key
+/// starting with `sops_` (the flat store writes the metadata as such keys, so one would be read back as
+/// metadata and the file could never be decrypted again).
+fn holds_metadata_entry(docs: &[Map], format: Format) -> bool {
+    let flat_prefix = format!("{METADATA_KEY}_");
+    docs.iter().any(|d| {
+        d.get(METADATA_KEY).is_some()
+            || (format == Format::Dotenv && d.entries().any(|(k, _)| k.starts_with(&flat_prefix)))
+    })
 }
 
 /// Encrypts a plain file for the recipients of `spec` with a new data key.
@@ -147,6 +187,16 @@ pub fn encrypt_docs(
     docs: Vec<Map>,
     format: Format,
     spec: &EncryptionSpec,
+) -> Result<Vec<u8>, SopsError> {
+    encrypt_docs_laid_out(docs, format, spec, Layout::default())
+}
+
+/// `encrypt_docs`, written with `layout` (`--indent`, `.sops.yaml` `stores`).
+pub fn encrypt_docs_laid_out(
+    docs: Vec<Map>,
+    format: Format,
+    spec: &EncryptionSpec,
+    layout: Layout,
 ) -> Result<Vec<u8>, SopsError> {
     if docs.is_empty() {
         return Err(SopsError::Empty);
@@ -171,6 +221,7 @@ pub fn encrypt_docs(
             version: FORMAT_VERSION.to_string(),
         },
         cipher: Cipher::new(key),
+        layout,
     };
     // The documents are not needed afterwards: encrypt them where they are instead of a copy.
     let mut docs = std::mem::take(&mut file.docs);
@@ -189,6 +240,11 @@ impl Decrypted {
         &mut self.docs
     }
 
+    /// How `emit_plain` and `encrypt` lay the file out.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
@@ -197,7 +253,7 @@ impl Decrypted {
     pub fn emit_plain(&self, format: Format) -> Result<Vec<u8>, SopsError> {
         format
             .store()
-            .emit_plain(&self.docs)
+            .emit_plain_with(&self.docs, self.layout)
             .map_err(|source| SopsError::Format {
                 format: format.name(),
                 source,
@@ -222,6 +278,10 @@ impl Decrypted {
         rules: &super::rules::Rules,
         format: Format,
     ) -> Result<Vec<u8>, SopsError> {
+        // `set` or `edit` may have added such an entry.
+        if holds_metadata_entry(docs, format) {
+            return Err(SopsError::AlreadyEncrypted);
+        }
         let mac = walk::encrypt(docs, rules, &mut self.cipher)?;
         let last_modified = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let aad = mac_additional_data(&last_modified)?;
@@ -237,20 +297,41 @@ impl Decrypted {
         }
         format
             .store()
-            .emit_encrypted(docs)
+            .emit_encrypted_with(docs, self.layout)
             .map_err(|source| SopsError::Format {
                 format: format.name(),
                 source,
             })
     }
 
-    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`).
-    pub fn rotate(&mut self) -> Result<(), SopsError> {
-        let groups = self.age_recipients()?;
+    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`), with `add`
+    /// joining the first key group and `remove` leaving every group (`rotate --add-age/--rm-age`).
+    pub fn rotate_for(&mut self, add: &[Recipient], remove: &[Recipient]) -> Result<(), SopsError> {
+        let named =
+            |list: &[Recipient], r: &Recipient| list.iter().any(|x| x.to_string() == r.to_string());
+        let mut groups = self.age_recipients()?;
+        for group in &mut groups {
+            group.retain(|r| !named(remove, r));
+        }
+        if let Some(first) = groups.first_mut() {
+            for r in add {
+                if !named(first, r) {
+                    first.push(r.clone());
+                }
+            }
+        }
+        if groups.iter().any(Vec::is_empty) {
+            return Err(SopsError::Keys(KeyGroupError::NoRecipients));
+        }
         let key = DataKey::generate();
         self.metadata.key_groups = keygroups::wrap(&key, &groups, self.metadata.shamir_threshold)?;
         self.cipher = Cipher::new(key);
         Ok(())
+    }
+
+    /// Draws a new data key and wraps it for the same recipients (`sealctl rotate`).
+    pub fn rotate(&mut self) -> Result<(), SopsError> {
+        self.rotate_for(&[], &[])
     }
 
     /// Wraps the current data key for a new set of recipient groups (`sealctl updatekeys`).

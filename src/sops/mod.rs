@@ -8,6 +8,7 @@ pub mod pattern;
 pub mod rules;
 pub mod shamir;
 pub mod stores;
+pub mod timestamp;
 pub mod tree;
 pub mod walk;
 

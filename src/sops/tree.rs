@@ -27,6 +27,9 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A timestamp (go-yaml's `!!timestamp`), as the canonical RFC 3339 text sops encrypts and prints
+    /// (see `sops::timestamp`).
+    Time(String),
     Null,
     Comment(String),
 }
@@ -108,6 +111,7 @@ impl Value {
             Value::Int(_) => "integer",
             Value::Float(_) => "float",
             Value::Bool(_) => "boolean",
+            Value::Time(_) => "timestamp",
             Value::Null => "null",
             Value::Comment(_) => "comment",
         }

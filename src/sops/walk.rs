@@ -23,6 +23,13 @@ pub struct WalkError {
     pub reason: ValueError,
 }
 
+/// Where a scalar sits: only a list may hold a comment as an item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    MapValue,
+    ListItem,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Encrypt,
@@ -87,7 +94,7 @@ impl Walk<'_> {
                 }
                 MapItem::Entry(key, value) => {
                     path.push(key.clone());
-                    let result = self.value(value, path, comments);
+                    let result = self.value(value, path, comments, Context::MapValue);
                     path.pop();
                     result?;
                     last(comments).clear();
@@ -109,8 +116,13 @@ impl Walk<'_> {
             if let Value::Comment(text) = item {
                 last(comments).push(text.clone());
                 self.comment(text, path, comments)?;
+                // sops' YAML store writes an encrypted comment of a list as a list item
+                // (`- ENC[…,type:comment]`), not as a `#` line: it is a value of the list there.
+                if self.direction == Direction::Encrypt && super::cipher::is_encrypted_value(text) {
+                    *item = Value::Str(std::mem::take(text));
+                }
             } else {
-                self.value(item, path, comments)?;
+                self.value(item, path, comments, Context::ListItem)?;
                 last(comments).clear();
             }
         }
@@ -123,6 +135,7 @@ impl Walk<'_> {
         value: &mut Value,
         path: &mut Vec<String>,
         comments: &mut Vec<Vec<String>>,
+        context: Context,
     ) -> Result<(), WalkError> {
         match value {
             Value::Map(map) => self.map(map, path, comments),
@@ -130,7 +143,7 @@ impl Walk<'_> {
             // "it doesn't make sense to encrypt or decrypt a nil value"
             Value::Null => Ok(()),
             Value::Comment(text) => self.comment(text, path, comments),
-            _ => self.scalar(value, path, comments),
+            _ => self.scalar(value, path, comments, context),
         }
     }
 
@@ -139,6 +152,7 @@ impl Walk<'_> {
         value: &mut Value,
         path: &[String],
         comments: &[Vec<String>],
+        context: Context,
     ) -> Result<(), WalkError> {
         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
         let encrypted = self.rules.should_encrypt(&keys, comments, false);
@@ -160,8 +174,14 @@ impl Walk<'_> {
                         return Err(fail(ValueError::Malformed));
                     };
                     let plain = self.cipher.decrypt(text, &aad).map_err(fail)?;
+                    // A comment is a value only as an item of a list (see `seq`), and like every
+                    // comment it is not part of the MAC.
                     if matches!(plain, Value::Comment(_)) {
-                        return Err(fail(ValueError::Malformed));
+                        if context != Context::ListItem {
+                            return Err(fail(ValueError::Malformed));
+                        }
+                        *value = plain;
+                        return Ok(());
                     }
                     *value = plain;
                 }

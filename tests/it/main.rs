@@ -2,12 +2,14 @@
 
 mod support;
 
+mod agent_config;
 mod agent_dir;
 mod agent_dir_daemon;
 mod agent_hardening;
 mod agent_kube;
 mod bounds;
 mod cluster;
+mod exit_codes;
 mod fixtures;
 mod git_servers;
 mod git_source;
@@ -16,6 +18,13 @@ mod install;
 mod kube_sink;
 mod ops_port;
 mod sealctl;
+mod sealctl_check;
 mod sealctl_create;
 mod sealctl_edit;
+mod sealctl_edit_cases;
+mod sealctl_identities;
+mod sealctl_limits;
+mod sealctl_writes;
+mod sops_compat;
+mod sops_forms;
 mod sops_interop;

@@ -88,7 +88,7 @@ pub fn run(
         bar.set_message(path.display().to_string());
         let shown = path.display().to_string();
         let result = format_for(path, input_type)
-            .and_then(|format| Ok((format, ctx.read_input(&shown)?)))
+            .and_then(|format| Ok((format, ctx.read_encrypted(&shown)?)))
             .and_then(|(format, bytes)| {
                 if !is_sops_file(&bytes, format) {
                     if single {

@@ -1,6 +1,8 @@
 //! `sealctl check`: for CI and pre-commit hooks. Reports, one line each, Kubernetes Secrets committed in
 //! plaintext, SOPS values stripped of their metadata, SOPS files whose MAC does not verify (when an
-//! identity is at hand) and SOPS files whose recipients differ from what `.sops.yaml` requires.
+//! identity is at hand) and SOPS files whose recipients differ from what `.sops.yaml` requires. A SOPS
+//! file whose MAC could not be verified (no identity decrypts it, or the identities do not load) is a
+//! finding too, unless `--no-verify` says structure and recipients are enough.
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +43,7 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<(), CliError> {
         }
         checked += 1;
         let shown = path.display().to_string();
-        let bytes = match ctx.read_input(&shown) {
+        let bytes = match ctx.read_encrypted(&shown) {
             Ok(b) => b,
             Err(e) => {
                 findings.push(e.message);
@@ -49,16 +51,21 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<(), CliError> {
             }
         };
         match file::read_metadata(&bytes, format) {
-            Ok(metadata) => check_sops_file(
-                ctx,
-                config.as_ref(),
-                &path,
-                &shown,
-                &bytes,
-                format,
-                &metadata,
-                &mut findings,
-            ),
+            Ok(metadata) => {
+                let verified = check_sops_file(
+                    ctx,
+                    config.as_ref(),
+                    (&path, &shown),
+                    (&bytes, format),
+                    &metadata,
+                    &mut findings,
+                );
+                if let (Err(why), false) = (verified, args.no_verify) {
+                    findings.push(format!(
+                        "{shown}: MAC not verified: {why} (give an identity with --identity or SOPS_AGE_KEY_FILE, or pass --no-verify to check only structure and recipients)"
+                    ));
+                }
+            }
             Err(SopsError::Metadata(crate::sops::metadata::MetadataError::Missing)) => {
                 check_plain_file(&shown, &bytes, format, &mut findings)
             }
@@ -82,17 +89,16 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<(), CliError> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Checks recipients and, when an identity decrypts the file, its MAC and values. `Err` says why the MAC
+/// could not be verified.
 fn check_sops_file(
     ctx: &mut Context,
     config: Option<&crate::sops::creation_rules::SopsConfig>,
-    path: &Path,
-    shown: &str,
-    bytes: &[u8],
-    format: Format,
+    (path, shown): (&Path, &str),
+    (bytes, format): (&[u8], Format),
     metadata: &crate::sops::metadata::Metadata,
     findings: &mut Vec<String>,
-) {
+) -> Result<(), String> {
     if let Some(config) = config.filter(|c| c.has_rules()) {
         match config.rule_for(path) {
             Ok(rule) => {
@@ -118,13 +124,24 @@ fn check_sops_file(
     }
     let identities = match ctx.identities() {
         Ok(ids) if !ids.is_empty() => ids,
-        _ => return,
+        Ok(_) => return Err("no identity".into()),
+        Err(e) => {
+            return Err(format!(
+                "the identities could not be loaded ({})",
+                e.message
+            ))
+        }
     };
     match file::decrypt(bytes, format, identities) {
-        Ok(_) => {}
-        // Without a matching key the MAC cannot be checked; that is not a problem of the file.
-        Err(SopsError::Keys(KeyGroupError::NoMatchingIdentity { .. })) => {}
-        Err(e) => findings.push(format!("{shown}: {e}")),
+        Ok(_) => Ok(()),
+        // Without a matching key the MAC cannot be checked: not a problem of the file, but not a pass.
+        Err(SopsError::Keys(KeyGroupError::NoMatchingIdentity { .. })) => {
+            Err("no identity given decrypts it".into())
+        }
+        Err(e) => {
+            findings.push(format!("{shown}: {e}"));
+            Ok(())
+        }
     }
 }
 

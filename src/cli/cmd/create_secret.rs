@@ -112,12 +112,26 @@ pub fn run(ctx: &mut Context, args: &CreateSecretArgs) -> Result<(), CliError> {
     if !string_data.is_empty() {
         doc.insert("stringData", Value::Map(string_data));
     }
+    // The path a path-based .sops.yaml rule is matched against: -o, else the file standard output is
+    // redirected to (`> apps/db.yaml`), else NAME.yaml here.
     let rule_path = args
         .output
         .clone()
+        .or_else(redirected_stdout)
         .unwrap_or_else(|| ctx.env.cwd.join(format!("{}.yaml", args.name)));
-    let spec = ctx.encryption_spec(&rule_path, &args.keys, &RuleArgs::default(), secret_rules())?;
-    let out = file::encrypt_docs(vec![doc], Format::Yaml, &spec)?;
+    let spec = ctx
+        .encryption_spec(&rule_path, &args.keys, &RuleArgs::default(), secret_rules())
+        .map_err(|mut e| {
+            if args.output.is_none() && e.exit == Exit::Config {
+                e.message.push_str(&format!(
+                    " (the rule was matched against {}; pass -o FILE to match the file you write)",
+                    rule_path.display()
+                ));
+            }
+            e
+        })?;
+    let out =
+        file::encrypt_docs_laid_out(vec![doc], Format::Yaml, &spec, ctx.layout(Format::Yaml))?;
     match &args.output {
         Some(path) => write_atomic(path, &out),
         None => write_stdout(&out),
@@ -211,6 +225,15 @@ fn read_dir_values(ctx: &Context, dir: &Path) -> Result<Vec<SecretValue>, CliErr
             Ok((key, Zeroizing::new(bytes)))
         })
         .collect()
+}
+
+/// The regular file standard output writes to, if it is one (Linux: `/proc/self/fd/1`).
+fn redirected_stdout() -> Option<PathBuf> {
+    let target = std::fs::read_link("/proc/self/fd/1").ok()?;
+    std::fs::metadata(&target)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|_| target)
 }
 
 /// `KEY=VALUE` lines as kubectl reads them: blank lines and `#` comments skipped, no quote handling.

@@ -16,11 +16,24 @@ pub fn run(ctx: &mut Context, args: &DecryptArgs) -> Result<(), CliError> {
         Some(t) => format_for(&name, Some(t))?,
         None => input_format,
     };
-    let steps = args.extract.as_deref().map(tree_path::parse).transpose()?;
-    let input = ctx.read_input(shown)?;
+    let steps = args
+        .extract
+        .as_deref()
+        .map(tree_path::parse)
+        .transpose()
+        .map_err(|e| CliError::new(Exit::BadTreePath, e.message))?;
+    super::require_file(shown)?;
+    let input = ctx.read_encrypted(shown)?;
+    let layout = ctx.layout(output_format);
     let identities = ctx.identities()?;
-    let decrypted =
-        file::decrypt(&input, input_format, identities).map_err(|e| CliError::file(shown, e))?;
+    let mut decrypted = if args.ignore_mac {
+        super::set::warn_ignoring_mac(shown);
+        file::decrypt_ignoring_mac(&input, input_format, identities)
+    } else {
+        file::decrypt(&input, input_format, identities)
+    }
+    .map_err(|e| CliError::file(shown, e))?;
+    decrypted.set_layout(layout);
     let out = zeroize::Zeroizing::new(match (&steps, &args.extract) {
         (Some(steps), Some(path)) => {
             let doc = decrypted

@@ -35,9 +35,15 @@ pub fn run(ctx: &mut Context, args: &EditArgs) -> Result<(), CliError> {
     let editor = find_editor(ctx)?;
 
     let existing = path.exists();
+    if !existing {
+        // Recipients are checked before the editor opens: what the user types is never lost to a
+        // missing .sops.yaml rule or --age.
+        ctx.encryption_spec(path, &args.keys, &args.rules, Default::default())
+            .map_err(|e| CliError::file(&shown, e))?;
+    }
     let mut decrypted: Option<Decrypted> = None;
     let initial = Zeroizing::new(if existing {
-        let input = ctx.read_input(&shown)?;
+        let input = ctx.read_encrypted(&shown)?;
         let identities = ctx.identities()?;
         let d = file::decrypt(&input, format, identities).map_err(|e| CliError::file(&shown, e))?;
         let text = d
@@ -71,12 +77,14 @@ pub fn run(ctx: &mut Context, args: &EditArgs) -> Result<(), CliError> {
                 format!("cannot read the edited file back: {e}"),
             )
         })?);
-        if existing && *edited == *initial {
+        if *edited == *initial {
             drop(scratch);
-            return Err(CliError::new(
-                Exit::Unchanged,
-                format!("{shown}: file has not changed, nothing written"),
-            ));
+            let why = if existing {
+                "file has not changed, nothing written"
+            } else {
+                "the new file was left as the template, nothing written"
+            };
+            return Err(CliError::new(Exit::Unchanged, format!("{shown}: {why}")));
         }
         match encrypt_edited(ctx, path, format, &edited, decrypted.as_mut(), args) {
             Ok(out) => {
@@ -116,9 +124,16 @@ fn encrypt_edited(
     args: &EditArgs,
 ) -> Result<Vec<u8>, CliError> {
     let docs = file::parse_plain(edited, format)?;
+    if docs.is_empty() {
+        return Err(CliError::new(
+            Exit::NoDocument,
+            "the edited file holds nothing (to delete the file, remove it instead)",
+        ));
+    }
     match decrypted {
         Some(d) => {
             *d.docs_mut() = docs;
+            d.set_layout(ctx.layout(format));
             Ok(d.encrypt(format)?)
         }
         None => {
@@ -132,17 +147,27 @@ fn encrypt_edited(
                 Default::default()
             };
             let spec = ctx.encryption_spec(path, &args.keys, &args.rules, defaults)?;
-            Ok(file::encrypt_docs(docs, format, &spec)?)
+            Ok(file::encrypt_docs_laid_out(
+                docs,
+                format,
+                &spec,
+                ctx.layout(format),
+            )?)
         }
     }
 }
 
+/// The editor command: `$SOPS_EDITOR` / `$EDITOR` run as git runs it (`sh -c '$EDITOR "$@"'`), so
+/// arguments (`code --wait`) and quoted paths work; else the first of vim, nano and vi found.
 fn find_editor(ctx: &Context) -> Result<Vec<String>, CliError> {
     if let Some(cmd) = &ctx.env.editor {
-        let words: Vec<String> = cmd.split_whitespace().map(String::from).collect();
-        if !words.is_empty() {
-            return Ok(words);
-        }
+        return Ok(vec![
+            "sh".into(),
+            "-c".into(),
+            // `exec`: the editor is the child sealctl waits for and signals, not a shell around it.
+            format!("exec {cmd} \"$@\""),
+            cmd.clone(),
+        ]);
     }
     for candidate in ["vim", "nano", "vi"] {
         if which(candidate).is_some() {
@@ -170,19 +195,26 @@ fn run_editor(scratch: &Scratch, editor: &[String], file: &Path) -> Result<(), C
         .args(&editor[1..])
         .arg(file)
         .env_remove("SOPS_AGE_KEY");
+    let shown = editor.last().map(String::as_str).unwrap_or_default();
     let status = scratch.run_editor(&mut command).map_err(|e| {
         CliError::new(
             Exit::NoEditor,
-            format!("cannot start editor '{}': {e}", editor[0]),
+            format!("cannot start editor '{shown}': {e}"),
         )
     })?;
+    // sh's 127 and 126: the editor named by $EDITOR could not be found or run.
+    if matches!(status.code(), Some(126 | 127)) && editor[0] == "sh" {
+        return Err(CliError::new(
+            Exit::NoEditor,
+            format!(
+                "cannot start editor '{shown}' (set SOPS_EDITOR or EDITOR to an editor on PATH)"
+            ),
+        ));
+    }
     if !status.success() {
         return Err(CliError::new(
             Exit::Failure,
-            format!(
-                "editor '{}' exited with {status}; nothing was saved",
-                editor[0]
-            ),
+            format!("editor '{shown}' exited with {status}; nothing was saved"),
         ));
     }
     Ok(())

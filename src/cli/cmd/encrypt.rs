@@ -19,9 +19,10 @@ pub fn run(ctx: &mut Context, args: &EncryptArgs) -> Result<(), CliError> {
     let spec = ctx
         .encryption_spec(&name, &args.keys, &args.rules, RuleSet::default())
         .map_err(|e| CliError::file(shown, e))?;
+    super::require_file(shown)?;
     let plain = zeroize::Zeroizing::new(ctx.read_input(shown)?);
     let docs = file::parse_plain(&plain, input_format).map_err(|e| CliError::file(shown, e))?;
-    let out =
-        file::encrypt_docs(docs, output_format, &spec).map_err(|e| CliError::file(shown, e))?;
+    let out = file::encrypt_docs_laid_out(docs, output_format, &spec, ctx.layout(output_format))
+        .map_err(|e| CliError::file(shown, e))?;
     deliver(&args.io, &out)
 }

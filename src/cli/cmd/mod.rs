@@ -6,6 +6,7 @@ pub mod create_secret;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod exec;
 pub mod keygen;
 pub mod rotate;
 pub mod set;
@@ -39,4 +40,18 @@ pub(crate) fn deliver(io: &IoArgs, bytes: &[u8]) -> Result<(), CliError> {
     } else {
         write_stdout(bytes)
     }
+}
+
+/// sops' check before `encrypt` and `decrypt`: a file that does not exist is its own failure
+/// (exit 100), apart from one that cannot be read.
+pub(crate) fn require_file(file: &str) -> Result<(), CliError> {
+    if file != "-"
+        && std::fs::symlink_metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(CliError::new(
+            Exit::NoFile,
+            format!("{file}: no such file (encrypt or decrypt an existing file, or '-' for standard input)"),
+        ));
+    }
+    Ok(())
 }

@@ -74,12 +74,14 @@ pub fn run(ctx: &mut Context, args: &UpdatekeysArgs) -> Result<(), CliError> {
                 eprintln!("{shown}: left unchanged");
                 return Ok(Outcome::Skipped("declined".into()));
             }
+            let layout = ctx.layout(format);
             let identities = ctx.identities()?;
             let mut decrypted =
                 file::decrypt(&bytes, format, identities).map_err(|e| CliError::file(&shown, e))?;
             decrypted
                 .set_recipients(&spec.groups, spec.threshold)
                 .map_err(|e| CliError::file(&shown, e))?;
+            decrypted.set_layout(layout);
             let out = decrypted
                 .encrypt(format)
                 .map_err(|e| CliError::file(&shown, e))?;

@@ -62,6 +62,7 @@ pub(crate) fn scalar_text(value: &Value) -> Option<String> {
         Value::Int(i) => i.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Float(f) => go_g_float(*f),
+        Value::Time(t) => t.clone(),
         Value::Null => String::new(),
         Value::Map(_) | Value::Seq(_) | Value::Comment(_) => return None,
     })

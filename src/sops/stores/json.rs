@@ -17,7 +17,7 @@
 //! format (`5432`, `0.5`, `1e+21`, `1e-7`), a newline at the end. Comments are dropped, NaN and infinities
 //! are refused, bytes that are not UTF-8 are written with U+FFFD.
 
-use super::{limits, FormatError, Store, METADATA_KEY};
+use super::{limits, FormatError, Layout, Store, METADATA_KEY};
 use crate::sops::tree::{format_float, Map, MapItem, Value};
 
 pub struct JsonStore;
@@ -43,11 +43,23 @@ impl Store for JsonStore {
     }
 
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, Layout::default())
+    }
+
+    /// With `layout.indent`, that many spaces per level instead of a tab (sops' `stores.json.indent`).
+    fn emit_plain_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
         let doc = single_document(docs, "JSON")?;
+        let unit = layout
+            .indent
+            .map_or_else(|| "\t".to_string(), |n| " ".repeat(n));
         let mut out = String::new();
-        write_map(&mut out, doc, 0)?;
+        write_map(&mut out, doc, 0, &unit)?;
         out.push('\n');
         Ok(out.into_bytes())
+    }
+
+    fn emit_encrypted_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, layout)
     }
 
     /// A string as its bare text, a map as a JSON file, anything else as indented JSON without a final
@@ -59,7 +71,7 @@ impl Store for JsonStore {
             Value::Map(m) => self.emit_plain(std::slice::from_ref(m)),
             other => {
                 let mut out = String::new();
-                write_value(&mut out, other, 0)?;
+                write_value(&mut out, other, 0, "\t")?;
                 Ok(out.into_bytes())
             }
         }
@@ -96,6 +108,12 @@ fn integral_value_to_int(v: &mut Value) {
 
 // ---------------------------------------------------------------------------------------------------
 // Reading
+
+/// False for an integer literal (no fraction, no exponent) that sops, holding it as the float `f`,
+/// would write back with other digits (`12345678901234567` becomes `12345678901234568`).
+fn integer_held_exactly(text: &str, f: f64) -> bool {
+    text.contains(['.', 'e', 'E']) || crate::sops::tree::format_float(f) == text
+}
 
 /// Parses a JSON file whose root is an object.
 pub(crate) fn parse_document(input: &[u8]) -> Result<Map, FormatError> {
@@ -144,6 +162,16 @@ impl Parser<'_> {
 
     /// A syntax error at the current position: line and column (in characters), 1-based.
     fn error(&self, message: &str) -> FormatError {
+        let (line, column) = self.position();
+        FormatError::Syntax {
+            line,
+            column,
+            message: message.to_string(),
+        }
+    }
+
+    /// Line and column (in characters) of the current position, from 1.
+    fn position(&self) -> (usize, usize) {
         let pos = self.pos.min(self.input.len());
         let before = &self.input[..pos];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -155,11 +183,7 @@ impl Parser<'_> {
             .chars()
             .count()
             + 1;
-        FormatError::Syntax {
-            line,
-            column,
-            message: message.to_string(),
-        }
+        (line, column)
     }
 
     fn expect(&mut self, byte: u8, message: &str) -> Result<(), FormatError> {
@@ -312,6 +336,17 @@ impl Parser<'_> {
         // The text is ASCII digits and signs: valid UTF-8.
         let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or("x");
         match text.parse::<f64>() {
+            // sops reads every JSON number as a float64: an integer it cannot hold exactly would be
+            // changed without a word (sops does so; sealctl refuses).
+            Ok(f) if f.is_finite() && !integer_held_exactly(text, f) => {
+                self.pos = start;
+                let (line, column) = self.position();
+                Err(FormatError::Unrepresentable {
+                    line,
+                    column,
+                    message: "integer too large to be held exactly (sops reads JSON numbers as 64-bit floats and would change it; quote it to keep it as text)".into(),
+                })
+            }
             Ok(f) if f.is_finite() => Ok(Value::Float(f)),
             _ => {
                 self.pos = start;
@@ -427,13 +462,13 @@ pub(crate) fn go_utf8(mut bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------------
 // Writing
 
-fn indent(out: &mut String, level: usize) {
+fn indent(out: &mut String, level: usize, unit: &str) {
     for _ in 0..level {
-        out.push('\t');
+        out.push_str(unit);
     }
 }
 
-fn write_map(out: &mut String, map: &Map, level: usize) -> Result<(), FormatError> {
+fn write_map(out: &mut String, map: &Map, level: usize, unit: &str) -> Result<(), FormatError> {
     let mut entries = map.entries().peekable();
     if entries.peek().is_none() {
         out.push_str("{}");
@@ -441,23 +476,28 @@ fn write_map(out: &mut String, map: &Map, level: usize) -> Result<(), FormatErro
     }
     out.push_str("{\n");
     while let Some((k, v)) = entries.next() {
-        indent(out, level + 1);
+        indent(out, level + 1, unit);
         write_string(out, k);
         out.push_str(": ");
-        write_value(out, v, level + 1)?;
+        write_value(out, v, level + 1, unit)?;
         if entries.peek().is_some() {
             out.push(',');
         }
         out.push('\n');
     }
-    indent(out, level);
+    indent(out, level, unit);
     out.push('}');
     Ok(())
 }
 
-fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), FormatError> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    level: usize,
+    unit: &str,
+) -> Result<(), FormatError> {
     match value {
-        Value::Map(m) => write_map(out, m, level)?,
+        Value::Map(m) => write_map(out, m, level, unit)?,
         Value::Seq(items) => {
             let mut items = items
                 .iter()
@@ -469,14 +509,14 @@ fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), Form
             }
             out.push_str("[\n");
             while let Some(v) = items.next() {
-                indent(out, level + 1);
-                write_value(out, v, level + 1)?;
+                indent(out, level + 1, unit);
+                write_value(out, v, level + 1, unit)?;
                 if items.peek().is_some() {
                     out.push(',');
                 }
                 out.push('\n');
             }
-            indent(out, level);
+            indent(out, level, unit);
             out.push(']');
         }
         Value::Str(s) => write_string(out, s),
@@ -484,6 +524,8 @@ fn write_value(out: &mut String, value: &Value, level: usize) -> Result<(), Form
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&go_json_float(*f)?),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // encoding/json writes a time.Time as its RFC 3339 text.
+        Value::Time(t) => write_string(out, t),
         Value::Null => out.push_str("null"),
         // Comments only sit in sequences, which skip them; a stray one is written as nothing sensible.
         Value::Comment(_) => out.push_str("null"),

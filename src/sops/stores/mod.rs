@@ -32,6 +32,21 @@ pub enum FormatError {
     Invalid(String),
     #[error("too large or too deep: {0}")]
     Limit(String),
+    /// A value the format can hold but sops cannot encrypt without changing it (an integer beyond 64
+    /// bits).
+    #[error("line {line}, column {column}: {message}")]
+    Unrepresentable {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// How a store lays out what it writes: sops' `stores: {yaml: {indent: N}, json: {indent: N}}` and
+/// `--indent`. `None` keeps sops' default (4 spaces for YAML, a tab for JSON).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub indent: Option<usize>,
 }
 
 /// A file format.
@@ -45,18 +60,21 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format sops picks for a path: by extension, binary when none matches.
+    /// The format sops picks for a path (`formats.FormatForPath`): by a case-sensitive suffix of the
+    /// name, so a file named exactly `.env` is dotenv and `app.YAML` is binary; binary when none matches.
     pub fn from_path(path: &Path) -> Format {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("yaml" | "yml") => Format::Yaml,
-            Some("json") => Format::Json,
-            Some("env") => Format::Dotenv,
-            Some("ini") => Format::Ini,
-            _ => Format::Binary,
+        let name = path.file_name().map(|n| n.to_string_lossy());
+        let name = name.as_deref().unwrap_or("");
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            Format::Yaml
+        } else if name.ends_with(".json") {
+            Format::Json
+        } else if name.ends_with(".env") {
+            Format::Dotenv
+        } else if name.ends_with(".ini") {
+            Format::Ini
+        } else {
+            Format::Binary
         }
     }
 
@@ -107,6 +125,16 @@ pub trait Store: Sync {
 
     /// Writes documents as a plain file.
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError>;
+
+    /// `emit_plain` with a layout; stores without a layout to choose ignore it.
+    fn emit_plain_with(&self, docs: &[Map], _layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain(docs)
+    }
+
+    /// `emit_encrypted` with a layout; stores without a layout to choose ignore it.
+    fn emit_encrypted_with(&self, docs: &[Map], _layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_encrypted(docs)
+    }
 
     /// Writes documents that each carry a `sops` entry as an encrypted file.
     fn emit_encrypted(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {

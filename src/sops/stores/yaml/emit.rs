@@ -1,18 +1,23 @@
-//! Writes documents as YAML laid out the way go-yaml v3 does with an indent of 4 (what sops writes):
-//! block collections, go-yaml's choice of plain, quoted or literal strings, and comments as `#` lines.
+//! Writes documents as YAML laid out the way go-yaml v3 does, with an indent of 4 (what sops writes)
+//! unless `stores.yaml.indent` or `--indent` ask for another: block collections, go-yaml's choice of
+//! plain, quoted or literal strings, and comments as `#` lines.
 
 use super::style::{is_break, str_style, write_double_quoted, Style};
 use crate::sops::stores::limits::MAX_DEPTH;
 use crate::sops::stores::FormatError;
 use crate::sops::tree::{Map, MapItem, Value};
 
-const INDENT: usize = 4;
+/// sops' default YAML indent (`stores.yaml.indent`).
+pub(crate) const INDENT: usize = 4;
 /// go-yaml writes longer keys (in bytes) in the explicit `? key` form.
 const MAX_SIMPLE_KEY: usize = 128;
 
 /// All documents, separated by `---`.
-pub(super) fn emit_docs(docs: &[Map]) -> Result<String, FormatError> {
-    let mut e = Emitter { out: String::new() };
+pub(super) fn emit_docs(docs: &[Map], indent: usize) -> Result<String, FormatError> {
+    let mut e = Emitter {
+        out: String::new(),
+        indent,
+    };
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             e.out.push_str("---\n");
@@ -24,28 +29,34 @@ pub(super) fn emit_docs(docs: &[Map]) -> Result<String, FormatError> {
 
 /// One value on its own: a string as its bare text, another scalar as a YAML line, a collection as YAML.
 pub(super) fn emit_value(value: &Value) -> Result<Vec<u8>, FormatError> {
-    let mut e = Emitter { out: String::new() };
+    let mut e = Emitter {
+        out: String::new(),
+        indent: INDENT,
+    };
     match value {
         Value::Str(s) => return Ok(s.as_bytes().to_vec()),
         Value::Bytes(b) => return Ok(b.clone()),
         Value::Map(m) => e.map(m, 0, false, 0)?,
         Value::Seq(items) => e.seq(items, 0, false, 0)?,
         Value::Comment(text) => e.comment(text, 0),
-        scalar => e.scalar(scalar, INDENT, 0)?,
+        scalar => e.scalar(scalar, e.indent, 0)?,
     }
     Ok(e.out.into_bytes())
 }
 
-/// The indentation go-yaml gives a block nested under a mapping key at `indent`: the next multiple of 4.
-fn nested(indent: usize) -> usize {
-    INDENT * ((indent + INDENT) / INDENT)
-}
-
 struct Emitter {
     out: String,
+    /// Spaces per level (go-yaml's `SetIndent`).
+    indent: usize,
 }
 
 impl Emitter {
+    /// The indentation go-yaml gives a block nested under a mapping key at `indent`: the next
+    /// multiple of the indent.
+    fn nested(&self, indent: usize) -> usize {
+        self.indent * ((indent + self.indent) / self.indent)
+    }
+
     fn pad(&mut self, indent: usize) {
         self.out.extend(std::iter::repeat_n(' ', indent));
     }
@@ -68,10 +79,28 @@ impl Emitter {
         inline: bool,
         depth: usize,
     ) -> Result<(), FormatError> {
+        let entries = self.items(&map.0, indent, inline, depth)?;
+        if entries == 0 {
+            if !inline {
+                self.pad(indent);
+            }
+            self.out.push_str("{}\n");
+        }
+        Ok(())
+    }
+
+    /// The items of a block mapping (see `map`); returns how many entries were written.
+    fn items(
+        &mut self,
+        items: &[MapItem],
+        indent: usize,
+        inline: bool,
+        depth: usize,
+    ) -> Result<usize, FormatError> {
         check_depth(depth)?;
         let mut inline = inline;
         let mut entries = 0;
-        for item in &map.0 {
+        for item in items {
             match item {
                 MapItem::Comment(text) => {
                     if inline {
@@ -92,13 +121,7 @@ impl Emitter {
             }
             inline = false;
         }
-        if entries == 0 {
-            if !inline {
-                self.pad(indent);
-            }
-            self.out.push_str("{}\n");
-        }
-        Ok(())
+        Ok(entries)
     }
 
     /// A mapping key, in go-yaml's explicit `? key` form (ending on the `:` line) when too long or
@@ -110,7 +133,7 @@ impl Emitter {
             return Ok(());
         }
         self.out.push_str("? ");
-        self.scalar(&Value::Str(key.to_string()), nested(indent), indent)?;
+        self.scalar(&Value::Str(key.to_string()), self.nested(indent), indent)?;
         self.pad(indent);
         Ok(())
     }
@@ -122,15 +145,15 @@ impl Emitter {
             Value::Seq(s) if s.is_empty() => self.out.push_str(" []\n"),
             Value::Map(m) => {
                 self.out.push('\n');
-                self.map(m, nested(indent), false, depth + 1)?;
+                self.map(m, self.nested(indent), false, depth + 1)?;
             }
             Value::Seq(s) => {
                 self.out.push('\n');
-                self.seq(s, nested(indent), false, depth + 1)?;
+                self.seq(s, self.nested(indent), false, depth + 1)?;
             }
             scalar => {
                 self.out.push(' ');
-                self.scalar(scalar, nested(indent), indent)?;
+                self.scalar(scalar, self.nested(indent), indent)?;
             }
         }
         Ok(())
@@ -156,6 +179,25 @@ impl Emitter {
                 inline = false;
                 self.comment(text, indent);
                 continue;
+            }
+            // go-yaml writes the comments above a map item's first key above its dash.
+            if let Value::Map(m) = item {
+                let head =
+                    m.0.iter()
+                        .take_while(|i| matches!(i, MapItem::Comment(_)))
+                        .count();
+                if head > 0 && head < m.0.len() {
+                    if inline {
+                        self.out.push('\n');
+                    }
+                    self.items(&m.0[..head], indent, false, depth + 1)?;
+                    self.pad(indent);
+                    inline = false;
+                    values += 1;
+                    self.out.push_str("- ");
+                    self.items(&m.0[head..], indent + 2, true, depth + 1)?;
+                    continue;
+                }
             }
             if !inline {
                 self.pad(indent);
@@ -211,13 +253,20 @@ impl Emitter {
         let hint = block_indent - parent_indent;
         match value {
             Value::Str(s) => self.string(s, str_style(s, true), block_indent, hint),
-            Value::Bytes(b) => {
-                let s = String::from_utf8_lossy(b);
-                self.string(&s, str_style(&s, true), block_indent, hint);
-            }
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => self.string(s, str_style(s, true), block_indent, hint),
+                // As go-yaml writes a Go string that is not UTF-8, so no byte is lost.
+                Err(_) => {
+                    use base64::Engine;
+                    self.out.push_str("!!binary ");
+                    base64::engine::general_purpose::STANDARD.encode_string(b, &mut self.out);
+                }
+            },
             Value::Int(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&format_yaml_float(*f)),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            // The canonical form always reads back as a timestamp, as go-yaml writes a time.Time.
+            Value::Time(t) => self.out.push_str(t),
             Value::Null => self.out.push_str("null"),
             Value::Comment(_) => {
                 return Err(FormatError::Invalid(
@@ -294,8 +343,8 @@ fn check_depth(depth: usize) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// A float as go-yaml writes it (Go's shortest `%g`, `.inf`, `.nan`), with `.0` added when the text
-/// would otherwise read back as an integer.
+/// A float as go-yaml writes it (Go's shortest `%g`, `.inf`, `.nan`). Like sops, an integral float is
+/// written without a point (`5432`), so it reads back as an integer.
 pub(super) fn format_yaml_float(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
@@ -306,7 +355,8 @@ pub(super) fn format_yaml_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let mut s = if !(-4..6).contains(&exp) {
+    // go-yaml writes `strconv.FormatFloat(f, 'g', -1, 64)`: an integral float has no point (`5432`).
+    if !(-4..6).contains(&exp) {
         format!(
             "{mantissa}e{}{:02}",
             if exp < 0 { '-' } else { '+' },
@@ -314,11 +364,7 @@ pub(super) fn format_yaml_float(f: f64) -> String {
         )
     } else {
         format!("{f}")
-    };
-    if !s.contains(['.', 'e']) {
-        s.push_str(".0");
     }
-    s
 }
 
 #[cfg(test)]
@@ -328,11 +374,12 @@ mod tests {
     #[test]
     fn floats() {
         assert_eq!(format_yaml_float(0.75), "0.75");
-        assert_eq!(format_yaml_float(3.0), "3.0");
-        assert_eq!(format_yaml_float(-0.0), "-0.0");
+        assert_eq!(format_yaml_float(3.0), "3");
+        assert_eq!(format_yaml_float(5432.0), "5432");
+        assert_eq!(format_yaml_float(-0.0), "-0");
         assert_eq!(format_yaml_float(1e6), "1e+06");
         assert_eq!(format_yaml_float(123456789.0), "1.23456789e+08");
-        assert_eq!(format_yaml_float(100000.0), "100000.0");
+        assert_eq!(format_yaml_float(100000.0), "100000");
         assert_eq!(format_yaml_float(0.0001), "0.0001");
         assert_eq!(format_yaml_float(0.00001), "1e-05");
         assert_eq!(format_yaml_float(f64::NEG_INFINITY), "-.inf");

@@ -6,10 +6,11 @@
 //! - Keys are strings: `1: x` reads as key `"1"`, written back as `"1": x` (go-yaml quotes a string key
 //!   that would read as another type). `<<` is an ordinary key holding a copy of the aliased map, as
 //!   sops keeps it.
-//! - Integers beyond `i64` become floats when decimal (go-yaml's float fallback), strings otherwise.
-//!   Timestamps stay strings (go-yaml decodes them into `interface{}` as text).
-//! - Floats are written as go-yaml writes them, except that an integral float gets `.0` (go-yaml writes
-//!   `3`, which reads back as an integer).
+//! - Decimal integers beyond `i64` are refused (go-yaml makes them a `uint64`, which sops cannot
+//!   encrypt, or a float, which changes the value); other out-of-range integers stay strings, as in
+//!   go-yaml. Timestamps are `Value::Time`, as go-yaml decodes them into a `time.Time`.
+//! - Floats are written as go-yaml writes them: an integral float has no point (`3`), so it reads
+//!   back as an integer, as in sops.
 //! - Duplicate keys are refused, as go-yaml does when decoding into a map ("already defined").
 //! - Same-line comments go right before the entry they follow; own-line comments before the next item
 //!   at their level, or at the end of the block they are indented into (sops' flattening of go-yaml's
@@ -25,7 +26,7 @@ mod style;
 #[cfg(test)]
 mod tests;
 
-use super::{FormatError, Store};
+use super::{FormatError, Layout, Store};
 use crate::sops::tree::{Map, Value};
 
 /// The YAML format.
@@ -39,7 +40,20 @@ impl Store for YamlStore {
     }
 
     fn emit_plain(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
-        emit::emit_docs(docs).map(String::into_bytes)
+        self.emit_plain_with(docs, Layout::default())
+    }
+
+    fn emit_plain_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        // go-yaml's SetIndent takes 2 to 9; sops refuses less than 0 and treats 0 as the default.
+        let indent = match layout.indent {
+            None | Some(0) => emit::INDENT,
+            Some(n) => n.clamp(2, 9),
+        };
+        emit::emit_docs(docs, indent).map(String::into_bytes)
+    }
+
+    fn emit_encrypted_with(&self, docs: &[Map], layout: Layout) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain_with(docs, layout)
     }
 
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, FormatError> {

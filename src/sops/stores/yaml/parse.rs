@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use granit_parser::{Event, Parser, Placement, ScalarStyle, Span, Tag};
 
 use super::input::{check_characters, decode, scan_error, syntax};
-use super::resolve::{go_parse_int, resolve_plain};
+use super::resolve::{go_parse_int, resolve_plain, OutOfRange};
 use crate::sops::stores::limits::{MAX_DEPTH, MAX_NODES};
 use crate::sops::stores::FormatError;
 use crate::sops::tree::{Map, MapItem, Value};
@@ -216,7 +216,9 @@ impl<'a> Builder<'a> {
 
     fn comment(&mut self, text: String, placement: Placement, span: &Span) {
         let column = span.start.col();
-        if placement != Placement::Right {
+        // `- # text` with the item on the next lines: go-yaml makes it a comment of the item (the head
+        // comment of a map item's first key), not a line comment of the list.
+        if placement != Placement::Right || self.follows_dash(span) {
             self.pending.push(Pending { text, column });
             return;
         }
@@ -323,6 +325,24 @@ impl<'a> Builder<'a> {
             bytes: 0,
         });
         Ok(())
+    }
+
+    /// Whether only a sequence's `-` (and spaces) precede `span` on its line.
+    fn follows_dash(&self, span: &Span) -> bool {
+        let Some(at) = span.start.byte_offset() else {
+            return false;
+        };
+        let bytes = self.source.as_bytes();
+        let line = &bytes[..at.min(bytes.len())];
+        let line = match line.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => &line[nl + 1..],
+            None => line,
+        };
+        let mut tokens = line
+            .split(|&b| b == b' ')
+            .filter(|t| !t.is_empty())
+            .peekable();
+        tokens.peek().is_some() && tokens.all(|t| t == b"-")
     }
 
     /// The column of the `-` that opens a block sequence whose start event points at or after it.
@@ -494,9 +514,14 @@ fn scalar_value(
     tag: Option<&Tag>,
     span: &Span,
 ) -> Result<Value, FormatError> {
+    let out_of_range = || FormatError::Unrepresentable {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+        message: OutOfRange::MESSAGE.into(),
+    };
     let Some(tag) = tag else {
         return Ok(match style {
-            ScalarStyle::Plain => resolve_plain(text),
+            ScalarStyle::Plain => resolve_plain(text).map_err(|_| out_of_range())?,
             _ => Value::Str(text.to_string()),
         });
     };
@@ -504,10 +529,14 @@ fn scalar_value(
         // Local and unknown tags (`!secret`, `!`) keep the text.
         return Ok(Value::Str(text.to_string()));
     };
-    let resolved = resolve_plain(text);
+    let resolved = resolve_plain(text).map_err(|_| out_of_range())?;
     let mismatch = |what: &str| syntax(span, format!("value tagged {what} cannot be read as one"));
     Ok(match name.as_ref() {
-        "str" | "timestamp" => Value::Str(text.to_string()),
+        "str" => Value::Str(text.to_string()),
+        "timestamp" => match crate::sops::timestamp::from_yaml(text) {
+            Some(time) => Value::Time(time),
+            None => return Err(mismatch("!!timestamp")),
+        },
         "null" => match resolved {
             Value::Null => Value::Null,
             _ => return Err(mismatch("!!null")),

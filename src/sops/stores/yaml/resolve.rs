@@ -5,39 +5,53 @@ use crate::sops::tree::Value;
 
 /// The typed value of a plain (unquoted, untagged) scalar, as go-yaml v3 decodes it into `interface{}`.
 ///
-/// Timestamps stay strings (go-yaml keeps them as text when decoding into an interface). Integers that
-/// do not fit an `i64` become a `Float` when written in decimal (go-yaml falls back to its float syntax
-/// for them), and stay strings otherwise.
-pub(super) fn resolve_plain(text: &str) -> Value {
+/// Timestamps become `Value::Time` (go-yaml resolves them before numbers; sops encrypts them as
+/// `type:time`). An integer written in decimal that does not fit an `i64` is refused: go-yaml turns it
+/// into a `uint64`, which sops cannot encrypt, or into a float, which silently changes the value.
+pub(super) fn resolve_plain(text: &str) -> Result<Value, OutOfRange> {
     if let Some(v) = resolve_word(text) {
-        return v;
+        return Ok(v);
     }
-    match text.as_bytes()[0] {
+    Ok(match text.as_bytes()[0] {
         b'.' => match go_float(text) {
             Some(f) => Value::Float(f),
             None => Value::Str(text.to_string()),
         },
         b'+' | b'-' | b'0'..=b'9' => {
+            if let Some(time) = crate::sops::timestamp::from_yaml(text) {
+                return Ok(Value::Time(time));
+            }
             let plain: String = text.chars().filter(|&c| c != '_').collect();
-            if let Some(Ok(i)) = go_parse_int(&plain) {
-                return Value::Int(i);
+            match go_parse_int(&plain) {
+                Some(Ok(i)) => return Ok(Value::Int(i)),
+                Some(Err(Overflow)) if is_yaml_style_float(&plain) => return Err(OutOfRange),
+                _ => {}
             }
             if is_yaml_style_float(&plain) {
                 if let Some(f) = go_float(&plain) {
-                    return Value::Float(f);
+                    return Ok(Value::Float(f));
                 }
             }
             Value::Str(text.to_string())
         }
         _ => Value::Str(text.to_string()),
-    }
+    })
+}
+
+/// An integer literal beyond the range of a 64-bit integer.
+#[derive(Debug)]
+pub(super) struct OutOfRange;
+
+impl OutOfRange {
+    pub(super) const MESSAGE: &'static str =
+        "integer out of the range of a 64-bit integer (sops cannot encrypt it either; quote it to keep it as text)";
 }
 
 /// Whether `text`, written plain, reads back as a string: `resolve_plain(text)` is a `Str`, without
 /// building the value (the emitter asks this of every string it writes).
 pub(super) fn resolves_to_str(text: &str) -> bool {
     match text.as_bytes().first() {
-        Some(b'.' | b'+' | b'-' | b'0'..=b'9') => matches!(resolve_plain(text), Value::Str(_)),
+        Some(b'.' | b'+' | b'-' | b'0'..=b'9') => matches!(resolve_plain(text), Ok(Value::Str(_))),
         _ => resolve_word(text).is_none(),
     }
 }
@@ -145,10 +159,10 @@ fn go_float(s: &str) -> Option<f64> {
     f.is_finite().then_some(f)
 }
 
-/// Strings go-yaml v3 double-quotes although YAML 1.2 reads them as strings: YAML 1.1 booleans, base-60
-/// numbers, and timestamps.
+/// Strings go-yaml v3 double-quotes although YAML 1.2 reads them as strings: YAML 1.1 booleans and base-60
+/// numbers (timestamps are typed values, see `resolve_plain`).
 pub(super) fn needs_quotes_for_compat(s: &str) -> bool {
-    is_old_bool(s) || is_base60_float(s) || is_timestamp(s)
+    is_old_bool(s) || is_base60_float(s)
 }
 
 fn is_old_bool(s: &str) -> bool {
@@ -211,60 +225,12 @@ fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// What go-yaml's `parseTimestamp` accepts (`2006-1-2`, optionally followed by `T`/`t`/space and a
-/// time with an optional fraction and zone). Slightly generous: over-quoting a string is harmless.
-fn is_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return false;
-    }
-    let mut i = 5;
-    let num = |i: &mut usize, max: usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
-            *i += 1;
-        }
-        *i > start
-    };
-    if !num(&mut i, 2) || b.get(i) != Some(&b'-') {
-        return false;
-    }
-    i += 1;
-    if !num(&mut i, 2) {
-        return false;
-    }
-    if i == b.len() {
-        return true;
-    }
-    if !matches!(b[i], b'T' | b't' | b' ') {
-        return false;
-    }
-    i += 1;
-    for sep in [b':', b':'] {
-        if !num(&mut i, 2) || b.get(i) != Some(&sep) {
-            return false;
-        }
-        i += 1;
-    }
-    if !num(&mut i, 2) {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-    }
-    // Zone (or nothing): accepted loosely.
-    i == b.len() || matches!(b[i], b'Z' | b'+' | b'-' | b' ')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn r(s: &str) -> Value {
-        resolve_plain(s)
+        resolve_plain(s).expect("in range")
     }
 
     #[test]
@@ -284,6 +250,18 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_before_numbers() {
+        assert_eq!(r("2025-06-30"), Value::Time("2025-06-30T00:00:00Z".into()));
+        assert_eq!(
+            r("2025-06-30T12:34:56+02:00"),
+            Value::Time("2025-06-30T12:34:56+02:00".into())
+        );
+        assert_eq!(r("2025-02-30"), Value::Str("2025-02-30".into()));
+        assert_eq!(r("12:30"), Value::Str("12:30".into()));
+        assert!(!resolves_to_str("2025-06-30"));
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(r("3"), Value::Int(3));
         assert_eq!(r("-17"), Value::Int(-17));
@@ -295,10 +273,15 @@ mod tests {
         assert_eq!(r("0b101"), Value::Int(5));
         assert_eq!(r("1_000"), Value::Int(1000));
         assert_eq!(r("-9223372036854775808"), Value::Int(i64::MIN));
-        assert_eq!(
-            r("9223372036854775808"),
-            Value::Float(9223372036854775808.0)
-        );
+        // go-yaml makes these a uint64 (which sops refuses) or a float (which changes the value).
+        for s in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234",
+        ] {
+            assert!(resolve_plain(s).is_err(), "{s}");
+        }
+        assert!(!resolves_to_str("123456789012345678901234"));
         assert_eq!(
             r("0xFFFFFFFFFFFFFFFFFF"),
             Value::Str("0xFFFFFFFFFFFFFFFFFF".into())
@@ -312,17 +295,7 @@ mod tests {
         assert_eq!(r("1.234567e+06"), Value::Float(1234567.0));
         assert_eq!(r("1e999"), Value::Str("1e999".into()));
         for s in [
-            "-",
-            "+",
-            "0x",
-            "1.2.3",
-            "12abc",
-            "_1",
-            "1_",
-            "2026-11-22",
-            "1:20",
-            ".",
-            "..5",
+            "-", "+", "0x", "1.2.3", "12abc", "_1", "1_", "1:20", ".", "..5",
         ] {
             let v = r(s);
             if s == "1_" {
@@ -335,9 +308,14 @@ mod tests {
 
     #[test]
     fn compat_quoting() {
-        assert!(needs_quotes_for_compat("2026-11-22T03:46:25Z"));
-        assert!(needs_quotes_for_compat("2001-12-14"));
-        assert!(needs_quotes_for_compat("2001-12-14 21:59:43.10"));
+        // Timestamps are quoted because they read back as timestamps, not for compatibility.
+        for s in [
+            "2026-11-22T03:46:25Z",
+            "2001-12-14",
+            "2001-12-14 21:59:43.10",
+        ] {
+            assert!(!needs_quotes_for_compat(s) && !resolves_to_str(s), "{s}");
+        }
         assert!(needs_quotes_for_compat("yes"));
         assert!(needs_quotes_for_compat("1:20"));
         assert!(needs_quotes_for_compat("190:20:30.15"));

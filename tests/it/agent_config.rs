@@ -1,0 +1,30 @@
+//! `sealsync check-config` explains each setting by the flag a person can actually type, and never
+//! shows a token embedded in the repository URL.
+
+use crate::support::{key, stdout};
+
+#[test]
+fn check_config_names_real_flags_and_hides_url_tokens() {
+    let out = crate::agent_dir::agent()
+        .args([
+            "check-config",
+            "--repo",
+            "https://bot:ghp_S3CRETTOKEN@git.example/x.git",
+        ])
+        .args(["--path", "apps", "--sink", "dir:/nonexistent-sink"])
+        .arg("--identity")
+        .arg(key("one.agekey"))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("S3CRETTOKEN"), "{text}");
+    assert!(
+        text.contains("[flag --path]") && text.contains("[flag --identity]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("--paths") && !text.contains("--identities"),
+        "{text}"
+    );
+}
