@@ -13,9 +13,9 @@ use crate::git_servers::{free_port, Fixture};
 use crate::support::{key, ONE};
 
 /// A long-running agent with its operations endpoints.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
@@ -50,6 +50,28 @@ impl Daemon {
         let d = Daemon { child, port, log };
         d.wait_until(|| d.get("/readyz").0 == 200, "ready");
         d
+    }
+
+    /// A daemon with the dir sink in `sink`, polling every `interval`, not awaited ready (its first
+    /// fetch may fail).
+    pub(crate) fn spawn(fx: &Fixture, url: &str, sink: &Path, interval: &str) -> Daemon {
+        let port = free_port();
+        let log = fx.dir.path().join("agent.log");
+        let child = agent()
+            .args(["run", "--repo", url, "--interval", interval])
+            .arg("--sink")
+            .arg(format!("dir:{}", sink.display()))
+            .arg("--cache-dir")
+            .arg(fx.dir.path().join("cache-daemon"))
+            .arg("--identity")
+            .arg(key("one.agekey"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, port, log }
     }
 
     fn request(
@@ -95,11 +117,11 @@ impl Daemon {
         assert_eq!(code, 202);
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], b"")
     }
 
-    fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
+    pub(crate) fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if check() {

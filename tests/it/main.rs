@@ -5,6 +5,7 @@ mod support;
 mod agent_dir;
 mod agent_dir_daemon;
 mod agent_kube;
+mod agent_status;
 mod bounds;
 mod fixtures;
 mod git_servers;
