@@ -105,6 +105,9 @@ pub fn render_status(json: &str) -> String {
         table(&mut out, &["SOURCE", "REASON", "MESSAGE"], rows);
     }
 
+    for error in &status.watch_errors {
+        let _ = writeln!(out, "\nDrift watch: {}", clean(error));
+    }
     if let Some(error) = &status.git_error {
         let serving = if status.commit.is_some() {
             "serving the last good commit"

@@ -207,6 +207,10 @@ pub struct Status {
     /// Why the last fetch failed; cleared by the next successful fetch. The agent keeps serving the
     /// Secrets of the last good commit meanwhile.
     pub git_error: Option<String>,
+    /// Why the drift watch of a namespace does not run (a missing permission, naming the verb, the
+    /// resource and the namespace); empty while every watch runs.
+    #[serde(default)]
+    pub watch_errors: Vec<String>,
 }
 
 /// The shared, cheaply cloned status board.
@@ -318,6 +322,11 @@ impl StatusBoard {
         self.update(|s| upsert(&mut s.secrets, secret));
     }
 
+    /// Replaces the drift watch problems (one sentence per failing namespace).
+    pub fn set_watch_errors(&self, errors: Vec<String>) {
+        self.update(|s| s.watch_errors = errors);
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.update(|s| s.leader = leader);
     }
@@ -415,6 +424,7 @@ pub(crate) mod tests {
                 "path apps/team-b/ may not write to namespace team-a",
             )],
             git_error: None,
+            watch_errors: Vec::new(),
         }
     }
 

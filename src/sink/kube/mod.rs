@@ -12,9 +12,10 @@ pub mod client;
 pub mod drift;
 pub mod events;
 mod feed;
+mod fight;
 pub mod hmac_key;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -24,7 +25,7 @@ use crate::desired::{FingerprintKey, SecretKey};
 use crate::sink::SinkError;
 
 pub use backoff::Backoff;
-pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftReport};
+pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
@@ -69,6 +70,8 @@ struct Inner {
     warned: Mutex<HashMap<SecretKey, Written>>,
     /// What the drift watch learnt for the next pass.
     feed: Mutex<feed::Feed>,
+    /// Why a namespace's drift watch does not run (a missing permission), by namespace.
+    watch_problems: tokio::sync::watch::Sender<BTreeMap<String, String>>,
 }
 
 impl KubeSink {
@@ -90,6 +93,7 @@ impl KubeSink {
                 written: Mutex::new(HashMap::new()),
                 warned: Mutex::new(HashMap::new()),
                 feed: Mutex::new(feed::Feed::default()),
+                watch_problems: tokio::sync::watch::Sender::new(BTreeMap::new()),
             }),
         }
     }
@@ -153,6 +157,20 @@ impl KubeSink {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         warned.insert(key.clone(), state.clone()) != Some(state)
+    }
+
+    /// Why the drift watch of a namespace does not run, by namespace (empty while all run); the
+    /// receiver sees every change.
+    pub fn watch_problems(&self) -> tokio::sync::watch::Receiver<BTreeMap<String, String>> {
+        self.inner.watch_problems.subscribe()
+    }
+
+    /// Sets (or clears, with None) the problem of `namespace`'s watch.
+    pub(crate) fn set_watch_problem(&self, namespace: &str, problem: Option<String>) {
+        self.inner.watch_problems.send_if_modified(|all| match problem {
+            Some(p) => all.insert(namespace.to_string(), p.clone()) != Some(p),
+            None => all.remove(namespace).is_some(),
+        });
     }
 
     pub(crate) fn feed(&self) -> std::sync::MutexGuard<'_, feed::Feed> {

@@ -110,3 +110,28 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     assert!(restored(&c, "team-a", "db", "good-pw").await.is_some());
     agent.stop().await;
 }
+
+/// Watch attempts in `namespace` the server answered so far.
+fn watches(c: &Cluster, namespace: &str) -> Vec<u16> {
+    c.server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&format!("/namespaces/{namespace}/")))
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
+    let c = Cluster::start().await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::Watch, 403)
+            .resource("secrets")
+            .times(100_000),
+    );
+    let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let attempts = watches(&c, "team-a");
+    eprintln!("watch attempts in 6 s: {}", attempts.len());
+    agent.stop().await;
+}
