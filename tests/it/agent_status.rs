@@ -73,7 +73,12 @@ fn git_failures_are_told_truthfully_before_and_after_the_first_good_fetch() {
         "the first good fetch",
     );
     d.wait_until(
-        || sample(&d.get("/metrics").1, "sealsync_last_success_timestamp_seconds") > Some(0.0),
+        || {
+            sample(
+                &d.get("/metrics").1,
+                "sealsync_last_success_timestamp_seconds",
+            ) > Some(0.0)
+        },
         "a success to be recorded",
     );
 
@@ -83,7 +88,10 @@ fn git_failures_are_told_truthfully_before_and_after_the_first_good_fetch() {
         || !status(&d)["git_error"].is_null(),
         "the failing fetch to show",
     );
-    let frozen = sample(&d.get("/metrics").1, "sealsync_last_success_timestamp_seconds");
+    let frozen = sample(
+        &d.get("/metrics").1,
+        "sealsync_last_success_timestamp_seconds",
+    );
     let reconciled = |s: &serde_json::Value| s["last_reconcile"].as_str().map(str::to_string);
     let mut seen = vec![reconciled(&status(&d))];
     // Three more passes on the last good commit (one a second; the timestamps have seconds).
@@ -98,9 +106,15 @@ fn git_failures_are_told_truthfully_before_and_after_the_first_good_fetch() {
         "more passes while git is unreachable",
     );
     let after = status(&d);
-    assert!(after["commit"].is_string() && !after["git_error"].is_null(), "{after}");
+    assert!(
+        after["commit"].is_string() && !after["git_error"].is_null(),
+        "{after}"
+    );
     assert_eq!(
-        sample(&d.get("/metrics").1, "sealsync_last_success_timestamp_seconds"),
+        sample(
+            &d.get("/metrics").1,
+            "sealsync_last_success_timestamp_seconds"
+        ),
         frozen,
         "last_success_timestamp stands still while git is unreachable"
     );

@@ -134,6 +134,15 @@ pub enum DriftKind {
 }
 
 impl DriftKind {
+    /// The Event `action` of its revert: one Event series per kind of drift, each with its note.
+    pub fn action(self) -> &'static str {
+        match self {
+            DriftKind::Edited => "RevertEdit",
+            DriftKind::LabelRemoved => "RestoreLabel",
+            DriftKind::Deleted => "Recreate",
+        }
+    }
+
     /// A metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -235,7 +244,8 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
                 let problem = watch_problem(&namespace, &err);
                 if told.as_ref() != Some(&problem) {
                     tracing::error!(namespace, error = %err, "{problem}");
-                    rev.sink.set_watch_problem(&namespace, Some(problem.clone()));
+                    rev.sink
+                        .set_watch_problem(&namespace, Some(problem.clone()));
                     told = Some(problem);
                 } else {
                     tracing::debug!(namespace, error = %err, "the watch of managed Secrets still fails");
@@ -484,7 +494,7 @@ impl Reverter {
                 &regarding,
                 EventKind::Normal,
                 "DriftReverted",
-                "Revert",
+                kind.action(),
                 &note,
             )
             .await;

@@ -45,7 +45,8 @@ impl Fights {
     /// the fight (to be announced once), else None.
     pub(crate) fn reverted(&mut self, key: &SecretKey) -> Option<Duration> {
         let now = Instant::now();
-        self.by_key.retain(|_, f| now.duration_since(f.last) < QUIET);
+        self.by_key
+            .retain(|_, f| now.duration_since(f.last) < QUIET);
         let fight = self.by_key.entry(key.clone()).or_insert_with(|| Fight {
             reverts: 0,
             last: now,

@@ -167,10 +167,12 @@ impl KubeSink {
 
     /// Sets (or clears, with None) the problem of `namespace`'s watch.
     pub(crate) fn set_watch_problem(&self, namespace: &str, problem: Option<String>) {
-        self.inner.watch_problems.send_if_modified(|all| match problem {
-            Some(p) => all.insert(namespace.to_string(), p.clone()) != Some(p),
-            None => all.remove(namespace).is_some(),
-        });
+        self.inner
+            .watch_problems
+            .send_if_modified(|all| match problem {
+                Some(p) => all.insert(namespace.to_string(), p.clone()) != Some(p),
+                None => all.remove(namespace).is_some(),
+            });
     }
 
     pub(crate) fn feed(&self) -> std::sync::MutexGuard<'_, feed::Feed> {

@@ -5,9 +5,9 @@ use std::time::Duration;
 use kube::api::PostParams;
 use kube_api_test_server::{FaultSpec, TestServer, Verb};
 use sealsync::desired::SecretKey;
-use sealsync::sink::kube::DriftKind;
+use sealsync::sink::kube::{DriftKind, DriftOutcome};
 
-use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster};
+use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revert_converges_through_failing_patches() {
@@ -54,6 +54,15 @@ async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
     let settled = patches();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(patches(), settled, "no more attempts");
+    // The failure is reported once; nothing was reverted.
+    let report = agent
+        .reports
+        .try_recv()
+        .expect("the failing revert is reported");
+    assert!(
+        matches!(report.outcome, DriftOutcome::Failed(_)),
+        "{report:?}"
+    );
     assert!(agent.reports.try_recv().is_err(), "nothing was reverted");
     c.server.clear_faults();
     agent.stop().await;
@@ -112,13 +121,13 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
 }
 
 /// Watch attempts in `namespace` the server answered so far.
-fn watches(c: &Cluster, namespace: &str) -> Vec<u16> {
+fn watches(c: &Cluster, namespace: &str) -> usize {
+    let path = format!("/namespaces/{namespace}/");
     c.server
         .requests()
         .into_iter()
-        .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&format!("/namespaces/{namespace}/")))
-        .map(|r| r.status)
-        .collect()
+        .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&path))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,8 +139,54 @@ async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
             .times(100_000),
     );
     let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut problems = agent.sink.watch_problems();
+    let said = within(Duration::from_secs(20), || {
+        let told = problems.borrow_and_update().get("team-a").cloned();
+        async move { told.is_some() }
+    })
+    .await;
+    assert!(said.is_some(), "the refusal is reported");
+    let told = agent.sink.watch_problems().borrow()["team-a"].clone();
+    assert!(
+        told.starts_with("the agent may not watch secrets in namespace team-a: grant it with deploy/target-namespace"),
+        "{told}"
+    );
+    // A bounded run: the schedule (100 ms doubling, capped at 30 s) allows about log2(T / 0.1 s) + 1
+    // attempts in T seconds, 8 in 8 s; a retry loop without backoff makes hundreds.
+    c.server.clear_requests();
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let attempts = watches(&c, "team-a");
-    eprintln!("watch attempts in 6 s: {}", attempts.len());
+    eprintln!("watch attempts in 8 s while forbidden: {attempts}");
+    assert!(attempts <= 10, "{attempts} watch attempts in 8 s");
+
+    // Granted again: the watch runs, and the problem is gone with its first event (a watch that
+    // starts yields nothing by itself).
+    c.server.clear_faults();
+    c.patch_password("team-a", "db", "by-hand");
+    let cleared = within(Duration::from_secs(60), || {
+        let none = agent.sink.watch_problems().borrow().is_empty();
+        async move { none }
+    })
+    .await;
+    assert!(cleared.is_some(), "the problem clears once the watch runs");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_whose_namespace_was_deleted_is_reported_failing() {
+    let c = Cluster::start_with(TestServer::builder().strict_namespaces(true)).await;
+    c.kubectl(&["create", "namespace", OWN_NS]);
+    c.kubectl(&["create", "namespace", "team-a"]);
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.kubectl(&["delete", "namespace", "team-a"]);
+    let report = agent.next_report().await;
+    assert_eq!(report.source, "apps/team-a/db.yaml");
+    match &report.outcome {
+        DriftOutcome::Failed(why) => assert!(why.contains("404"), "{why}"),
+        other => panic!("a revert into a deleted namespace cannot succeed: {other:?}"),
+    }
+    // Said once, not on every retry.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(agent.reports.try_recv().is_err());
     agent.stop().await;
 }
