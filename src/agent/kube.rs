@@ -118,7 +118,12 @@ pub async fn run(
 
     let mut engine = engine;
     let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
-        report::publish(state, pass, git_error)
+        report::publish(state, pass, git_error);
+        // Events on the Secrets of files that failed to decrypt, off the loop.
+        if !pass.state.commit.is_empty() {
+            let (sink, refused) = (sink.clone(), pass.state.refused.clone());
+            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
+        }
     };
     // The drift watch shares the engine's desired state (a persistent map: no copy).
     let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);

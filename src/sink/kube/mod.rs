@@ -11,6 +11,7 @@ mod backoff;
 pub mod client;
 pub mod drift;
 pub mod events;
+mod failed_files;
 mod feed;
 mod fight;
 pub mod hmac_key;
@@ -70,6 +71,8 @@ struct Inner {
     warned: Mutex<HashMap<SecretKey, Written>>,
     /// What the drift watch learnt for the next pass.
     feed: Mutex<feed::Feed>,
+    /// Decryption failures already told by an Event, per Secret.
+    told: Mutex<failed_files::Told>,
     /// Why a namespace's drift watch does not run (a missing permission), by namespace.
     watch_problems: tokio::sync::watch::Sender<BTreeMap<String, String>>,
 }
@@ -94,6 +97,7 @@ impl KubeSink {
                 warned: Mutex::new(HashMap::new()),
                 feed: Mutex::new(feed::Feed::default()),
                 watch_problems: tokio::sync::watch::Sender::new(BTreeMap::new()),
+                told: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -173,6 +177,14 @@ impl KubeSink {
                 Some(p) => all.insert(namespace.to_string(), p.clone()) != Some(p),
                 None => all.remove(namespace).is_some(),
             });
+    }
+
+    pub(crate) fn lock_told(&self) -> std::sync::MutexGuard<'_, failed_files::Told> {
+        // Single inserts and retains: a panic elsewhere leaves it consistent.
+        self.inner
+            .told
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn feed(&self) -> std::sync::MutexGuard<'_, feed::Feed> {
