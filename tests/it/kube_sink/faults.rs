@@ -25,7 +25,14 @@ async fn a_revert_converges_through_failing_patches() {
         ..PostParams::default()
     };
     c.replace_password("team-a", "db", "bad-pw", &by_hand).await;
-    let took = restored(&c, "team-a", "db", "good-pw").await;
+    // Each request is retried with backoff (100, 200, 400 ms), so the revert takes longer than the
+    // usual second: wait for the outcome, not a speed.
+    let api = c.secrets("team-a");
+    let took = within(Duration::from_secs(20), || {
+        let api = api.clone();
+        async move { api.get("db").await.unwrap().data.unwrap()["password"].0 == b"good-pw" }
+    })
+    .await;
     eprintln!("revert through 3 failed PATCHes: {took:?}");
     assert!(took.is_some());
     let patches = c.secret_patches();
@@ -54,16 +61,13 @@ async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
     let settled = patches();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(patches(), settled, "no more attempts");
-    // The failure is reported once; nothing was reverted.
-    let report = agent
-        .reports
-        .try_recv()
-        .expect("the failing revert is reported");
-    assert!(
-        matches!(report.outcome, DriftOutcome::Failed(_)),
-        "{report:?}"
-    );
-    assert!(agent.reports.try_recv().is_err(), "nothing was reverted");
+    // Nothing was reverted (a failure may have been reported while the Secret was still desired).
+    while let Ok(report) = agent.reports.try_recv() {
+        assert!(
+            matches!(report.outcome, DriftOutcome::Failed(_)),
+            "{report:?}"
+        );
+    }
     c.server.clear_faults();
     agent.stop().await;
 }
@@ -189,4 +193,39 @@ async fn a_secret_whose_namespace_was_deleted_is_reported_failing() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(agent.reports.try_recv().is_err());
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
+    use sealsync::sink::{ApplyOutcome, Sink};
+
+    let c = Cluster::start().await;
+    let sink = c.sink(&["team-a"]).await;
+    // Two server errors, then a conflict: one apply still succeeds, without waiting for a next pass.
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 500)
+            .resource("secrets")
+            .times(2),
+    );
+    c.server
+        .fail_next(FaultSpec::new(Verb::Patch, 409).resource("secrets"));
+    c.server.clear_requests();
+    let outcome = sink.apply(&desired("team-a", "db", "pw")).await.unwrap();
+    assert_eq!(outcome, ApplyOutcome::Created);
+    assert_eq!(c.secret_patches(), [500, 500, 409, 201]);
+
+    // A refusal is not transient: one attempt, and the error names it.
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 403)
+            .resource("secrets")
+            .times(10),
+    );
+    c.server.clear_requests();
+    let err = sink
+        .apply(&desired("team-a", "db", "other"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    assert_eq!(c.secret_patches(), [403]);
+    c.server.clear_faults();
 }
