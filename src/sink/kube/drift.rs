@@ -224,7 +224,11 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
     let api: Api<PartialObjectMeta<Secret>> =
         Api::namespaced(rev.sink.client().clone(), &namespace);
     let config = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let mut stream = pin!(watcher(api, config).backoff(rev.retry.start()));
+    // Not kube's `StreamBackoff`: it resets on every item, and the watcher yields `Init` before each
+    // list, so a list refused with 403 was retried every 100 ms forever. Here only a completed list
+    // or an event resets the schedule.
+    let mut stream = pin!(watcher(api, config));
+    let mut backoff = rev.retry.start();
     let mut listed: Option<HashSet<String>> = None;
     // What was last said about a failing watch: each problem is said once, not on every retry.
     let mut told: Option<String> = None;
@@ -234,6 +238,12 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
             _ = rev.shutdown.cancelled() => return,
             next = stream.next() => next,
         };
+        if matches!(
+            next,
+            Some(Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_)))
+        ) {
+            kube::runtime::utils::Backoff::reset(&mut backoff);
+        }
         if matches!(next, Some(Ok(_))) && told.take().is_some() {
             tracing::info!(namespace, "the watch of managed Secrets runs again");
             rev.sink.set_watch_problem(&namespace, None);
@@ -249,6 +259,11 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
                     told = Some(problem);
                 } else {
                     tracing::debug!(namespace, error = %err, "the watch of managed Secrets still fails");
+                }
+                let delay = backoff.next().unwrap_or(rev.retry.max());
+                tokio::select! {
+                    _ = rev.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
                 }
             }
             Some(Ok(Event::Init)) => {

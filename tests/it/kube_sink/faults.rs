@@ -229,3 +229,32 @@ async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
     assert_eq!(c.secret_patches(), [403]);
     c.server.clear_faults();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_list_backs_off_too() {
+    let c = Cluster::start().await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::List, 403)
+            .resource("secrets")
+            .times(100_000),
+    );
+    let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.server.clear_requests();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The watcher announces each new list as an event of its own; that must not reset the schedule
+    // (100 ms doubling: about 8 attempts in 8 s, not one every 100 ms).
+    let attempts = c
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "secrets" && (r.verb == "list" || r.verb == "watch"))
+        .count();
+    eprintln!("list attempts in 8 s while forbidden: {attempts}");
+    assert!(attempts <= 10, "{attempts} list attempts in 8 s");
+    let told = agent.sink.watch_problems().borrow().get("team-a").cloned();
+    assert!(
+        told.is_some_and(|t| t.starts_with("the agent may not list secrets in namespace team-a")),
+        "the missing permission is named"
+    );
+    agent.stop().await;
+}
