@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::apply::{is_managed, matches, short_commit, written_of};
 use super::events::{secret_ref, EventKind};
 use super::fight::Fights;
+use super::watch_problem::watch_problem;
 use super::{
     Backoff, KubeSink, COMMIT_ANNOTATION, FIELD_MANAGER, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
     MANAGED_SELECTOR, SOURCE_ANNOTATION,
@@ -289,35 +290,6 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
             Some(Ok(Event::Delete(meta))) => rev.on_gone(&namespace, &meta),
         }
     }
-}
-
-/// A sentence for a failing watch: for a refusal (403), which permission is missing and how to grant
-/// it.
-fn watch_problem(namespace: &str, err: &watcher::Error) -> String {
-    let (verb, cause) = match err {
-        watcher::Error::InitialListFailed(e) => ("list", e),
-        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => ("watch", e),
-        watcher::Error::WatchError(status) if status.code == 403 => {
-            return forbidden("watch", namespace);
-        }
-        other => {
-            return format!(
-                "the watch of managed Secrets in namespace {namespace} fails ({other}); drift there is put back only by the next pass, retrying with backoff"
-            )
-        }
-    };
-    match cause {
-        kube::Error::Api(status) if status.code == 403 => forbidden(verb, namespace),
-        other => format!(
-            "the watch of managed Secrets in namespace {namespace} fails ({verb}: {other}); drift there is put back only by the next pass, retrying with backoff"
-        ),
-    }
-}
-
-fn forbidden(verb: &str, namespace: &str) -> String {
-    format!(
-        "the agent may not {verb} secrets in namespace {namespace}: grant it with deploy/target-namespace (a Role and RoleBinding in {namespace}); until then drift there is not put back, retrying with backoff"
-    )
 }
 
 struct Reverter {

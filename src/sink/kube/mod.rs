@@ -15,6 +15,7 @@ mod failed_files;
 mod feed;
 mod fight;
 pub mod hmac_key;
+mod watch_problem;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
