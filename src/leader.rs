@@ -147,7 +147,7 @@ impl LeaderElector {
         let mut last_renew: Option<Instant> = None;
         // Wakes a follower as soon as the lease is released, instead of at its next retry.
         let changes = watch_object(self.api.clone(), &self.config.lease_name);
-        let mut changes = pin!(StreamBackoff::new(changes, Backoff::default()));
+        let mut changes = pin!(StreamBackoff::new(changes, Backoff::default().start()));
         let mut watching = true;
         loop {
             let round = self.try_acquire_or_renew(&mut observed).await;

@@ -12,7 +12,10 @@ use crate::git::GitSource;
 use crate::keys::Identities;
 use crate::leader::{LeaderConfig, LeaderElector};
 use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
-use crate::sink::kube::{hmac_key, spawn_drift_watch, DesiredStore, DriftKind, KubeSink, Recorder};
+use crate::sink::kube::{
+    hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
+    Recorder,
+};
 
 use super::config::AgentConfig;
 use super::report;
@@ -23,6 +26,27 @@ fn metric_kind(kind: DriftKind) -> ops::DriftKind {
         DriftKind::Edited => ops::DriftKind::Edited,
         DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
         DriftKind::Deleted => ops::DriftKind::Deleted,
+    }
+}
+
+/// The `/status` entry of a drift handled by the watch: its source and commit kept.
+fn drift_status(report: &DriftReport) -> SecretStatus {
+    let base = |state| {
+        SecretStatus::new(&report.key, report.source.clone(), state)
+            .with_commit(report.commit.clone())
+    };
+    let reverted = format!("drift reverted ({})", report.kind.as_str());
+    match &report.outcome {
+        DriftOutcome::Reverted => base(SecretState::Applied)
+            .with_error(reverted)
+            .with_last_applied(Timestamp::now()),
+        DriftOutcome::HeldOff(hold) => base(SecretState::Applied)
+            .with_error(format!(
+                "{reverted}; {}",
+                crate::sink::kube::drift::fight_note(&[], *hold)
+            ))
+            .with_last_applied(Timestamp::now()),
+        DriftOutcome::Failed(why) => base(SecretState::Failed).with_error(why),
     }
 }
 
@@ -77,18 +101,30 @@ pub async fn run(
     let counting = state.clone();
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
-            counting.metrics.drift_reverted(metric_kind(report.kind));
-            counting.status.upsert_secret(
-                SecretStatus::new(&report.key, "", SecretState::Applied)
-                    .with_error(format!("drift reverted ({})", report.kind.as_str()))
-                    .with_last_applied(Timestamp::now()),
-            );
+            counting.status.upsert_secret(drift_status(&report));
+            match report.outcome {
+                DriftOutcome::Failed(_) => counting.metrics.error(ops::ErrorReason::Sink),
+                _ => counting.metrics.drift_reverted(metric_kind(report.kind)),
+            }
+        }
+    });
+    let mut problems = sink.watch_problems();
+    let watching = state.clone();
+    tokio::spawn(async move {
+        while problems.changed().await.is_ok() {
+            let now: Vec<String> = problems.borrow_and_update().values().cloned().collect();
+            watching.status.set_watch_errors(now);
         }
     });
 
     let mut engine = engine;
     let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
-        report::publish(state, pass, git_error)
+        report::publish(state, pass, git_error);
+        // Events on the Secrets of files that failed to decrypt, off the loop.
+        if !pass.state.commit.is_empty() {
+            let (sink, refused) = (sink.clone(), pass.state.refused.clone());
+            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
+        }
     };
     // The drift watch shares the engine's desired state (a persistent map: no copy).
     let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);

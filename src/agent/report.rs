@@ -32,6 +32,7 @@ pub fn error_reason(reason: Reason) -> ErrorReason {
 pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     let now = Timestamp::now();
     let metrics = &ops.metrics;
+    metrics.observe_git_fetch(pass.fetch_took);
     match git_error {
         Some(e) => {
             metrics.error(ErrorReason::Git);
@@ -135,7 +136,9 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
             .record_git_error(format!("cannot list managed Secrets: {e}"));
     }
     metrics.set_managed_secrets(pass.state.secrets.len());
-    if pass.report.list_error.is_none() {
+    // A success is a pass over a freshly fetched commit: while git is unreachable the agent keeps
+    // serving the last good commit, and this timestamp must not say all is well.
+    if pass.report.list_error.is_none() && git_error.is_none() {
         metrics.set_last_success(SystemTime::now());
     }
     let first_refusal = pass.state.refused.first().map(|r| r.to_string());

@@ -102,6 +102,20 @@ pub struct Pass {
     pub state: DesiredState,
     pub report: ApplyReport,
     pub took: std::time::Duration,
+    /// The git fetch before the pass (failed or not).
+    pub fetch_took: std::time::Duration,
+}
+
+impl Pass {
+    /// No pass: the fetch failed and there is no last good commit to reconcile.
+    fn none(fetch_took: std::time::Duration) -> Pass {
+        Pass {
+            state: DesiredState::default(),
+            report: ApplyReport::default(),
+            took: std::time::Duration::ZERO,
+            fetch_took,
+        }
+    }
 }
 
 impl Pass {
@@ -144,6 +158,7 @@ pub async fn reconcile_once<S: Sink>(
         state,
         report,
         took,
+        fetch_took: std::time::Duration::ZERO,
     }
 }
 
@@ -242,7 +257,9 @@ pub async fn run_loop<S: Sink>(
             Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
             _ = shutdown.wait_for(|stop| *stop) => return exit::OK,
         }
+        let fetch_started = Instant::now();
         let fetched = fetch(&git).await;
+        let fetch_took = fetch_started.elapsed();
         let (snapshot, git_error) = match fetched {
             Ok(s) => (s, None),
             Err(e) => {
@@ -253,23 +270,23 @@ pub async fn run_loop<S: Sink>(
                         tracing::warn!(commit = %s.commit, "keeping the last good commit");
                         (s, Some(e))
                     }
-                    None if config.once => return exit::FATAL,
-                    None => continue,
+                    None => {
+                        // Nothing to reconcile yet; still say why (a typo in the URL, bad
+                        // credentials), so /status does not show a blank agent.
+                        after_pass(&Pass::none(fetch_took), Some(&e));
+                        if config.once {
+                            return exit::FATAL;
+                        }
+                        continue;
+                    }
                 }
             }
         };
         if config.once && git_error.is_some() {
-            after_pass(
-                &Pass {
-                    state: DesiredState::default(),
-                    report: ApplyReport::default(),
-                    took: std::time::Duration::ZERO,
-                },
-                git_error.as_ref(),
-            );
+            after_pass(&Pass::none(fetch_took), git_error.as_ref());
             return exit::FATAL;
         }
-        let pass = reconcile_once(
+        let mut pass = reconcile_once(
             (engine, &mut applier),
             sink,
             &snapshot,
@@ -278,6 +295,7 @@ pub async fn run_loop<S: Sink>(
             &mut on_pass,
         )
         .await;
+        pass.fetch_took = fetch_took;
         after_pass(&pass, git_error.as_ref());
         if config.once {
             return if pass.report.list_error.is_some() {

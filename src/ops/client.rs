@@ -113,12 +113,16 @@ pub fn render_status(json: &str) -> String {
         table(&mut out, &["SOURCE", "REASON", "MESSAGE"], rows);
     }
 
+    for error in &status.watch_errors {
+        let _ = writeln!(out, "\nDrift watch: {}", clean(error));
+    }
     if let Some(error) = &status.git_error {
-        let _ = writeln!(
-            out,
-            "\nGit error (serving the last good commit): {}",
-            clean(error)
-        );
+        let serving = if status.commit.is_some() {
+            "serving the last good commit"
+        } else {
+            "nothing fetched yet"
+        };
+        let _ = writeln!(out, "\nGit error ({serving}): {}", clean(error));
     }
     out
 }

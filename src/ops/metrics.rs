@@ -198,7 +198,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "sealsync_last_success_timestamp",
-            "Unix time of the last reconcile that completed",
+            "Unix time of the last reconcile of a freshly fetched commit that completed (not advanced while git is unreachable)",
             Unit::Seconds,
             last_success.clone(),
         );

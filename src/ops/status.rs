@@ -213,6 +213,10 @@ pub struct Status {
     /// Whether `/hooks/git` is served, and if not why.
     #[serde(default)]
     pub webhook: WebhookStatus,
+    /// Why the drift watch of a namespace does not run (a missing permission, naming the verb, the
+    /// resource and the namespace); empty while every watch runs.
+    #[serde(default)]
+    pub watch_errors: Vec<String>,
 }
 
 /// Whether the git webhook receiver is on (`--webhook-secret-file` names a readable, non-empty file).
@@ -333,6 +337,11 @@ impl StatusBoard {
         self.update(|s| upsert(&mut s.secrets, secret));
     }
 
+    /// Replaces the drift watch problems (one sentence per failing namespace).
+    pub fn set_watch_errors(&self, errors: Vec<String>) {
+        self.update(|s| s.watch_errors = errors);
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.update(|s| s.leader = leader);
     }
@@ -439,6 +448,7 @@ pub(crate) mod tests {
                 enabled: true,
                 reason: None,
             },
+            watch_errors: Vec::new(),
         }
     }
 

@@ -127,7 +127,7 @@ pub async fn apply<S: Sink>(
     max_share: f64,
 ) -> ApplyReport {
     match sink.list_managed().await {
-        Ok(managed) => apply_full(sink, state, key, max_share, managed).await,
+        Ok(managed) => apply_full(sink, state, key, max_share, managed, &BTreeSet::new()).await,
         Err(e) => ApplyReport {
             list_error: Some(e),
             ..ApplyReport::default()
@@ -181,9 +181,11 @@ impl Applier {
                     ..ApplyReport::default()
                 };
             }
-            Ok(Listing::Full(managed)) => apply_full(sink, state, key, max_share, managed).await,
+            Ok(Listing::Full(managed)) => {
+                apply_full(sink, state, key, max_share, managed, &BTreeSet::new()).await
+            }
             Ok(Listing::Changes { changed, managed }) => {
-                self.apply_partial(sink, state, max_share, changed, managed)
+                self.apply_partial(sink, state, key, max_share, changed, managed)
                     .await
             }
         };
@@ -195,6 +197,7 @@ impl Applier {
         &self,
         sink: &S,
         state: &DesiredState,
+        key: &FingerprintKey,
         max_share: f64,
         changed: Vec<ManagedSecret>,
         managed: usize,
@@ -231,11 +234,30 @@ impl Applier {
             ..ApplyReport::default()
         };
         report.results = apply_each(sink, todo).await.into_iter().collect();
-        // Some candidates may not exist (a failed first apply): counted among the managed, so the
-        // share stays a share.
+        // Some candidates may not exist (a failed first apply, deleted by hand since it was held
+        // back): counted among the managed, so the share stays a share.
         let weighed = managed.max(delete.len());
-        prune(sink, guard_prune(delete, weighed, max_share), &mut report).await;
-        report
+        let plan = guard_prune(delete, weighed, max_share);
+        if plan.refused.is_none() {
+            prune(sink, plan, &mut report).await;
+            return report;
+        }
+        // A refusal is weighed against what exists now, never against candidates remembered from
+        // earlier passes: the pass becomes a full one over a fresh listing, so Secrets deleted by
+        // hand are not counted and the message's counts are those a full pass would give.
+        match sink.list_managed().await {
+            Ok(listed) => {
+                let done: BTreeSet<SecretKey> = report.results.keys().cloned().collect();
+                let mut full = apply_full(sink, state, key, max_share, listed, &done).await;
+                full.results.extend(report.results);
+                full.skipped = state.secrets.len() - full.results.len();
+                full
+            }
+            Err(e) => {
+                report.list_error = Some(e);
+                report
+            }
+        }
     }
 
     /// What the next pass must visit again, and the state it follows.
@@ -273,6 +295,7 @@ async fn apply_full<S: Sink>(
     key: &FingerprintKey,
     max_share: f64,
     mut managed: Vec<ManagedSecret>,
+    done: &BTreeSet<SecretKey>,
 ) -> ApplyReport {
     let mut report = ApplyReport {
         managed_before: managed.len(),
@@ -295,7 +318,9 @@ async fn apply_full<S: Sink>(
                     && m.source_path.as_deref() == Some(d.source.path.as_str())
                     && m.fingerprint.as_deref() == Some(d.shared_fingerprint(key).as_str())
             });
-        if skip {
+        if done.contains(&d.key) {
+            // Applied earlier in this pass.
+        } else if skip {
             report.skipped += 1;
         } else {
             todo.push(d);

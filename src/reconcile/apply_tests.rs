@@ -381,12 +381,53 @@ fn a_partial_pass_visits_only_what_changed_and_holds_back_mass_prunes() {
         assert!(report.prune_refused.unwrap().contains("4 of 6"));
         let fourth = next_state(&third, &few);
         let report = applier.apply(&sink, &fourth, &fp, 0.5).await;
-        assert!(report.partial && report.prune_refused.is_some());
+        // Weighed again over a full listing (what exists now), and refused again.
+        assert!(!report.partial && report.prune_refused.is_some());
         assert_eq!(sink.managed().len(), NAMES as usize);
         // Allowed now (as with a raised --prune-max-share): pruned.
         let fifth = next_state(&fourth, &few);
         let report = applier.apply(&sink, &fifth, &fp, 1.0).await;
         assert_eq!(report.pruned.len(), 4);
         assert_eq!(sink.managed().len(), 2);
+    });
+}
+
+#[test]
+fn a_held_back_prune_is_weighed_again_against_what_exists_now() {
+    run(async {
+        let sink = ModelSink::default();
+        let fp = FingerprintKey::new(vec![7; 32]);
+        let mut applier = Applier::new();
+        let all: BTreeMap<u8, u8> = (0..NAMES).map(|n| (n, 0)).collect();
+        let first = next_state(&DesiredState::default(), &all);
+        applier.apply(&sink, &first, &fp, 0.5).await;
+
+        // Four of six leave git: held back.
+        let few: BTreeMap<u8, u8> = [(0, 0), (1, 0)].into();
+        let second = next_state(&first, &few);
+        let report = applier.apply(&sink, &second, &fp, 0.5).await;
+        assert!(report.prune_refused.unwrap().contains("4 of 6"));
+
+        // One of them is deleted by hand: the next pass counts what is left, 3 of 5.
+        sink.tamper(key(2), Tamper::Delete);
+        let third = next_state(&second, &few);
+        let report = applier.apply(&sink, &third, &fp, 0.5).await;
+        let why = report.prune_refused.expect("still more than half");
+        assert!(why.contains("3 of 5"), "{why}");
+        assert_eq!(report.prune_held.len(), 3);
+
+        // The others are deleted by hand too: nothing is left to refuse.
+        for n in 3..NAMES {
+            sink.tamper(key(n), Tamper::Delete);
+        }
+        let fourth = next_state(&third, &few);
+        let report = applier.apply(&sink, &fourth, &fp, 0.5).await;
+        assert_eq!(report.prune_refused, None);
+        assert!(report.prune_held.is_empty());
+        assert_eq!(report.failures(), 0);
+        // And later passes stay quiet.
+        let fifth = next_state(&fourth, &few);
+        let report = applier.apply(&sink, &fifth, &fp, 0.5).await;
+        assert_eq!(report.prune_refused, None);
     });
 }

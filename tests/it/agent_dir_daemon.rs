@@ -63,6 +63,28 @@ impl Daemon {
         d
     }
 
+    /// A daemon with the dir sink in `sink`, polling every `interval`, not awaited ready (its first
+    /// fetch may fail).
+    pub(crate) fn spawn(fx: &Fixture, url: &str, sink: &Path, interval: &str) -> Daemon {
+        let port = free_port();
+        let log = fx.dir.path().join("agent.log");
+        let child = agent()
+            .args(["run", "--repo", url, "--interval", interval])
+            .arg("--sink")
+            .arg(format!("dir:{}", sink.display()))
+            .arg("--cache-dir")
+            .arg(fx.dir.path().join("cache-daemon"))
+            .arg("--identity")
+            .arg(key("one.agekey"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, port, log }
+    }
+
     pub(crate) fn request(
         &self,
         method: &str,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -13,7 +14,7 @@ use zeroize::Zeroize;
 
 use super::events::{secret_ref, EventKind};
 use super::{
-    api_error, status_code, KubeSink, Written, COMMIT_ANNOTATION, FIELD_MANAGER,
+    api_error, status_code, Backoff, KubeSink, Written, COMMIT_ANNOTATION, FIELD_MANAGER,
     FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR,
     SOURCE_ANNOTATION,
 };
@@ -144,8 +145,8 @@ pub(crate) fn written_of(meta: &ObjectMeta) -> Written {
 impl KubeSink {
     /// The live Secret, values included (zeroized on drop).
     pub(crate) async fn get_live(&self, key: &SecretKey) -> Result<Option<LiveSecret>, SinkError> {
-        self.secrets(&key.namespace)
-            .get_opt(&key.name)
+        let api = self.secrets(&key.namespace);
+        retrying(key, || api.get_opt(&key.name))
             .await
             .map(|s| s.map(LiveSecret))
             .map_err(|e| api_error(key, "get", e))
@@ -178,8 +179,8 @@ impl KubeSink {
         let fingerprint = d.fingerprint(self.fingerprint_key());
         let body = desired_object(d, &fingerprint);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = api
-            .patch(&key.name, &params, &Patch::Apply(&body.0))
+        let patch = Patch::Apply(&body.0);
+        let applied = retrying(key, || api.patch(&key.name, &params, &patch))
             .await
             .map(LiveSecret)
             .map_err(|e| api_error(key, "server-side apply", e))?;
@@ -327,8 +328,7 @@ impl KubeSink {
     async fn delete_managed(&self, key: &SecretKey) -> Result<(), SinkError> {
         self.check_permitted(key)?;
         let api = self.secrets(&key.namespace);
-        let Some(live) = api
-            .get_metadata_opt(&key.name)
+        let Some(live) = retrying(key, || api.get_metadata_opt(&key.name))
             .await
             .map_err(|e| api_error(key, "get", e))?
         else {
@@ -361,6 +361,43 @@ impl KubeSink {
     }
 }
 
+/// Attempts of one request (or one apply after a conflict) within a pass; what still fails is retried
+/// by the next pass.
+const ATTEMPTS: u32 = 4;
+/// 100 ms, 200 ms, 400 ms between them: a pass waits at most about 0.7 s on one request.
+const RETRY: Backoff = Backoff::new_const(Duration::from_millis(100), Duration::from_secs(2));
+
+/// Whether an API error may pass by itself: overload (429), a server error (5xx), a timeout or a
+/// broken connection. A 409 is a conflict, handled by applying again from a fresh read.
+fn transient(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs one request, again with backoff while it fails transiently (`ATTEMPTS` in all).
+async fn retrying<T, F, Fut>(key: &SecretKey, mut request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut backoff = RETRY.start();
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if transient(&e) && attempt < ATTEMPTS => {
+                let delay = backoff.next().unwrap_or(RETRY.max());
+                tracing::debug!(secret = %key, error = %e, retry_in = ?delay, "transient API error; retrying");
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The first 7 characters of a commit id, as git shows it.
 pub(crate) fn short_commit(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
@@ -383,12 +420,34 @@ impl Sink for KubeSink {
         }
     }
 
+    /// A conflict (the Secret changed between read and write) is tried again from the read, a few
+    /// times within the pass; other transient errors are retried per request (`retrying`).
     async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
-        self.apply_desired(desired).await
+        let mut backoff = RETRY.start();
+        let mut attempt = 1;
+        loop {
+            match self.apply_desired(desired).await {
+                Err(SinkError::Conflict { .. }) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff.next().unwrap_or(RETRY.max())).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
-        self.delete_managed(key).await
+        let mut backoff = RETRY.start();
+        let mut attempt = 1;
+        loop {
+            match self.delete_managed(key).await {
+                Err(SinkError::Conflict { .. }) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff.next().unwrap_or(RETRY.max())).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Eight requests at once: an initial sync of thousands of Secrets stays gentle on the API server

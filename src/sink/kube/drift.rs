@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
 use kube::Api;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
@@ -25,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply::{is_managed, matches, short_commit, written_of};
 use super::events::{secret_ref, EventKind};
+use super::fight::Fights;
+use super::watch_problem::watch_problem;
 use super::{
     Backoff, KubeSink, COMMIT_ANNOTATION, FIELD_MANAGER, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
     MANAGED_SELECTOR, SOURCE_ANNOTATION,
@@ -133,6 +134,15 @@ pub enum DriftKind {
 }
 
 impl DriftKind {
+    /// The Event `action` of its revert: one Event series per kind of drift, each with its note.
+    pub fn action(self) -> &'static str {
+        match self {
+            DriftKind::Edited => "RevertEdit",
+            DriftKind::LabelRemoved => "RestoreLabel",
+            DriftKind::Deleted => "Recreate",
+        }
+    }
+
     /// A metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -143,12 +153,29 @@ impl DriftKind {
     }
 }
 
-/// One drift reverted (the caller counts these in its metrics).
+/// What became of a drift.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriftOutcome {
+    /// Put back.
+    Reverted,
+    /// Put back, and the same Secret keeps being changed by another writer: its next reverts wait
+    /// this long, then longer (up to the cap). Reported once per fight.
+    HeldOff(std::time::Duration),
+    /// Putting it back failed (the message names the cause, never a value); retried with backoff.
+    /// Reported once per run of failures.
+    Failed(String),
+}
+
+/// One drift handled (the caller counts reverts in its metrics and shows each on `/status`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriftReport {
     pub key: SecretKey,
     pub kind: DriftKind,
     pub at: SystemTime,
+    /// The file in git and the commit the Secret is restored from.
+    pub source: String,
+    pub commit: String,
+    pub outcome: DriftOutcome,
 }
 
 /// Starts watching every permitted namespace of `sink`; the task ends when `shutdown` is cancelled.
@@ -176,6 +203,7 @@ pub fn spawn_drift_watch_with(
         shutdown,
         retry,
         pending: Mutex::new(HashMap::new()),
+        fights: Mutex::new(Fights::default()),
     });
     let namespaces = reverter.sink.namespaces().map(str::to_string);
     reverter.sink.feed().running(true, namespaces);
@@ -196,18 +224,47 @@ async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
     let api: Api<PartialObjectMeta<Secret>> =
         Api::namespaced(rev.sink.client().clone(), &namespace);
     let config = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let mut stream = pin!(watcher(api, config).backoff(rev.retry.clone()));
+    // Not kube's `StreamBackoff`: it resets on every item, and the watcher yields `Init` before each
+    // list, so a list refused with 403 was retried every 100 ms forever. Here only a completed list
+    // or an event resets the schedule.
+    let mut stream = pin!(watcher(api, config));
+    let mut backoff = rev.retry.start();
     let mut listed: Option<HashSet<String>> = None;
+    // What was last said about a failing watch: each problem is said once, not on every retry.
+    let mut told: Option<String> = None;
     tracing::debug!(namespace, "watching managed Secrets");
     loop {
         let next = tokio::select! {
             _ = rev.shutdown.cancelled() => return,
             next = stream.next() => next,
         };
+        if matches!(
+            next,
+            Some(Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_)))
+        ) {
+            kube::runtime::utils::Backoff::reset(&mut backoff);
+        }
+        if matches!(next, Some(Ok(_))) && told.take().is_some() {
+            tracing::info!(namespace, "the watch of managed Secrets runs again");
+            rev.sink.set_watch_problem(&namespace, None);
+        }
         match next {
             None => return,
             Some(Err(err)) => {
-                tracing::warn!(namespace, error = %err, "watch of managed Secrets failed; it restarts");
+                let problem = watch_problem(&namespace, &err);
+                if told.as_ref() != Some(&problem) {
+                    tracing::error!(namespace, error = %err, "{problem}");
+                    rev.sink
+                        .set_watch_problem(&namespace, Some(problem.clone()));
+                    told = Some(problem);
+                } else {
+                    tracing::debug!(namespace, error = %err, "the watch of managed Secrets still fails");
+                }
+                let delay = backoff.next().unwrap_or(rev.retry.max());
+                tokio::select! {
+                    _ = rev.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
             Some(Ok(Event::Init)) => {
                 rev.sink.feed().listing(&namespace);
@@ -244,6 +301,8 @@ struct Reverter {
     /// Keys with a revert under way; `true` asks it to look once more when done, so a change that
     /// lands while it runs is never lost.
     pending: Mutex<HashMap<SecretKey, bool>>,
+    /// Secrets another writer keeps changing: their reverts are held off.
+    fights: Mutex<Fights>,
 }
 
 impl Reverter {
@@ -306,10 +365,26 @@ impl Reverter {
 
     async fn run(self: Arc<Self>, key: SecretKey) {
         loop {
-            let mut backoff = self.retry.clone();
+            let hold = self.lock_fights().wait(&key);
+            if let Some(hold) = hold {
+                tracing::debug!(secret = %key, ?hold, "holding off the next revert");
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {
+                        self.lock_pending().remove(&key);
+                        return;
+                    }
+                    _ = tokio::time::sleep(hold) => {}
+                }
+            }
+            let mut backoff = self.retry.start();
+            let mut told = false;
             while let Err(err) = self.check(&key).await {
-                let delay = backoff.next().unwrap_or(std::time::Duration::from_secs(30));
+                let delay = backoff.next().unwrap_or(self.retry.max());
                 tracing::warn!(secret = %key, error = %err, retry_in = ?delay, "putting back a Secret changed by hand failed; retrying");
+                if !told {
+                    told = true;
+                    self.report_failure(&key, &err);
+                }
                 tokio::select! {
                     _ = self.shutdown.cancelled() => {
                         self.lock_pending().remove(&key);
@@ -326,6 +401,25 @@ impl Reverter {
             pending.remove(&key);
             return;
         }
+    }
+
+    fn lock_fights(&self) -> std::sync::MutexGuard<'_, Fights> {
+        self.fights.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the agent that a revert fails (once per run of failures), so `/status` says so.
+    fn report_failure(&self, key: &SecretKey, err: &SinkError) {
+        let Some(desired) = self.desired.get(key) else {
+            return;
+        };
+        let _ = self.reports.send(DriftReport {
+            key: key.clone(),
+            kind: DriftKind::Edited,
+            at: SystemTime::now(),
+            source: desired.source.path.clone(),
+            commit: desired.source.commit.clone(),
+            outcome: DriftOutcome::Failed(format!("putting it back failed: {err}")),
+        });
     }
 
     /// Compares the live Secret with the desired one and puts it back when they differ. Ok when
@@ -379,24 +473,60 @@ impl Reverter {
             Some(written.uid),
             Some(written.resource_version),
         );
+        // Repeats about this Secret aggregate into one Event series (count, last seen).
         self.sink
             .recorder()
             .publish(
                 &regarding,
                 EventKind::Normal,
                 "DriftReverted",
-                "Revert",
+                kind.action(),
                 &note,
             )
             .await;
+        let held = self.lock_fights().reverted(key);
+        let outcome = match held {
+            None => DriftOutcome::Reverted,
+            Some(hold) => {
+                let note = fight_note(&managers, hold);
+                tracing::warn!(secret = %key, managers = ?managers, "{note}");
+                self.sink
+                    .recorder()
+                    .publish(
+                        &regarding,
+                        EventKind::Warning,
+                        "RevertsHeldOff",
+                        "Revert",
+                        &note,
+                    )
+                    .await;
+                DriftOutcome::HeldOff(hold)
+            }
+        };
         // The receiver may be gone during shutdown; the revert itself is done.
         let _ = self.reports.send(DriftReport {
             key: key.clone(),
             kind,
             at: SystemTime::now(),
+            source: desired.source.path.clone(),
+            commit: desired.source.commit.clone(),
+            outcome,
         });
         Ok(())
     }
+}
+
+/// The announcement of a fight: who keeps changing the Secret and how the reverts are spaced out.
+pub fn fight_note(managers: &[String], hold: std::time::Duration) -> String {
+    let who = match managers {
+        [] => "another writer".to_string(),
+        many => format!("another writer ({})", many.join(", ")),
+    };
+    format!(
+        "{who} keeps changing this Secret: reverts are held off, {} doubling up to {}, until it is left alone for 10m; stop the other writer or remove the Secret from git",
+        humantime::format_duration(hold),
+        humantime::format_duration(Fights::cap())
+    )
 }
 
 /// The source annotation of a watched Secret.

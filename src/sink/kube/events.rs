@@ -1,14 +1,11 @@
-//! Kubernetes Events (`events.k8s.io/v1`) about managed Secrets, written with the agent's identity as
-//! the reporting controller; a failure to write one is logged, never fatal.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Kubernetes Events (`events.k8s.io/v1`) about managed Secrets, written through kube-runtime's
+//! recorder with the agent's identity as the reporting controller: the same Event repeated (a Secret
+//! reverted again and again) becomes one Event whose series counts it, not one Event each time. A
+//! failure to write one is logged, never fatal.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
-use kube::{Api, Client};
+use kube::runtime::events::{Event, EventType, Recorder as KubeRecorder, Reporter};
+use kube::Client;
 
 /// `reportingController` of every Event the agent writes (events.k8s.io/v1 wants a qualified name).
 pub const REPORTING_CONTROLLER: &str = "sealsync.dev/agent";
@@ -24,36 +21,37 @@ pub enum EventKind {
     Warning,
 }
 
-impl EventKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Normal => "Normal",
-            EventKind::Warning => "Warning",
+impl From<EventKind> for EventType {
+    fn from(kind: EventKind) -> EventType {
+        match kind {
+            EventKind::Normal => EventType::Normal,
+            EventKind::Warning => EventType::Warning,
         }
     }
 }
 
-/// Writes Events. Cheap to clone.
+/// Writes Events. Cheap to clone (clones share the recorder's series cache).
 #[derive(Clone)]
 pub struct Recorder {
-    client: Client,
-    instance: String,
-    /// Makes names unique within one process even when two Events fall in the same nanosecond.
-    sequence: std::sync::Arc<AtomicU64>,
+    inner: KubeRecorder,
 }
 
 impl Recorder {
     /// `instance` identifies this replica (the pod name, else the hostname), as the caller found it.
     pub fn new(client: Client, instance: impl Into<String>) -> Recorder {
+        let reporter = Reporter {
+            controller: REPORTING_CONTROLLER.into(),
+            instance: Some(truncate(instance.into(), MAX_SHORT)),
+        };
         Recorder {
-            client,
-            instance: truncate(instance.into(), MAX_SHORT),
-            sequence: Default::default(),
+            inner: KubeRecorder::new(client, reporter),
         }
     }
 
     /// Records an Event about `regarding` in its namespace. `note` must not carry a secret value;
-    /// callers build it from names, paths and commits only.
+    /// callers build it from names, paths and commits only. Repeats of the same `reason` and
+    /// `action` about the same object within kube-runtime's window (6 minutes) update one Event's
+    /// series (count, last seen) and keep its first note.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
@@ -69,35 +67,23 @@ impl Recorder {
             );
             return;
         };
-        let now = Timestamp::now();
-        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let object = regarding.name.as_deref().unwrap_or("sealsync");
-        let event = Event {
-            metadata: ObjectMeta {
-                // The convention of kubectl and client-go: `<object>.<unique hex>`.
-                name: Some(format!(
-                    "{object}.{:x}{:x}",
-                    now.as_nanosecond(),
-                    seq & 0xfff
-                )),
-                namespace: Some(namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            event_time: Some(MicroTime(now)),
-            type_: Some(kind.as_str().into()),
-            reason: Some(truncate(reason.into(), MAX_SHORT)),
-            action: Some(truncate(action.into(), MAX_SHORT)),
-            note: Some(truncate(note.into(), MAX_NOTE)),
-            regarding: Some(regarding.clone()),
-            reporting_controller: Some(REPORTING_CONTROLLER.into()),
-            reporting_instance: Some(self.instance.clone()),
-            ..Event::default()
+        // The series is keyed by the object reference: the resourceVersion changes with every write
+        // (every revert), so it is left out, or no two reverts would share a series.
+        let regarding = ObjectReference {
+            resource_version: None,
+            ..regarding.clone()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(err) = api.create(&PostParams::default(), &event).await {
+        let event = Event {
+            type_: kind.into(),
+            reason: truncate(reason.into(), MAX_SHORT),
+            note: Some(truncate(note.into(), MAX_NOTE)),
+            action: truncate(action.into(), MAX_SHORT),
+            secondary: None,
+        };
+        if let Err(err) = self.inner.publish(&event, &regarding).await {
             tracing::warn!(
                 namespace,
-                object,
+                object = regarding.name.as_deref().unwrap_or_default(),
                 reason,
                 error = %err,
                 "could not record a Kubernetes Event"

@@ -11,10 +11,13 @@ mod backoff;
 pub mod client;
 pub mod drift;
 pub mod events;
+mod failed_files;
 mod feed;
+mod fight;
 pub mod hmac_key;
+mod watch_problem;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -24,7 +27,7 @@ use crate::desired::{FingerprintKey, SecretKey};
 use crate::sink::SinkError;
 
 pub use backoff::Backoff;
-pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftReport};
+pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
@@ -69,6 +72,10 @@ struct Inner {
     warned: Mutex<HashMap<SecretKey, Written>>,
     /// What the drift watch learnt for the next pass.
     feed: Mutex<feed::Feed>,
+    /// Decryption failures already told by an Event, per Secret.
+    told: Mutex<failed_files::Told>,
+    /// Why a namespace's drift watch does not run (a missing permission), by namespace.
+    watch_problems: tokio::sync::watch::Sender<BTreeMap<String, String>>,
 }
 
 impl KubeSink {
@@ -90,6 +97,8 @@ impl KubeSink {
                 written: Mutex::new(HashMap::new()),
                 warned: Mutex::new(HashMap::new()),
                 feed: Mutex::new(feed::Feed::default()),
+                watch_problems: tokio::sync::watch::Sender::new(BTreeMap::new()),
+                told: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -153,6 +162,30 @@ impl KubeSink {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         warned.insert(key.clone(), state.clone()) != Some(state)
+    }
+
+    /// Why the drift watch of a namespace does not run, by namespace (empty while all run); the
+    /// receiver sees every change.
+    pub fn watch_problems(&self) -> tokio::sync::watch::Receiver<BTreeMap<String, String>> {
+        self.inner.watch_problems.subscribe()
+    }
+
+    /// Sets (or clears, with None) the problem of `namespace`'s watch.
+    pub(crate) fn set_watch_problem(&self, namespace: &str, problem: Option<String>) {
+        self.inner
+            .watch_problems
+            .send_if_modified(|all| match problem {
+                Some(p) => all.insert(namespace.to_string(), p.clone()) != Some(p),
+                None => all.remove(namespace).is_some(),
+            });
+    }
+
+    pub(crate) fn lock_told(&self) -> std::sync::MutexGuard<'_, failed_files::Told> {
+        // Single inserts and retains: a panic elsewhere leaves it consistent.
+        self.inner
+            .told
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn feed(&self) -> std::sync::MutexGuard<'_, feed::Feed> {

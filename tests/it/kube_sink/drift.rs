@@ -269,3 +269,80 @@ async fn no_event_message_label_or_annotation_carries_a_value() {
     assert!(key.expose().len() >= 32);
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_writer_fighting_gets_one_event_series_and_held_off_reverts() {
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::PostParams;
+    use kube::Api;
+    use sealsync::sink::kube::DriftOutcome;
+
+    let c = Cluster::start().await;
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.server.clear_requests();
+    let api = c.secrets("team-a");
+    let other = PostParams {
+        field_manager: Some("other-controller".into()),
+        ..PostParams::default()
+    };
+    // Another controller puts its value back whenever sealsync has restored its own, for 8 s.
+    let mut edits = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        let live = api.get("db").await.unwrap();
+        if value(&live, "password") == b"good-pw" {
+            let mut theirs = live;
+            theirs.data.as_mut().unwrap().insert(
+                "password".into(),
+                k8s_openapi::ByteString(b"their-pw".to_vec()),
+            );
+            // A conflict (a revert landed in between) is another round of the fight.
+            if api.replace("db", &other, &theirs).await.is_ok() {
+                edits += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reverts = c.secret_patches().len();
+    eprintln!("8 s of fighting: {edits} edits by the other writer, {reverts} reverts");
+    // 4 reverts at once (3 free, the 4th starts the fight), then held off 1 s, 2 s, 4 s, ...: 7 in
+    // 8 s (one more in flight at most); without a hold-off, one per edit.
+    assert!(
+        (4..=9).contains(&reverts),
+        "{reverts} reverts for {edits} edits"
+    );
+
+    let events: Api<Event> = Api::namespaced(c.client.clone(), "team-a");
+    let events = events.list(&ListParams::default()).await.unwrap().items;
+    let reverted: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("DriftReverted"))
+        .collect();
+    assert_eq!(reverted.len(), 1, "one Event series: {reverted:#?}");
+    let series = reverted[0].series.as_ref().expect("a series");
+    assert!(series.count >= 3, "{series:?}");
+    let held: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("RevertsHeldOff"))
+        .collect();
+    assert_eq!(held.len(), 1, "the fight is announced once");
+    let note = held[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("other-controller"), "{note}");
+    assert!(!note.contains("their-pw") && !note.contains("good-pw"));
+
+    let mut announced = 0;
+    while let Ok(report) = agent.reports.try_recv() {
+        assert_eq!(report.source, "apps/team-a/db.yaml");
+        assert_eq!(report.commit, "abc1234def5678");
+        announced += usize::from(matches!(report.outcome, DriftOutcome::HeldOff(_)));
+    }
+    assert_eq!(announced, 1);
+    // Left alone, the Secret is put back after the hold-off.
+    let back = within(Duration::from_secs(60), || {
+        let api = api.clone();
+        async move { value(&api.get("db").await.unwrap(), "password") == b"good-pw" }
+    })
+    .await;
+    assert!(back.is_some());
+    agent.stop().await;
+}

@@ -5,9 +5,9 @@ use std::time::Duration;
 use kube::api::PostParams;
 use kube_api_test_server::{FaultSpec, TestServer, Verb};
 use sealsync::desired::SecretKey;
-use sealsync::sink::kube::DriftKind;
+use sealsync::sink::kube::{DriftKind, DriftOutcome};
 
-use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster};
+use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revert_converges_through_failing_patches() {
@@ -25,7 +25,14 @@ async fn a_revert_converges_through_failing_patches() {
         ..PostParams::default()
     };
     c.replace_password("team-a", "db", "bad-pw", &by_hand).await;
-    let took = restored(&c, "team-a", "db", "good-pw").await;
+    // Each request is retried with backoff (100, 200, 400 ms), so the revert takes longer than the
+    // usual second: wait for the outcome, not a speed.
+    let api = c.secrets("team-a");
+    let took = within(Duration::from_secs(20), || {
+        let api = api.clone();
+        async move { api.get("db").await.unwrap().data.unwrap()["password"].0 == b"good-pw" }
+    })
+    .await;
     eprintln!("revert through 3 failed PATCHes: {took:?}");
     assert!(took.is_some());
     let patches = c.secret_patches();
@@ -54,7 +61,13 @@ async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
     let settled = patches();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(patches(), settled, "no more attempts");
-    assert!(agent.reports.try_recv().is_err(), "nothing was reverted");
+    // Nothing was reverted (a failure may have been reported while the Secret was still desired).
+    while let Ok(report) = agent.reports.try_recv() {
+        assert!(
+            matches!(report.outcome, DriftOutcome::Failed(_)),
+            "{report:?}"
+        );
+    }
     c.server.clear_faults();
     agent.stop().await;
 }
@@ -108,5 +121,140 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     // And once more after the re-list, through the fresh watch.
     c.patch_password("team-a", "db", "after-relist");
     assert!(restored(&c, "team-a", "db", "good-pw").await.is_some());
+    agent.stop().await;
+}
+
+/// Watch attempts in `namespace` the server answered so far.
+fn watches(c: &Cluster, namespace: &str) -> usize {
+    let path = format!("/namespaces/{namespace}/");
+    c.server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&path))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
+    let c = Cluster::start().await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::Watch, 403)
+            .resource("secrets")
+            .times(100_000),
+    );
+    let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    let mut problems = agent.sink.watch_problems();
+    let said = within(Duration::from_secs(20), || {
+        let told = problems.borrow_and_update().get("team-a").cloned();
+        async move { told.is_some() }
+    })
+    .await;
+    assert!(said.is_some(), "the refusal is reported");
+    let told = agent.sink.watch_problems().borrow()["team-a"].clone();
+    assert!(
+        told.starts_with("the agent may not watch secrets in namespace team-a: grant it with deploy/target-namespace"),
+        "{told}"
+    );
+    // A bounded run: the schedule (100 ms doubling, capped at 30 s) allows about log2(T / 0.1 s) + 1
+    // attempts in T seconds, 8 in 8 s; a retry loop without backoff makes hundreds.
+    c.server.clear_requests();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let attempts = watches(&c, "team-a");
+    eprintln!("watch attempts in 8 s while forbidden: {attempts}");
+    assert!(attempts <= 10, "{attempts} watch attempts in 8 s");
+
+    // Granted again: the watch runs, and the problem is gone with its first event (a watch that
+    // starts yields nothing by itself).
+    c.server.clear_faults();
+    c.patch_password("team-a", "db", "by-hand");
+    let cleared = within(Duration::from_secs(60), || {
+        let none = agent.sink.watch_problems().borrow().is_empty();
+        async move { none }
+    })
+    .await;
+    assert!(cleared.is_some(), "the problem clears once the watch runs");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_whose_namespace_was_deleted_is_reported_failing() {
+    let c = Cluster::start_with(TestServer::builder().strict_namespaces(true)).await;
+    c.kubectl(&["create", "namespace", OWN_NS]);
+    c.kubectl(&["create", "namespace", "team-a"]);
+    let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.kubectl(&["delete", "namespace", "team-a"]);
+    let report = agent.next_report().await;
+    assert_eq!(report.source, "apps/team-a/db.yaml");
+    match &report.outcome {
+        DriftOutcome::Failed(why) => assert!(why.contains("404"), "{why}"),
+        other => panic!("a revert into a deleted namespace cannot succeed: {other:?}"),
+    }
+    // Said once, not on every retry.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(agent.reports.try_recv().is_err());
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
+    use sealsync::sink::{ApplyOutcome, Sink};
+
+    let c = Cluster::start().await;
+    let sink = c.sink(&["team-a"]).await;
+    // Two server errors, then a conflict: one apply still succeeds, without waiting for a next pass.
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 500)
+            .resource("secrets")
+            .times(2),
+    );
+    c.server
+        .fail_next(FaultSpec::new(Verb::Patch, 409).resource("secrets"));
+    c.server.clear_requests();
+    let outcome = sink.apply(&desired("team-a", "db", "pw")).await.unwrap();
+    assert_eq!(outcome, ApplyOutcome::Created);
+    assert_eq!(c.secret_patches(), [500, 500, 409, 201]);
+
+    // A refusal is not transient: one attempt, and the error names it.
+    c.server.fail_next(
+        FaultSpec::new(Verb::Patch, 403)
+            .resource("secrets")
+            .times(10),
+    );
+    c.server.clear_requests();
+    let err = sink
+        .apply(&desired("team-a", "db", "other"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    assert_eq!(c.secret_patches(), [403]);
+    c.server.clear_faults();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_list_backs_off_too() {
+    let c = Cluster::start().await;
+    c.server.fail_next(
+        FaultSpec::new(Verb::List, 403)
+            .resource("secrets")
+            .times(100_000),
+    );
+    let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
+    c.server.clear_requests();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The watcher announces each new list as an event of its own; that must not reset the schedule
+    // (100 ms doubling: about 8 attempts in 8 s, not one every 100 ms).
+    let attempts = c
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "secrets" && (r.verb == "list" || r.verb == "watch"))
+        .count();
+    eprintln!("list attempts in 8 s while forbidden: {attempts}");
+    assert!(attempts <= 10, "{attempts} list attempts in 8 s");
+    let told = agent.sink.watch_problems().borrow().get("team-a").cloned();
+    assert!(
+        told.is_some_and(|t| t.starts_with("the agent may not list secrets in namespace team-a")),
+        "the missing permission is named"
+    );
     agent.stop().await;
 }

@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod client;
 mod drift;
+mod failed_files;
 mod faults;
 mod feed;
 mod leader;
