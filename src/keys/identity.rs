@@ -85,7 +85,6 @@ impl Identities {
         }
     }
 
-
     /// Reads identities from one source; returns how many it held.
     pub fn add(&mut self, source: IdentitySource) -> Result<usize, KeyError> {
         match source {
@@ -279,7 +278,6 @@ fn is_age_file(bytes: &[u8]) -> bool {
     start.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
         || start.starts_with(b"age-encryption.org/")
 }
-
 
 /// Reads a key file; returns its bytes and its permission bits.
 fn read_key_file(path: &Path) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), KeyError> {
