@@ -148,6 +148,18 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
             pass.state.refused.len(),
             first_refusal.as_deref(),
         ));
+    let ignored = pass
+        .state
+        .ignored
+        .iter()
+        .take(crate::ops::status::MAX_IGNORED_SHOWN)
+        .map(|i| crate::ops::status::IgnoredDocument {
+            source: i.path.clone(),
+            document: i.document,
+            kind: format!("{}/{}", i.api_version, i.kind),
+        })
+        .collect();
+    ops.status.set_ignored(ignored, pass.state.ignored.len());
     if report.partial {
         ops.status.record_partial(now, secrets, &removed, refused);
     } else {

@@ -209,6 +209,7 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
         desired = state.secrets.len(),
         refused = state.refused.len(),
         ignored = state.ignored.len(),
+        ignored_kinds = %ignored_kinds(state),
         files_decrypted = state.files_classified,
         created = report.count(&ApplyOutcome::Created),
         updated = report.count(&ApplyOutcome::Updated),
@@ -221,6 +222,21 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
         desired_seconds,
         "reconciled"
     );
+}
+
+/// The kinds of the documents a pass left alone, with counts: `apps/v1/Deployment (2), ...`.
+fn ignored_kinds(state: &DesiredState) -> String {
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for i in state.ignored.iter() {
+        *kinds
+            .entry(format!("{}/{}", i.api_version, i.kind))
+            .or_default() += 1;
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{k} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What wakes the loop: webhook triggers, and the signal to stop (shutdown, or lost leadership).

@@ -113,6 +113,21 @@ pub fn render_status(json: &str) -> String {
         table(&mut out, &["SOURCE", "REASON", "MESSAGE"], rows);
     }
 
+    if status.ignored_total > 0 {
+        // The kinds only: a repository of manifests may hold thousands of other objects.
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for i in &status.ignored {
+            *kinds.entry(i.kind.as_str()).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+        let _ = writeln!(
+            out,
+            "\nIgnored (not Secrets): {} documents: {}",
+            status.ignored_total,
+            clean(&kinds.join(", "))
+        );
+    }
+
     for error in &status.watch_errors {
         let _ = writeln!(out, "\nDrift watch: {}", clean(error));
     }
@@ -252,5 +267,32 @@ Git error (serving the last good commit): fetching https://***@git.example.com/o
         assert!(rendered.contains("bad\\u{1b}[2Jthing\\r\\nnext"));
         assert!(rendered.contains("evil\\u{1b}]0;title\\u{7}.yaml"));
         assert!(rendered.contains("line 1\\rline 2"));
+    }
+
+    #[test]
+    fn ignored_documents_are_summed_up_by_kind() {
+        let board = crate::ops::StatusBoard::new();
+        let doc = |source: &str, kind: &str| crate::ops::status::IgnoredDocument {
+            source: source.into(),
+            document: 1,
+            kind: kind.into(),
+        };
+        board.set_ignored(
+            vec![
+                doc(
+                    "apps/kustomization.yaml",
+                    "kustomize.config.k8s.io/v1beta1/Kustomization",
+                ),
+                doc("apps/web.yaml", "apps/v1/Deployment"),
+                doc("apps/api.yaml", "apps/v1/Deployment"),
+            ],
+            3,
+        );
+        let json = serde_json::to_string(&board.snapshot()).unwrap();
+        let rendered = render_status(&json);
+        assert!(
+            rendered.contains("Ignored (not Secrets): 3 documents: apps/v1/Deployment (2), kustomize.config.k8s.io/v1beta1/Kustomization (1)"),
+            "{rendered}"
+        );
     }
 }

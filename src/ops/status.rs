@@ -217,6 +217,27 @@ pub struct Status {
     /// resource and the namespace); empty while every watch runs.
     #[serde(default)]
     pub watch_errors: Vec<String>,
+    /// Documents read and left alone because they are not Secrets (Kustomize files, Deployments, ...):
+    /// the answer to "why is nothing happening" for a file sealsync does not handle. At most
+    /// [`MAX_IGNORED_SHOWN`]; `ignored_total` counts them all.
+    #[serde(default)]
+    pub ignored: Vec<IgnoredDocument>,
+    #[serde(default)]
+    pub ignored_total: usize,
+}
+
+/// How many ignored documents `/status` lists (the count is always complete).
+pub const MAX_IGNORED_SHOWN: usize = 200;
+
+/// A document that is not a Secret, left alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredDocument {
+    /// The file in git, relative to the repository root.
+    pub source: String,
+    /// The one-based index of the document within its file.
+    pub document: usize,
+    /// `apiVersion/kind`.
+    pub kind: String,
 }
 
 /// Whether the git webhook receiver is on (`--webhook-secret-file` names a readable, non-empty file).
@@ -268,6 +289,15 @@ impl StatusBoard {
     pub fn record_git_error(&self, message: impl fmt::Display) {
         let message = redact_url_userinfo(&message.to_string());
         self.update(|s| s.git_error = Some(message));
+    }
+
+    /// The documents the last pass left alone (the first [`MAX_IGNORED_SHOWN`], and how many in all).
+    pub fn set_ignored(&self, mut ignored: Vec<IgnoredDocument>, total: usize) {
+        ignored.truncate(MAX_IGNORED_SHOWN);
+        self.update(|s| {
+            s.ignored = ignored;
+            s.ignored_total = total;
+        });
     }
 
     /// A reconcile completed: replaces the per-Secret and refused lists with this pass's results.
@@ -449,6 +479,8 @@ pub(crate) mod tests {
                 reason: None,
             },
             watch_errors: Vec::new(),
+            ignored: Vec::new(),
+            ignored_total: 0,
         }
     }
 
