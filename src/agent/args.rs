@@ -73,6 +73,17 @@ pub struct RunArgs {
         value_delimiter = ';'
     )]
     pub namespace_policy: Vec<String>,
+    /// Which age identities may decrypt the files under a path: 'GLOB=FILE[,FILE...]' (repeatable,
+    /// ';'-separated in the environment), as Flux's per-tenant decryption keys. A path a rule matches
+    /// is decrypted only with that rule's identities, so a team's folder cannot have another team's
+    /// ciphertext decrypted; other paths use --identity. Without rules: single-tenant mode.
+    #[arg(
+        long = "decryption-policy",
+        env = "SEALSYNC_DECRYPTION_POLICY",
+        value_name = "GLOB=FILE",
+        value_delimiter = ';'
+    )]
+    pub decryption_policy: Vec<String>,
     /// How often to poll git: 30s, 5m, 1h (default 1m).
     #[arg(long, env = "SEALSYNC_INTERVAL", value_name = "DURATION")]
     pub interval: Option<String>,

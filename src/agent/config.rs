@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::git::GitAuth;
-use crate::policy::PolicyRule;
+use crate::policy::{DecryptionRule, PolicyRule};
 use crate::sops::stores::Format;
 use crate::sops::tree::{Map, Value};
 
@@ -54,6 +54,8 @@ pub struct AgentConfig {
     pub inline_identity: Option<SecretString>,
     pub sink: SinkSpec,
     pub namespace_policy: Vec<PolicyRule>,
+    /// Per-path identity files (`--decryption-policy`); empty: single-tenant mode.
+    pub decryption_policy: Vec<DecryptionRule>,
     pub interval: Duration,
     pub once: bool,
     pub listen: SocketAddr,
@@ -103,7 +105,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 17] = [
+        const KNOWN: [&str; 18] = [
             "repo",
             "ref",
             "paths",
@@ -121,6 +123,7 @@ impl FileValues {
             "max_file_size",
             "default_namespace",
             "once",
+            "decryption_policy",
         ];
         for (key, _) in map.entries() {
             if !KNOWN.contains(&key) {
@@ -326,6 +329,18 @@ impl AgentConfig {
                 PolicyRule::parse(text).map_err(|e| ConfigError(format!("--namespace-policy {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let decryption_policy = r
+            .many(
+                "decryption_policy",
+                "SEALSYNC_DECRYPTION_POLICY",
+                args.decryption_policy.clone(),
+            )?
+            .iter()
+            .map(|text| {
+                DecryptionRule::parse(text)
+                    .map_err(|e| ConfigError(format!("--decryption-policy {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let interval = parse_duration(
             &r.one(
                 "interval",
@@ -487,6 +502,7 @@ impl AgentConfig {
             inline_identity: env.sops_age_key.clone(),
             sink,
             namespace_policy,
+            decryption_policy,
             interval,
             once,
             listen,

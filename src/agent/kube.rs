@@ -45,7 +45,7 @@ pub async fn run(
         .unwrap_or_else(|| kube_config.default_namespace.clone());
     let client = crate::sink::kube::client::build(kube_config)
         .map_err(|e| Fatal(format!("cannot create a Kubernetes client: {e}")))?;
-    let engine = run::engine(config, identities, &own_namespace);
+    let engine = run::engine(config, identities, &own_namespace)?;
     let namespaces = match engine.settings().policy.namespaces() {
         Some(list) => list,
         None => {

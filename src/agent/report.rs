@@ -20,7 +20,7 @@ pub fn error_reason(reason: Reason) -> ErrorReason {
         Reason::Mac => ErrorReason::Mac,
         Reason::NoKey => ErrorReason::NoKey,
         Reason::Invalid | Reason::Unresolved => ErrorReason::Invalid,
-        Reason::Policy => ErrorReason::Policy,
+        Reason::Policy | Reason::Unbound => ErrorReason::Policy,
         Reason::Duplicate => ErrorReason::Duplicate,
         Reason::TooLarge => ErrorReason::TooLarge,
         // The git cache lost a blob it held.

@@ -18,6 +18,7 @@ pub enum IdentitySource {
     Inline { origin: String, text: SecretString },
 }
 
+#[derive(Clone)]
 struct Entry {
     key: Key,
     /// Derived when first asked for: a scalar multiplication that decrypting a file with one
@@ -25,6 +26,7 @@ struct Entry {
     recipient: OnceLock<Option<String>>,
 }
 
+#[derive(Clone)]
 enum Key {
     X25519(age::x25519::Identity),
     Ssh(age::ssh::Identity),
@@ -145,6 +147,27 @@ impl Identities {
         }
         self.entries.push(Entry::new(Key::Ssh(identity)));
         Ok(1)
+    }
+
+    /// Every identity of `parts`, once each (for a path that several decryption rules match).
+    pub fn union(parts: &[&Identities]) -> Identities {
+        let mut out = Identities::default();
+        for part in parts {
+            for entry in &part.entries {
+                let known = entry
+                    .recipient()
+                    .is_some_and(|r| out.recipients().any(|have| have == r));
+                if !known {
+                    out.entries.push(entry.clone());
+                }
+            }
+            for origin in &part.origins {
+                if !out.origins.contains(origin) {
+                    out.origins.push(origin.clone());
+                }
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {

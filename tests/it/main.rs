@@ -13,3 +13,4 @@ mod git_source;
 mod kube_sink;
 mod sealctl;
 mod sops_interop;
+mod tenancy;
