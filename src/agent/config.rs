@@ -56,6 +56,11 @@ pub struct AgentConfig {
     pub namespace_policy: Vec<PolicyRule>,
     /// Per-path identity files (`--decryption-policy`); empty: single-tenant mode.
     pub decryption_policy: Vec<DecryptionRule>,
+    /// `--instance` (None: the agent's own namespace, found when connecting).
+    pub instance: Option<String>,
+    pub allow_adopt: bool,
+    /// `--ignore-leader`: `--once` writes although another replica holds the Lease.
+    pub ignore_leader: bool,
     pub interval: Duration,
     pub once: bool,
     pub listen: SocketAddr,
@@ -105,7 +110,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 18] = [
+        const KNOWN: [&str; 20] = [
             "repo",
             "ref",
             "paths",
@@ -124,6 +129,8 @@ impl FileValues {
             "default_namespace",
             "once",
             "decryption_policy",
+            "instance",
+            "allow_adopt",
         ];
         for (key, _) in map.entries() {
             if !KNOWN.contains(&key) {
@@ -341,6 +348,29 @@ impl AgentConfig {
                     .map_err(|e| ConfigError(format!("--decryption-policy {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let instance = r.one("instance", "SEALSYNC_INSTANCE", args.instance.clone(), None)?;
+        if let Some(name) = &instance {
+            crate::names::dns_label(name)
+                .map_err(|why| ConfigError(format!("--instance '{name}': {why}")))?;
+        }
+        let allow_adopt = match r
+            .one(
+                "allow_adopt",
+                "SEALSYNC_ALLOW_ADOPT",
+                args.allow_adopt.then(|| "true".to_string()),
+                Some("false"),
+            )?
+            .as_deref()
+        {
+            Some("true") => true,
+            Some("false") => false,
+            other => {
+                return err(format!(
+                    "allow_adopt '{}': expected true or false",
+                    other.unwrap_or("")
+                ))
+            }
+        };
         let interval = parse_duration(
             &r.one(
                 "interval",
@@ -503,6 +533,9 @@ impl AgentConfig {
             sink,
             namespace_policy,
             decryption_policy,
+            instance,
+            allow_adopt,
+            ignore_leader: args.ignore_leader,
             interval,
             once,
             listen,

@@ -55,6 +55,8 @@ pub fn main() -> u8 {
             "max_file_size",
             "default_namespace",
             "decryption_policy",
+            "instance",
+            "allow_adopt",
         ] {
             if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 env.from_flags.push(match id {

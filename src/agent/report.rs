@@ -74,6 +74,7 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
                     }
                     ApplyOutcome::Unchanged if failed_file => kept(),
                     ApplyOutcome::Unchanged => base(SecretState::Unchanged),
+                    ApplyOutcome::Refused(why) => base(SecretState::Refused).with_error(why.clone()),
                     ApplyOutcome::RefusedUnmanaged => base(SecretState::Refused).with_error(
                         "a Secret of this name exists and is not managed by sealsync (annotate the document sealsync.dev/adopt: \"true\" to take it over)",
                     ),

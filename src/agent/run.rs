@@ -21,6 +21,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FATAL: u8 = 1;
     pub const PARTIAL: u8 = 2;
+    /// `--once` with the kube sink while another replica holds the leader Lease: nothing written.
+    pub const LEADER_ACTIVE: u8 = 3;
 }
 
 /// A fatal start-up or fetch problem, already phrased for the operator.
@@ -137,7 +139,14 @@ impl Pass {
                 .report
                 .results
                 .values()
-                .any(|r| matches!(r, SecretResult::Applied(ApplyOutcome::RefusedUnmanaged)))
+                .any(|r| {
+                    matches!(
+                        r,
+                        SecretResult::Applied(
+                            ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
+                        )
+                    )
+                })
     }
 }
 
@@ -196,6 +205,8 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
                 secret = %key,
                 "a Secret of this name exists and is not managed by sealsync: left alone (annotate the document sealsync.dev/adopt: \"true\" to take it over)"
             ),
+            // The sink logged the reason when it refused.
+            SecretResult::Applied(ApplyOutcome::Refused(_)) => {}
             SecretResult::Applied(ApplyOutcome::Unchanged) => {}
             SecretResult::Failed(e) => tracing::error!(secret = %key, "apply failed: {e}"),
         }
