@@ -9,4 +9,5 @@ mod drift;
 mod faults;
 mod feed;
 mod leader;
+mod instances;
 mod ownership;
