@@ -35,7 +35,7 @@ fn keys(listed: Vec<sealsync::sink::ManagedSecret>) -> Vec<String> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
     let c = Cluster::start().await;
     let a = c.sink_as(&["team-a"], instance("repo-a")).await;
@@ -72,7 +72,7 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
     assert!(c.secrets("team-a").get_opt("one").await.unwrap().is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance() {
     let c = Cluster::start().await;
     let default = c.sink(&["team-a"]).await;
@@ -94,7 +94,7 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
     assert_eq!(old.metadata.labels.unwrap()[INSTANCE_LABEL], OWN_NS);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drift_watch_of_one_instance_ignores_another_instances_secrets() {
     let c = Cluster::start().await;
     let mut a = Agent::start_with(
@@ -153,7 +153,7 @@ async fn create(c: &Cluster, name: &str, meta: ObjectMeta) {
     c.secrets("team-a").create(&PostParams::default(), &s).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adoption_never_takes_a_secret_another_controller_owns() {
     let c = Cluster::start().await;
     create(
@@ -212,7 +212,7 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
     assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_once_refuses_while_another_replica_holds_the_lease() {
     let c = Cluster::start().await;
     let fx = Fixture::new();
