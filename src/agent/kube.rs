@@ -116,7 +116,9 @@ pub async fn run(
                 tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
                 return Ok(exit::LEADER_ACTIVE);
             }
-            Some(holder) => tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)"),
+            Some(holder) => {
+                tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
+            }
             None => {}
         }
         state.set_leader(true);

@@ -135,18 +135,14 @@ impl Pass {
         self.state.refused.is_empty()
             && self.report.failures() == 0
             && self.report.prune_refused.is_none()
-            && !self
-                .report
-                .results
-                .values()
-                .any(|r| {
-                    matches!(
-                        r,
-                        SecretResult::Applied(
-                            ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
-                        )
+            && !self.report.results.values().any(|r| {
+                matches!(
+                    r,
+                    SecretResult::Applied(
+                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
                     )
-                })
+                )
+            })
     }
 }
 

@@ -54,7 +54,8 @@ pub(super) fn unknown_metadata_key(doc: &Map) -> Option<String> {
         return None;
     };
     let unknown = metadata.entries().find(|(key, value)| {
-        !KNOWN_METADATA.contains(key) && !(*key == "creationTimestamp" && matches!(value, Value::Null))
+        !KNOWN_METADATA.contains(key)
+            && !(*key == "creationTimestamp" && matches!(value, Value::Null))
     })?;
     Some(format!(
         "metadata.{} is not a field sealsync applies (it applies name, namespace, labels and annotations); in an encrypted Secret an unknown metadata key may be a renamed namespace or name, which the MAC does not bind: remove it with `sealctl edit`",
@@ -92,11 +93,12 @@ mod tests {
         let plain = doc("metadata:\n  name: db\n  namespace: team-b\n");
         assert!(unbound_target(&plain, false).is_none(), "full MAC");
         let why = unbound_target(&plain, true).unwrap();
-        assert!(why.contains("metadata.name and metadata.namespace"), "{why}");
+        assert!(
+            why.contains("metadata.name and metadata.namespace"),
+            "{why}"
+        );
         let enc = "ENC[AES256_GCM,data:abc,iv:x,tag:y,type:str]";
-        let bound = doc(&format!(
-            "metadata:\n  name: {enc}\n  namespace: {enc}\n"
-        ));
+        let bound = doc(&format!("metadata:\n  name: {enc}\n  namespace: {enc}\n"));
         assert!(unbound_target(&bound, true).is_none());
         let absent = doc(&format!("metadata:\n  name: {enc}\n"));
         let why = unbound_target(&absent, true).unwrap();
@@ -120,6 +122,9 @@ mod tests {
     #[test]
     fn a_namespace_must_be_named() {
         assert!(missing_namespace(&doc("metadata:\n  name: db\n  namespace: a\n")).is_none());
-        assert!(missing_namespace(&doc("metadata:\n  name: db\n  labels:\n    namespace: a\n")).is_some());
+        assert!(
+            missing_namespace(&doc("metadata:\n  name: db\n  labels:\n    namespace: a\n"))
+                .is_some()
+        );
     }
 }

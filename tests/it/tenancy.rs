@@ -57,7 +57,13 @@ fn sealctl_encrypted(fx: &Fixture, name: &str, value: &str) -> String {
     let plain = fx.scratch("sealctl").join(format!("{name}.yaml"));
     std::fs::write(&plain, plain_secret("team-a", name, value)).unwrap();
     stdout(&ok(sealctl()
-        .args(["encrypt", "--age", ONE, "--encrypted-regex", "^(data|stringData)$"])
+        .args([
+            "encrypt",
+            "--age",
+            ONE,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+        ])
         .arg(&plain)))
 }
 
@@ -72,7 +78,10 @@ fn repo(fx: &Fixture) {
     let db = sops_encrypted(fx, "db", VALUES[1], false);
     let api = sops_encrypted(fx, "api", VALUES[2], true);
     let cache = sops_encrypted(fx, "cache", VALUES[3], false);
-    fx.write("apps/team-a/own.yaml", sealctl_encrypted(fx, "own", VALUES[0]));
+    fx.write(
+        "apps/team-a/own.yaml",
+        sealctl_encrypted(fx, "own", VALUES[0]),
+    );
     fx.write("apps/team-b/db.yaml", &db);
     fx.write("apps/team-b/api.yaml", &api);
     fx.write("apps/team-b/cache.yaml", &cache);
@@ -178,7 +187,10 @@ fn one_set_of_identities_refuses_what_the_mac_does_not_bind() {
         "{retargeted}"
     );
     let renamed = refusal(&logs, COPIES[2]);
-    assert!(renamed.contains("metadata.tenant is not a field"), "{renamed}");
+    assert!(
+        renamed.contains("metadata.tenant is not a field"),
+        "{renamed}"
+    );
     let moved = refusal(&logs, COPIES[3]);
     assert!(moved.contains("names no metadata.namespace"), "{moved}");
 }
@@ -223,7 +235,10 @@ fn a_bad_decryption_policy_is_a_configuration_error() {
     let sink = fx.dir.path().join("secrets");
     for (rule, expected) in [
         ("apps/team-a/**", "expected GLOB=IDENTITY_FILE"),
-        ("apps/team-a/**=/nonexistent/team-a.agekey", "/nonexistent/team-a.agekey"),
+        (
+            "apps/team-a/**=/nonexistent/team-a.agekey",
+            "/nonexistent/team-a.agekey",
+        ),
     ] {
         let out = run_once(&fx, &sink, &["--decryption-policy", rule], &[]);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

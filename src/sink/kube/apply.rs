@@ -103,9 +103,9 @@ fn adoption_refusal(live: &Secret, allow_adopt: bool) -> Option<String> {
             && e.manager
                 .as_deref()
                 .is_some_and(|m| m != FIELD_MANAGER && !m.starts_with("kubectl"))
-            && e.fields_v1.as_ref().is_some_and(|f| {
-                f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some()
-            })
+            && e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
     });
     controller.map(|e| {
         format!(
@@ -181,7 +181,12 @@ pub(crate) fn matches(live: &Secret, d: &DesiredSecret, fingerprint: &str, insta
         && data_equal(live, d)
         && live.immutable.unwrap_or(false) == d.immutable.unwrap_or(false)
         && is_managed(&live.metadata)
-        && live.metadata.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)).map(String::as_str)
+        && live
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(INSTANCE_LABEL))
+            .map(String::as_str)
             == Some(instance)
         && contains_all(live.metadata.labels.as_ref(), &d.labels)
         && contains_all(annotations, &d.annotations)
@@ -592,7 +597,10 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("someone/else".into(), "x".into());
-        assert!(matches(&foreign, &d, &fp, "me"), "others' annotations are theirs");
+        assert!(
+            matches(&foreign, &d, &fp, "me"),
+            "others' annotations are theirs"
+        );
 
         let mut other_commit = d.clone();
         other_commit.source.commit = "fffffff".into();

@@ -66,7 +66,8 @@ impl Cluster {
     }
 
     pub async fn sink(&self, namespaces: &[&str]) -> KubeSink {
-        self.sink_as(namespaces, Ownership::default_for(OWN_NS)).await
+        self.sink_as(namespaces, Ownership::default_for(OWN_NS))
+            .await
     }
 
     /// A sink of the agent instance `ownership` describes.

@@ -40,15 +40,27 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
     let c = Cluster::start().await;
     let a = c.sink_as(&["team-a"], instance("repo-a")).await;
     let b = c.sink_as(&["team-a"], instance("repo-b")).await;
-    assert_eq!(a.apply(&desired("team-a", "one", "pw-a")).await.unwrap(), ApplyOutcome::Created);
-    assert_eq!(b.apply(&desired("team-a", "two", "pw-b")).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        a.apply(&desired("team-a", "one", "pw-a")).await.unwrap(),
+        ApplyOutcome::Created
+    );
+    assert_eq!(
+        b.apply(&desired("team-a", "two", "pw-b")).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let two = c.secrets("team-a").get("two").await.unwrap();
-    assert_eq!(two.metadata.labels.as_ref().unwrap()[INSTANCE_LABEL], "repo-b");
+    assert_eq!(
+        two.metadata.labels.as_ref().unwrap()[INSTANCE_LABEL],
+        "repo-b"
+    );
 
     // Each sees only its own: what it would prune when its source leaves git.
     assert_eq!(keys(a.list_managed().await.unwrap()), ["team-a/one"]);
     assert_eq!(keys(b.list_managed().await.unwrap()), ["team-a/two"]);
-    let err = a.delete(&SecretKey::new("team-a", "two")).await.unwrap_err();
+    let err = a
+        .delete(&SecretKey::new("team-a", "two"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, SinkError::Conflict { ref reason, .. } if reason.contains("repo-b")),
         "{err}"
@@ -62,10 +74,15 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
         other => panic!("a write onto another instance's Secret: {other:?}"),
     }
     assert!(c.secret_patches().is_empty(), "nothing written");
-    assert_eq!(value(&c.secrets("team-a").get("two").await.unwrap(), "password"), b"pw-b");
+    assert_eq!(
+        value(&c.secrets("team-a").get("two").await.unwrap(), "password"),
+        b"pw-b"
+    );
     let notes = c.event_notes("team-a").await;
     assert!(
-        notes.iter().any(|(reason, ty, _)| reason == "OwnedByOtherInstance" && ty == "Warning"),
+        notes
+            .iter()
+            .any(|(reason, ty, _)| reason == "OwnedByOtherInstance" && ty == "Warning"),
         "{notes:?}"
     );
     a.delete(&SecretKey::new("team-a", "one")).await.unwrap();
@@ -76,13 +93,26 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
 async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance() {
     let c = Cluster::start().await;
     let default = c.sink(&["team-a"]).await;
-    default.apply(&desired("team-a", "old", "pw")).await.unwrap();
+    default
+        .apply(&desired("team-a", "old", "pw"))
+        .await
+        .unwrap();
     // As an agent of the previous version left it: managed, no instance label.
-    c.kubectl(&["-n", "team-a", "label", "secret", "old", &format!("{INSTANCE_LABEL}-")]);
+    c.kubectl(&[
+        "-n",
+        "team-a",
+        "label",
+        "secret",
+        "old",
+        &format!("{INSTANCE_LABEL}-"),
+    ]);
 
     let named = c.sink_as(&["team-a"], instance("repo-b")).await;
     assert!(named.list_managed().await.unwrap().is_empty());
-    assert!(named.delete(&SecretKey::new("team-a", "old")).await.is_err());
+    assert!(named
+        .delete(&SecretKey::new("team-a", "old"))
+        .await
+        .is_err());
     let fresh = c.sink(&["team-a"]).await;
     assert_eq!(keys(fresh.list_managed().await.unwrap()), ["team-a/old"]);
     // Applied again, it carries the default instance's label (the agent's own namespace).
@@ -150,7 +180,10 @@ async fn create(c: &Cluster, name: &str, meta: ObjectMeta) {
         )])),
         ..Secret::default()
     };
-    c.secrets("team-a").create(&PostParams::default(), &s).await.unwrap();
+    c.secrets("team-a")
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +208,10 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
         &c,
         "helm",
         ObjectMeta {
-            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "Helm".to_string())])),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY_LABEL.to_string(),
+                "Helm".to_string(),
+            )])),
             ..ObjectMeta::default()
         },
     )
@@ -187,7 +223,11 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
         "data": {"password": "dGhlaXJz"}
     });
     c.secrets("team-a")
-        .patch("flux", &PatchParams::apply("kustomize-controller"), &Patch::Apply(&applied))
+        .patch(
+            "flux",
+            &PatchParams::apply("kustomize-controller"),
+            &Patch::Apply(&applied),
+        )
         .await
         .unwrap();
     let sink = c.sink_as(&["team-a"], allowing_adoption()).await;
@@ -206,7 +246,15 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
         assert_eq!(value(&live, "password"), b"theirs", "{name}");
     }
     // A Secret a person made with kubectl is adopted.
-    c.kubectl(&["-n", "team-a", "create", "secret", "generic", "manual", "--from-literal=password=theirs"]);
+    c.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "manual",
+        "--from-literal=password=theirs",
+    ]);
     let mut d = desired("team-a", "manual", "ours");
     d.adopt = true;
     assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);

@@ -8,6 +8,6 @@ mod client;
 mod drift;
 mod faults;
 mod feed;
-mod leader;
 mod instances;
+mod leader;
 mod ownership;
