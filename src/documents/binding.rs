@@ -53,10 +53,14 @@ pub(super) fn unknown_metadata_key(doc: &Map) -> Option<String> {
     let Some(Value::Map(metadata)) = doc.get("metadata") else {
         return None;
     };
-    let unknown = metadata.entries().find(|(key, value)| {
-        !KNOWN_METADATA.contains(key)
-            && !(*key == "creationTimestamp" && matches!(value, Value::Null))
-    })?;
+    // `creationTimestamp: null` carries nothing (kubectl writes it); any other value might.
+    let harmless = |key: &str, value: &Value| {
+        KNOWN_METADATA.contains(&key)
+            || (key == "creationTimestamp" && matches!(value, Value::Null))
+    };
+    let unknown = metadata
+        .entries()
+        .find(|(key, value)| !harmless(key, value))?;
     Some(format!(
         "metadata.{} is not a field sealsync applies (it applies name, namespace, labels and annotations); in an encrypted Secret an unknown metadata key may be a renamed namespace or name, which the MAC does not bind: remove it with `sealctl edit`",
         unknown.0
