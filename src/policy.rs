@@ -346,6 +346,52 @@ mod tests {
     }
 
     #[test]
+    fn decryption_rules_scope_paths_to_their_identities() {
+        use crate::keys::IdentitySource;
+        let ids = |name: &str| {
+            let mut ids = Identities::default();
+            ids.add(IdentitySource::File {
+                path: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/sops/keys")
+                    .join(name),
+                origin: name.into(),
+            })
+            .unwrap();
+            Arc::new(ids)
+        };
+        let policy = DecryptionPolicy::new(vec![
+            (
+                DecryptionRule::parse("apps/team-a/**=a.key").unwrap(),
+                ids("one.agekey"),
+            ),
+            (
+                DecryptionRule::parse("apps/**/shared.yaml=b.key").unwrap(),
+                ids("two.agekey"),
+            ),
+        ]);
+        let global = Identities::default();
+        assert!(!policy.identities_for("top.yaml", &global).is_scoped());
+        let a = policy.identities_for("apps/team-a/db.yaml", &global);
+        assert!(a.is_scoped());
+        assert_eq!(a.identities().len(), 1);
+        let both = policy.identities_for("apps/team-a/shared.yaml", &global);
+        assert_eq!(
+            both.identities().len(),
+            2,
+            "the union of every matching rule"
+        );
+        assert!(DecryptionRule::parse("apps/**").is_err());
+        assert!(DecryptionRule::parse("apps/**=").is_err());
+        assert_eq!(
+            format!(
+                "{:?}",
+                DecryptionRule::parse("apps/**=/k/a.key,/k/b.key").unwrap()
+            ),
+            "apps/**=/k/a.key,/k/b.key"
+        );
+    }
+
+    #[test]
     fn globs_match_as_globset_matches_them() {
         let globs = [
             "apps/team-a/**",
