@@ -321,6 +321,36 @@ impl LeaderElector {
     }
 }
 
+/// Who holds the Lease now, if anyone but `me` does and its last renewal has not expired yet (judged by
+/// this machine's clock against the renewal time the holder wrote: a one-off check cannot watch the
+/// Lease for a whole duration as a candidate does). For `run --once`, which must not write behind a
+/// running leader's back.
+pub async fn live_holder(
+    client: Client,
+    namespace: &str,
+    me: &str,
+) -> Result<Option<String>, LeaderError> {
+    let api: Api<Lease> = Api::namespaced(client, namespace);
+    let lease = api
+        .get_opt(LEASE_NAME)
+        .await
+        .map_err(|source| LeaderError::Api {
+            namespace: namespace.to_string(),
+            name: LEASE_NAME.to_string(),
+            action: "get",
+            source,
+        })?;
+    let Some(spec) = lease.and_then(|l| l.spec) else {
+        return Ok(None);
+    };
+    let holder = spec.holder_identity.filter(|h| !h.is_empty() && h != me);
+    let live = spec.renew_time.is_some_and(|renewed| {
+        let lasts = i64::from(spec.lease_duration_seconds.unwrap_or(15).max(0));
+        renewed.0.as_second() + lasts > Timestamp::now().as_second()
+    });
+    Ok(holder.filter(|_| live))
+}
+
 fn is_free(lease: Option<&Lease>) -> bool {
     lease
         .and_then(|l| l.spec.as_ref())

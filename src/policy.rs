@@ -1,11 +1,17 @@
-//! Namespace policy: which namespaces the documents under a path of the repository may write to
-//! (`apps/team-a/**=team-a`), so that one team's folder cannot target another team's namespace.
+//! Path policies: which namespaces the documents under a path of the repository may write to
+//! (`apps/team-a/**=team-a`), and which age identities may decrypt them
+//! (`apps/team-a/**=/keys/team-a.agekey`), so that one team's folder can neither target another
+//! team's namespace nor have another team's ciphertext decrypted into its own.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use globset::Glob;
 use regex_automata::meta;
 use regex_automata::util::syntax;
+
+use crate::keys::Identities;
 
 /// One `GLOB=NS[,NS...]` rule.
 #[derive(Clone)]
@@ -99,6 +105,12 @@ impl NamespacePolicy {
         &self.rules
     }
 
+    /// Whether rules divide the repository between tenants (else one namespace, or any: no boundary
+    /// between paths to defend).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
     /// Whether a document in `path` (relative to the repository root) may target `namespace`. With
     /// rules, the namespaces of every rule whose glob matches the path are allowed (`*` allows all);
     /// a path no rule matches may target nothing.
@@ -163,6 +175,138 @@ impl NamespacePolicy {
     }
 }
 
+/// One `GLOB=FILE[,FILE...]` rule of the decryption policy: documents under the glob are decrypted
+/// only with the identities of these files (Flux's per-tenant decryption keys, chosen by path).
+#[derive(Clone)]
+pub struct DecryptionRule {
+    pub glob: String,
+    matcher: meta::Regex,
+    pub identity_files: Vec<PathBuf>,
+}
+
+impl fmt::Debug for DecryptionRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<String> = self
+            .identity_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        write!(f, "{}={}", self.glob, files.join(","))
+    }
+}
+
+impl DecryptionRule {
+    /// Parses `GLOB=FILE[,FILE...]` (the files are read by the caller, which owns the keys).
+    pub fn parse(text: &str) -> Result<DecryptionRule, String> {
+        let (glob, files) = text
+            .split_once('=')
+            .ok_or_else(|| format!("'{text}': expected GLOB=IDENTITY_FILE[,IDENTITY_FILE...]"))?;
+        let glob = glob.trim().trim_start_matches("./").trim_start_matches('/');
+        if glob.is_empty() {
+            return Err(format!("'{text}': the path glob is empty"));
+        }
+        let matcher = compile(glob).map_err(|e| format!("'{text}': invalid glob: {e}"))?;
+        let identity_files: Vec<PathBuf> = files
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if identity_files.is_empty() {
+            return Err(format!("'{text}': no identity file after '='"));
+        }
+        Ok(DecryptionRule {
+            glob: glob.to_string(),
+            matcher,
+            identity_files,
+        })
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        self.matcher.is_match(path)
+    }
+}
+
+/// The decryption policy in force: per rule, the identities it allows. Without rules every file is
+/// decrypted with the global identities (single-tenant mode).
+#[derive(Clone, Default)]
+pub struct DecryptionPolicy {
+    rules: Vec<(DecryptionRule, Arc<Identities>)>,
+}
+
+impl fmt::Debug for DecryptionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.rules.iter().map(|(r, _)| r))
+            .finish()
+    }
+}
+
+/// The identities a path may use, and why (for error messages).
+pub enum PathIdentities<'a> {
+    /// No decryption rule matches the path: the global identities.
+    Global(&'a Identities),
+    /// The identities of every rule whose glob matches the path, and those globs.
+    Scoped {
+        identities: Arc<Identities>,
+        globs: Vec<&'a str>,
+    },
+}
+
+impl PathIdentities<'_> {
+    pub fn identities(&self) -> &Identities {
+        match self {
+            PathIdentities::Global(ids) => ids,
+            PathIdentities::Scoped { identities, .. } => identities,
+        }
+    }
+
+    pub fn is_scoped(&self) -> bool {
+        matches!(self, PathIdentities::Scoped { .. })
+    }
+}
+
+impl DecryptionPolicy {
+    pub fn new(rules: Vec<(DecryptionRule, Arc<Identities>)>) -> DecryptionPolicy {
+        DecryptionPolicy { rules }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &DecryptionRule> {
+        self.rules.iter().map(|(r, _)| r)
+    }
+
+    /// Whether a rule scopes `path` (its documents are decrypted only with that rule's identities).
+    pub fn scopes(&self, path: &str) -> bool {
+        self.rules.iter().any(|(r, _)| r.matches(path))
+    }
+
+    /// The identities `path` may be decrypted with: the union of those of every matching rule, else
+    /// `global`.
+    pub fn identities_for<'a>(&'a self, path: &str, global: &'a Identities) -> PathIdentities<'a> {
+        let matching: Vec<&(DecryptionRule, Arc<Identities>)> =
+            self.rules.iter().filter(|(r, _)| r.matches(path)).collect();
+        let globs = matching.iter().map(|(r, _)| r.glob.as_str()).collect();
+        match matching.as_slice() {
+            [] => PathIdentities::Global(global),
+            [(_, one)] => PathIdentities::Scoped {
+                identities: Arc::clone(one),
+                globs,
+            },
+            several => {
+                let parts: Vec<&Identities> = several.iter().map(|(_, ids)| &**ids).collect();
+                PathIdentities::Scoped {
+                    identities: Arc::new(Identities::union(&parts)),
+                    globs,
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +343,52 @@ mod tests {
         assert!(PolicyRule::parse("apps/**=Team_A").is_err());
         assert!(PolicyRule::parse("=team-a").is_err());
         assert!(PolicyRule::parse("apps/[=team-a").is_err());
+    }
+
+    #[test]
+    fn decryption_rules_scope_paths_to_their_identities() {
+        use crate::keys::IdentitySource;
+        let ids = |name: &str| {
+            let mut ids = Identities::default();
+            ids.add(IdentitySource::File {
+                path: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/sops/keys")
+                    .join(name),
+                origin: name.into(),
+            })
+            .unwrap();
+            Arc::new(ids)
+        };
+        let policy = DecryptionPolicy::new(vec![
+            (
+                DecryptionRule::parse("apps/team-a/**=a.key").unwrap(),
+                ids("one.agekey"),
+            ),
+            (
+                DecryptionRule::parse("apps/**/shared.yaml=b.key").unwrap(),
+                ids("two.agekey"),
+            ),
+        ]);
+        let global = Identities::default();
+        assert!(!policy.identities_for("top.yaml", &global).is_scoped());
+        let a = policy.identities_for("apps/team-a/db.yaml", &global);
+        assert!(a.is_scoped());
+        assert_eq!(a.identities().len(), 1);
+        let both = policy.identities_for("apps/team-a/shared.yaml", &global);
+        assert_eq!(
+            both.identities().len(),
+            2,
+            "the union of every matching rule"
+        );
+        assert!(DecryptionRule::parse("apps/**").is_err());
+        assert!(DecryptionRule::parse("apps/**=").is_err());
+        assert_eq!(
+            format!(
+                "{:?}",
+                DecryptionRule::parse("apps/**=/k/a.key,/k/b.key").unwrap()
+            ),
+            "apps/**=/k/a.key,/k/b.key"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ defaults. `sealsync check-config` shows the result and where each value came fro
 Exit codes of `run --once`:
   0  everything was applied
   1  fatal error (bad configuration, unreachable remote, sink unavailable): the sink was not touched
-  2  some documents failed or a prune was refused; everything else was applied";
+  2  some documents failed or a prune was refused; everything else was applied
+  3  kube sink: another replica holds the leader Lease, so nothing was written (--ignore-leader
+     writes anyway)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +75,31 @@ pub struct RunArgs {
         value_delimiter = ';'
     )]
     pub namespace_policy: Vec<String>,
+    /// Which age identities may decrypt the files under a path: 'GLOB=FILE[,FILE...]' (repeatable,
+    /// ';'-separated in the environment), as Flux's per-tenant decryption keys. A path a rule matches
+    /// is decrypted only with that rule's identities, so a team's folder cannot have another team's
+    /// ciphertext decrypted; other paths use --identity. Without rules: single-tenant mode.
+    #[arg(
+        long = "decryption-policy",
+        env = "SEALSYNC_DECRYPTION_POLICY",
+        value_name = "GLOB=FILE",
+        value_delimiter = ';'
+    )]
+    pub decryption_policy: Vec<String>,
+    /// This agent's instance name, recorded on every Secret it writes (label sealsync.dev/instance):
+    /// it prunes, adopts and reverts only its own, so several agents (repositories, shards) can share
+    /// namespaces. Default: the agent's own namespace (then Secrets written before instances existed
+    /// are its own).
+    #[arg(long, env = "SEALSYNC_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Let a document's `sealsync.dev/adopt: "true"` annotation take over an existing Secret that no
+    /// other controller owns (default: refused, with this flag named in the reason).
+    #[arg(long, env = "SEALSYNC_ALLOW_ADOPT")]
+    pub allow_adopt: bool,
+    /// With --once and the kube sink: write even while another replica holds the leader Lease
+    /// (refused otherwise, exit code 3).
+    #[arg(long)]
+    pub ignore_leader: bool,
     /// How often to poll git: 30s, 5m, 1h (default 1m).
     #[arg(long, env = "SEALSYNC_INTERVAL", value_name = "DURATION")]
     pub interval: Option<String>,

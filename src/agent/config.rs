@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::git::GitAuth;
-use crate::policy::PolicyRule;
+use crate::policy::{DecryptionRule, PolicyRule};
 use crate::sops::stores::Format;
 use crate::sops::tree::{Map, Value};
 
@@ -54,6 +54,13 @@ pub struct AgentConfig {
     pub inline_identity: Option<SecretString>,
     pub sink: SinkSpec,
     pub namespace_policy: Vec<PolicyRule>,
+    /// Per-path identity files (`--decryption-policy`); empty: single-tenant mode.
+    pub decryption_policy: Vec<DecryptionRule>,
+    /// `--instance` (None: the agent's own namespace, found when connecting).
+    pub instance: Option<String>,
+    pub allow_adopt: bool,
+    /// `--ignore-leader`: `--once` writes although another replica holds the Lease.
+    pub ignore_leader: bool,
     pub interval: Duration,
     pub once: bool,
     pub listen: SocketAddr,
@@ -107,7 +114,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 19] = [
+        const KNOWN: [&str; 22] = [
             "repo",
             "ref",
             "paths",
@@ -127,6 +134,9 @@ impl FileValues {
             "default_namespace",
             "once",
             "lease_duration",
+            "decryption_policy",
+            "instance",
+            "allow_adopt",
         ];
         for (key, _) in map.entries() {
             if !KNOWN.contains(&key) {
@@ -345,6 +355,41 @@ impl AgentConfig {
                 PolicyRule::parse(text).map_err(|e| ConfigError(format!("--namespace-policy {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let decryption_policy = r
+            .many(
+                "decryption_policy",
+                "SEALSYNC_DECRYPTION_POLICY",
+                args.decryption_policy.clone(),
+            )?
+            .iter()
+            .map(|text| {
+                DecryptionRule::parse(text)
+                    .map_err(|e| ConfigError(format!("--decryption-policy {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let instance = r.one("instance", "SEALSYNC_INSTANCE", args.instance.clone(), None)?;
+        if let Some(name) = &instance {
+            crate::names::dns_label(name)
+                .map_err(|why| ConfigError(format!("--instance '{name}': {why}")))?;
+        }
+        let allow_adopt = match r
+            .one(
+                "allow_adopt",
+                "SEALSYNC_ALLOW_ADOPT",
+                args.allow_adopt.then(|| "true".to_string()),
+                Some("false"),
+            )?
+            .as_deref()
+        {
+            Some("true") => true,
+            Some("false") => false,
+            other => {
+                return err(format!(
+                    "allow_adopt '{}': expected true or false",
+                    other.unwrap_or("")
+                ))
+            }
+        };
         let interval = parse_duration(
             &r.one(
                 "interval",
@@ -541,6 +586,10 @@ impl AgentConfig {
             inline_identity: env.sops_age_key.clone(),
             sink,
             namespace_policy,
+            decryption_policy,
+            instance,
+            allow_adopt,
+            ignore_leader: args.ignore_leader,
             interval,
             once,
             listen,

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::git::GitSource;
 use crate::keys::Identities;
-use crate::leader::{LeaderConfig, LeaderElector};
+use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
 use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
 use crate::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
-    Recorder,
+    Ownership, Recorder,
 };
 
 use super::config::AgentConfig;
@@ -70,7 +70,7 @@ pub async fn run(
         .unwrap_or_else(|| kube_config.default_namespace.clone());
     let client = crate::sink::kube::client::build(kube_config)
         .map_err(|e| Fatal(format!("cannot create a Kubernetes client: {e}")))?;
-    let engine = run::engine(config, identities, &own_namespace);
+    let engine = run::engine(config, identities, &own_namespace)?;
     let namespaces = match engine.settings().policy.namespaces() {
         Some(list) => list,
         None => {
@@ -88,12 +88,23 @@ pub async fn run(
             ))
         })?;
     let recorder = Recorder::new(client.clone(), config.holder_identity.clone());
-    let sink = KubeSink::new(
+    let ownership = Ownership {
+        instance: config
+            .instance
+            .clone()
+            .unwrap_or_else(|| own_namespace.clone()),
+        // Secrets written before instances existed belong to the default instance.
+        claims_unlabelled: config.instance.as_ref().is_none_or(|i| *i == own_namespace),
+        allow_adopt: config.allow_adopt,
+    };
+    tracing::info!(instance = %ownership.instance, allow_adopt = ownership.allow_adopt, "this agent's instance");
+    let sink = KubeSink::with_ownership(
         client.clone(),
         own_namespace.clone(),
         namespaces,
         key.clone(),
         recorder,
+        ownership,
     );
     let store = DesiredStore::new();
 
@@ -130,7 +141,21 @@ pub async fn run(
     let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);
 
     if config.once {
-        // One pass needs no election and no drift watch.
+        // One pass needs no election and no drift watch, but must not write behind a running
+        // leader's back: both would write, and the leader would revert what differs as drift.
+        let holder = live_holder(client.clone(), &own_namespace, &config.holder_identity)
+            .await
+            .map_err(|e| Fatal(format!("cannot read the leader Lease: {e}")))?;
+        match holder {
+            Some(holder) if !config.ignore_leader => {
+                tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
+                return Ok(exit::LEADER_ACTIVE);
+            }
+            Some(holder) => {
+                tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
+            }
+            None => {}
+        }
         state.set_leader(true);
         let code = run::run_loop(
             config,

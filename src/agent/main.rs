@@ -59,6 +59,9 @@ pub fn main() -> u8 {
             "max_file_size",
             "default_namespace",
             "lease_duration",
+            "decryption_policy",
+            "instance",
+            "allow_adopt",
         ] {
             if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 env.from_flags.push(match id {
@@ -219,6 +222,13 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
             println!("namespace policy: {rule:?}");
         }
     }
+    for rule in &config.decryption_policy {
+        println!("decryption policy: {rule:?}");
+    }
+    if let Err(e) = run::load_decryption_policy(&config) {
+        println!("error: {e}");
+        ok = false;
+    }
     if ok {
         println!("configuration is valid");
         exit::OK
@@ -352,7 +362,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
                 DirSink::watched(root.clone(), key.clone())
             }
                 .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
-            let mut engine = run::engine(&config, identities, "default");
+            let mut engine = run::engine(&config, identities, "default")?;
             state.set_leader(true);
             let code = run::run_loop(
                 &config,

@@ -20,7 +20,7 @@ pub fn error_reason(reason: Reason) -> ErrorReason {
         Reason::Mac => ErrorReason::Mac,
         Reason::NoKey => ErrorReason::NoKey,
         Reason::Invalid | Reason::Unresolved => ErrorReason::Invalid,
-        Reason::Policy => ErrorReason::Policy,
+        Reason::Policy | Reason::Unbound => ErrorReason::Policy,
         Reason::Duplicate => ErrorReason::Duplicate,
         Reason::TooLarge => ErrorReason::TooLarge,
         // The git cache lost a blob it held.
@@ -75,6 +75,7 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
                     }
                     ApplyOutcome::Unchanged if failed_file => kept(),
                     ApplyOutcome::Unchanged => base(SecretState::Unchanged),
+                    ApplyOutcome::Refused(why) => base(SecretState::Refused).with_error(why.clone()),
                     ApplyOutcome::RefusedUnmanaged => base(SecretState::Refused).with_error(
                         "a Secret of this name exists and is not managed by sealsync (annotate the document sealsync.dev/adopt: \"true\" to take it over)",
                     ),

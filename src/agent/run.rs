@@ -10,7 +10,7 @@ use crate::desired::FingerprintKey;
 use crate::documents::Refusal;
 use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
 use crate::keys::{Identities, IdentitySource};
-use crate::policy::{Fallback, NamespacePolicy};
+use crate::policy::{DecryptionPolicy, Fallback, NamespacePolicy};
 use crate::reconcile::{Applier, ApplyReport, DesiredState, Engine, EngineSettings, SecretResult};
 use crate::sink::{ApplyOutcome, Sink};
 
@@ -21,6 +21,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FATAL: u8 = 1;
     pub const PARTIAL: u8 = 2;
+    /// `--once` with the kube sink while another replica holds the leader Lease: nothing written.
+    pub const LEADER_ACTIVE: u8 = 3;
 }
 
 /// A fatal start-up or fetch problem, already phrased for the operator.
@@ -64,21 +66,47 @@ pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
     GitSource::new(git).map_err(|e| Fatal(e.to_string()))
 }
 
+/// Loads the identities of every `--decryption-policy` rule (each rule's files into its own set).
+pub fn load_decryption_policy(config: &AgentConfig) -> Result<DecryptionPolicy, Fatal> {
+    let mut rules = Vec::new();
+    for rule in &config.decryption_policy {
+        let mut ids = Identities::default();
+        for path in &rule.identity_files {
+            ids.add(IdentitySource::File {
+                path: path.clone(),
+                origin: format!("decryption policy {}", rule.glob),
+            })
+            .map_err(|e| Fatal(format!("--decryption-policy {rule:?}: {e}")))?;
+        }
+        rules.push((rule.clone(), Arc::new(ids)));
+    }
+    if rules.is_empty() && !config.namespace_policy.is_empty() {
+        tracing::warn!("--namespace-policy without --decryption-policy: every path is decrypted with the same identities (single-tenant mode), so a folder's writers can have ciphertext copied from another folder decrypted into their own namespaces; give each team's folder its own identity with --decryption-policy (see SECURITY.md, Multi-tenancy)");
+    }
+    Ok(DecryptionPolicy::new(rules))
+}
+
 /// The engine, with the namespace fallback that suits the sink.
-pub fn engine(config: &AgentConfig, identities: Identities, own_namespace: &str) -> Engine {
+pub fn engine(
+    config: &AgentConfig,
+    identities: Identities,
+    own_namespace: &str,
+) -> Result<Engine, Fatal> {
+    let decryption = load_decryption_policy(config)?;
     let fallback = match config.sink {
         SinkSpec::Dir(_) => Fallback::AllowAll,
         SinkSpec::Kube => Fallback::Only(vec![own_namespace.to_string()]),
     };
-    Engine::new(EngineSettings {
+    Ok(Engine::new(EngineSettings {
         identities: Arc::new(identities),
+        decryption,
         policy: NamespacePolicy::new(config.namespace_policy.clone(), fallback),
         default_namespace: config
             .default_namespace
             .clone()
             .unwrap_or_else(|| own_namespace.to_string()),
         max_file_size: config.max_file_size,
-    })
+    }))
 }
 
 /// Fetches on a blocking thread (gix is synchronous).
@@ -124,11 +152,14 @@ impl Pass {
         self.state.refused.is_empty()
             && self.report.failures() == 0
             && self.report.prune_refused.is_none()
-            && !self
-                .report
-                .results
-                .values()
-                .any(|r| matches!(r, SecretResult::Applied(ApplyOutcome::RefusedUnmanaged)))
+            && !self.report.results.values().any(|r| {
+                matches!(
+                    r,
+                    SecretResult::Applied(
+                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
+                    )
+                )
+            })
     }
 }
 
@@ -188,6 +219,8 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
                 secret = %key,
                 "a Secret of this name exists and is not managed by sealsync: left alone (annotate the document sealsync.dev/adopt: \"true\" to take it over)"
             ),
+            // The sink logged the reason when it refused.
+            SecretResult::Applied(ApplyOutcome::Refused(_)) => {}
             SecretResult::Applied(ApplyOutcome::Unchanged) => {}
             SecretResult::Failed(e) => tracing::error!(secret = %key, "apply failed: {e}"),
         }

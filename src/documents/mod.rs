@@ -3,6 +3,7 @@
 //! (ignored), or an error that names the file, the document and the reason. One bad document never
 //! stops the others.
 
+mod binding;
 mod kustomize;
 mod secret;
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::keys::Identities;
-use crate::policy::NamespacePolicy;
+use crate::policy::{DecryptionPolicy, NamespacePolicy, PathIdentities};
 use crate::sops::file::{self, SopsError};
 use crate::sops::keygroups::KeyGroupError;
 use crate::sops::metadata::Metadata;
@@ -35,6 +36,8 @@ pub enum Reason {
     Unresolved,
     /// The file could not be read from the git cache.
     Unreadable,
+    /// Where an encrypted Secret's values go is not bound by its MAC (see `binding`).
+    Unbound,
 }
 
 impl Reason {
@@ -51,6 +54,7 @@ impl Reason {
             Reason::StrippedMetadata => "stripped_metadata",
             Reason::Unresolved => "unresolved_reference",
             Reason::Unreadable => "unreadable",
+            Reason::Unbound => "unbound_target",
         }
     }
 }
@@ -99,7 +103,10 @@ pub struct FileOutcome {
 
 /// What classification needs besides the file.
 pub struct Classifier<'a> {
+    /// The global identities: every path no decryption rule matches is decrypted with them.
     pub identities: &'a Identities,
+    /// Per-path identities (`--decryption-policy`); empty in single-tenant mode.
+    pub decryption: &'a DecryptionPolicy,
     pub policy: &'a NamespacePolicy,
     /// Namespace of documents that name none.
     pub default_namespace: &'a str,
@@ -192,16 +199,23 @@ impl Classifier<'_> {
             .iter()
             .filter(|d| d.get(METADATA_KEY).is_some())
             .count();
+        let identities = self.decryption.identities_for(path, self.identities);
         if sops_docs > 0 && sops_docs == docs.len() && shared_metadata(&docs) {
             // One sops file, possibly of several documents: one data key, one MAC over them all.
-            match file::decrypt_docs(docs, self.identities) {
+            let unbound: Vec<Option<String>> =
+                docs.iter().map(|d| self.unbound(d, &identities)).collect();
+            match file::decrypt_docs(docs, identities.identities()) {
                 Ok(decrypted) => {
                     for (i, doc) in decrypted.docs().iter().enumerate() {
+                        let why = unbound[i].clone();
+                        if !self.bound(path, i + 1, doc, why, &identities, &mut out) {
+                            continue;
+                        }
                         self.document(path, i + 1, doc, commit, true, &mut out);
                     }
                 }
                 Err(e) => {
-                    let (reason, message) = sops_failure(&e);
+                    let (reason, message) = sops_failure(&e, &identities);
                     out.refused.push(Refusal {
                         path: path.to_string(),
                         document: None,
@@ -217,12 +231,16 @@ impl Classifier<'_> {
         for (i, doc) in docs.into_iter().enumerate() {
             let index = i + 1;
             if doc.get(METADATA_KEY).is_some() {
-                match file::decrypt_docs(vec![doc], self.identities) {
+                let why = self.unbound(&doc, &identities);
+                match file::decrypt_docs(vec![doc], identities.identities()) {
                     Ok(decrypted) => {
-                        self.document(path, index, &decrypted.docs()[0], commit, true, &mut out)
+                        let doc = &decrypted.docs()[0];
+                        if self.bound(path, index, doc, why, &identities, &mut out) {
+                            self.document(path, index, doc, commit, true, &mut out)
+                        }
                     }
                     Err(e) => {
-                        let (reason, message) = sops_failure(&e);
+                        let (reason, message) = sops_failure(&e, &identities);
                         out.refused.push(Refusal {
                             path: path.to_string(),
                             document: Some(index),
@@ -237,6 +255,59 @@ impl Classifier<'_> {
             }
         }
         out
+    }
+
+    /// Whether this path's encrypted documents must have their target bound by the MAC: a namespace
+    /// policy divides the repository between teams, and no decryption rule scopes the path to one
+    /// team's identities (with one, a file that decrypts here was encrypted for this team).
+    fn guarded(&self, identities: &PathIdentities) -> bool {
+        self.policy.has_rules() && !identities.is_scoped()
+    }
+
+    /// Before decryption: why the target of an encrypted document is outside its MAC, where that
+    /// matters (see `guarded`).
+    fn unbound(&self, raw: &Map, identities: &PathIdentities) -> Option<String> {
+        if !self.guarded(identities) {
+            return None;
+        }
+        let mac_only = Metadata::from_document(raw).is_ok_and(|m| m.rules.mac_only_encrypted);
+        binding::unbound_target(raw, mac_only)
+    }
+
+    /// After decryption: refuses (into `out`) a Secret whose target its MAC does not bind. Answers
+    /// whether the document may go on.
+    fn bound(
+        &self,
+        path: &str,
+        index: usize,
+        doc: &Map,
+        unbound: Option<String>,
+        identities: &PathIdentities,
+        out: &mut FileOutcome,
+    ) -> bool {
+        let is_secret = doc.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            && doc.get("kind").and_then(Value::as_str) == Some("Secret");
+        if !is_secret {
+            return true;
+        }
+        let why = unbound
+            .or_else(|| binding::unknown_metadata_key(doc))
+            .or_else(|| {
+                self.guarded(identities)
+                    .then(|| binding::missing_namespace(doc))
+                    .flatten()
+            });
+        let Some(message) = why else {
+            return true;
+        };
+        out.refused.push(Refusal {
+            path: path.to_string(),
+            document: Some(index),
+            key: declared_key(doc, self.default_namespace),
+            reason: Reason::Unbound,
+            message,
+        });
+        false
     }
 
     fn document(
@@ -331,6 +402,19 @@ impl Classifier<'_> {
     }
 }
 
+/// The Secret a document names, for a refusal (None when its name cannot be read).
+fn declared_key(doc: &Map, default_namespace: &str) -> Option<SecretKey> {
+    let Some(Value::Map(metadata)) = doc.get("metadata") else {
+        return None;
+    };
+    let name = metadata.get("name").and_then(Value::as_str)?;
+    let namespace = metadata
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(default_namespace);
+    Some(SecretKey::new(namespace, name))
+}
+
 /// Whether all documents carry the same sops metadata (one multi-document sops file).
 fn shared_metadata(docs: &[Map]) -> bool {
     let first = docs.first().and_then(|d| Metadata::from_document(d).ok());
@@ -342,7 +426,7 @@ fn shared_metadata(docs: &[Map]) -> bool {
     }
 }
 
-fn sops_failure(e: &SopsError) -> (Reason, String) {
+fn sops_failure(e: &SopsError, identities: &PathIdentities) -> (Reason, String) {
     let reason = match e {
         SopsError::MacMismatch | SopsError::BadMac(_) => Reason::Mac,
         SopsError::Keys(KeyGroupError::NoMatchingIdentity { .. })
@@ -350,7 +434,21 @@ fn sops_failure(e: &SopsError) -> (Reason, String) {
         SopsError::Format { .. } | SopsError::Metadata(_) | SopsError::Empty => Reason::Parse,
         _ => Reason::Decrypt,
     };
-    (reason, format!("cannot decrypt: {e}"))
+    match (e, identities) {
+        // The path's own identities do not open it: a file copied from another team's folder.
+        (
+            SopsError::Keys(KeyGroupError::NoMatchingIdentity { recipients, .. }),
+            PathIdentities::Scoped { identities, globs },
+        ) => (
+            reason,
+            format!(
+                "cannot decrypt: encrypted for recipients this path may not use ({recipients}); --decryption-policy {} allows only the identities of {} here",
+                globs.join(", "),
+                identities.origins().join(", ")
+            ),
+        ),
+        _ => (reason, format!("cannot decrypt: {e}")),
+    }
 }
 
 /// Refuses every Secret declared more than once (both declarations are named), in place.

@@ -32,6 +32,7 @@ fn classify_with(key: &str, policy: NamespacePolicy, path: &str, bytes: &[u8]) -
     let ids = identities(key);
     let c = Classifier {
         identities: &ids,
+        decryption: &DecryptionPolicy::default(),
         policy: &policy,
         default_namespace: "default",
         max_file_size: 1024 * 1024,
@@ -183,6 +184,7 @@ fn oversize_files_and_secrets() {
     let policy = NamespacePolicy::new(vec![], Fallback::AllowAll);
     let c = Classifier {
         identities: &ids,
+        decryption: &DecryptionPolicy::default(),
         policy: &policy,
         default_namespace: "default",
         max_file_size: 10,

@@ -19,6 +19,7 @@ pub enum IdentitySource {
     Inline { origin: String, text: SecretString },
 }
 
+#[derive(Clone)]
 struct Entry {
     key: Key,
     /// Derived when first asked for: a scalar multiplication that decrypting a file with one
@@ -26,11 +27,12 @@ struct Entry {
     recipient: OnceLock<Option<String>>,
 }
 
+#[derive(Clone)]
 enum Key {
     X25519(age::x25519::Identity),
     Ssh(age::ssh::Identity),
     /// A passphrase-protected SSH key, unlocked through the passphrase provider when first needed.
-    LockedSsh(Box<dyn age::Identity + Send + Sync>),
+    LockedSsh(Arc<dyn age::Identity + Send + Sync>),
 }
 
 /// Asks for a passphrase: the prompt in, the passphrase out (`None`: cannot ask, or the user gave none).
@@ -173,7 +175,7 @@ impl Identities {
                         "is passphrase-protected and there is no terminal to ask for the passphrase (run where one is, or use an age identity)".into(),
                     ));
                 };
-                Key::LockedSsh(Box::new(
+                Key::LockedSsh(Arc::new(
                     identity.with_callbacks(PassphraseCallbacks(passphrase)),
                 ))
             }
@@ -219,6 +221,27 @@ impl Identities {
         let text =
             std::str::from_utf8(&plain).map_err(|_| fail("holds no identity text".into()))?;
         Ok(SecretString::from(text.to_string()))
+    }
+
+    /// Every identity of `parts`, once each (for a path that several decryption rules match).
+    pub fn union(parts: &[&Identities]) -> Identities {
+        let mut out = Identities::default();
+        for part in parts {
+            for entry in &part.entries {
+                let known = entry
+                    .recipient()
+                    .is_some_and(|r| out.recipients().any(|have| have == r));
+                if !known {
+                    out.entries.push(entry.clone());
+                }
+            }
+            for origin in &part.origins {
+                if !out.origins.contains(origin) {
+                    out.origins.push(origin.clone());
+                }
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {

@@ -267,7 +267,9 @@ impl Metrics {
             ApplyOutcome::Created => self.secret_applied(AppliedOutcome::Created),
             ApplyOutcome::Updated => self.secret_applied(AppliedOutcome::Updated),
             ApplyOutcome::Unchanged => {}
-            ApplyOutcome::RefusedUnmanaged => self.error(ErrorReason::Unmanaged),
+            ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_) => {
+                self.error(ErrorReason::Unmanaged)
+            }
         }
     }
 

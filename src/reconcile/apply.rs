@@ -265,7 +265,9 @@ impl Applier {
         self.retry.clear();
         for (k, result) in &report.results {
             match result {
-                SecretResult::Applied(ApplyOutcome::RefusedUnmanaged) => {
+                SecretResult::Applied(
+                    ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_),
+                ) => {
                     self.unmanaged.insert(k.clone());
                     self.retry.insert(k.clone());
                 }

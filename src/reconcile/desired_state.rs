@@ -13,7 +13,7 @@ use crate::desired::{DesiredSecret, SecretKey};
 use crate::documents::{self, Classifier, FileOutcome, Ignored, Refusal};
 use crate::git::{FileContent, Snapshot, SourceFile};
 use crate::keys::Identities;
-use crate::policy::NamespacePolicy;
+use crate::policy::{DecryptionPolicy, NamespacePolicy};
 
 /// Fewer files than this per worker are not worth a thread.
 const PER_WORKER_MIN: usize = 16;
@@ -26,7 +26,10 @@ fn workers() -> usize {
 
 /// What classification needs, fixed for the agent's lifetime.
 pub struct EngineSettings {
+    /// The global identities (every path no decryption rule matches).
     pub identities: Arc<Identities>,
+    /// Per-path identities; empty in single-tenant mode.
+    pub decryption: DecryptionPolicy,
     pub policy: NamespacePolicy,
     pub default_namespace: String,
     pub max_file_size: u64,
@@ -393,6 +396,7 @@ impl Engine {
     fn classify(&self, snapshot: &Snapshot, file: &SourceFile) -> FileOutcome {
         let classifier = Classifier {
             identities: &self.settings.identities,
+            decryption: &self.settings.decryption,
             policy: &self.settings.policy,
             default_namespace: &self.settings.default_namespace,
             max_file_size: self.settings.max_file_size,

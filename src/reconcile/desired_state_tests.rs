@@ -78,6 +78,7 @@ fn with_delta(mut snap: Snapshot, previous: &Snapshot) -> Snapshot {
 fn settings() -> EngineSettings {
     EngineSettings {
         identities: Arc::new(Identities::default()),
+        decryption: Default::default(),
         policy: NamespacePolicy::new(Vec::new(), Fallback::AllowAll),
         default_namespace: "default".into(),
         max_file_size: 1 << 20,
@@ -99,6 +100,7 @@ impl Model {
         let settings = settings();
         let classifier = Classifier {
             identities: &settings.identities,
+            decryption: &settings.decryption,
             policy: &settings.policy,
             default_namespace: &settings.default_namespace,
             max_file_size: settings.max_file_size,

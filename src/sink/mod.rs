@@ -28,6 +28,9 @@ pub enum ApplyOutcome {
     Unchanged,
     /// A Secret of that name exists and sealsync does not manage it: left alone.
     RefusedUnmanaged,
+    /// A Secret of that name exists and may not be taken (another agent instance owns it, or its
+    /// adoption is not allowed): left alone, for the reason given.
+    Refused(String),
 }
 
 /// Why a sink operation failed. Never carries a secret value.

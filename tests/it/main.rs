@@ -29,3 +29,4 @@ mod sealctl_writes;
 mod sops_compat;
 mod sops_forms;
 mod sops_interop;
+mod tenancy;

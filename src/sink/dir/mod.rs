@@ -368,7 +368,9 @@ impl Inner {
         let result = self.apply(paths, desired, fingerprint.clone());
         let source = desired.source.path.clone();
         match &result {
-            Ok(ApplyOutcome::RefusedUnmanaged) => index.unverified(&paths.secret, false),
+            Ok(ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)) => {
+                index.unverified(&paths.secret, false)
+            }
             Ok(ApplyOutcome::Unchanged) => index.verified(&paths.secret, fingerprint, source),
             Ok(ApplyOutcome::Created | ApplyOutcome::Updated) => {
                 index.written(&paths.secret, fingerprint, source)

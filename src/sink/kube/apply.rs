@@ -1,5 +1,7 @@
 //! Writing (server-side apply, forced, field manager `sealsync`), comparing, listing and deleting
-//! managed Secrets; an existing Secret sealsync does not manage is refused unless `adopt` says so.
+//! this instance's managed Secrets; an existing Secret it does not own is refused — another
+//! instance's always, an unmanaged one unless its document asks for adoption, the agent allows it
+//! (`--allow-adopt`) and no other controller owns it.
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
@@ -14,9 +16,9 @@ use zeroize::Zeroize;
 
 use super::events::{secret_ref, EventKind};
 use super::{
-    api_error, status_code, Backoff, KubeSink, Written, COMMIT_ANNOTATION, FIELD_MANAGER,
-    FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR,
-    SOURCE_ANNOTATION,
+    api_error, status_code, Backoff, KubeSink, Ownership, Written, COMMIT_ANNOTATION,
+    FIELD_MANAGER, FINGERPRINT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    MANAGED_SELECTOR, SOURCE_ANNOTATION,
 };
 use crate::desired::{DesiredSecret, SecretKey, SmallMap};
 use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
@@ -54,6 +56,66 @@ pub(crate) fn is_managed(meta: &ObjectMeta) -> bool {
         .is_some_and(|v| v == MANAGED_BY_VALUE)
 }
 
+/// Who a live Secret belongs to, as one instance sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// This instance (its label, or managed and unlabelled while this instance claims those).
+    Us,
+    /// Another sealsync instance, by name (`(unlabelled)` for one written before instances existed).
+    OtherInstance(String),
+    /// Not managed by sealsync.
+    Unmanaged,
+}
+
+pub fn owner_of(meta: &ObjectMeta, ownership: &Ownership) -> Owner {
+    if !is_managed(meta) {
+        return Owner::Unmanaged;
+    }
+    match meta.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)) {
+        Some(name) if *name == ownership.instance => Owner::Us,
+        Some(name) => Owner::OtherInstance(name.clone()),
+        None if ownership.claims_unlabelled => Owner::Us,
+        None => Owner::OtherInstance("(unlabelled)".into()),
+    }
+}
+
+/// Why `live`, not managed by sealsync, may not be adopted (None: it may). Adoption is the operator's
+/// decision (`--allow-adopt`) as much as the file's, and never takes what another controller owns.
+fn adoption_refusal(live: &Secret, allow_adopt: bool) -> Option<String> {
+    let meta = &live.metadata;
+    if !allow_adopt {
+        return Some("its document asks to adopt it (sealsync.dev/adopt), but this agent does not allow adoption: start it with --allow-adopt (SEALSYNC_ALLOW_ADOPT=true) to let documents take over existing Secrets".into());
+    }
+    if let Some(owner) = meta.owner_references.as_ref().and_then(|o| o.first()) {
+        return Some(format!(
+            "not adopted: it is owned by {} {} (ownerReferences); sealsync never takes a Secret another controller owns",
+            owner.kind, owner.name
+        ));
+    }
+    if let Some(manager) = meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)) {
+        return Some(format!(
+            "not adopted: it carries {MANAGED_BY_LABEL}={manager}, another manager's; sealsync never takes a Secret another controller manages"
+        ));
+    }
+    // A controller that applies the values server-side (Flux, Argo CD...) owns them; a person's
+    // kubectl does not make the Secret a controller's.
+    let controller = meta.managed_fields.iter().flatten().find(|e| {
+        e.operation.as_deref() == Some("Apply")
+            && e.manager
+                .as_deref()
+                .is_some_and(|m| m != FIELD_MANAGER && !m.starts_with("kubectl"))
+            && e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
+    });
+    controller.map(|e| {
+        format!(
+            "not adopted: field manager {} applies its data (managedFields); sealsync never takes a Secret another controller manages",
+            e.manager.as_deref().unwrap_or_default()
+        )
+    })
+}
+
 fn desired_type(d: &DesiredSecret) -> &str {
     if d.secret_type.is_empty() {
         "Opaque"
@@ -64,12 +126,13 @@ fn desired_type(d: &DesiredSecret) -> &str {
 
 /// The apply configuration: exactly the fields sealsync owns, nothing else (server-side apply then
 /// removes what sealsync owned before and no longer sets).
-fn desired_object(d: &DesiredSecret, fingerprint: &str) -> LiveSecret {
+fn desired_object(d: &DesiredSecret, fingerprint: &str, instance: &str) -> LiveSecret {
     let owned = |map: &SmallMap<String>| -> BTreeMap<String, String> {
         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
     let mut labels = owned(&d.labels);
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
+    labels.insert(INSTANCE_LABEL.into(), instance.into());
     let mut annotations = owned(&d.annotations);
     annotations.insert(SOURCE_ANNOTATION.into(), d.source.path.clone());
     annotations.insert(COMMIT_ANNOTATION.into(), d.source.commit.clone());
@@ -112,13 +175,20 @@ fn contains_all(have: Option<&BTreeMap<String, String>>, want: &SmallMap<String>
 /// labels and annotations and the fingerprint of the content. Labels and annotations others added
 /// are theirs and do not count. The commit annotation records the commit the content was last
 /// written from, so a new commit that leaves a Secret as it was does not rewrite it.
-pub(crate) fn matches(live: &Secret, d: &DesiredSecret, fingerprint: &str) -> bool {
+pub(crate) fn matches(live: &Secret, d: &DesiredSecret, fingerprint: &str, instance: &str) -> bool {
     let annotations = live.metadata.annotations.as_ref();
     let annotation = |name: &str| annotations.and_then(|a| a.get(name)).map(String::as_str);
     live.type_.as_deref().unwrap_or("Opaque") == desired_type(d)
         && data_equal(live, d)
         && live.immutable.unwrap_or(false) == d.immutable.unwrap_or(false)
         && is_managed(&live.metadata)
+        && live
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(INSTANCE_LABEL))
+            .map(String::as_str)
+            == Some(instance)
         && contains_all(live.metadata.labels.as_ref(), &d.labels)
         && contains_all(annotations, &d.annotations)
         && annotation(SOURCE_ANNOTATION) == Some(d.source.path.as_str())
@@ -177,7 +247,7 @@ impl KubeSink {
             tracing::info!(secret = %key, "deleted to re-create: its type or immutable values change");
         }
         let fingerprint = d.fingerprint(self.fingerprint_key());
-        let body = desired_object(d, &fingerprint);
+        let body = desired_object(d, &fingerprint, &self.ownership().instance);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(&body.0);
         let applied = retrying(key, || api.patch(&key.name, &params, &patch))
@@ -224,20 +294,39 @@ impl KubeSink {
         let live = self.get_live(&d.key).await?;
         let mut adopted = false;
         if let Some(l) = &live {
-            let managed = is_managed(&l.metadata);
-            // The very object sealsync wrote, its label removed by hand, is still sealsync's.
+            // The very object sealsync wrote, its labels changed by hand, is still this instance's.
             let ours = self
                 .written(&d.key)
                 .is_some_and(|w| l.metadata.uid.as_deref() == Some(w.uid.as_str()));
-            if !managed && !ours && !d.adopt {
-                self.refuse_unmanaged(d, l).await;
-                return Ok(ApplyOutcome::RefusedUnmanaged);
+            match owner_of(&l.metadata, self.ownership()) {
+                Owner::Us => {
+                    if matches(l, d, &fingerprint, &self.ownership().instance) {
+                        self.remember(&d.key, written_of(&l.metadata));
+                        return Ok(ApplyOutcome::Unchanged);
+                    }
+                }
+                _ if ours => {}
+                Owner::OtherInstance(other) => {
+                    let why = format!(
+                        "owned by sealsync instance {other} ({INSTANCE_LABEL}), not by this one ({}); left alone although {} declares it — two agents declare this Secret",
+                        self.ownership().instance,
+                        d.source.path
+                    );
+                    self.refuse(d, l, "OwnedByOtherInstance", &why).await;
+                    return Ok(ApplyOutcome::Refused(why));
+                }
+                Owner::Unmanaged if !d.adopt => {
+                    self.refuse_unmanaged(d, l).await;
+                    return Ok(ApplyOutcome::RefusedUnmanaged);
+                }
+                Owner::Unmanaged => {
+                    if let Some(why) = adoption_refusal(l, self.ownership().allow_adopt) {
+                        self.refuse(d, l, "AdoptionRefused", &why).await;
+                        return Ok(ApplyOutcome::Refused(why));
+                    }
+                    adopted = true;
+                }
             }
-            if managed && matches(l, d, &fingerprint) {
-                self.remember(&d.key, written_of(&l.metadata));
-                return Ok(ApplyOutcome::Unchanged);
-            }
-            adopted = !managed && !ours;
         }
         let written = self.write(d, live.as_deref()).await?;
         if adopted {
@@ -261,6 +350,23 @@ impl KubeSink {
             None => ApplyOutcome::Created,
             Some(_) => ApplyOutcome::Updated,
         })
+    }
+
+    /// Reports (once per state of the live object) why `d` was not written onto `live`.
+    async fn refuse(&self, d: &DesiredSecret, live: &Secret, reason: &str, why: &str) {
+        if !self.first_warning(&d.key, written_of(&live.metadata)) {
+            return;
+        }
+        tracing::warn!(secret = %d.key, source = %d.source.path, reason, "{why}");
+        let regarding = secret_ref(
+            &d.key.namespace,
+            &d.key.name,
+            live.metadata.uid.clone(),
+            live.metadata.resource_version.clone(),
+        );
+        self.recorder()
+            .publish(&regarding, EventKind::Warning, reason, "Apply", why)
+            .await;
     }
 
     async fn refuse_unmanaged(&self, d: &DesiredSecret, live: &Secret) {
@@ -289,40 +395,56 @@ impl KubeSink {
     }
 
     async fn list(&self) -> Result<Vec<ManagedSecret>, SinkError> {
+        let mut selectors = vec![self.selector().to_string()];
+        if self.ownership().claims_unlabelled {
+            // Written before instances existed: the default instance's (labelled when next applied).
+            selectors.push(format!("{MANAGED_SELECTOR},!{INSTANCE_LABEL}"));
+        }
         let mut out = Vec::new();
         for ns in self.namespaces() {
-            let api = self.secrets(ns);
-            let mut params = ListParams::default().labels(MANAGED_SELECTOR).limit(500);
-            loop {
-                let page = api
-                    .list_metadata(&params)
-                    .await
-                    .map_err(|e| api_error(&SecretKey::new(ns, "*"), "list", e))?;
-                for item in page.items {
-                    let meta = item.metadata;
-                    let annotation =
-                        |name: &str| meta.annotations.as_ref().and_then(|a| a.get(name)).cloned();
-                    let key = SecretKey::new(ns, meta.name.clone().unwrap_or_default());
-                    // The fingerprint annotation proves nothing about values edited by hand; it is
-                    // trusted only while the object is exactly the one sealsync last wrote or checked
-                    // (same uid and resourceVersion) — any later change shows up as a new version.
-                    let verified = self.written(&key).is_some_and(|w| {
-                        meta.uid.as_deref() == Some(w.uid.as_str())
-                            && meta.resource_version.as_deref() == Some(w.resource_version.as_str())
-                    });
-                    out.push(ManagedSecret {
-                        fingerprint: annotation(FINGERPRINT_ANNOTATION).filter(|_| verified),
-                        source_path: annotation(SOURCE_ANNOTATION),
-                        key,
-                    });
-                }
-                match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                    Some(token) => params = params.continue_token(&token),
-                    None => break,
-                }
+            for selector in &selectors {
+                self.list_selected(ns, selector, &mut out).await?;
             }
         }
         Ok(out)
+    }
+
+    async fn list_selected(
+        &self,
+        ns: &str,
+        selector: &str,
+        out: &mut Vec<ManagedSecret>,
+    ) -> Result<(), SinkError> {
+        let api = self.secrets(ns);
+        let mut params = ListParams::default().labels(selector).limit(500);
+        loop {
+            let page = api
+                .list_metadata(&params)
+                .await
+                .map_err(|e| api_error(&SecretKey::new(ns, "*"), "list", e))?;
+            for item in page.items {
+                let meta = item.metadata;
+                let annotation =
+                    |name: &str| meta.annotations.as_ref().and_then(|a| a.get(name)).cloned();
+                let key = SecretKey::new(ns, meta.name.clone().unwrap_or_default());
+                // The fingerprint annotation proves nothing about values edited by hand; it is
+                // trusted only while the object is exactly the one sealsync last wrote or checked
+                // (same uid and resourceVersion) — any later change shows up as a new version.
+                let verified = self.written(&key).is_some_and(|w| {
+                    meta.uid.as_deref() == Some(w.uid.as_str())
+                        && meta.resource_version.as_deref() == Some(w.resource_version.as_str())
+                });
+                out.push(ManagedSecret {
+                    fingerprint: annotation(FINGERPRINT_ANNOTATION).filter(|_| verified),
+                    source_path: annotation(SOURCE_ANNOTATION),
+                    key,
+                });
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn delete_managed(&self, key: &SecretKey) -> Result<(), SinkError> {
@@ -335,13 +457,22 @@ impl KubeSink {
             self.forget(key);
             return Ok(());
         };
-        if !is_managed(&live.metadata) {
-            return Err(SinkError::Conflict {
-                key: key.to_string(),
-                reason: format!(
-                    "not deleted: it does not carry {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-                ),
-            });
+        match owner_of(&live.metadata, self.ownership()) {
+            Owner::Us => {}
+            Owner::Unmanaged => {
+                return Err(SinkError::Conflict {
+                    key: key.to_string(),
+                    reason: format!(
+                        "not deleted: it does not carry {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+                    ),
+                })
+            }
+            Owner::OtherInstance(other) => {
+                return Err(SinkError::Conflict {
+                    key: key.to_string(),
+                    reason: format!("not deleted: it belongs to sealsync instance {other}"),
+                })
+            }
         }
         // The preconditions make sure the Secret checked above is the one deleted.
         let dp = DeleteParams {
@@ -493,8 +624,9 @@ mod tests {
         let key = FingerprintKey::new(vec![7; 32]);
         let d = sample();
         let fp = d.fingerprint(&key);
-        let obj = desired_object(&d, &fp);
-        assert!(matches(&obj, &d, &fp));
+        let obj = desired_object(&d, &fp, "me");
+        assert!(matches(&obj, &d, &fp, "me"));
+        assert!(!matches(&obj, &d, &fp, "other"), "another instance's");
         assert_eq!(
             obj.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
             "sealsync"
@@ -506,7 +638,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("extra".into(), ByteString(b"x".to_vec()));
-        assert!(!matches(&edited, &d, &fp), "an added key is drift");
+        assert!(!matches(&edited, &d, &fp, "me"), "an added key is drift");
 
         let mut unlabelled = obj.0.clone();
         unlabelled
@@ -515,7 +647,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove(MANAGED_BY_LABEL);
-        assert!(!matches(&unlabelled, &d, &fp));
+        assert!(!matches(&unlabelled, &d, &fp, "me"));
 
         let mut foreign = obj.0.clone();
         foreign
@@ -524,12 +656,15 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("someone/else".into(), "x".into());
-        assert!(matches(&foreign, &d, &fp), "others' annotations are theirs");
+        assert!(
+            matches(&foreign, &d, &fp, "me"),
+            "others' annotations are theirs"
+        );
 
         let mut other_commit = d.clone();
         other_commit.source.commit = "fffffff".into();
         assert!(
-            matches(&obj, &other_commit, &fp),
+            matches(&obj, &other_commit, &fp, "me"),
             "a new commit with the same content is no change"
         );
     }
@@ -537,7 +672,7 @@ mod tests {
     #[test]
     fn type_changes_and_frozen_values_need_recreating() {
         let d = sample();
-        let obj = desired_object(&d, "fp");
+        let obj = desired_object(&d, "fp", "me");
         assert!(!needs_recreate(&obj, &d));
         let mut tls = d.clone();
         tls.secret_type = "kubernetes.io/tls".into();

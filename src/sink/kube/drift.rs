@@ -22,13 +22,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{is_managed, matches, short_commit, written_of};
+use super::apply::{matches, owner_of, short_commit, written_of, Owner};
 use super::events::{secret_ref, EventKind};
 use super::fight::Fights;
 use super::watch_problem::watch_problem;
 use super::{
     Backoff, KubeSink, COMMIT_ANNOTATION, FIELD_MANAGER, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
-    MANAGED_SELECTOR, SOURCE_ANNOTATION,
+    SOURCE_ANNOTATION,
 };
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::sink::SinkError;
@@ -223,7 +223,8 @@ pub fn spawn_drift_watch_with(
 async fn watch_namespace(rev: Arc<Reverter>, namespace: String) {
     let api: Api<PartialObjectMeta<Secret>> =
         Api::namespaced(rev.sink.client().clone(), &namespace);
-    let config = watcher::Config::default().labels(MANAGED_SELECTOR);
+    // This instance's Secrets only: another agent's are never reverted (nor even seen).
+    let config = watcher::Config::default().labels(rev.sink.selector());
     // Not kube's `StreamBackoff`: it resets on every item, and the watcher yields `Init` before each
     // list, so a list refused with 403 was retried every 100 ms forever. Here only a completed list
     // or an event resets the schedule.
@@ -436,16 +437,17 @@ impl Reverter {
         let live = self.sink.get_live(key).await?;
         let kind = match live.as_deref() {
             None => DriftKind::Deleted,
-            Some(l) if !is_managed(&l.metadata) => {
+            Some(l) if owner_of(&l.metadata, self.sink.ownership()) != Owner::Us => {
                 if l.metadata.uid.as_deref() != Some(known.uid.as_str()) {
-                    // Deleted and created again by someone else, unlabelled: not sealsync's to take.
-                    tracing::warn!(secret = %key, "a Secret sealsync managed was replaced by one it does not manage; left alone");
+                    // Deleted and created again by someone else (a person, another instance): not
+                    // this instance's to take.
+                    tracing::warn!(secret = %key, "a Secret this instance managed was replaced by one it does not own; left alone");
                     self.sink.forget(key);
                     return Ok(());
                 }
                 DriftKind::LabelRemoved
             }
-            Some(l) if matches(l, &desired, &fingerprint) => {
+            Some(l) if matches(l, &desired, &fingerprint, &self.sink.ownership().instance) => {
                 self.sink.remember(key, written_of(&l.metadata));
                 return Ok(());
             }

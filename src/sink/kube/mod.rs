@@ -26,6 +26,7 @@ use kube::{Api, Client};
 use crate::desired::{FingerprintKey, SecretKey};
 use crate::sink::SinkError;
 
+pub use apply::{owner_of, Owner};
 pub use backoff::Backoff;
 pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
@@ -37,6 +38,10 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "sealsync";
 /// The label selector of every managed Secret; lists and watches never go wider than this.
 pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=sealsync";
+/// The agent instance that owns a managed Secret: several agents (repositories, shards) share a
+/// cluster and each prunes, adopts and reverts only its own. A managed Secret without it was written
+/// before instances existed and belongs to the instance named after its agent's namespace.
+pub const INSTANCE_LABEL: &str = "sealsync.dev/instance";
 /// The file in git the Secret was declared in.
 pub const SOURCE_ANNOTATION: &str = "sealsync.dev/source";
 /// The commit the current content was written from.
@@ -58,9 +63,35 @@ pub struct KubeSink {
     inner: Arc<Inner>,
 }
 
+/// Who this sink is among the agents of a cluster, and what it may take over.
+#[derive(Clone, Debug)]
+pub struct Ownership {
+    /// The value of `sealsync.dev/instance` on every Secret it writes (a valid label value).
+    pub instance: String,
+    /// Whether managed Secrets without the instance label (written before instances existed) are
+    /// this instance's: true for the default instance, named after the agent's own namespace.
+    pub claims_unlabelled: bool,
+    /// `--allow-adopt`: a document's `sealsync.dev/adopt` annotation may take over an existing Secret.
+    pub allow_adopt: bool,
+}
+
+impl Ownership {
+    /// The default for an agent in `own_namespace`: the instance named after it, no adoption.
+    pub fn default_for(own_namespace: &str) -> Ownership {
+        Ownership {
+            instance: own_namespace.to_string(),
+            claims_unlabelled: true,
+            allow_adopt: false,
+        }
+    }
+}
+
 struct Inner {
     client: Client,
     own_namespace: String,
+    ownership: Ownership,
+    /// `managed-by=sealsync,sealsync.dev/instance=NAME`: lists and watches never go wider.
+    selector: String,
     namespaces: BTreeSet<String>,
     key: FingerprintKey,
     recorder: Recorder,
@@ -87,10 +118,27 @@ impl KubeSink {
         key: FingerprintKey,
         recorder: Recorder,
     ) -> KubeSink {
+        let own_namespace = own_namespace.into();
+        let ownership = Ownership::default_for(&own_namespace);
+        KubeSink::with_ownership(client, own_namespace, namespaces, key, recorder, ownership)
+    }
+
+    /// As [`KubeSink::new`], as the instance `ownership` names.
+    pub fn with_ownership(
+        client: Client,
+        own_namespace: impl Into<String>,
+        namespaces: Vec<String>,
+        key: FingerprintKey,
+        recorder: Recorder,
+        ownership: Ownership,
+    ) -> KubeSink {
+        let selector = format!("{MANAGED_SELECTOR},{INSTANCE_LABEL}={}", ownership.instance);
         KubeSink {
             inner: Arc::new(Inner {
                 client,
                 own_namespace: own_namespace.into(),
+                ownership,
+                selector,
                 namespaces: namespaces.into_iter().collect(),
                 key,
                 recorder,
@@ -110,6 +158,15 @@ impl KubeSink {
     /// The namespace the agent runs in (where its Lease and fingerprint key live).
     pub fn own_namespace(&self) -> &str {
         &self.inner.own_namespace
+    }
+
+    pub fn ownership(&self) -> &Ownership {
+        &self.inner.ownership
+    }
+
+    /// The label selector of this instance's managed Secrets.
+    pub fn selector(&self) -> &str {
+        &self.inner.selector
     }
 
     /// The permitted target namespaces.
@@ -210,6 +267,7 @@ impl std::fmt::Debug for KubeSink {
         f.debug_struct("KubeSink")
             .field("own_namespace", &self.inner.own_namespace)
             .field("namespaces", &self.inner.namespaces)
+            .field("instance", &self.inner.ownership.instance)
             .finish_non_exhaustive()
     }
 }

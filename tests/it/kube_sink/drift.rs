@@ -194,9 +194,11 @@ async fn the_watch_is_metadata_only_per_namespace_and_ignores_undesired_secrets(
 async fn no_event_message_label_or_annotation_carries_a_value() {
     let c = Cluster::start().await;
     let plaintexts = ["PLAINTEXT-alpha-7f3a", "PLAINTEXT-beta-91c2", "app-user"];
-    let mut agent = Agent::start(
-        &c,
-        &["team-a"],
+    let sink = c
+        .sink_as(&["team-a"], super::ownership::allowing_adoption())
+        .await;
+    let mut agent = Agent::start_with(
+        sink,
         vec![
             desired("team-a", "one", plaintexts[0]),
             desired("team-a", "two", plaintexts[1]),

@@ -12,9 +12,9 @@ use kube::api::PostParams;
 use kube_api_test_server::TestServer;
 use sealsync::desired::FingerprintKey;
 use sealsync::reconcile::{Applier, ApplyReport, DesiredState};
-use sealsync::sink::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use sealsync::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-use super::harness::{create_unmanaged, desired, Agent, Cluster};
+use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
 
 /// The next pass over the same desired Secrets (nothing touched in git).
 async fn pass(
@@ -62,14 +62,14 @@ async fn passes_visit_what_the_drift_watch_reports() {
     assert_eq!(quiet.skipped, 2);
     assert_eq!(secret_lists(&c), 0);
 
-    // A managed Secret created by someone else, not in git: the next pass prunes it.
+    // A managed Secret of this instance created by someone else, not in git: the next pass prunes it.
     let stray = Secret {
         metadata: ObjectMeta {
             name: Some("stray".into()),
-            labels: Some(BTreeMap::from([(
-                MANAGED_BY_LABEL.to_string(),
-                MANAGED_BY_VALUE.to_string(),
-            )])),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
+                (INSTANCE_LABEL.to_string(), OWN_NS.to_string()),
+            ])),
             ..ObjectMeta::default()
         },
         ..Secret::default()

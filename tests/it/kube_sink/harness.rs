@@ -13,7 +13,8 @@ use kube::{Api, Client, Config};
 use kube_api_test_server::TestServer;
 use sealsync::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, SmallMap, Source};
 use sealsync::sink::kube::{
-    hmac_key, spawn_drift_watch, DesiredStore, DriftReport, KubeSink, Recorder, MANAGED_BY_LABEL,
+    hmac_key, spawn_drift_watch, DesiredStore, DriftReport, KubeSink, Ownership, Recorder,
+    MANAGED_BY_LABEL,
 };
 use sealsync::sink::{ApplyOutcome, Sink};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -65,14 +66,26 @@ impl Cluster {
     }
 
     pub async fn sink(&self, namespaces: &[&str]) -> KubeSink {
+        self.sink_as(namespaces, Ownership::default_for(OWN_NS))
+            .await
+    }
+
+    /// A sink of the agent instance `ownership` describes.
+    pub async fn sink_as(&self, namespaces: &[&str], ownership: Ownership) -> KubeSink {
         let key = self.fingerprint_key().await;
-        KubeSink::new(
+        KubeSink::with_ownership(
             self.client.clone(),
             OWN_NS,
             namespaces.iter().map(|s| s.to_string()).collect(),
             key,
             Recorder::new(self.client.clone(), "sealsync-test-0"),
+            ownership,
         )
+    }
+
+    /// The kubeconfig file pointing at the server (for the agent binary and kubectl).
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
     }
 
     /// Runs the real kubectl against the server, as a person would.
@@ -243,7 +256,11 @@ impl Agent {
         namespaces: &[&str],
         secrets: Vec<DesiredSecret>,
     ) -> Agent {
-        let sink = cluster.sink(namespaces).await;
+        Agent::start_with(cluster.sink(namespaces).await, secrets).await
+    }
+
+    /// As [`Agent::start`], with a sink made by the caller (another instance, other options).
+    pub async fn start_with(sink: KubeSink, secrets: Vec<DesiredSecret>) -> Agent {
         let store = DesiredStore::new();
         let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
         let stop = CancellationToken::new();

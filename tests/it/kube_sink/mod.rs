@@ -9,5 +9,6 @@ mod drift;
 mod failed_files;
 mod faults;
 mod feed;
+mod instances;
 mod leader;
 mod ownership;

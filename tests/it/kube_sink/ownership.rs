@@ -1,10 +1,18 @@
 //! What the sink may touch: permitted namespaces only, never an unmanaged Secret unless adopted.
 
 use sealsync::desired::SecretKey;
-use sealsync::sink::kube::MANAGED_BY_LABEL;
+use sealsync::sink::kube::{Ownership, MANAGED_BY_LABEL};
 use sealsync::sink::{ApplyOutcome, Sink, SinkError};
 
 use super::harness::{create_unmanaged, desired, value, Cluster};
+
+/// The default instance, with `--allow-adopt`.
+pub(super) fn allowing_adoption() -> Ownership {
+    Ownership {
+        allow_adopt: true,
+        ..Ownership::default_for(super::harness::OWN_NS)
+    }
+}
 
 #[tokio::test]
 async fn secrets_outside_the_permitted_namespaces_are_refused_without_a_request() {
@@ -75,7 +83,17 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
     ));
     assert!(c.secrets("team-a").get_opt("db").await.unwrap().is_some());
 
+    // The file asks for adoption; the operator has not allowed it.
     d.adopt = true;
+    match sink.apply(&d).await.unwrap() {
+        ApplyOutcome::Refused(why) => assert!(why.contains("--allow-adopt"), "{why}"),
+        other => panic!("adoption without --allow-adopt: {other:?}"),
+    }
+    assert_eq!(
+        value(&c.secrets("team-a").get("db").await.unwrap(), "password"),
+        b"theirs-pw"
+    );
+    let sink = c.sink_as(&["team-a"], allowing_adoption()).await;
     assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
     let adopted = c.secrets("team-a").get("db").await.unwrap();
     assert_eq!(value(&adopted, "password"), b"ours-pw");
