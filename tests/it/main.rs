@@ -6,6 +6,7 @@ mod agent_dir;
 mod agent_dir_daemon;
 mod agent_kube;
 mod bounds;
+mod bounds_agent;
 mod fixtures;
 mod git_servers;
 mod git_source;
