@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Refuse manifest files larger than this (default 5MiB).
     #[arg(long, env = "SEALSYNC_MAX_FILE_SIZE", value_name = "SIZE")]
     pub max_file_size: Option<String>,
+    /// Refuse a commit with more files than this under the configured paths (default 20000); the
+    /// last good commit stays in use.
+    #[arg(long, env = "SEALSYNC_MAX_FILES", value_name = "N")]
+    pub max_files: Option<usize>,
     /// Namespace of documents that name none (default: the agent's own namespace with the kube sink,
     /// `default` with the dir sink).
     #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]

@@ -53,6 +53,7 @@ pub fn main() -> u8 {
             "ssh_key_file",
             "cache_dir",
             "max_file_size",
+            "max_files",
             "default_namespace",
         ] {
             if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
