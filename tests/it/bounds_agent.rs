@@ -21,6 +21,8 @@ struct Run {
 fn run_once(fx: &Fixture, work: &Path, extra: &[&str]) -> Run {
     let err_path = work.join("stderr.log");
     let err = std::fs::File::create(&err_path).unwrap();
+    // Reaped below by wait4, which std's wait() cannot replace: it alone returns the child's rusage.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_sealsync"))
         .args(["run", "--once", "--repo"])
         .arg(&fx.bare)
