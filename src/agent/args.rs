@@ -139,6 +139,10 @@ pub struct RunArgs {
     /// third of it; a leader that cannot renew for two thirds of it stops writing.
     #[arg(long, env = "SEALSYNC_LEASE_DURATION", value_name = "DURATION")]
     pub lease_duration: Option<String>,
+    /// Refuse a commit with more files than this under the configured paths (default 20000); the
+    /// last good commit stays in use.
+    #[arg(long, env = "SEALSYNC_MAX_FILES", value_name = "N")]
+    pub max_files: Option<usize>,
     /// Namespace of documents that name none (default: the agent's own namespace with the kube sink,
     /// `default` with the dir sink).
     #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]

@@ -72,6 +72,7 @@ pub struct AgentConfig {
     pub git_auth: GitAuth,
     pub cache_dir: PathBuf,
     pub max_file_size: u64,
+    pub max_files: usize,
     pub default_namespace: Option<String>,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
@@ -114,7 +115,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 22] = [
+        const KNOWN: [&str; 23] = [
             "repo",
             "ref",
             "paths",
@@ -131,6 +132,7 @@ impl FileValues {
             "ssh_key_file",
             "cache_dir",
             "max_file_size",
+            "max_files",
             "default_namespace",
             "once",
             "lease_duration",
@@ -527,6 +529,22 @@ impl AgentConfig {
             .expect("default");
         let max_file_size = crate::cli::args::parse_size(&size_text)
             .map_err(|e| ConfigError(format!("--max-file-size {e}")))?;
+        let max_files_text = r
+            .one(
+                "max_files",
+                "SEALSYNC_MAX_FILES",
+                args.max_files.map(|n| n.to_string()),
+                Some(&crate::git::DEFAULT_MAX_FILES.to_string()),
+            )?
+            .expect("default");
+        let max_files = match max_files_text.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ConfigError(format!(
+                    "--max-files: '{max_files_text}' is not a positive number"
+                )))
+            }
+        };
         let default_namespace = r.one(
             "default_namespace",
             "SEALSYNC_DEFAULT_NAMESPACE",
@@ -600,6 +618,7 @@ impl AgentConfig {
             git_auth,
             cache_dir,
             max_file_size,
+            max_files,
             default_namespace,
             lease_duration,
             own_namespace,

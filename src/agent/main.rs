@@ -57,6 +57,7 @@ pub fn main() -> u8 {
             "ssh_key_file",
             "cache_dir",
             "max_file_size",
+            "max_files",
             "default_namespace",
             "lease_duration",
             "decryption_policy",

@@ -63,6 +63,7 @@ pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
     git.paths = config.paths.clone();
     git.auth = config.git_auth.clone();
     git.max_file_size = config.max_file_size;
+    git.max_files = config.max_files;
     GitSource::new(git).map_err(|e| Fatal(e.to_string()))
 }
 

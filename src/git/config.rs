@@ -9,6 +9,13 @@ use super::redact::redact_url;
 
 /// Files larger than this are reported as [`super::FileContent::TooLarge`] unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 5 * 1024 * 1024;
+/// Most files a snapshot may hold under the configured paths. A GitOps repository of Secrets holds
+/// hundreds to a few thousand; each file costs the agent a few KiB, so 20,000 stay near 60 MiB less
+/// than the shipped 128 Mi limit allows.
+pub const DEFAULT_MAX_FILES: usize = 20_000;
+/// Most bytes of file content read from the cache in one snapshot (files over the size limit are not
+/// read, and do not count).
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How to authenticate against the remote.
 ///
@@ -41,6 +48,10 @@ pub struct GitSourceConfig {
     pub cache_dir: PathBuf,
     /// Files above this size are listed but never read into memory.
     pub max_file_size: u64,
+    /// A commit with more files under the configured paths is refused as a whole.
+    pub max_files: usize,
+    /// A commit whose files (those read) hold more bytes is refused as a whole.
+    pub max_total_bytes: u64,
     /// For ssh: a known_hosts file that pins the server's host key (`StrictHostKeyChecking=yes`). Without it
     /// the key is trusted on first use and remembered beside the cache.
     pub ssh_known_hosts: Option<PathBuf>,
@@ -56,6 +67,8 @@ impl GitSourceConfig {
             auth: GitAuth::None,
             cache_dir: cache_dir.into(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_files: DEFAULT_MAX_FILES,
+            max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             ssh_known_hosts: None,
         }
     }
@@ -129,6 +142,8 @@ pub(crate) struct Settings {
     /// The bare cache repository of this remote.
     pub repo_dir: PathBuf,
     pub max_file_size: u64,
+    pub max_files: usize,
+    pub max_total_bytes: u64,
     pub ssh_known_hosts: Option<PathBuf>,
     /// The remote is reached through the `ssh` program.
     pub is_ssh: bool,
@@ -205,6 +220,8 @@ impl Settings {
             auth: config.auth,
             repo_dir,
             max_file_size: config.max_file_size,
+            max_files: config.max_files,
+            max_total_bytes: config.max_total_bytes,
             ssh_known_hosts: config.ssh_known_hosts,
             is_ssh: scheme == Scheme::Ssh,
         })

@@ -90,6 +90,16 @@ pub enum GitError {
     /// The fetch was interrupted on request.
     #[error("fetching from git remote {url} was interrupted")]
     Interrupted { url: String },
+
+    /// The commit exceeds a bound on the whole snapshot (files, bytes): it is refused as a whole.
+    #[error(
+        "commit {commit} of git remote {url} is refused: {reason}; the last good commit stays in use"
+    )]
+    TooLarge {
+        url: String,
+        commit: String,
+        reason: String,
+    },
 }
 
 impl GitError {
@@ -107,6 +117,7 @@ impl GitError {
             GitError::Io { .. } => "io",
             GitError::Corrupt { .. } => "corrupt",
             GitError::Interrupted { .. } => "interrupted",
+            GitError::TooLarge { .. } => "too_large",
         }
     }
 }

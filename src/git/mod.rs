@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use auth::DEFAULT_TOKEN_USER;
-pub use config::{GitAuth, GitSourceConfig, DEFAULT_MAX_FILE_SIZE};
+pub use config::{
+    GitAuth, GitSourceConfig, DEFAULT_MAX_FILES, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_BYTES,
+};
 pub use error::GitError;
 pub use redact::redact_url;
 

@@ -32,7 +32,9 @@ pub(crate) fn read_snapshot(
         repo,
         cache,
         settings,
+        commit,
         blobs_read: 0,
+        bytes_read: 0,
     };
     let root = reader.root_tree(commit)?;
     let previous_root = previous.and_then(|p| {
@@ -80,8 +82,12 @@ struct Reader<'a> {
     repo: &'a gix::Repository,
     cache: &'a Arc<CacheRepo>,
     settings: &'a Settings,
+    /// The commit being read, named by the errors on bounds of the whole snapshot.
+    commit: ObjectId,
     /// Blobs whose header or content had to be read.
     blobs_read: usize,
+    /// Bytes of content read so far (bounded by `settings.max_total_bytes`).
+    bytes_read: u64,
 }
 
 impl Reader<'_> {
@@ -194,6 +200,18 @@ impl Reader<'_> {
             self.compare(old, node, &path, previous, &mut changes)?;
         }
         let mut files = previous.files.clone();
+        // The size of the new snapshot, known before any blob is read.
+        let mut count = files.len();
+        for (path, change) in &changes {
+            match (change, files.get(path).is_some()) {
+                (Change::Removed, true) => count -= 1,
+                (Change::File(_), false) => count += 1,
+                _ => {}
+            }
+        }
+        if count > self.settings.max_files {
+            return Err(self.too_many_files());
+        }
         let mut changed = Vec::with_capacity(changes.len());
         for (path, change) in changes {
             match change {
@@ -279,6 +297,10 @@ impl Reader<'_> {
         match node {
             Node::File(id) => {
                 found.insert(path, id);
+                // Checked as entries are met, so a tree of a million files costs at most this many.
+                if found.len() > self.settings.max_files {
+                    return Err(self.too_many_files());
+                }
             }
             Node::Tree(id) => {
                 for (name, child) in self.entries(id)? {
@@ -331,6 +353,14 @@ impl Reader<'_> {
         let content = if size > self.settings.max_file_size {
             FileContent::TooLarge { size }
         } else {
+            // Checked from the header, before the blob is inflated.
+            self.bytes_read = self.bytes_read.saturating_add(size);
+            if self.bytes_read > self.settings.max_total_bytes {
+                return Err(self.too_large(format!(
+                    "its files hold more than {} bytes (reached at {path})",
+                    self.settings.max_total_bytes
+                )));
+            }
             let mut blob = self
                 .repo
                 .find_blob(id)
@@ -342,6 +372,21 @@ impl Reader<'_> {
             blob_id: id.to_string(),
             content,
         })
+    }
+
+    fn too_many_files(&self) -> GitError {
+        self.too_large(format!(
+            "it has more than {} files under the configured paths (max files)",
+            self.settings.max_files
+        ))
+    }
+
+    fn too_large(&self, reason: String) -> GitError {
+        GitError::TooLarge {
+            url: self.settings.display_url.clone(),
+            commit: self.commit.to_string(),
+            reason,
+        }
     }
 
     fn corrupt(&self, what: String, e: &(dyn std::error::Error + 'static)) -> GitError {

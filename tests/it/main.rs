@@ -9,6 +9,7 @@ mod agent_hardening;
 mod agent_kube;
 mod agent_status;
 mod bounds;
+mod bounds_agent;
 mod cluster;
 mod exit_codes;
 mod fixtures;

@@ -150,6 +150,14 @@ pub trait Store: Sync {
 pub mod limits {
     /// Deepest nesting of maps and lists accepted.
     pub const MAX_DEPTH: usize = 128;
-    /// Most nodes a document may expand to, aliases included (stops "billion laughs").
-    pub const MAX_NODES: usize = 2_000_000;
+    /// Most nodes a file may hold, aliases expanded included. A Kubernetes object is at most 1 MiB
+    /// (etcd's limit), a few thousand keys; 200,000 nodes of this crate's tree stay near 20 MiB, so a
+    /// 5 MiB file of `[0,0,0,...]` cannot take the agent near its 128 MiB limit.
+    pub const MAX_NODES: usize = 200_000;
+    /// Most nodes that aliases may copy in one file, counted as each alias is met and before it is
+    /// copied: a "billion laughs" is refused after at most this much work, not after expanding.
+    pub const MAX_ALIAS_NODES: usize = 10_000;
+    /// Most bytes of scalar text that aliases may copy in one file (a short anchored string aliased
+    /// thousands of times stays under `MAX_ALIAS_NODES` yet could be long).
+    pub const MAX_ALIAS_BYTES: usize = 1 << 20;
 }

@@ -8,13 +8,9 @@ use granit_parser::{Event, Parser, Placement, ScalarStyle, Span, Tag};
 
 use super::input::{check_characters, decode, scan_error, syntax};
 use super::resolve::{go_parse_int, resolve_plain, OutOfRange};
-use crate::sops::stores::limits::{MAX_DEPTH, MAX_NODES};
+use crate::sops::stores::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_NODES};
 use crate::sops::stores::FormatError;
 use crate::sops::tree::{Map, MapItem, Value};
-
-/// Most bytes of scalar text that aliases may copy, on top of the input itself (a short anchored string
-/// aliased millions of times stays under `MAX_NODES` yet could still exhaust memory).
-const MAX_ALIAS_BYTES: usize = 64 << 20;
 
 const CORE: &str = "tag:yaml.org,2002:";
 
@@ -95,6 +91,8 @@ struct Builder<'a> {
     /// Inside a document whose root has not been read yet.
     awaiting_root: bool,
     nodes: usize,
+    /// Nodes and bytes copied by aliases so far, in the whole file.
+    alias_nodes: usize,
     alias_bytes: usize,
 }
 
@@ -108,6 +106,7 @@ impl<'a> Builder<'a> {
             anchors: HashMap::new(),
             awaiting_root: false,
             nodes: 0,
+            alias_nodes: 0,
             alias_bytes: 0,
         }
     }
@@ -172,6 +171,12 @@ impl<'a> Builder<'a> {
                 if self.stack.len() + depth > MAX_DEPTH {
                     return Err(FormatError::Limit(format!(
                         "YAML nesting deeper than {MAX_DEPTH} levels (through an alias)"
+                    )));
+                }
+                self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(FormatError::Limit(format!(
+                        "aliases expand to more than {MAX_ALIAS_NODES} nodes"
                     )));
                 }
                 self.count(nodes)?;

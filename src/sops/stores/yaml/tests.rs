@@ -410,6 +410,42 @@ fn alias_bomb_hits_the_node_limit() {
     assert!(matches!(load(&text), Err(FormatError::Limit(_))));
 }
 
+/// The message of a refused load.
+fn limit_message(text: &str) -> String {
+    match load(text) {
+        Err(FormatError::Limit(m)) => m,
+        other => panic!("expected a limit, got {other:?}"),
+    }
+}
+
+#[test]
+fn alias_expansion_is_capped_far_below_the_node_limit() {
+    use crate::sops::stores::limits::{MAX_ALIAS_NODES, MAX_NODES};
+    // The classic 2 KB billion laughs: refused once aliases have copied MAX_ALIAS_NODES nodes, long
+    // before the file's node limit would be reached.
+    let mut text = String::from("a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+    for i in 1..10 {
+        let prev = format!("*a{}", i - 1);
+        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 9].join(", ")));
+    }
+    assert_eq!(
+        limit_message(&text),
+        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes")
+    );
+    // Ordinary use of anchors (a shared block of labels, merged into a few objects) is fine.
+    let mut ok = String::from("base: &base {a: 1, b: 2, c: 3}\n");
+    for i in 0..100 {
+        ok.push_str(&format!("o{i}:\n  <<: *base\n  d: {i}\n"));
+    }
+    assert!(load(&ok).is_ok());
+    // Without any alias, a file of more than MAX_NODES nodes is refused too.
+    let flat = format!("l: [{}]\n", vec!["0"; MAX_NODES + 1].join(","));
+    assert_eq!(
+        limit_message(&flat),
+        format!("YAML expands to more than {MAX_NODES} nodes")
+    );
+}
+
 #[test]
 fn deep_nesting_hits_the_depth_limit() {
     let flow = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
