@@ -2,17 +2,17 @@
 //! at start-up (flags over environment over file over defaults), passed down explicitly.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use crate::git::GitAuth;
 use crate::policy::{DecryptionRule, PolicyRule};
-use crate::sops::stores::Format;
-use crate::sops::tree::{Map, Value};
+use crate::sops::tree::Value;
 
 use super::args::RunArgs;
+use super::config_file::FileValues;
 
 /// The process environment the agent reads, captured once by the binary.
 #[derive(Default, Clone)]
@@ -89,106 +89,8 @@ pub struct AgentConfig {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+pub(super) fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
-}
-
-/// Values from the config file, by key.
-struct FileValues {
-    path: Option<PathBuf>,
-    map: Map,
-}
-
-impl FileValues {
-    fn load(path: Option<&Path>) -> Result<FileValues, ConfigError> {
-        let Some(path) = path else {
-            return Ok(FileValues {
-                path: None,
-                map: Map::new(),
-            });
-        };
-        let shown = path.display();
-        let bytes =
-            std::fs::read(path).map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
-        let docs = Format::Yaml
-            .store()
-            .load_plain(&bytes)
-            .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
-        let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 23] = [
-            "repo",
-            "ref",
-            "paths",
-            "identities",
-            "sink",
-            "namespace_policy",
-            "interval",
-            "listen",
-            "webhook_listen",
-            "prune_max_share",
-            "webhook_secret_file",
-            "log_format",
-            "token_file",
-            "ssh_key_file",
-            "cache_dir",
-            "max_file_size",
-            "max_files",
-            "default_namespace",
-            "once",
-            "lease_duration",
-            "decryption_policy",
-            "instance",
-            "allow_adopt",
-        ];
-        for (key, _) in map.entries() {
-            if !KNOWN.contains(&key) {
-                return err(format!(
-                    "config file {shown}: unknown setting '{key}' (known: {})",
-                    KNOWN.join(", ")
-                ));
-            }
-        }
-        Ok(FileValues {
-            path: Some(path.to_path_buf()),
-            map,
-        })
-    }
-
-    fn text(&self, key: &str) -> Result<Option<String>, ConfigError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Str(s)) => Ok(Some(s.clone())),
-            Some(Value::Int(i)) => Ok(Some(i.to_string())),
-            Some(Value::Float(f)) => Ok(Some(f.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => err(format!(
-                "config file: '{key}' must be a single value, not a {}",
-                other.kind()
-            )),
-        }
-    }
-
-    fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Str(s)) => Ok(vec![s.clone()]),
-            Some(Value::Seq(items)) => items
-                .iter()
-                .filter(|v| !matches!(v, Value::Comment(_)))
-                .map(|v| match v {
-                    Value::Str(s) => Ok(s.clone()),
-                    other => err(format!(
-                        "config file: '{key}' entries must be strings, not a {}",
-                        other.kind()
-                    )),
-                })
-                .collect(),
-            Some(other) => err(format!(
-                "config file: '{key}' must be a list, not a {}",
-                other.kind()
-            )),
-        }
-    }
 }
 
 /// Resolves one setting: flag/env value, else file, else default; records where it came from.

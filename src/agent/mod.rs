@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod config;
+mod config_file;
 #[cfg(feature = "kube")]
 pub mod kube;
 pub mod main;

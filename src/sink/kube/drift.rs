@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use futures::StreamExt;
@@ -33,94 +33,7 @@ use super::{
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::sink::SinkError;
 
-/// The desired Secrets the drift watch protects, shared with the reconcile loop.
-///
-/// The reconcile loop updates an entry *before* applying it and removes one *before* deleting the
-/// Secret, so the watch never puts back an older version, nor a Secret being pruned.
-///
-/// A persistent map: sharing the engine's desired state costs nothing (`share`), and the watch holds
-/// no second copy of the keys, let alone of the values.
-#[derive(Clone, Default)]
-pub struct DesiredStore {
-    inner: Arc<RwLock<Secrets>>,
-}
-
-/// The desired Secrets by key, as the engine computes them.
-pub type Secrets = imbl::OrdMap<SecretKey, Arc<DesiredSecret>>;
-
-impl DesiredStore {
-    pub fn new() -> DesiredStore {
-        DesiredStore::default()
-    }
-
-    pub fn insert(&self, desired: impl Into<Arc<DesiredSecret>>) {
-        let desired = desired.into();
-        self.write().insert(desired.key.clone(), desired);
-    }
-
-    pub fn remove(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
-        self.write().remove(key)
-    }
-
-    /// Replaces everything at once (a whole commit's desired state). Given the engine's `Arc`s, the
-    /// store shares them: no second copy of every decrypted value is held for the watch.
-    pub fn replace_all<D: Into<Arc<DesiredSecret>>>(&self, all: impl IntoIterator<Item = D>) {
-        let map = all
-            .into_iter()
-            .map(|d| {
-                let d = d.into();
-                (d.key.clone(), d)
-            })
-            .collect();
-        *self.write() = map;
-    }
-
-    /// Shares `secrets` (the engine's desired state) as the whole of the store.
-    pub fn share(&self, secrets: &Secrets) {
-        *self.write() = secrets.clone();
-    }
-
-    pub fn get(&self, key: &SecretKey) -> Option<Arc<DesiredSecret>> {
-        self.read().get(key).cloned()
-    }
-
-    pub fn contains(&self, key: &SecretKey) -> bool {
-        self.read().contains_key(key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
-    }
-
-    fn keys_in(&self, namespace: &str) -> Vec<SecretKey> {
-        self.read()
-            .keys()
-            .filter(|k| k.namespace == namespace)
-            .cloned()
-            .collect()
-    }
-
-    // Every critical section is a single map operation, so a poisoned lock holds consistent data.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Secrets> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Secrets> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl std::fmt::Debug for DesiredStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DesiredStore")
-            .field("secrets", &self.len())
-            .finish()
-    }
-}
+pub use super::desired_store::{DesiredStore, Secrets};
 
 /// What was done by hand to a managed Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -645,68 +558,5 @@ fn revert_note(kind: DriftKind, managers: &[String], desired: &DesiredSecret) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::desired::{SecretBytes, Source};
-    use serde_json::json;
-
-    fn desired() -> DesiredSecret {
-        DesiredSecret {
-            key: SecretKey::new("team-a", "db"),
-            secret_type: "Opaque".into(),
-            labels: Default::default(),
-            annotations: Default::default(),
-            data: [(
-                "password".to_string(),
-                SecretBytes::new(b"hunter2".to_vec()),
-            )]
-            .into(),
-            immutable: None,
-            source: Source {
-                path: "apps/team-a/db.yaml".into(),
-                commit: "abc1234567".into(),
-            },
-            adopt: false,
-            memo: Default::default(),
-        }
-    }
-
-    #[test]
-    fn notes_name_the_manager_and_the_source_never_a_value() {
-        let d = desired();
-        assert_eq!(
-            revert_note(DriftKind::Edited, &["kubectl-edit".into()], &d),
-            "edited by hand (fields changed by manager \"kubectl-edit\"); restored from apps/team-a/db.yaml at abc1234"
-        );
-        assert_eq!(
-            revert_note(DriftKind::Deleted, &[], &d),
-            "deleted by hand; restored from apps/team-a/db.yaml at abc1234"
-        );
-        assert!(!revert_note(DriftKind::LabelRemoved, &[], &d).contains("hunter2"));
-    }
-
-    #[test]
-    fn managers_owning_our_fields_are_found() {
-        let d = desired();
-        assert!(touches_ours(&json!({"f:data": {"f:password": {}}}), &d));
-        assert!(touches_ours(
-            &json!({"f:metadata": {"f:annotations": {"f:sealsync.dev/fingerprint": {}}}}),
-            &d
-        ));
-        assert!(!touches_ours(
-            &json!({"f:metadata": {"f:annotations": {"f:someone/else": {}}}}),
-            &d
-        ));
-    }
-
-    #[tokio::test]
-    async fn the_store_replaces_and_filters_by_namespace() {
-        let store = DesiredStore::new();
-        let mut other = desired();
-        other.key = SecretKey::new("team-b", "db");
-        store.replace_all([desired(), other]);
-        assert_eq!(store.keys_in("team-a"), [SecretKey::new("team-a", "db")]);
-        assert!(store.remove(&SecretKey::new("team-b", "db")).is_some());
-        assert_eq!(store.len(), 1);
-    }
-}
+#[path = "drift_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@
 mod apply;
 mod backoff;
 pub mod client;
+mod desired_store;
 pub mod drift;
 pub mod events;
 mod failed_files;
