@@ -143,6 +143,10 @@ pub struct RunArgs {
     /// last good commit stays in use.
     #[arg(long, env = "SEALSYNC_MAX_FILES", value_name = "N")]
     pub max_files: Option<usize>,
+    /// Stop a fetch whose pack passes this size and refuse its commit (default 32MiB); the last good
+    /// commit stays in use. The git cache is on a memory-backed volume in `deploy/`.
+    #[arg(long, env = "SEALSYNC_MAX_FETCH_SIZE", value_name = "SIZE")]
+    pub max_fetch_size: Option<String>,
     /// Namespace of documents that name none (default: the agent's own namespace with the kube sink,
     /// `default` with the dir sink).
     #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]

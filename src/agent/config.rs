@@ -73,6 +73,7 @@ pub struct AgentConfig {
     pub cache_dir: PathBuf,
     pub max_file_size: u64,
     pub max_files: usize,
+    pub max_fetch_size: u64,
     pub default_namespace: Option<String>,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
@@ -447,6 +448,16 @@ impl AgentConfig {
                 )))
             }
         };
+        let fetch_text = r
+            .one(
+                "max_fetch_size",
+                "SEALSYNC_MAX_FETCH_SIZE",
+                args.max_fetch_size.clone(),
+                Some("32MiB"),
+            )?
+            .expect("default");
+        let max_fetch_size = crate::cli::args::parse_size(&fetch_text)
+            .map_err(|e| ConfigError(format!("--max-fetch-size {e}")))?;
         let default_namespace = r.one(
             "default_namespace",
             "SEALSYNC_DEFAULT_NAMESPACE",
@@ -521,6 +532,7 @@ impl AgentConfig {
             cache_dir,
             max_file_size,
             max_files,
+            max_fetch_size,
             default_namespace,
             lease_duration,
             own_namespace,

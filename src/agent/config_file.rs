@@ -29,7 +29,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 23] = [
+        const KNOWN: [&str; 24] = [
             "repo",
             "ref",
             "paths",
@@ -47,6 +47,7 @@ impl FileValues {
             "cache_dir",
             "max_file_size",
             "max_files",
+            "max_fetch_size",
             "default_namespace",
             "once",
             "lease_duration",

@@ -58,6 +58,7 @@ pub fn main() -> u8 {
             "cache_dir",
             "max_file_size",
             "max_files",
+            "max_fetch_size",
             "default_namespace",
             "lease_duration",
             "decryption_policy",

@@ -64,6 +64,7 @@ pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
     git.auth = config.git_auth.clone();
     git.max_file_size = config.max_file_size;
     git.max_files = config.max_files;
+    git.max_fetch_bytes = config.max_fetch_size;
     GitSource::new(git).map_err(|e| Fatal(e.to_string()))
 }
 

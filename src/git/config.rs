@@ -17,6 +17,13 @@ pub const DEFAULT_MAX_FILES: usize = 20_000;
 /// read, and do not count).
 pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Most bytes of pack one fetch may bring in. The cache lives on a memory-backed volume (64 Mi in
+/// `deploy/`), and a depth-1 pack of a repository of Secrets is a few MiB at most.
+pub const DEFAULT_MAX_FETCH_SIZE: u64 = 32 * 1024 * 1024;
+/// No object above `max(max_file_size, MIN_OBJECT_LIMIT)` bytes is inflated while a pack is indexed:
+/// room for the trees of a large repository, far under the shipped 128 Mi memory limit.
+pub const MIN_OBJECT_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// How to authenticate against the remote.
 ///
 /// Only paths are held here; the secret itself is read when a fetch needs it, so a rotated token or key
@@ -52,6 +59,8 @@ pub struct GitSourceConfig {
     pub max_files: usize,
     /// A commit whose files (those read) hold more bytes is refused as a whole.
     pub max_total_bytes: u64,
+    /// A fetch whose pack holds more bytes is stopped, and its commit refused as a whole.
+    pub max_fetch_bytes: u64,
     /// For ssh: a known_hosts file that pins the server's host key (`StrictHostKeyChecking=yes`). Without it
     /// the key is trusted on first use and remembered beside the cache.
     pub ssh_known_hosts: Option<PathBuf>,
@@ -69,6 +78,7 @@ impl GitSourceConfig {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_files: DEFAULT_MAX_FILES,
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
+            max_fetch_bytes: DEFAULT_MAX_FETCH_SIZE,
             ssh_known_hosts: None,
         }
     }
@@ -144,6 +154,7 @@ pub(crate) struct Settings {
     pub max_file_size: u64,
     pub max_files: usize,
     pub max_total_bytes: u64,
+    pub max_fetch_bytes: u64,
     pub ssh_known_hosts: Option<PathBuf>,
     /// The remote is reached through the `ssh` program.
     pub is_ssh: bool,
@@ -207,6 +218,9 @@ impl Settings {
         if config.max_file_size == 0 {
             return Err(invalid("max_file_size must be greater than zero".into()));
         }
+        if config.max_fetch_bytes == 0 {
+            return Err(invalid("max_fetch_size must be greater than zero".into()));
+        }
         if config.cache_dir.as_os_str().is_empty() {
             return Err(invalid("cache_dir is empty".into()));
         }
@@ -222,9 +236,15 @@ impl Settings {
             max_file_size: config.max_file_size,
             max_files: config.max_files,
             max_total_bytes: config.max_total_bytes,
+            max_fetch_bytes: config.max_fetch_bytes,
             ssh_known_hosts: config.ssh_known_hosts,
             is_ssh: scheme == Scheme::Ssh,
         })
+    }
+
+    /// The largest object a fetch may inflate (see [`MIN_OBJECT_LIMIT`]).
+    pub(crate) fn max_object_size(&self) -> u64 {
+        self.max_file_size.max(MIN_OBJECT_LIMIT)
     }
 
     /// The local ref that remembers the last good commit of this reference (kept across restarts).

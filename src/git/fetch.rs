@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use gix::remote::Direction;
 
 use super::auth::{self, Token};
 use super::config::{GitAuth, Reference, Settings};
 use super::error::{self, FailureContext, GitError};
+use budget::{Budget, BudgetProgress};
 
 /// What a fetch brought in.
 #[derive(Debug, Clone)]
@@ -146,6 +148,9 @@ pub(crate) fn open_options(settings: &Settings) -> gix::open::Options {
         "protocol.file.allow=always".to_owned(),
         "core.logAllRefUpdates=false".to_owned(),
         "gc.auto=0".to_owned(),
+        // No object larger than this is ever inflated, inside the configured paths or not: gix checks
+        // the size each pack entry declares before it allocates (gix-pack's `alloc_limit_bytes`).
+        format!("gitoxide.objects.allocLimit={}", settings.max_object_size()),
     ];
     if settings.is_ssh {
         let key = match &settings.auth {
@@ -296,12 +301,34 @@ pub(crate) fn fetch_commit(
     .map_err(|e| fail(&e))?;
 
     let (target, resolved_ref) = choose_mapping(prepare.ref_map(), settings)?;
-    let outcome = prepare
-        .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(
-            std::num::NonZeroU32::new(1).expect("non-zero"),
-        ))
-        .receive(gix::progress::Discard, interrupt)
+    let budget = Budget::new(settings.max_fetch_bytes);
+    let prepare = prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(
+        std::num::NonZeroU32::new(1).expect("non-zero"),
+    ));
+    let outcome = budget
+        .run(interrupt, |stop| {
+            prepare.receive(BudgetProgress::new(Arc::clone(&budget)), stop)
+        })
         .map_err(|e| match (fail(&e), &settings.reference) {
+            _ if budget.exceeded() => too_large(
+                settings,
+                &resolved_ref,
+                format!(
+                    "its pack is more than {} bytes (--max-fetch-size): git cannot fetch part of a \
+                     commit, so a repository for the agent should hold its manifests, not large files",
+                    settings.max_fetch_bytes
+                ),
+            ),
+            (err, _) if error::chain_text(&e, &[]).contains("too large to fit in memory") => too_large(
+                settings,
+                &resolved_ref,
+                format!(
+                    "it holds an object of more than {} bytes (the larger of --max-file-size and {} \
+                     bytes), inside the configured paths or not; git cannot fetch part of a commit ({err})",
+                    settings.max_object_size(),
+                    super::config::MIN_OBJECT_LIMIT
+                ),
+            ),
             // The remote answered the ref listing, so it is reachable; a server that hangs up on a `want`
             // for a commit id does not have that commit (upload-pack's "not our ref").
             (
@@ -406,5 +433,15 @@ fn choose_mapping(
     }
 }
 
+/// The commit behind `resolved_ref` is refused as a whole, before any of it is read.
+fn too_large(settings: &Settings, resolved_ref: &str, reason: String) -> GitError {
+    GitError::TooLarge {
+        url: settings.display_url.clone(),
+        commit: format!("at {resolved_ref}"),
+        reason,
+    }
+}
+
+mod budget;
 #[cfg(test)]
 mod tests;
