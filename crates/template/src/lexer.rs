@@ -102,7 +102,9 @@ impl Lexer<'_> {
             }
             self.pos += LEFT.len();
             if left_trim {
-                self.pos += 1;
+                // The marker is "- ": a dash and one white-space character.
+                self.bump();
+                self.bump();
             }
             trim_next = self.action()?;
         }

@@ -84,8 +84,11 @@ impl Emitter {
         }
     }
 
+    /// libyaml's write_indent: a line break unless already at the start of a line.
     fn indent(&mut self, n: i32) {
-        self.put("\n");
+        if !(self.column == 0 && self.out.ends_with('\n')) {
+            self.put("\n");
+        }
         self.put(&" ".repeat(n.max(0) as usize));
     }
 
