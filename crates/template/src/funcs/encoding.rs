@@ -215,7 +215,7 @@ fn from_json(s: &[u8], ctx: &Ctx) -> Result<Value, String> {
     Ok(v)
 }
 
-pub(crate) fn from_serde(v: serde_json::Value) -> Value {
+fn from_serde(v: serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(b),

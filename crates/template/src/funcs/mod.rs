@@ -7,6 +7,7 @@ mod encoding;
 pub(crate) mod format;
 mod strings;
 mod yaml;
+mod yaml_read;
 
 use crate::value::{Elem, Value};
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
 //! ESO's `toYaml`/`fromYaml` (sigs.k8s.io/yaml): values go through JSON, then go-yaml v2's block
 //! emitter (sorted keys, 2-space indent, indentless sequences, folding past column 80).
 
-use super::encoding::{from_serde, json_float};
+use super::encoding::json_float;
 use super::format::float_g;
 use super::{arity, bounded, string, Ctx};
-use crate::value::{Elem, Value};
+use crate::value::Value;
 use std::sync::OnceLock;
 
 pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
@@ -21,37 +21,8 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, Strin
         }
         return bounded(out.into_bytes(), ctx);
     }
-    let v = from_yaml(&String::from_utf8_lossy(string(&args[0])?));
-    if v.depth() > ctx.max_decode_depth {
-        return Err(format!("decoded depth exceeded (limit {})", ctx.max_decode_depth));
-    }
-    Ok(v)
-}
-
-/// fromYaml: a map; a parse error or a non-map document is reported in the map's "Error" key.
-fn from_yaml(text: &str) -> Value {
-    let error = |msg: String| {
-        Value::map(Elem::Any, [("Error".to_string(), Value::str(msg))].into_iter().collect())
-    };
-    let parsed: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return error(format!("error converting YAML to JSON: yaml: {e}")),
-    };
-    let json = match serde_json::to_value(&parsed) {
-        Ok(j) => j,
-        Err(e) => return error(format!("error converting YAML to JSON: {e}")),
-    };
-    let kind = match &json {
-        serde_json::Value::Object(_) => return from_serde(json),
-        serde_json::Value::Null => return Value::map(Elem::Any, Default::default()),
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::Bool(_) => "bool",
-    };
-    error(format!(
-        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
-    ))
+    let text = String::from_utf8_lossy(string(&args[0])?).into_owned();
+    super::yaml_read::from_yaml(&text, ctx.max_decode_depth, ctx.max_value)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -360,10 +331,20 @@ fn base60() -> &'static regex::Regex {
     regex(&R, r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 }
 
+/// go-yaml v2's float syntax (yamlStyleFloat).
+pub(super) fn float_syntax(s: &str) -> bool {
+    static FLOAT: OnceLock<regex::Regex> = OnceLock::new();
+    regex(&FLOAT, r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").is_match(s)
+}
+
+/// Integer syntax strconv.ParseInt accepts with base 0 (underscores already removed).
+pub(super) fn int_syntax(s: &str) -> bool {
+    static INT: OnceLock<regex::Regex> = OnceLock::new();
+    regex(&INT, r"^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$").is_match(s)
+}
+
 /// Whether go-yaml v2 would read the text, unquoted, as something other than a string.
 fn resolves_non_str(s: &str) -> bool {
-    static FLOAT: OnceLock<regex::Regex> = OnceLock::new();
-    static INT: OnceLock<regex::Regex> = OnceLock::new();
     static STAMP: OnceLock<regex::Regex> = OnceLock::new();
     const WORDS: &[&str] = &[
         "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
@@ -376,12 +357,12 @@ fn resolves_non_str(s: &str) -> bool {
     }
     let plain = s.replace('_', "");
     match s.chars().next() {
-        Some('.') => regex(&FLOAT, r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").is_match(s),
+        Some('.') => float_syntax(s),
         Some('+' | '-' | '0'..='9') => {
             let stamp = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(([Tt][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))|( [0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]+)?))?$";
             regex(&STAMP, stamp).is_match(s)
-                || regex(&INT, r"^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$").is_match(&plain)
-                || regex(&FLOAT, r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").is_match(&plain)
+                || int_syntax(&plain)
+                || float_syntax(&plain)
         }
         _ => false,
     }
