@@ -8,6 +8,9 @@ use crate::value::Value;
 use crate::Limits;
 use zeroize::Zeroizing;
 
+/// Bytes a function may process per evaluation step it is charged.
+const WORK_PER_STEP: usize = 4096;
+
 /// How a list of nodes ended: normally or by `{{break}}`/`{{continue}}` inside a range.
 #[derive(PartialEq)]
 enum Flow {
@@ -214,7 +217,12 @@ impl State<'_> {
             values.push(self.arg(dot, a, line)?);
         }
         values.extend(last);
+        // Work proportional to the bytes handled counts against the step bound too.
+        let input: usize = values.iter().map(Value::weight).sum();
+        self.steps = self.steps.saturating_add(input / WORK_PER_STEP);
+        self.step(line)?;
         let v = funcs::call(f, &values, &self.ctx).map_err(|e| exec(line, e))?;
+        self.steps = self.steps.saturating_add(v.weight() / WORK_PER_STEP);
         if v.weight() > self.limits.max_output {
             return Err(limit(line, "value size", self.limits.max_output));
         }

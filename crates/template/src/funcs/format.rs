@@ -1,24 +1,25 @@
 //! Go's fmt as templates reach it: `%v` of every value, `printf`/`print`/`println`, and
 //! strconv's float formatting and quoting.
 
+use super::{fits, Ctx};
 use crate::value::Value;
 
-pub(super) fn call(name: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
     match name {
         "printf" => {
             let Some((f, rest)) = args.split_first() else {
                 return Err("wrong number of args for printf: want at least 1 got 0".into());
             };
             let f = super::string(f)?;
-            Ok(Value::str(sprintf(f, rest)))
+            Ok(Value::str(sprintf(f, rest, ctx)?))
         }
-        "print" => Ok(Value::str(sprint(args, false))),
-        _ => Ok(Value::str(sprint(args, true))),
+        "print" => Ok(Value::str(sprint(args, false, ctx)?)),
+        _ => Ok(Value::str(sprint(args, true, ctx)?)),
     }
 }
 
 /// `fmt.Sprint` (spaces between operands when neither is a string) or `fmt.Sprintln`.
-fn sprint(args: &[Value], line: bool) -> Vec<u8> {
+fn sprint(args: &[Value], line: bool, ctx: &Ctx) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
@@ -27,12 +28,13 @@ fn sprint(args: &[Value], line: bool) -> Vec<u8> {
             out.push(b' ');
         }
         out.extend(value(a));
+        fits(out.len(), ctx)?;
         prev_string = is_string;
     }
     if line {
         out.push(b'\n');
     }
-    out
+    Ok(out)
 }
 
 /// `%v`: what a template prints for a value (`map[a:1 b:2]`, `[x y]`, `<nil>`).
@@ -201,7 +203,7 @@ struct Spec {
 }
 
 /// fmt.Sprintf, for the verbs templates use; mismatches print as Go does (`%!d(string=...)`).
-fn sprintf(f: &[u8], args: &[Value]) -> Vec<u8> {
+fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut next = 0;
     let mut i = 0;
@@ -244,6 +246,7 @@ fn sprintf(f: &[u8], args: &[Value]) -> Vec<u8> {
             Some(arg) => out.extend(one(verb, spec, arg)),
             None => out.extend(format!("%!{verb}(MISSING)").into_bytes()),
         }
+        fits(out.len(), ctx)?;
         next += 1;
     }
     if next < args.len() {
@@ -257,7 +260,8 @@ fn sprintf(f: &[u8], args: &[Value]) -> Vec<u8> {
         }
         out.push(b')');
     }
-    out
+    fits(out.len(), ctx)?;
+    Ok(out)
 }
 
 fn digits(f: &[u8], i: &mut usize) -> Option<usize> {

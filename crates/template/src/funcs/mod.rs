@@ -47,15 +47,15 @@ pub(crate) fn call(f: Func, args: &[Value], ctx: &Ctx) -> Result<Value, String> 
         "not" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "len" | "index" => {
             builtin::call(name, args)
         }
-        "printf" | "print" | "println" => format::call(name, args),
+        "printf" | "print" | "println" => format::call(name, args, ctx),
         "b64enc" | "b64dec" | "toJson" | "fromJson" | "toPrettyJson" | "sha256sum" => {
             encoding::call(name, args, ctx)
         }
         "toYaml" | "fromYaml" => yaml::call(name, args, ctx),
         "default" | "split" | "splitList" | "join" | "dict" | "get" | "hasKey" | "list" => {
-            collections::call(name, args)
+            collections::call(name, args, ctx)
         }
-        _ => strings::call(name, args),
+        _ => strings::call(name, args, ctx),
     }
 }
 
@@ -96,6 +96,14 @@ pub(crate) fn any_map(v: &Value) -> Result<&BTreeMap<String, Value>, String> {
         Value::Map(m) if m.elem == Elem::Any => Ok(&m.entries),
         other => Err(wrong("map[string]interface {}", other)),
     }
+}
+
+/// Refuses a result that would be larger than the value bound, before building it.
+pub(crate) fn fits(size: usize, ctx: &Ctx) -> Result<(), String> {
+    if size > ctx.max_value {
+        return Err(format!("value size exceeded (limit {})", ctx.max_value));
+    }
+    Ok(())
 }
 
 /// Refuses a result larger than the value bound.

@@ -1,10 +1,10 @@
 //! Sprig's string functions: quoting, trimming, case, `replace`, `indent`/`nindent` and
 //! `regexReplaceAll` (RE2 syntax, `$1` expansion as Go's regexp.ReplaceAllString).
 
-use super::{arity, format, int, string, strval};
+use super::{arity, fits, format, int, string, strval, Ctx};
 use crate::value::Value;
 
-pub(super) fn call(name: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
     match name {
         "quote" | "squote" => Ok(Value::str(quote(name == "quote", args))),
         "trim" => {
@@ -28,19 +28,21 @@ pub(super) fn call(name: &str, args: &[Value]) -> Result<Value, String> {
         "replace" => {
             arity(name, args, 3)?;
             let (old, new, s) = (string(&args[0])?, string(&args[1])?, string(&args[2])?);
-            Ok(Value::str(replace_all(s, old, new)))
+            Ok(Value::str(replace_all(s, old, new, ctx)?))
         }
         "indent" | "nindent" => {
             arity(name, args, 2)?;
             let (n, s) = (int(&args[0])?, string(&args[1])?);
             let n = usize::try_from(n)
                 .map_err(|_| format!("error calling {name}: strings: negative Repeat count"))?;
+            let lines = s.iter().filter(|b| **b == b'\n').count() + 1;
+            fits(lines.saturating_mul(n).saturating_add(s.len() + 1), ctx)?;
             Ok(Value::str(indent(n, s, name == "nindent")))
         }
         "regexReplaceAll" => {
             arity(name, args, 3)?;
             let (re, s, repl) = (string(&args[0])?, string(&args[1])?, string(&args[2])?);
-            regex_replace_all(re, s, repl).map(Value::str)
+            regex_replace_all(re, s, repl, ctx).map(Value::str)
         }
         _ => Err(format!("function {name:?} not defined")),
     }
@@ -124,8 +126,14 @@ fn case(s: &[u8], upper: bool) -> Vec<u8> {
 }
 
 /// strings.Replace(s, old, new, -1): an empty `old` matches before every character and at the end.
-fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+fn replace_all(s: &[u8], old: &[u8], new: &[u8], ctx: &Ctx) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(s.len());
+    let matches = if old.is_empty() {
+        String::from_utf8_lossy(s).chars().count() + 1
+    } else {
+        s.windows(old.len()).filter(|w| *w == old).count()
+    };
+    fits(matches.saturating_mul(new.len()).saturating_add(s.len()), ctx)?;
     if old.is_empty() {
         out.extend_from_slice(new);
         for chunk in s.utf8_chunks() {
@@ -138,7 +146,7 @@ fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(new);
             }
         }
-        return out;
+        return Ok(out);
     }
     let mut i = 0;
     while i < s.len() {
@@ -150,7 +158,7 @@ fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
             i += 1;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Sprig's indent: the pad before the string and after every newline; nindent adds a newline first.
@@ -173,7 +181,7 @@ fn indent(n: usize, s: &[u8], newline: bool) -> Vec<u8> {
 /// Largest compiled program a template's regex may build (RE2 refuses large programs too).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8]) -> Result<Vec<u8>, String> {
+fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8], ctx: &Ctx) -> Result<Vec<u8>, String> {
     let pattern = std::str::from_utf8(re)
         .map_err(|_| "error calling regexReplaceAll: regexp: invalid UTF-8".to_string())?;
     let compiled = regex::bytes::RegexBuilder::new(pattern)
@@ -182,6 +190,18 @@ fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8]) -> Result<Vec<u8>, String
         .map_err(|_| {
             "error calling regexReplaceAll: regexp: Compile: error parsing regexp".to_string()
         })?;
-    // regex's `$name`/`${name}` expansion follows Go's Regexp.Expand: longest name, `$$` for `$`.
-    Ok(compiled.replace_all(s, repl).into_owned())
+    // regex's `$name`/`${name}` expansion follows Go's Regexp.Expand: longest name, `$$` for `$`;
+    // its match iteration skips an empty match right after a match, as Go's ReplaceAll does.
+    let mut out = Vec::new();
+    let mut last = 0;
+    for caps in compiled.captures_iter(s) {
+        let Some(m) = caps.get(0) else { continue };
+        out.extend_from_slice(&s[last..m.start()]);
+        caps.expand(repl, &mut out);
+        last = m.end();
+        fits(out.len(), ctx)?;
+    }
+    out.extend_from_slice(&s[last..]);
+    fits(out.len(), ctx)?;
+    Ok(out)
 }
