@@ -3,13 +3,13 @@
 
 use crate::ast::{Arg, Cmd, Control, Node, Pipe};
 use crate::error::{exec, limit, Located, Reason};
-use crate::funcs::{self, format, Ctx, Func};
+use crate::funcs::{self, format, Ctx, FnError, Func};
 use crate::value::Value;
 use crate::Limits;
 use zeroize::Zeroizing;
 
 /// Bytes a function may process per evaluation step it is charged.
-const WORK_PER_STEP: usize = 4096;
+const WORK_PER_STEP: usize = 1024;
 
 /// How a list of nodes ended: normally or by `{{break}}`/`{{continue}}` inside a range.
 #[derive(PartialEq)]
@@ -221,7 +221,10 @@ impl State<'_> {
         let input: usize = values.iter().map(Value::weight).sum();
         self.steps = self.steps.saturating_add(input / WORK_PER_STEP);
         self.step(line)?;
-        let v = funcs::call(f, &values, &self.ctx).map_err(|e| exec(line, e))?;
+        let v = funcs::call(f, &values, &self.ctx).map_err(|e| match e {
+            FnError::Msg(m) => exec(line, m),
+            FnError::Limit(bound, max) => limit(line, bound, max),
+        })?;
         self.steps = self.steps.saturating_add(v.weight() / WORK_PER_STEP);
         if v.weight() > self.limits.max_output {
             return Err(limit(line, "value size", self.limits.max_output));

@@ -1,18 +1,19 @@
 //! Sprig's collection functions: `default`, `split`/`splitList`/`join`, `dict`, `get`, `hasKey`, `list`.
 
-use super::{any_map, arity, fits, string, strval, Ctx};
+use super::{FnError, any_map, arity, fits, string, strval, Ctx};
 use crate::value::{Elem, Value};
 use std::collections::BTreeMap;
 
-pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     match name {
-        "default" => default(args),
+        "default" => Ok(default(args)?),
         "split" | "splitList" => {
             arity(name, args, 2)?;
             let (sep, s) = (string(&args[0])?, string(&args[1])?);
-            // Each part weighs 8 bytes more than its text (see Value::weight).
+            // Each part weighs 8 bytes more than its text, plus its key `_N` in a map (Value::weight).
             let parts = if sep.is_empty() { s.len() } else { s.windows(sep.len()).filter(|w| *w == sep).count() + 1 };
-            fits(parts.saturating_mul(8).saturating_add(s.len()), ctx)?;
+            let per_part = if name == "split" { 8 + 1 + parts.to_string().len() } else { 8 };
+            fits(parts.saturating_mul(per_part).saturating_add(s.len()), ctx)?;
             let parts = split(sep, s);
             if name == "splitList" {
                 return Ok(Value::list(Elem::Str, parts.into_iter().map(Value::str).collect()));

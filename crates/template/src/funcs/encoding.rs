@@ -1,13 +1,13 @@
 //! Sprig's encoders: base64 as Go's StdEncoding (errors printed as the result, as Sprig does),
 //! JSON as Go's encoding/json writes and reads it, and `sha256sum`.
 
-use super::{arity, bounded, string, Ctx};
+use super::{FnError, arity, bounded, string, Ctx};
 use crate::funcs::format::{e_form, f_form, float_parts};
 use crate::value::{Elem, Value};
 use base64::Engine as _;
 use sha2::Digest as _;
 
-pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     arity(name, args, 1)?;
     let a = &args[0];
     match name {
@@ -203,14 +203,14 @@ fn write_json(v: &Value, pretty: bool, depth: usize, out: &mut Vec<u8>) -> Resul
 }
 
 /// Sprig's fromJson: Go's json.Unmarshal into interface{} (numbers are float64); nil on error.
-fn from_json(s: &[u8], ctx: &Ctx) -> Result<Value, String> {
+fn from_json(s: &[u8], ctx: &Ctx) -> Result<Value, FnError> {
     let text = String::from_utf8_lossy(s);
     let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Ok(Value::Nil);
     };
     let v = from_serde(parsed);
     if v.depth() > ctx.max_decode_depth {
-        return Err(format!("decoded depth exceeded (limit {})", ctx.max_decode_depth));
+        return Err(FnError::Limit("decoded value depth", ctx.max_decode_depth));
     }
     Ok(v)
 }

@@ -1,10 +1,10 @@
 //! Go's fmt as templates reach it: `%v` of every value, `printf`/`print`/`println`, and
 //! strconv's float formatting and quoting.
 
-use super::{fits, Ctx};
+use super::{FnError, fits, Ctx};
 use crate::value::Value;
 
-pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     match name {
         "printf" => {
             let Some((f, rest)) = args.split_first() else {
@@ -19,7 +19,7 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, Strin
 }
 
 /// `fmt.Sprint` (spaces between operands when neither is a string) or `fmt.Sprintln`.
-fn sprint(args: &[Value], line: bool, ctx: &Ctx) -> Result<Vec<u8>, String> {
+fn sprint(args: &[Value], line: bool, ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     let mut out = Vec::new();
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
@@ -203,7 +203,7 @@ struct Spec {
 }
 
 /// fmt.Sprintf, for the verbs templates use; mismatches print as Go does (`%!d(string=...)`).
-fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, String> {
+fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     let mut out = Vec::new();
     let mut next = 0;
     let mut i = 0;

@@ -40,12 +40,31 @@ pub(crate) struct Ctx {
     pub max_decode_depth: usize,
 }
 
-/// Calls `f` with evaluated arguments. Errors read as Go's, naming types, never values.
-pub(crate) fn call(f: Func, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+/// Why a function call failed: Go's message (naming types, never values), or a bound exceeded.
+#[derive(Debug)]
+pub(crate) enum FnError {
+    Msg(String),
+    Limit(&'static str, usize),
+}
+
+impl From<String> for FnError {
+    fn from(m: String) -> FnError {
+        FnError::Msg(m)
+    }
+}
+
+impl From<&str> for FnError {
+    fn from(m: &str) -> FnError {
+        FnError::Msg(m.to_string())
+    }
+}
+
+/// Calls `f` with evaluated arguments.
+pub(crate) fn call(f: Func, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     let name = f.0;
     match name {
         "not" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "len" | "index" => {
-            builtin::call(name, args)
+            Ok(builtin::call(name, args)?)
         }
         "printf" | "print" | "println" => format::call(name, args, ctx),
         "b64enc" | "b64dec" | "toJson" | "fromJson" | "toPrettyJson" | "sha256sum" => {
@@ -99,18 +118,16 @@ pub(crate) fn any_map(v: &Value) -> Result<&BTreeMap<String, Value>, String> {
 }
 
 /// Refuses a result that would be larger than the value bound, before building it.
-pub(crate) fn fits(size: usize, ctx: &Ctx) -> Result<(), String> {
+pub(crate) fn fits(size: usize, ctx: &Ctx) -> Result<(), FnError> {
     if size > ctx.max_value {
-        return Err(format!("value size exceeded (limit {})", ctx.max_value));
+        return Err(FnError::Limit("value size", ctx.max_value));
     }
     Ok(())
 }
 
 /// Refuses a result larger than the value bound.
-pub(crate) fn bounded(v: Vec<u8>, ctx: &Ctx) -> Result<Value, String> {
-    if v.len() > ctx.max_value {
-        return Err(format!("value size exceeded (limit {})", ctx.max_value));
-    }
+pub(crate) fn bounded(v: Vec<u8>, ctx: &Ctx) -> Result<Value, FnError> {
+    fits(v.len(), ctx)?;
     Ok(Value::str(v))
 }
 

@@ -1,10 +1,10 @@
 //! Sprig's string functions: quoting, trimming, case, `replace`, `indent`/`nindent` and
 //! `regexReplaceAll` (RE2 syntax, `$1` expansion as Go's regexp.ReplaceAllString).
 
-use super::{arity, fits, format, int, string, strval, Ctx};
+use super::{FnError, arity, fits, format, int, string, strval, Ctx};
 use crate::value::Value;
 
-pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     match name {
         "quote" | "squote" => Ok(Value::str(quote(name == "quote", args))),
         "trim" => {
@@ -44,7 +44,7 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, Strin
             let (re, s, repl) = (string(&args[0])?, string(&args[1])?, string(&args[2])?);
             regex_replace_all(re, s, repl, ctx).map(Value::str)
         }
-        _ => Err(format!("function {name:?} not defined")),
+        _ => Err(format!("function {name:?} not defined").into()),
     }
 }
 
@@ -126,7 +126,7 @@ fn case(s: &[u8], upper: bool) -> Vec<u8> {
 }
 
 /// strings.Replace(s, old, new, -1): an empty `old` matches before every character and at the end.
-fn replace_all(s: &[u8], old: &[u8], new: &[u8], ctx: &Ctx) -> Result<Vec<u8>, String> {
+fn replace_all(s: &[u8], old: &[u8], new: &[u8], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     let mut out = Vec::with_capacity(s.len());
     let matches = if old.is_empty() {
         String::from_utf8_lossy(s).chars().count() + 1
@@ -181,7 +181,7 @@ fn indent(n: usize, s: &[u8], newline: bool) -> Vec<u8> {
 /// Largest compiled program a template's regex may build (RE2 refuses large programs too).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8], ctx: &Ctx) -> Result<Vec<u8>, String> {
+fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     let pattern = std::str::from_utf8(re)
         .map_err(|_| "error calling regexReplaceAll: regexp: invalid UTF-8".to_string())?;
     let compiled = regex::bytes::RegexBuilder::new(pattern)

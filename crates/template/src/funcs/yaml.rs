@@ -3,11 +3,11 @@
 
 use super::encoding::json_float;
 use super::format::float_g;
-use super::{arity, bounded, string, Ctx};
+use super::{FnError, arity, bounded, string, Ctx};
 use crate::value::Value;
 use std::sync::OnceLock;
 
-pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, String> {
+pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
     arity(name, args, 1)?;
     if name == "toYaml" {
         let mut e = Emitter { out: String::new(), column: 0 };
@@ -22,7 +22,7 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, Strin
         return bounded(out.into_bytes(), ctx);
     }
     let text = String::from_utf8_lossy(string(&args[0])?).into_owned();
-    super::yaml_read::from_yaml(&text, ctx.max_decode_depth, ctx.max_value)
+    super::yaml_read::from_yaml(&text, ctx)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -2,6 +2,7 @@
 //! through JSON as sigs.k8s.io/yaml does (numbers become float64, keys strings), without recursion.
 
 use super::yaml::{float_syntax, int_syntax};
+use super::{Ctx, FnError};
 use crate::value::{Elem, Value};
 use granit_parser::{Event, Parser, ScalarStyle};
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,8 @@ struct Reader {
 
 /// fromYaml: a map; a parse error or a non-map document is reported in the map's "Error" key.
 /// `Err` only when a bound is exceeded.
-pub(super) fn from_yaml(text: &str, max_depth: usize, max_weight: usize) -> Result<Value, String> {
+pub(super) fn from_yaml(text: &str, ctx: &Ctx) -> Result<Value, FnError> {
+    let (max_depth, max_weight) = (ctx.max_decode_depth, ctx.max_value);
     let mut r = Reader { stack: Vec::new(), anchors: HashMap::new(), root: None, max_depth, max_weight };
     let outcome = r.read(text);
     let error = |msg: String| {
@@ -32,7 +34,7 @@ pub(super) fn from_yaml(text: &str, max_depth: usize, max_weight: usize) -> Resu
         Ok(Value::map(Elem::Any, entries))
     };
     match outcome {
-        Err(Outcome::Limit(msg)) => Err(msg),
+        Err(Outcome::Limit(bound, limit)) => Err(FnError::Limit(bound, limit)),
         Err(Outcome::Failure(msg)) => error(msg),
         Ok(()) => {
             let kind = match r.root {
@@ -51,7 +53,7 @@ pub(super) fn from_yaml(text: &str, max_depth: usize, max_weight: usize) -> Resu
 }
 
 enum Outcome {
-    Limit(String),
+    Limit(&'static str, usize),
     Failure(Failure),
 }
 
@@ -97,7 +99,7 @@ impl Reader {
 
     fn open(&mut self, frame: Frame, anchor: usize) -> Result<(), Outcome> {
         if self.stack.len() + 1 > self.max_depth {
-            return Err(Outcome::Limit(format!("decoded depth exceeded (limit {})", self.max_depth)));
+            return Err(Outcome::Limit("decoded value depth", self.max_depth));
         }
         self.stack.push((frame, anchor));
         Ok(())
@@ -106,7 +108,7 @@ impl Reader {
     /// A finished node: into its parent (a key or a value), or the root.
     fn done(&mut self, v: Value, anchor: usize) -> Result<(), Outcome> {
         if v.weight() > self.max_weight {
-            return Err(Outcome::Limit(format!("value size exceeded (limit {})", self.max_weight)));
+            return Err(Outcome::Limit("value size", self.max_weight));
         }
         if anchor != 0 {
             self.anchors.insert(anchor, v.clone());

@@ -1,4 +1,5 @@
 //! Helpers shared by the template tests: data from string pairs, render to a string or an error.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use sealsync_template::{Data, Reason, Template, TemplateError};
 use std::collections::BTreeMap;
