@@ -33,8 +33,17 @@ pub(crate) fn execute(
     data: Value,
     limits: &Limits,
 ) -> Result<Zeroizing<Vec<u8>>, Located> {
-    let ctx = Ctx { max_value: limits.max_output, max_decode_depth: limits.max_value_depth };
-    let mut st = State { vars: vec![("$".into(), data.clone())], out: Zeroizing::new(Vec::new()), steps: 0, limits, ctx };
+    let ctx = Ctx {
+        max_value: limits.max_output,
+        max_decode_depth: limits.max_value_depth,
+    };
+    let mut st = State {
+        vars: vec![("$".into(), data.clone())],
+        out: Zeroizing::new(Vec::new()),
+        steps: 0,
+        limits,
+        ctx,
+    };
     st.walk(&data, nodes, 1)?;
     Ok(st.out)
 }
@@ -118,14 +127,32 @@ impl State<'_> {
         let mark = self.vars.len();
         let v = self.commands(dot, &c.pipe)?;
         let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l.items.iter().enumerate().map(|(i, e)| (Value::Int(i as i64), e.clone())).collect(),
-            Value::Map(m) => m.entries.iter().map(|(k, e)| (Value::str(k.as_bytes()), e.clone())).collect(),
+            Value::List(l) => l
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Value::Int(i as i64), e.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .entries
+                .iter()
+                .map(|(k, e)| (Value::str(k.as_bytes()), e.clone()))
+                .collect(),
             Value::Int(n) if *n > 0 => {
-                let n = usize::try_from(*n).unwrap_or(usize::MAX).min(self.limits.max_steps + 1);
-                (0..n).map(|i| (Value::Int(i as i64), Value::Int(i as i64))).collect()
+                let n = usize::try_from(*n)
+                    .unwrap_or(usize::MAX)
+                    .min(self.limits.max_steps + 1);
+                (0..n)
+                    .map(|i| (Value::Int(i as i64), Value::Int(i as i64)))
+                    .collect()
             }
             Value::Int(_) | Value::Nil => Vec::new(),
-            other => return Err(exec(line, format!("range can't iterate over {}", other.type_name()))),
+            other => {
+                return Err(exec(
+                    line,
+                    format!("range can't iterate over {}", other.type_name()),
+                ))
+            }
         };
         if items.is_empty() {
             let flow = match &c.else_list {
@@ -136,7 +163,8 @@ impl State<'_> {
             return Ok(flow);
         }
         if !c.pipe.assign {
-            self.vars.extend(c.pipe.decl.iter().map(|n| (n.clone(), Value::Nil)));
+            self.vars
+                .extend(c.pipe.decl.iter().map(|n| (n.clone(), Value::Nil)));
         }
         let inner = self.vars.len();
         for (key, elem) in items {
@@ -201,14 +229,24 @@ impl State<'_> {
         if cmd.args.len() > 1 || last.is_some() {
             if let Arg::Field(names) = first {
                 let name = names.last().map_or("", String::as_str);
-                return Err(exec(cmd.line, format!("{name} is not a method but has arguments")));
+                return Err(exec(
+                    cmd.line,
+                    format!("{name} is not a method but has arguments"),
+                ));
             }
             return Err(exec(cmd.line, "can't give argument to non-function"));
         }
         self.arg(dot, first, cmd.line)
     }
 
-    fn call(&mut self, dot: &Value, f: Func, args: &[Arg], last: Option<Value>, line: usize) -> Result<Value, Located> {
+    fn call(
+        &mut self,
+        dot: &Value,
+        f: Func,
+        args: &[Arg],
+        last: Option<Value>,
+        line: usize,
+    ) -> Result<Value, Located> {
         if f.0 == "and" || f.0 == "or" {
             return self.and_or(dot, f.0 == "and", args, last, line);
         }
@@ -230,16 +268,30 @@ impl State<'_> {
             return Err(limit(line, "value size", self.limits.max_output));
         }
         if v.depth() > self.limits.max_value_depth {
-            return Err(limit(line, "value nesting depth", self.limits.max_value_depth));
+            return Err(limit(
+                line,
+                "value nesting depth",
+                self.limits.max_value_depth,
+            ));
         }
         Ok(v)
     }
 
     /// `and`/`or` evaluate their arguments lazily and return the deciding operand, as Go 1.18+.
-    fn and_or(&mut self, dot: &Value, and: bool, args: &[Arg], last: Option<Value>, line: usize) -> Result<Value, Located> {
+    fn and_or(
+        &mut self,
+        dot: &Value,
+        and: bool,
+        args: &[Arg],
+        last: Option<Value>,
+        line: usize,
+    ) -> Result<Value, Located> {
         let name = if and { "and" } else { "or" };
         if args.is_empty() && last.is_none() {
-            return Err(exec(line, format!("wrong number of args for {name}: want at least 1 got 0")));
+            return Err(exec(
+                line,
+                format!("wrong number of args for {name}: want at least 1 got 0"),
+            ));
         }
         let mut v = Value::Nil;
         for a in args {
@@ -261,7 +313,12 @@ impl State<'_> {
             Arg::Str(s) => Value::str(s.to_vec()),
             Arg::Field(names) => fields(dot.clone(), names, line)?,
             Arg::Var(name, names) => {
-                let v = self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                let v = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone());
                 let v = v.ok_or_else(|| exec(line, format!("undefined variable: {name}")))?;
                 fields(v, names, line)?
             }
@@ -282,9 +339,17 @@ fn fields(mut v: Value, names: &[String], line: usize) -> Result<Value, Located>
                 Some(e) => e.clone(),
                 None => return Err((line, Reason::MissingKey(name.clone()))),
             },
-            Value::Nil => return Err(exec(line, format!("nil pointer evaluating interface {{}}.{name}"))),
+            Value::Nil => {
+                return Err(exec(
+                    line,
+                    format!("nil pointer evaluating interface {{}}.{name}"),
+                ))
+            }
             other => {
-                return Err(exec(line, format!("can't evaluate field {name} in type {}", other.type_name())))
+                return Err(exec(
+                    line,
+                    format!("can't evaluate field {name} in type {}", other.type_name()),
+                ))
             }
         };
     }

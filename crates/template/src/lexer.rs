@@ -50,7 +50,12 @@ fn is_alnum(c: char) -> bool {
 
 /// Tokenizes `src`. Text between actions keeps its bytes; trim markers are already applied.
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, Located> {
-    let mut lx = Lexer { src, pos: 0, line: 1, out: Vec::new() };
+    let mut lx = Lexer {
+        src,
+        pos: 0,
+        line: 1,
+        out: Vec::new(),
+    };
     lx.run()?;
     Ok(lx.out)
 }
@@ -80,14 +85,19 @@ impl Lexer<'_> {
     fn run(&mut self) -> Result<(), Located> {
         let mut trim_next = false;
         loop {
-            let text_end = self.rest().find(LEFT).map_or(self.src.len(), |i| self.pos + i);
+            let text_end = self
+                .rest()
+                .find(LEFT)
+                .map_or(self.src.len(), |i| self.pos + i);
             let mut text = &self.src[self.pos..text_end];
             let line = self.line;
             if trim_next {
                 text = text.trim_start_matches(is_space);
             }
             let left_trim = self.src[text_end..].starts_with("{{- ")
-                || ["{{-\t", "{{-\r", "{{-\n"].iter().any(|m| self.src[text_end..].starts_with(m));
+                || ["{{-\t", "{{-\r", "{{-\n"]
+                    .iter()
+                    .any(|m| self.src[text_end..].starts_with(m));
             if left_trim {
                 text = text.trim_end_matches(is_space);
             }
@@ -204,7 +214,9 @@ impl Lexer<'_> {
                     self.emit(Tok::Dot, line);
                 }
             }
-            '+' | '-' if next.is_some_and(|n| n.is_ascii_digit() || n == '.') => self.number(line)?,
+            '+' | '-' if next.is_some_and(|n| n.is_ascii_digit() || n == '.') => {
+                self.number(line)?
+            }
             c if c.is_ascii_digit() => self.number(line)?,
             c if is_alnum(c) => {
                 let w = self.word();
@@ -236,7 +248,10 @@ impl Lexer<'_> {
         // Digits of any base, '_', '.', exponents with signs: validated when parsed.
         while let Some(c) = self.peek() {
             let exp_sign = matches!(c, '+' | '-')
-                && matches!(self.src[..self.pos].chars().last(), Some('e' | 'E' | 'p' | 'P'))
+                && matches!(
+                    self.src[..self.pos].chars().last(),
+                    Some('e' | 'E' | 'p' | 'P')
+                )
                 && !self.src[start..self.pos].starts_with("0x");
             if c.is_ascii_alphanumeric() || c == '_' || c == '.' || exp_sign {
                 self.bump();

@@ -88,7 +88,9 @@ pub struct Template {
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Template").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Template")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,33 +101,53 @@ impl Template {
     }
 
     /// Parses `source` within `limits`.
-    pub fn parse_with_limits(name: &str, source: &str, limits: Limits) -> Result<Template, TemplateError> {
-        let located = |(line, reason)| TemplateError { template: name.to_string(), line, reason };
+    pub fn parse_with_limits(
+        name: &str,
+        source: &str,
+        limits: Limits,
+    ) -> Result<Template, TemplateError> {
+        let located = |(line, reason)| TemplateError {
+            template: name.to_string(),
+            line,
+            reason,
+        };
         if source.len() > limits.max_source {
-            let reason = Reason::Limit { bound: "template source size", limit: limits.max_source };
+            let reason = Reason::Limit {
+                bound: "template source size",
+                limit: limits.max_source,
+            };
             return Err(located((1, reason)));
         }
         let tokens = lexer::lex(source).map_err(located)?;
         let root = parser::parse(tokens, limits.max_depth).map_err(located)?;
-        Ok(Template { name: name.to_string(), root, limits })
+        Ok(Template {
+            name: name.to_string(),
+            root,
+            limits,
+        })
     }
 
     /// Renders the template against `data`.
     pub fn execute(&self, data: &Data) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
-        eval::execute(&self.root, data.value(), &self.limits).map_err(|(line, reason)| TemplateError {
-            template: self.name.clone(),
-            line,
-            reason,
+        eval::execute(&self.root, data.value(), &self.limits).map_err(|(line, reason)| {
+            TemplateError {
+                template: self.name.clone(),
+                line,
+                reason,
+            }
         })
     }
 }
+
+/// Rendered values by key.
+pub type Rendered = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
 /// Renders each template (key → source) as ESO does for `target.template.data`; the first
 /// failure is returned with its key.
 pub fn render_map(
     templates: &BTreeMap<String, String>,
     data: &Data,
-) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, (String, TemplateError)> {
+) -> Result<Rendered, (String, TemplateError)> {
     let mut out = BTreeMap::new();
     for (key, source) in templates {
         let rendered = Template::parse(key, source).and_then(|t| t.execute(data));

@@ -27,7 +27,14 @@ struct Parser {
 
 /// Parses tokens into the root list.
 pub(crate) fn parse(toks: Vec<Token>, max_depth: usize) -> Result<Vec<Node>, Located> {
-    let mut p = Parser { toks, pos: 0, vars: vec!["$".into()], depth: 0, max_depth, in_range: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        vars: vec!["$".into()],
+        depth: 0,
+        max_depth,
+        in_range: 0,
+    };
     let (list, stop) = p.list()?;
     match stop {
         Stop::Eof => Ok(list),
@@ -37,7 +44,10 @@ pub(crate) fn parse(toks: Vec<Token>, max_depth: usize) -> Result<Vec<Node>, Loc
 
 impl Parser {
     fn line(&self) -> usize {
-        self.toks.get(self.pos).or(self.toks.last()).map_or(1, |t| t.line)
+        self.toks
+            .get(self.pos)
+            .or(self.toks.last())
+            .map_or(1, |t| t.line)
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -124,10 +134,17 @@ impl Parser {
             "break" | "continue" => {
                 self.pos += 1;
                 if self.in_range == 0 {
-                    return Err(syntax(line, format!("{{{{{keyword}}}}} outside {{{{range}}}}")));
+                    return Err(syntax(
+                        line,
+                        format!("{{{{{keyword}}}}} outside {{{{range}}}}"),
+                    ));
                 }
                 self.expect_right(&keyword)?;
-                nodes.push(if keyword == "break" { Node::Break } else { Node::Continue });
+                nodes.push(if keyword == "break" {
+                    Node::Break
+                } else {
+                    Node::Continue
+                });
             }
             "define" | "template" | "block" => return Err((line, Reason::Unsupported(keyword))),
             _ => {
@@ -166,7 +183,11 @@ impl Parser {
         };
         self.vars.truncate(mark);
         self.depth -= 1;
-        let c = Control { pipe, list, else_list };
+        let c = Control {
+            pipe,
+            list,
+            else_list,
+        };
         Ok(match kind {
             "if" => Node::If(c),
             "range" => Node::Range(c),
@@ -186,7 +207,10 @@ impl Parser {
             if args.is_empty() {
                 return Err(syntax(cmd_line, "missing value for command"));
             }
-            cmds.push(Cmd { line: cmd_line, args });
+            cmds.push(Cmd {
+                line: cmd_line,
+                args,
+            });
             self.skip_space();
             match self.next() {
                 Some(Tok::Pipe) => continue,
@@ -196,14 +220,22 @@ impl Parser {
                 Some(_) => return Err(syntax(cmd_line, "unexpected token in operand")),
             }
         }
-        if let Some(Arg::Nil) = cmds.iter().find_map(|c| (c.args.len() == 1).then(|| &c.args[0])) {
+        if let Some(Arg::Nil) = cmds
+            .iter()
+            .find_map(|c| (c.args.len() == 1).then(|| &c.args[0]))
+        {
             return Err(syntax(line, "nil is not a command"));
         }
         // Declared names are visible after the pipeline, as in Go.
         if !assign {
             self.vars.extend(decl.iter().cloned());
         }
-        Ok(Pipe { line, decl, assign, cmds })
+        Ok(Pipe {
+            line,
+            decl,
+            assign,
+            cmds,
+        })
     }
 
     /// `$x :=`, `$i, $v :=` or `$x =` at the start of a pipeline; rewinds when absent.
@@ -304,7 +336,9 @@ fn number(line: usize, text: &str) -> Result<Arg, Located> {
         None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
     };
     let lower = digits.to_ascii_lowercase();
-    let radix = [("0x", 16), ("0o", 8), ("0b", 2)].iter().find(|(p, _)| lower.starts_with(p));
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .iter()
+        .find(|(p, _)| lower.starts_with(p));
     if let Some((p, r)) = radix {
         let v = i64::from_str_radix(&lower[p.len()..], *r).map_err(|_| bad())?;
         return Ok(Arg::Int(if neg { -v } else { v }));

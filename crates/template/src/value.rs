@@ -60,13 +60,23 @@ impl Value {
     pub(crate) fn list(elem: Elem, items: Vec<Value>) -> Value {
         let weight = items.iter().map(|v| v.weight() + 8).sum();
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Value::List(Rc::new(List { elem, items, weight, depth }))
+        Value::List(Rc::new(List {
+            elem,
+            items,
+            weight,
+            depth,
+        }))
     }
 
     pub(crate) fn map(elem: Elem, entries: BTreeMap<String, Value>) -> Value {
         let weight = entries.iter().map(|(k, v)| k.len() + v.weight() + 8).sum();
         let depth = 1 + entries.values().map(Value::depth).max().unwrap_or(0);
-        Value::Map(Rc::new(Map { elem, entries, weight, depth }))
+        Value::Map(Rc::new(Map {
+            elem,
+            entries,
+            weight,
+            depth,
+        }))
     }
 
     /// The Go type name, as `%T` and Go's error messages print it.
@@ -135,7 +145,10 @@ pub struct Data {
 impl Data {
     /// The data from secret values by key, as ESO passes `map[string][]byte` cast to strings.
     pub fn new(values: &BTreeMap<String, Zeroizing<Vec<u8>>>) -> Data {
-        let root = values.iter().map(|(k, v)| (k.clone(), Value::Str(Rc::new(v.clone())))).collect();
+        let root = values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Str(Rc::new(v.clone()))))
+            .collect();
         Data { root }
     }
 
@@ -157,6 +170,8 @@ impl From<&BTreeMap<String, Zeroizing<Vec<u8>>>> for Data {
 
 impl fmt::Debug for Data {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Data").field("keys", &self.root.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Data")
+            .field("keys", &self.root.keys().collect::<Vec<_>>())
+            .finish()
     }
 }

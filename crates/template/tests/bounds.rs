@@ -17,27 +17,48 @@ fn bound(src: &str, limits: Limits, d: &sealsync_template::Data) -> &'static str
 
 #[test]
 fn template_source_size() {
-    let limits = Limits { max_source: 10, ..Limits::DEFAULT };
-    assert_eq!(bound("0123456789a", limits, &sample()), "template source size");
+    let limits = Limits {
+        max_source: 10,
+        ..Limits::DEFAULT
+    };
+    assert_eq!(
+        bound("0123456789a", limits, &sample()),
+        "template source size"
+    );
     assert!(Template::parse("t", &"x".repeat(64 * 1024 + 1)).is_err());
 }
 
 #[test]
 fn nesting_depth() {
     let deep_if = format!("{}{}", "{{ if true }}".repeat(101), "{{ end }}".repeat(101));
-    assert_eq!(bound(&deep_if, Limits::DEFAULT, &sample()), "template nesting depth");
+    assert_eq!(
+        bound(&deep_if, Limits::DEFAULT, &sample()),
+        "template nesting depth"
+    );
     let deep_paren = format!("{{{{ {}1{} }}}}", "(".repeat(500), ")".repeat(500));
-    assert_eq!(bound(&deep_paren, Limits::DEFAULT, &sample()), "template nesting depth");
+    assert_eq!(
+        bound(&deep_paren, Limits::DEFAULT, &sample()),
+        "template nesting depth"
+    );
     let ok = format!("{}x{}", "{{ if true }}".repeat(50), "{{ end }}".repeat(50));
     assert_eq!(render_with(&ok, &sample()).unwrap(), "x");
 }
 
 #[test]
 fn output_size() {
-    let limits = Limits { max_output: 100, ..Limits::DEFAULT };
-    assert_eq!(bound("{{ range 200 }}x{{ end }}", limits, &sample()), "output size");
+    let limits = Limits {
+        max_output: 100,
+        ..Limits::DEFAULT
+    };
+    assert_eq!(
+        bound("{{ range 200 }}x{{ end }}", limits, &sample()),
+        "output size"
+    );
     let big = "y".repeat(2 * 1024 * 1024);
-    assert_eq!(bound("{{ .big }}", Limits::DEFAULT, &data(&[("big", &big)])), "output size");
+    assert_eq!(
+        bound("{{ .big }}", Limits::DEFAULT, &data(&[("big", &big)])),
+        "output size"
+    );
 }
 
 #[test]
@@ -49,38 +70,69 @@ fn evaluation_steps_stop_a_range_over_a_big_split() {
     // A split too large to hold is refused before it is built.
     let d = data(&[("big", &",".repeat(500_000))]);
     assert_eq!(bound(src, Limits::DEFAULT, &d), "value size");
-    let limits = Limits { max_steps: 50, ..Limits::DEFAULT };
-    assert_eq!(bound("{{ range 100 }}{{ end }}", limits, &sample()), "evaluation steps");
+    let limits = Limits {
+        max_steps: 50,
+        ..Limits::DEFAULT
+    };
+    assert_eq!(
+        bound("{{ range 100 }}{{ end }}", limits, &sample()),
+        "evaluation steps"
+    );
     // Hashing a large value repeatedly is charged by the bytes hashed.
     let big = data(&[("big", &"z".repeat(1024 * 1024))]);
-    let limits = Limits { max_steps: 20_000, ..Limits::DEFAULT };
+    let limits = Limits {
+        max_steps: 20_000,
+        ..Limits::DEFAULT
+    };
     let src = "{{ range 100000 }}{{ $h := sha256sum $.big }}{{ end }}";
     let t = Template::parse_with_limits("t", src, limits).unwrap();
     let e = t.execute(&big).unwrap_err();
-    assert_eq!(e.reason, Reason::Limit { bound: "evaluation steps", limit: 20_000 });
+    assert_eq!(
+        e.reason,
+        Reason::Limit {
+            bound: "evaluation steps",
+            limit: 20_000
+        }
+    );
 }
 
 #[test]
 fn value_size_and_depth() {
-    let doubling = "{{ $x := list \"aaaaaaaa\" }}{{ range 64 }}{{ $x = list $x $x }}{{ end }}{{ toJson $x }}";
+    let doubling =
+        "{{ $x := list \"aaaaaaaa\" }}{{ range 64 }}{{ $x = list $x $x }}{{ end }}{{ toJson $x }}";
     assert_eq!(bound(doubling, Limits::DEFAULT, &sample()), "value size");
     let nesting = "{{ $x := list }}{{ range 200 }}{{ $x = list $x }}{{ end }}";
-    assert_eq!(bound(nesting, Limits::DEFAULT, &sample()), "value nesting depth");
+    assert_eq!(
+        bound(nesting, Limits::DEFAULT, &sample()),
+        "value nesting depth"
+    );
     let blowup = r#"{{ replace "" (printf "%1000s" "") (printf "%2000s" "") }}"#;
     assert_eq!(bound(blowup, Limits::DEFAULT, &sample()), "value size");
     let json = format!("{}{}", "[".repeat(110), "]".repeat(110));
-    assert_eq!(bound("{{ fromJson .j }}", Limits::DEFAULT, &data(&[("j", &json)])), "decoded value depth");
+    assert_eq!(
+        bound("{{ fromJson .j }}", Limits::DEFAULT, &data(&[("j", &json)])),
+        "decoded value depth"
+    );
     let yaml = format!("{}{}", "[".repeat(110), "]".repeat(110));
-    assert_eq!(bound("{{ fromYaml .y }}", Limits::DEFAULT, &data(&[("y", &yaml)])), "decoded value depth");
+    assert_eq!(
+        bound("{{ fromYaml .y }}", Limits::DEFAULT, &data(&[("y", &yaml)])),
+        "decoded value depth"
+    );
 }
 
 #[test]
 fn yaml_alias_expansion_is_bounded() {
     let mut doc = String::from("a0: &a0 [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n");
     for i in 1..40 {
-        doc.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
+        doc.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        ));
     }
-    assert_eq!(bound("{{ fromYaml .y }}", Limits::DEFAULT, &data(&[("y", &doc)])), "value size");
+    assert_eq!(
+        bound("{{ fromYaml .y }}", Limits::DEFAULT, &data(&[("y", &doc)])),
+        "value size"
+    );
 }
 
 #[test]
@@ -107,7 +159,10 @@ fn errors_and_debug_never_show_values() {
 #[test]
 fn render_map_renders_each_key_and_names_the_failing_one() {
     let mut templates = BTreeMap::new();
-    templates.insert("config.yaml".to_string(), "user: {{ .user }}\npass: {{ .password | b64enc }}".to_string());
+    templates.insert(
+        "config.yaml".to_string(),
+        "user: {{ .user }}\npass: {{ .password | b64enc }}".to_string(),
+    );
     templates.insert("plain".to_string(), "{{ .user }}".to_string());
     let out = render_map(&templates, &sample()).unwrap();
     assert_eq!(&out["config.yaml"][..], b"user: admin\npass: aHVudGVyMg==");

@@ -14,7 +14,12 @@ fn load(path: &str) -> serde_json::Value {
 fn strings(v: &serde_json::Value) -> BTreeMap<String, Zeroizing<Vec<u8>>> {
     let obj = v.as_object().cloned().unwrap_or_default();
     obj.into_iter()
-        .map(|(k, v)| (k, Zeroizing::new(v.as_str().expect("string").as_bytes().to_vec())))
+        .map(|(k, v)| {
+            (
+                k,
+                Zeroizing::new(v.as_str().expect("string").as_bytes().to_vec()),
+            )
+        })
         .collect()
 }
 
@@ -37,9 +42,11 @@ fn renders_as_go_text_template() {
             .and_then(|t| t.execute(&Data::new(&values)));
         let want_bytes = match (&want["output"], &want["output_b64"]) {
             (serde_json::Value::String(s), _) => Some(s.as_bytes().to_vec()),
-            (_, serde_json::Value::String(b)) => {
-                Some(base64::engine::general_purpose::STANDARD.decode(b).expect("b64"))
-            }
+            (_, serde_json::Value::String(b)) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .expect("b64"),
+            ),
             _ => None,
         };
         match (got, want_bytes) {
@@ -48,9 +55,16 @@ fn renders_as_go_text_template() {
             (got, w) => failures.push(format!(
                 "{name}:\n  got:  {:?}\n  want: {:?}",
                 got.map(|g| String::from_utf8_lossy(&g).into_owned()),
-                w.map(|w| String::from_utf8_lossy(&w).into_owned()).ok_or(&want["error"]),
+                w.map(|w| String::from_utf8_lossy(&w).into_owned())
+                    .ok_or(&want["error"]),
             )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), list.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        list.len(),
+        failures.join("\n")
+    );
 }

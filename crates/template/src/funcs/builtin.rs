@@ -90,7 +90,9 @@ fn order(a: &Value, b: &Value) -> Result<Ordering, String> {
         (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).ok_or_else(bad),
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
         _ if kind(a) != kind(b) => Err(format!("error calling lt: {}", bad())),
-        _ => Err(format!("error calling lt: invalid type for comparison ({name})")),
+        _ => Err(format!(
+            "error calling lt: invalid type for comparison ({name})"
+        )),
     }
 }
 
@@ -99,7 +101,12 @@ fn len(v: &Value) -> Result<Value, String> {
         Value::Str(s) => s.len(),
         Value::List(l) => l.items.len(),
         Value::Map(m) => m.entries.len(),
-        other => return Err(format!("error calling len: len of type {}", other.type_name())),
+        other => {
+            return Err(format!(
+                "error calling len: len of type {}",
+                other.type_name()
+            ))
+        }
     };
     Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
@@ -115,7 +122,10 @@ fn index(args: &[Value]) -> Result<Value, String> {
         item = match (&item, key) {
             (Value::Map(m), Value::Str(k)) => {
                 let k = String::from_utf8_lossy(k);
-                m.entries.get(k.as_ref()).cloned().unwrap_or_else(|| Value::zero_of(m.elem))
+                m.entries
+                    .get(k.as_ref())
+                    .cloned()
+                    .unwrap_or_else(|| Value::zero_of(m.elem))
             }
             (Value::Map(..), Value::Nil) => {
                 return Err("error calling index: value is nil; should be of type string".into())
@@ -128,11 +138,13 @@ fn index(args: &[Value]) -> Result<Value, String> {
             }
             (Value::List(l), Value::Int(i)) => {
                 let got = usize::try_from(*i).ok().and_then(|i| l.items.get(i));
-                got.cloned().ok_or_else(|| format!("error calling index: index out of range: {i}"))?
+                got.cloned()
+                    .ok_or_else(|| format!("error calling index: index out of range: {i}"))?
             }
             (Value::Str(s), Value::Int(i)) => {
                 let got = usize::try_from(*i).ok().and_then(|i| s.get(i));
-                let b = got.ok_or_else(|| format!("error calling index: index out of range: {i}"))?;
+                let b =
+                    got.ok_or_else(|| format!("error calling index: index out of range: {i}"))?;
                 Value::Int(i64::from(*b))
             }
             (Value::List(..) | Value::Str(_), _) => {

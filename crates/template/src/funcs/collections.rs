@@ -1,6 +1,6 @@
 //! Sprig's collection functions: `default`, `split`/`splitList`/`join`, `dict`, `get`, `hasKey`, `list`.
 
-use super::{FnError, any_map, arity, fits, string, strval, Ctx};
+use super::{any_map, arity, fits, string, strval, Ctx, FnError};
 use crate::value::{Elem, Value};
 use std::collections::BTreeMap;
 
@@ -11,14 +11,28 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnErr
             arity(name, args, 2)?;
             let (sep, s) = (string(&args[0])?, string(&args[1])?);
             // Each part weighs 8 bytes more than its text, plus its key `_N` in a map (Value::weight).
-            let parts = if sep.is_empty() { s.len() } else { s.windows(sep.len()).filter(|w| *w == sep).count() + 1 };
-            let per_part = if name == "split" { 8 + 1 + parts.to_string().len() } else { 8 };
+            let parts = if sep.is_empty() {
+                s.len()
+            } else {
+                s.windows(sep.len()).filter(|w| *w == sep).count() + 1
+            };
+            let per_part = if name == "split" {
+                8 + 1 + parts.to_string().len()
+            } else {
+                8
+            };
             fits(parts.saturating_mul(per_part).saturating_add(s.len()), ctx)?;
             let parts = split(sep, s);
             if name == "splitList" {
-                return Ok(Value::list(Elem::Str, parts.into_iter().map(Value::str).collect()));
+                return Ok(Value::list(
+                    Elem::Str,
+                    parts.into_iter().map(Value::str).collect(),
+                ));
             }
-            let map = parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}"), Value::str(p)));
+            let map = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), Value::str(p)));
             Ok(Value::map(Elem::Str, map.collect()))
         }
         "join" => {
@@ -37,7 +51,12 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnErr
             let mut map = BTreeMap::new();
             for pair in args.chunks(2) {
                 let key = String::from_utf8_lossy(&strval(&pair[0])).into_owned();
-                map.insert(key, pair.get(1).cloned().unwrap_or_else(|| Value::str(Vec::new())));
+                map.insert(
+                    key,
+                    pair.get(1)
+                        .cloned()
+                        .unwrap_or_else(|| Value::str(Vec::new())),
+                );
             }
             Ok(Value::map(Elem::Any, map))
         }
@@ -94,7 +113,12 @@ fn split(sep: &[u8], s: &[u8]) -> Vec<Vec<u8>> {
 /// Sprig's strslice: a list's non-nil elements as strings, nil as none, anything else as one.
 fn strslice(v: &Value) -> Vec<Vec<u8>> {
     match v {
-        Value::List(l) => l.items.iter().filter(|e| !matches!(e, Value::Nil)).map(strval).collect(),
+        Value::List(l) => l
+            .items
+            .iter()
+            .filter(|e| !matches!(e, Value::Nil))
+            .map(strval)
+            .collect(),
         Value::Nil => Vec::new(),
         other => vec![strval(other)],
     }

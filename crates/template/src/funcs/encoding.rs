@@ -1,8 +1,8 @@
 //! Sprig's encoders: base64 as Go's StdEncoding (errors printed as the result, as Sprig does),
 //! JSON as Go's encoding/json writes and reads it, and `sha256sum`.
 
-use super::{FnError, arity, bounded, string, Ctx};
-use crate::funcs::format::{e_form, f_form, float_parts};
+use super::{arity, bounded, string, Ctx, FnError};
+use crate::funcs::floats::{e_form, f_form, float_parts};
 use crate::value::{Elem, Value};
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -11,7 +11,12 @@ pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnErr
     arity(name, args, 1)?;
     let a = &args[0];
     match name {
-        "b64enc" => bounded(base64::engine::general_purpose::STANDARD.encode(string(a)?).into(), ctx),
+        "b64enc" => bounded(
+            base64::engine::general_purpose::STANDARD
+                .encode(string(a)?)
+                .into(),
+            ctx,
+        ),
         "b64dec" => bounded(b64dec(string(a)?), ctx),
         "sha256sum" => Ok(Value::str(hex::encode(sha2::Sha256::digest(string(a)?)))),
         "toJson" | "toPrettyJson" => {
@@ -96,7 +101,10 @@ fn go_std_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
             dlen = j;
             break;
         }
-        let val = u32::from(buf[0]) << 18 | u32::from(buf[1]) << 12 | u32::from(buf[2]) << 6 | u32::from(buf[3]);
+        let val = u32::from(buf[0]) << 18
+            | u32::from(buf[1]) << 12
+            | u32::from(buf[2]) << 6
+            | u32::from(buf[3]);
         let bytes = [(val >> 16) as u8, (val >> 8) as u8, val as u8];
         out.extend_from_slice(&bytes[..dlen - 1]);
         if dlen < 4 {
@@ -118,7 +126,9 @@ pub(crate) fn json_string(s: &[u8], out: &mut Vec<u8>) {
                 '\t' => out.extend_from_slice(b"\\t"),
                 '\u{8}' => out.extend_from_slice(b"\\b"),
                 '\u{c}' => out.extend_from_slice(b"\\f"),
-                c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                c if (c as u32) < 0x20
+                    || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') =>
+                {
                     out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
                 }
                 c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
@@ -221,9 +231,12 @@ fn from_serde(v: serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Value::Bool(b),
         serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Value::str(s),
-        serde_json::Value::Array(a) => Value::list(Elem::Any, a.into_iter().map(from_serde).collect()),
-        serde_json::Value::Object(o) => {
-            Value::map(Elem::Any, o.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
+        serde_json::Value::Array(a) => {
+            Value::list(Elem::Any, a.into_iter().map(from_serde).collect())
         }
+        serde_json::Value::Object(o) => Value::map(
+            Elem::Any,
+            o.into_iter().map(|(k, v)| (k, from_serde(v))).collect(),
+        ),
     }
 }

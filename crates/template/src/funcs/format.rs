@@ -1,7 +1,8 @@
 //! Go's fmt as templates reach it: `%v` of every value, `printf`/`print`/`println`, and
 //! strconv's float formatting and quoting.
 
-use super::{FnError, fits, Ctx};
+use super::floats::{float_g, special};
+use super::{fits, Ctx, FnError};
 use crate::value::Value;
 
 pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
@@ -45,10 +46,12 @@ pub(crate) fn value(v: &Value) -> Vec<u8> {
         Value::Int(i) => i.to_string().into_bytes(),
         Value::Float(f) => float_g(*f).into_bytes(),
         Value::Str(s) => s.to_vec(),
-        Value::List(l) => collection(l.items.iter().map(|e| (None, e)), b"[", |e| value(e)),
-        Value::Map(m) => {
-            collection(m.entries.iter().map(|(k, e)| (Some(k.as_bytes()), e)), b"map[", |e| value(e))
-        }
+        Value::List(l) => collection(l.items.iter().map(|e| (None, e)), b"[", value),
+        Value::Map(m) => collection(
+            m.entries.iter().map(|(k, e)| (Some(k.as_bytes()), e)),
+            b"map[",
+            value,
+        ),
     }
 }
 
@@ -70,78 +73,6 @@ fn collection<'a>(
     }
     out.push(b']');
     out
-}
-
-/// Shortest round-trip digits of |f| and the decimal point position (0.d1d2... × 10^dp).
-fn shortest(f: f64) -> (String, i32) {
-    let e = format!("{:e}", f.abs());
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    (digits, exp.parse::<i32>().unwrap_or(0) + 1)
-}
-
-fn special(f: f64) -> Option<String> {
-    if f.is_nan() {
-        Some("NaN".into())
-    } else if f.is_infinite() {
-        Some(if f > 0.0 { "+Inf" } else { "-Inf" }.into())
-    } else {
-        None
-    }
-}
-
-/// Digits in %e form: `d.ddde±XX`, exponent of at least two digits.
-pub(crate) fn e_form(digits: &str, dp: i32, neg: bool) -> String {
-    let mut s = String::from(if neg { "-" } else { "" });
-    s.push_str(&digits[..1]);
-    if digits.len() > 1 {
-        s.push('.');
-        s.push_str(&digits[1..]);
-    }
-    let exp = dp - 1;
-    s.push_str(&format!("e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()));
-    s
-}
-
-/// Digits in %f form without trailing padding.
-pub(crate) fn f_form(digits: &str, dp: i32, neg: bool) -> String {
-    let mut s = String::from(if neg { "-" } else { "" });
-    let nd = digits.len() as i32;
-    if dp <= 0 {
-        s.push_str("0.");
-        s.push_str(&"0".repeat((-dp) as usize));
-        s.push_str(digits);
-    } else if dp >= nd {
-        s.push_str(digits);
-        s.push_str(&"0".repeat((dp - nd) as usize));
-    } else {
-        s.push_str(&digits[..dp as usize]);
-        s.push('.');
-        s.push_str(&digits[dp as usize..]);
-    }
-    s
-}
-
-/// strconv.FormatFloat(f, 'g', -1, 64): what `%v` prints for a float64.
-pub(crate) fn float_g(f: f64) -> String {
-    if let Some(s) = special(f) {
-        return s;
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let (digits, dp) = shortest(f);
-    let exp = dp - 1;
-    if !(-4..6).contains(&exp) {
-        e_form(&digits, dp, f < 0.0)
-    } else {
-        f_form(&digits, dp, f < 0.0)
-    }
-}
-
-/// Shortest digits of a float for encoders that choose the form themselves (JSON).
-pub(crate) fn float_parts(f: f64) -> (String, i32) {
-    shortest(f)
 }
 
 /// strconv.Quote: Go's double-quoted string with escapes; invalid UTF-8 bytes as `\x..`.
@@ -231,9 +162,16 @@ fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
             i += 1;
             spec.prec = Some(digits(f, &mut i).unwrap_or(0));
         }
-        let Some(verb) = std::str::from_utf8(&f[i..]).ok().and_then(|r| r.chars().next()) else {
+        let Some(verb) = std::str::from_utf8(&f[i..])
+            .ok()
+            .and_then(|r| r.chars().next())
+        else {
             let verb = f.get(i).map_or("", |_| "?");
-            out.extend_from_slice(if verb.is_empty() { b"%!(NOVERB)" } else { b"%!?(BADVERB)" });
+            out.extend_from_slice(if verb.is_empty() {
+                b"%!(NOVERB)"
+            } else {
+                b"%!?(BADVERB)"
+            });
             i = f.len();
             continue;
         };
@@ -269,7 +207,11 @@ fn digits(f: &[u8], i: &mut usize) -> Option<usize> {
     while f.get(*i).is_some_and(u8::is_ascii_digit) {
         *i += 1;
     }
-    std::str::from_utf8(&f[start..*i]).ok()?.parse().ok().map(|n: usize| n.min(1 << 16))
+    std::str::from_utf8(&f[start..*i])
+        .ok()?
+        .parse()
+        .ok()
+        .map(|n: usize| n.min(1 << 16))
 }
 
 /// Formats one argument for one verb, padded to the width.
@@ -277,11 +219,13 @@ fn one(verb: char, spec: Spec, arg: &Value) -> Vec<u8> {
     let each = |e: &Value| one(verb, spec, e);
     let (body, numeric) = match (verb, arg) {
         ('T', a) => (a.type_name().as_bytes().to_vec(), false),
-        (_, Value::List(l)) => {
-            return collection(l.items.iter().map(|e| (None, e)), b"[", each)
-        }
+        (_, Value::List(l)) => return collection(l.items.iter().map(|e| (None, e)), b"[", each),
         (_, Value::Map(m)) => {
-            return collection(m.entries.iter().map(|(k, e)| (Some(k.as_bytes()), e)), b"map[", each)
+            return collection(
+                m.entries.iter().map(|(k, e)| (Some(k.as_bytes()), e)),
+                b"map[",
+                each,
+            )
         }
         ('v' | 's', Value::Str(s)) => (truncate(s, spec.prec), false),
         ('q', Value::Str(s)) => (go_quote(s).into_bytes(), false),
@@ -289,10 +233,22 @@ fn one(verb: char, spec: Spec, arg: &Value) -> Vec<u8> {
         ('X', Value::Str(s)) => (hex::encode_upper(&s[..]).into_bytes(), false),
         ('v' | 't', Value::Bool(b)) => (b.to_string().into_bytes(), false),
         ('v' | 'd', Value::Int(n)) => (signed(*n < 0, n.unsigned_abs().to_string(), spec), true),
-        ('x', Value::Int(n)) => (signed(*n < 0, format!("{:x}", n.unsigned_abs()), spec), true),
-        ('X', Value::Int(n)) => (signed(*n < 0, format!("{:X}", n.unsigned_abs()), spec), true),
-        ('o', Value::Int(n)) => (signed(*n < 0, format!("{:o}", n.unsigned_abs()), spec), true),
-        ('b', Value::Int(n)) => (signed(*n < 0, format!("{:b}", n.unsigned_abs()), spec), true),
+        ('x', Value::Int(n)) => (
+            signed(*n < 0, format!("{:x}", n.unsigned_abs()), spec),
+            true,
+        ),
+        ('X', Value::Int(n)) => (
+            signed(*n < 0, format!("{:X}", n.unsigned_abs()), spec),
+            true,
+        ),
+        ('o', Value::Int(n)) => (
+            signed(*n < 0, format!("{:o}", n.unsigned_abs()), spec),
+            true,
+        ),
+        ('b', Value::Int(n)) => (
+            signed(*n < 0, format!("{:b}", n.unsigned_abs()), spec),
+            true,
+        ),
         ('c', Value::Int(n)) => (char_of(*n).to_string().into_bytes(), false),
         ('q', Value::Int(n)) => {
             let mut s = String::from("'");
@@ -314,7 +270,10 @@ fn one(verb: char, spec: Spec, arg: &Value) -> Vec<u8> {
 }
 
 fn char_of(n: i64) -> char {
-    u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{fffd}')
+    u32::try_from(n)
+        .ok()
+        .and_then(char::from_u32)
+        .unwrap_or('\u{fffd}')
 }
 
 fn truncate(s: &[u8], prec: Option<usize>) -> Vec<u8> {
@@ -339,10 +298,10 @@ fn signed(neg: bool, digits: String, spec: Spec) -> Vec<u8> {
 }
 
 fn float(verb: char, x: f64, spec: Spec) -> Vec<u8> {
-    let s = match (verb, spec.prec) {
-        (_, _) if special(x).is_some() => special(x).unwrap_or_default(),
-        ('f' | 'F', p) => format!("{:.*}", p.unwrap_or(6), x),
-        ('e', p) => {
+    let s = match (verb, spec.prec, special(x)) {
+        (_, _, Some(s)) => s,
+        ('f' | 'F', p, None) => format!("{:.*}", p.unwrap_or(6), x),
+        ('e', p, None) => {
             let r = format!("{:.*e}", p.unwrap_or(6), x);
             let (m, e) = r.split_once('e').unwrap_or((&r, "0"));
             let e: i32 = e.parse().unwrap_or(0);

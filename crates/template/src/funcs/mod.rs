@@ -4,10 +4,12 @@
 mod builtin;
 mod collections;
 mod encoding;
+pub(crate) mod floats;
 pub(crate) mod format;
 mod strings;
 mod yaml;
 mod yaml_read;
+mod yaml_scalar;
 
 use crate::value::{Elem, Value};
 use std::collections::BTreeMap;
@@ -19,13 +21,48 @@ pub(crate) struct Func(pub(crate) &'static str);
 /// Every function a template may call; any other name is refused at parse time.
 const NAMES: &[&str] = &[
     // Go's builtins (`and`/`or` are evaluated lazily by the evaluator).
-    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "printf", "print",
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "len",
+    "index",
+    "printf",
+    "print",
     "println",
     // Sprig.
-    "b64enc", "b64dec", "toJson", "fromJson", "toPrettyJson", "toYaml", "fromYaml", "default",
-    "quote", "squote", "trim", "trimPrefix", "trimSuffix", "upper", "lower", "replace", "indent",
-    "nindent", "split", "splitList", "join", "regexReplaceAll", "dict", "get", "hasKey",
-    "sha256sum", "list",
+    "b64enc",
+    "b64dec",
+    "toJson",
+    "fromJson",
+    "toPrettyJson",
+    "toYaml",
+    "fromYaml",
+    "default",
+    "quote",
+    "squote",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "upper",
+    "lower",
+    "replace",
+    "indent",
+    "nindent",
+    "split",
+    "splitList",
+    "join",
+    "regexReplaceAll",
+    "dict",
+    "get",
+    "hasKey",
+    "sha256sum",
+    "list",
 ];
 
 pub(crate) fn lookup(name: &str) -> Option<Func> {
@@ -81,7 +118,10 @@ pub(crate) fn call(f: Func, args: &[Value], ctx: &Ctx) -> Result<Value, FnError>
 /// Checks the argument count of a fixed-arity function.
 pub(crate) fn arity(name: &str, args: &[Value], want: usize) -> Result<(), String> {
     if args.len() != want {
-        return Err(format!("wrong number of args for {name}: want {want} got {}", args.len()));
+        return Err(format!(
+            "wrong number of args for {name}: want {want} got {}",
+            args.len()
+        ));
     }
     Ok(())
 }
@@ -89,7 +129,10 @@ pub(crate) fn arity(name: &str, args: &[Value], want: usize) -> Result<(), Strin
 fn wrong(expected: &str, got: &Value) -> String {
     match got {
         Value::Nil => format!("invalid value; expected {expected}"),
-        _ => format!("wrong type for value; expected {expected}; got {}", got.type_name()),
+        _ => format!(
+            "wrong type for value; expected {expected}; got {}",
+            got.type_name()
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sprig's string functions: quoting, trimming, case, `replace`, `indent`/`nindent` and
 //! `regexReplaceAll` (RE2 syntax, `$1` expansion as Go's regexp.ReplaceAllString).
 
-use super::{FnError, arity, fits, format, int, string, strval, Ctx};
+use super::{arity, fits, format, int, string, strval, Ctx, FnError};
 use crate::value::Value;
 
 pub(super) fn call(name: &str, args: &[Value], ctx: &Ctx) -> Result<Value, FnError> {
@@ -69,7 +69,9 @@ fn quote(double: bool, args: &[Value]) -> Vec<u8> {
 /// strings.TrimSpace: Unicode white space at both ends; invalid UTF-8 stops the trim.
 fn trim_space(s: &[u8]) -> Vec<u8> {
     let start = first_non_space(s.utf8_chunks().flat_map(chunk_chars));
-    let Some(start) = start else { return Vec::new() };
+    let Some(start) = start else {
+        return Vec::new();
+    };
     let rest = &s[start..];
     let mut end = rest.len();
     // Walk back over whole characters while they are white space.
@@ -78,7 +80,10 @@ fn trim_space(s: &[u8]) -> Vec<u8> {
         while k > 0 && (rest[k] & 0xC0) == 0x80 {
             k -= 1;
         }
-        match std::str::from_utf8(&rest[k..end]).ok().and_then(|c| c.chars().next()) {
+        match std::str::from_utf8(&rest[k..end])
+            .ok()
+            .and_then(|c| c.chars().next())
+        {
             Some(c) if c.is_whitespace() => end = k,
             _ => break,
         }
@@ -88,7 +93,11 @@ fn trim_space(s: &[u8]) -> Vec<u8> {
 
 /// Characters with their byte length; an invalid byte is `None` (never space).
 fn chunk_chars(chunk: std::str::Utf8Chunk<'_>) -> Vec<(Option<char>, usize)> {
-    let mut v: Vec<_> = chunk.valid().chars().map(|c| (Some(c), c.len_utf8())).collect();
+    let mut v: Vec<_> = chunk
+        .valid()
+        .chars()
+        .map(|c| (Some(c), c.len_utf8()))
+        .collect();
     v.extend(chunk.invalid().iter().map(|_| (None, 1)));
     v
 }
@@ -107,14 +116,21 @@ fn first_non_space(chars: impl Iterator<Item = (Option<char>, usize)>) -> Option
 /// strings.ToUpper/ToLower: simple (one-to-one) case mapping, as Go's unicode tables do.
 fn case(s: &[u8], upper: bool) -> Vec<u8> {
     if s.is_ascii() {
-        return if upper { s.to_ascii_uppercase() } else { s.to_ascii_lowercase() };
+        return if upper {
+            s.to_ascii_uppercase()
+        } else {
+            s.to_ascii_lowercase()
+        };
     }
     let text = String::from_utf8_lossy(s);
     let mapped: String = text
         .chars()
         .map(|c| {
-            let mut m: Vec<char> =
-                if upper { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+            let mut m: Vec<char> = if upper {
+                c.to_uppercase().collect()
+            } else {
+                c.to_lowercase().collect()
+            };
             if m.len() == 1 {
                 m.pop().unwrap_or(c)
             } else {
@@ -133,7 +149,10 @@ fn replace_all(s: &[u8], old: &[u8], new: &[u8], ctx: &Ctx) -> Result<Vec<u8>, F
     } else {
         s.windows(old.len()).filter(|w| *w == old).count()
     };
-    fits(matches.saturating_mul(new.len()).saturating_add(s.len()), ctx)?;
+    fits(
+        matches.saturating_mul(new.len()).saturating_add(s.len()),
+        ctx,
+    )?;
     if old.is_empty() {
         out.extend_from_slice(new);
         for chunk in s.utf8_chunks() {

@@ -1,7 +1,7 @@
 //! ESO's `fromYaml`: the first YAML document read with go-yaml v2's (YAML 1.1) scalar typing, then
 //! through JSON as sigs.k8s.io/yaml does (numbers become float64, keys strings), without recursion.
 
-use super::yaml::{float_syntax, int_syntax};
+use super::yaml_scalar::{float_syntax, int_syntax};
 use super::{Ctx, FnError};
 use crate::value::{Elem, Value};
 use granit_parser::{Event, Parser, ScalarStyle};
@@ -27,10 +27,18 @@ struct Reader {
 /// `Err` only when a bound is exceeded.
 pub(super) fn from_yaml(text: &str, ctx: &Ctx) -> Result<Value, FnError> {
     let (max_depth, max_weight) = (ctx.max_decode_depth, ctx.max_value);
-    let mut r = Reader { stack: Vec::new(), anchors: HashMap::new(), root: None, max_depth, max_weight };
+    let mut r = Reader {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        max_depth,
+        max_weight,
+    };
     let outcome = r.read(text);
     let error = |msg: String| {
-        let entries = [("Error".to_string(), Value::str(msg))].into_iter().collect();
+        let entries = [("Error".to_string(), Value::str(msg))]
+            .into_iter()
+            .collect();
         Ok(Value::map(Elem::Any, entries))
     };
     match outcome {
@@ -62,7 +70,10 @@ impl Reader {
         for next in Parser::new_from_str(text) {
             let (event, _span) = next.map_err(|e| {
                 let line = e.marker().line();
-                Outcome::Failure(format!("error converting YAML to JSON: yaml: line {line}: {}", e.info()))
+                Outcome::Failure(format!(
+                    "error converting YAML to JSON: yaml: line {line}: {}",
+                    e.info()
+                ))
             })?;
             match event {
                 Event::Scalar(text, style, anchor, tag) => {
@@ -75,9 +86,13 @@ impl Reader {
                     self.done(v, anchor)?;
                 }
                 Event::SequenceStart(_, anchor, _) => self.open(Frame::Seq(Vec::new()), anchor)?,
-                Event::MappingStart(_, anchor, _) => self.open(Frame::Map(BTreeMap::new(), None), anchor)?,
+                Event::MappingStart(_, anchor, _) => {
+                    self.open(Frame::Map(BTreeMap::new(), None), anchor)?
+                }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let Some((frame, anchor)) = self.stack.pop() else { continue };
+                    let Some((frame, anchor)) = self.stack.pop() else {
+                        continue;
+                    };
                     let v = match frame {
                         Frame::Seq(items) => Value::list(Elem::Any, items),
                         Frame::Map(entries, _) => Value::map(Elem::Any, entries),
@@ -86,7 +101,11 @@ impl Reader {
                 }
                 Event::Alias(id) => {
                     let v = self.anchors.get(&id).cloned();
-                    let v = v.ok_or_else(|| Outcome::Failure("error converting YAML to JSON: yaml: unknown anchor".into()))?;
+                    let v = v.ok_or_else(|| {
+                        Outcome::Failure(
+                            "error converting YAML to JSON: yaml: unknown anchor".into(),
+                        )
+                    })?;
                     self.done(v, 0)?;
                 }
                 // go-yaml v2 reads the first document only.
@@ -135,9 +154,11 @@ fn json_key(v: &Value) -> Result<String, Outcome> {
         Value::Nil => Ok("null".into()),
         // Integer keys were ints in go-yaml (FormatInt), others floats (FormatFloat 'g').
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok((*f as i64).to_string()),
-        Value::Float(f) => Ok(super::format::float_g(*f)),
+        Value::Float(f) => Ok(super::floats::float_g(*f)),
         Value::Int(i) => Ok(i.to_string()),
-        _ => Err(Outcome::Failure("error converting YAML to JSON: unsupported map key".into())),
+        _ => Err(Outcome::Failure(
+            "error converting YAML to JSON: unsupported map key".into(),
+        )),
     }
 }
 
@@ -156,10 +177,14 @@ fn resolve_plain(s: &str) -> Result<Value, Outcome> {
     let lower = s.to_ascii_lowercase();
     if matches!(lower.trim_start_matches(['+', '-']), ".inf" | ".nan") {
         // JSON has no Inf/NaN: sigs.k8s.io/yaml fails the conversion.
-        return Err(Outcome::Failure("error converting YAML to JSON: json: unsupported value".into()));
+        return Err(Outcome::Failure(
+            "error converting YAML to JSON: json: unsupported value".into(),
+        ));
     }
     let plain = s.replace('_', "");
-    if s.starts_with(['+', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) && int_syntax(&plain) {
+    if s.starts_with(['+', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+        && int_syntax(&plain)
+    {
         if let Some(i) = go_int(&plain) {
             return Ok(Value::Float(i));
         }
