@@ -157,10 +157,11 @@ fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
             }
             i += 1;
         }
-        spec.width = digits(f, &mut i);
+        spec.width = star(f, &mut i, args, &mut next, &mut out).or_else(|| digits(f, &mut i));
         if f.get(i) == Some(&b'.') {
             i += 1;
-            spec.prec = Some(digits(f, &mut i).unwrap_or(0));
+            let prec = star(f, &mut i, args, &mut next, &mut out).or_else(|| digits(f, &mut i));
+            spec.prec = Some(prec.unwrap_or(0));
         }
         let Some(verb) = std::str::from_utf8(&f[i..])
             .ok()
@@ -200,6 +201,29 @@ fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     }
     fits(out.len(), ctx)?;
     Ok(out)
+}
+
+/// A `*` width or precision: the next argument, an int (Go prints `%!(BADWIDTH)` otherwise).
+fn star(
+    f: &[u8],
+    i: &mut usize,
+    args: &[Value],
+    next: &mut usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    if f.get(*i) != Some(&b'*') {
+        return None;
+    }
+    *i += 1;
+    let arg = args.get(*next);
+    *next += 1;
+    match arg {
+        Some(Value::Int(n)) if (0..=1 << 16).contains(n) => usize::try_from(*n).ok(),
+        _ => {
+            out.extend_from_slice(b"%!(BADWIDTH)");
+            None
+        }
+    }
 }
 
 fn digits(f: &[u8], i: &mut usize) -> Option<usize> {

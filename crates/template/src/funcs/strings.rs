@@ -113,6 +113,18 @@ fn first_non_space(chars: impl Iterator<Item = (Option<char>, usize)>) -> Option
     None
 }
 
+/// Simple case mappings where Rust's full mapping has several characters but Go's table has one.
+fn simple_case(c: char, upper: bool) -> Option<char> {
+    let u = c as u32;
+    let mapped = match (upper, u) {
+        (false, 0x130) => 0x69,
+        (true, 0x1f80..=0x1f87 | 0x1f90..=0x1f97 | 0x1fa0..=0x1fa7) => u + 8,
+        (true, 0x1fb3 | 0x1fc3 | 0x1ff3) => u + 9,
+        _ => return None,
+    };
+    char::from_u32(mapped)
+}
+
 /// strings.ToUpper/ToLower: simple (one-to-one) case mapping, as Go's unicode tables do.
 fn case(s: &[u8], upper: bool) -> Vec<u8> {
     if s.is_ascii() {
@@ -134,7 +146,7 @@ fn case(s: &[u8], upper: bool) -> Vec<u8> {
             if m.len() == 1 {
                 m.pop().unwrap_or(c)
             } else {
-                c
+                simple_case(c, upper).unwrap_or(c)
             }
         })
         .collect();

@@ -10,8 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 /// Why a document cannot become a map: reported in the map's "Error" key, as ESO does.
 type Failure = String;
 
+/// A map key read, waiting for its value.
+enum Key {
+    Name(String),
+    /// `<<`: the value's map (or list of maps) is merged in, as go-yaml v2 does.
+    Merge,
+    /// A null key: sigs.k8s.io/yaml refuses it, naming the value.
+    Null,
+}
+
 enum Frame {
-    Map(BTreeMap<String, Value>, Option<String>),
+    Map(BTreeMap<String, Value>, Option<Key>),
     Seq(Vec<Value>),
 }
 
@@ -78,6 +87,12 @@ impl Reader {
             match event {
                 Event::Scalar(text, style, anchor, tag) => {
                     let str_tag = tag.as_ref().is_some_and(|t| t.suffix() == "str");
+                    if style == ScalarStyle::Plain && tag.is_none() && text == "<<" {
+                        if let Some((Frame::Map(_, key @ None), _)) = self.stack.last_mut() {
+                            *key = Some(Key::Merge);
+                            continue;
+                        }
+                    }
                     let v = if style == ScalarStyle::Plain && !str_tag {
                         resolve_plain(&text)?
                     } else {
@@ -136,8 +151,18 @@ impl Reader {
             None => self.root = Some(v),
             Some((Frame::Seq(items), _)) => items.push(v),
             Some((Frame::Map(entries, key), _)) => match key.take() {
-                Some(k) => {
+                Some(Key::Name(k)) => {
                     entries.insert(k, v);
+                }
+                Some(Key::Merge) => merge(entries, &v),
+                Some(Key::Null) => {
+                    let shown = match &v {
+                        Value::Str(s) => super::format::go_quote(s),
+                        other => String::from_utf8_lossy(&super::format::value(other)).into_owned(),
+                    };
+                    return Err(Outcome::Failure(format!(
+                        "error converting YAML to JSON: unsupported map key of type: %!s(<nil>), key: <nil>, value: {shown}"
+                    )));
                 }
                 None => *key = Some(json_key(&v)?),
             },
@@ -146,20 +171,31 @@ impl Reader {
     }
 }
 
-/// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
-fn json_key(v: &Value) -> Result<String, Outcome> {
+/// go-yaml v2's merge: a map's entries override; of a list of maps, earlier ones win.
+fn merge(entries: &mut BTreeMap<String, Value>, v: &Value) {
     match v {
-        Value::Str(s) => Ok(String::from_utf8_lossy(s).into_owned()),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Nil => Ok("null".into()),
-        // Integer keys were ints in go-yaml (FormatInt), others floats (FormatFloat 'g').
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok((*f as i64).to_string()),
-        Value::Float(f) => Ok(super::floats::float_g(*f)),
-        Value::Int(i) => Ok(i.to_string()),
-        _ => Err(Outcome::Failure(
-            "error converting YAML to JSON: unsupported map key".into(),
-        )),
+        Value::Map(m) => entries.extend(m.entries.iter().map(|(k, e)| (k.clone(), e.clone()))),
+        Value::List(l) => l.items.iter().rev().for_each(|e| merge(entries, e)),
+        _ => {}
     }
+}
+
+/// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
+fn json_key(v: &Value) -> Result<Key, Outcome> {
+    Ok(Key::Name(match v {
+        Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Nil => return Ok(Key::Null),
+        // Integer keys were ints in go-yaml (FormatInt), others floats (FormatFloat 'g').
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => (*f as i64).to_string(),
+        Value::Float(f) => super::floats::float_g(*f),
+        Value::Int(i) => i.to_string(),
+        _ => {
+            return Err(Outcome::Failure(
+                "error converting YAML to JSON: unsupported map key".into(),
+            ))
+        }
+    }))
 }
 
 /// go-yaml v2's resolution of a plain scalar (YAML 1.1: `yes`/`on` are booleans), as a JSON value.
@@ -174,12 +210,17 @@ fn resolve_plain(s: &str) -> Result<Value, Outcome> {
         }
         _ => {}
     }
-    let lower = s.to_ascii_lowercase();
-    if matches!(lower.trim_start_matches(['+', '-']), ".inf" | ".nan") {
+    let special = match s {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some("+Inf"),
+        "-.inf" | "-.Inf" | "-.INF" => Some("-Inf"),
+        ".nan" | ".NaN" | ".NAN" => Some("NaN"),
+        _ => None,
+    };
+    if let Some(v) = special {
         // JSON has no Inf/NaN: sigs.k8s.io/yaml fails the conversion.
-        return Err(Outcome::Failure(
-            "error converting YAML to JSON: json: unsupported value".into(),
-        ));
+        return Err(Outcome::Failure(format!(
+            "error converting YAML to JSON: json: unsupported value: {v}"
+        )));
     }
     let plain = s.replace('_', "");
     if s.starts_with(['+', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
