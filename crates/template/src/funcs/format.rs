@@ -182,7 +182,7 @@ fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
             continue;
         }
         match args.get(next) {
-            Some(arg) => out.extend(one(verb, spec, arg)),
+            Some(arg) => out.extend(one(verb, spec, arg, false)),
             None => out.extend(format!("%!{verb}(MISSING)").into_bytes()),
         }
         fits(out.len(), ctx)?;
@@ -239,17 +239,34 @@ fn digits(f: &[u8], i: &mut usize) -> Option<usize> {
 }
 
 /// Formats one argument for one verb, padded to the width.
-fn one(verb: char, spec: Spec, arg: &Value) -> Vec<u8> {
-    let each = |e: &Value| one(verb, spec, e);
+/// Inside a list or map (`nested`), Go applies the verb to every key and element, and prints a
+/// nil element as `<nil>`.
+fn one(verb: char, spec: Spec, arg: &Value, nested: bool) -> Vec<u8> {
     let (body, numeric) = match (verb, arg) {
-        ('T', a) => (a.type_name().as_bytes().to_vec(), false),
-        (_, Value::List(l)) => return collection(l.items.iter().map(|e| (None, e)), b"[", each),
+        ('T', a) if !nested => (a.type_name().as_bytes().to_vec(), false),
+        (_, Value::List(l)) => {
+            let mut out = b"[".to_vec();
+            for (i, e) in l.items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend(one(verb, spec, e, true));
+            }
+            out.push(b']');
+            return out;
+        }
         (_, Value::Map(m)) => {
-            return collection(
-                m.entries.iter().map(|(k, e)| (Some(k.as_bytes()), e)),
-                b"map[",
-                each,
-            )
+            let mut out = b"map[".to_vec();
+            for (i, (k, e)) in m.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend(one(verb, spec, &Value::str(k.as_bytes()), true));
+                out.push(b':');
+                out.extend(one(verb, spec, e, true));
+            }
+            out.push(b']');
+            return out;
         }
         ('v' | 's', Value::Str(s)) => (truncate(s, spec.prec), false),
         ('q', Value::Str(s)) => (go_quote(s).into_bytes(), false),
@@ -281,11 +298,12 @@ fn one(verb: char, spec: Spec, arg: &Value) -> Vec<u8> {
             (s.into_bytes(), false)
         }
         ('v' | 'g' | 'f' | 'F' | 'e', Value::Float(x)) => (float(verb, *x, spec), true),
-        ('v', Value::Nil) => (b"<nil>".to_vec(), false),
+        (_, Value::Nil) if verb == 'v' || nested => (b"<nil>".to_vec(), false),
         (_, Value::Nil) => return format!("%!{verb}(<nil>)").into_bytes(),
+        // A verb that does not fit the type prints the value with %v and the same flags.
         (_, a) => {
             let mut s = format!("%!{verb}({}=", a.type_name()).into_bytes();
-            s.extend(value(a));
+            s.extend(one('v', spec, a, nested));
             s.push(b')');
             return s;
         }

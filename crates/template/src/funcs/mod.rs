@@ -152,10 +152,14 @@ pub(crate) fn int(v: &Value) -> Result<i64, String> {
     }
 }
 
+static EMPTY: BTreeMap<String, Value> = BTreeMap::new();
+
 /// A `map[string]interface {}` parameter (Sprig's `get`, `hasKey`): `map[string]string` does not convert.
 pub(crate) fn any_map(v: &Value) -> Result<&BTreeMap<String, Value>, String> {
     match v {
         Value::Map(m) if m.elem == Elem::Any => Ok(&m.entries),
+        // Go passes nil as the map type's zero value: an empty map.
+        Value::Nil => Ok(&EMPTY),
         other => Err(wrong("map[string]interface {}", other)),
     }
 }

@@ -209,13 +209,64 @@ fn indent(n: usize, s: &[u8], newline: bool) -> Vec<u8> {
     out
 }
 
+/// RE2's Perl classes (`\d`, `\w`, `\s`) and `\b` are ASCII-only; Rust's are Unicode. Rewrites
+/// them into the ASCII forms, inside and outside bracket classes.
+fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let (outside, inside) = match e {
+                    'd' => ("[[:digit:]]", "[:digit:]"),
+                    'D' => ("[[:^digit:]]", "[:^digit:]"),
+                    'w' => ("[[:word:]]", "[:word:]"),
+                    'W' => ("[[:^word:]]", "[:^word:]"),
+                    's' => ("[\\t\\n\\f\\r ]", "\\t\\n\\f\\r "),
+                    'S' => ("[^\\t\\n\\f\\r ]", "[:^space:]"),
+                    'b' if !in_class => ("(?-u:\\b)", ""),
+                    'B' if !in_class => ("(?-u:\\B)", ""),
+                    _ => {
+                        out.push(c);
+                        out.push(e);
+                        continue;
+                    }
+                };
+                out.push_str(if in_class { inside } else { outside });
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` (after an optional `^`) first in a class is a literal.
+                for lead in ['^', ']'] {
+                    if chars.as_str().starts_with(lead) {
+                        out.push(lead);
+                        chars.next();
+                    }
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Largest compiled program a template's regex may build (RE2 refuses large programs too).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
     let pattern = std::str::from_utf8(re)
         .map_err(|_| "error calling regexReplaceAll: regexp: invalid UTF-8".to_string())?;
-    let compiled = regex::bytes::RegexBuilder::new(pattern)
+    let compiled = regex::bytes::RegexBuilder::new(&ascii_classes(pattern))
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|_| {

@@ -78,9 +78,13 @@ impl Reader {
     fn read(&mut self, text: &str) -> Result<(), Outcome> {
         for next in Parser::new_from_str(text) {
             let (event, _span) = next.map_err(|e| {
-                let line = e.marker().line();
+                // go-yaml names the line only past the first one.
+                let line = match e.marker().line() {
+                    0 | 1 => String::new(),
+                    n => format!("line {n}: "),
+                };
                 Outcome::Failure(format!(
-                    "error converting YAML to JSON: yaml: line {line}: {}",
+                    "error converting YAML to JSON: yaml: {line}{}",
                     e.info()
                 ))
             })?;
