@@ -75,3 +75,33 @@ pub(crate) fn float_g(f: f64) -> String {
 pub(crate) fn float_parts(f: f64) -> (String, i32) {
     shortest(f)
 }
+
+/// strconv.FormatFloat(f, 'x', -1, 64): `0x1.4p+01`.
+pub(crate) fn float_x(f: f64, upper: bool) -> String {
+    if let Some(s) = special(f) {
+        return s;
+    }
+    let bits = f.to_bits();
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    let (exp_bits, frac) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
+    let (mut mant, mut exp) = match (exp_bits, frac) {
+        (0, 0) => (0, 0),
+        (0, _) => (frac, -1022),
+        _ => (frac | 1 << 52, exp_bits as i64 - 1023),
+    };
+    while mant != 0 && mant & (1 << 52) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    let digits = format!("{:013x}", mant & ((1 << 52) - 1));
+    let digits = digits.trim_end_matches('0');
+    let lead = if mant == 0 { '0' } else { '1' };
+    let dot = if digits.is_empty() { "" } else { "." };
+    let e_sign = if exp < 0 { '-' } else { '+' };
+    let s = format!("{sign}0x{lead}{dot}{digits}p{e_sign}{:02}", exp.abs());
+    if upper {
+        s.to_uppercase()
+    } else {
+        s
+    }
+}

@@ -1,7 +1,7 @@
 //! Go's fmt as templates reach it: `%v` of every value, `printf`/`print`/`println`, and
 //! strconv's float formatting and quoting.
 
-use super::floats::{float_g, special};
+use super::floats::{float_g, float_x, special};
 use super::{fits, Ctx, FnError};
 use crate::value::Value;
 
@@ -273,7 +273,11 @@ fn one(verb: char, spec: Spec, arg: &Value, nested: bool) -> Vec<u8> {
         ('x', Value::Str(s)) => (hex::encode(&s[..]).into_bytes(), false),
         ('X', Value::Str(s)) => (hex::encode_upper(&s[..]).into_bytes(), false),
         ('v' | 't', Value::Bool(b)) => (b.to_string().into_bytes(), false),
-        ('v' | 'd', Value::Int(n)) => (signed(*n < 0, n.unsigned_abs().to_string(), spec), true),
+        ('v' | 'd', Value::Int(n)) => (
+            signed(*n < 0, min_digits(n.unsigned_abs().to_string(), spec), spec),
+            true,
+        ),
+        ('x' | 'X', Value::Float(x)) => (float_x(*x, verb == 'X').into_bytes(), true),
         ('x', Value::Int(n)) => (
             signed(*n < 0, format!("{:x}", n.unsigned_abs()), spec),
             true,
@@ -309,6 +313,15 @@ fn one(verb: char, spec: Spec, arg: &Value, nested: bool) -> Vec<u8> {
         }
     };
     pad(body, spec, numeric)
+}
+
+/// An integer's precision is its minimum number of digits (and `%.0d` of 0 prints nothing).
+fn min_digits(digits: String, spec: Spec) -> String {
+    match spec.prec {
+        Some(0) if digits == "0" => String::new(),
+        Some(p) if p > digits.len() => format!("{}{digits}", "0".repeat(p - digits.len())),
+        _ => digits,
+    }
 }
 
 fn char_of(n: i64) -> char {

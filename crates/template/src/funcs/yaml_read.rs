@@ -75,9 +75,9 @@ enum Outcome {
 }
 
 impl Reader {
-    fn read(&mut self, text: &str) -> Result<(), Outcome> {
-        for next in Parser::new_from_str(text) {
-            let (event, _span) = next.map_err(|e| {
+    fn read(&mut self, source: &str) -> Result<(), Outcome> {
+        for next in Parser::new_from_str(source) {
+            let (event, span) = next.map_err(|e| {
                 // go-yaml names the line only past the first one.
                 let line = match e.marker().line() {
                     0 | 1 => String::new(),
@@ -97,8 +97,12 @@ impl Reader {
                             continue;
                         }
                     }
+                    let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
                     let v = if style == ScalarStyle::Plain && !str_tag {
                         resolve_plain(&text)?
+                    } else if block && at_unterminated_end(source, span.end.index()) {
+                        // libyaml keeps no line break the input does not have.
+                        Value::str(text.strip_suffix('\n').unwrap_or(&text).as_bytes())
                     } else {
                         Value::str(text.as_bytes())
                     };
@@ -173,6 +177,15 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// Whether a block scalar ending at char `end` runs to the end of a source without a final newline.
+fn at_unterminated_end(source: &str, end: usize) -> bool {
+    let rest = source
+        .char_indices()
+        .nth(end)
+        .map_or("", |(i, _)| &source[i..]);
+    !source.ends_with('\n') && rest.trim().is_empty()
 }
 
 /// go-yaml v2's merge: a map's entries override; of a list of maps, earlier ones win.
