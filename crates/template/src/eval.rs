@@ -11,6 +11,9 @@ use zeroize::Zeroizing;
 /// Bytes a function may process per evaluation step it is charged.
 const WORK_PER_STEP: usize = 1024;
 
+/// Variables in scope a lookup may scan per evaluation step it is charged.
+const VARS_PER_STEP: usize = 64;
+
 /// How a list of nodes ended: normally or by `{{break}}`/`{{continue}}` inside a range.
 #[derive(PartialEq)]
 enum Flow {
@@ -313,6 +316,9 @@ impl State<'_> {
             Arg::Str(s) => Value::str(s.to_vec()),
             Arg::Field(names) => fields(dot.clone(), names, line)?,
             Arg::Var(name, names) => {
+                // A lookup scans the variables in scope: charged by how many there are.
+                self.steps = self.steps.saturating_add(self.vars.len() / VARS_PER_STEP);
+                self.step(line)?;
                 let v = self
                     .vars
                     .iter()

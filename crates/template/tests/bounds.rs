@@ -9,9 +9,10 @@ use support::{data, render_with, sample};
 
 fn bound(src: &str, limits: Limits, d: &sealsync_template::Data) -> &'static str {
     let result = Template::parse_with_limits("t", src, limits).and_then(|t| t.execute(d));
-    match result.map(|_| ()).expect_err(src).reason {
+    let head: String = src.chars().take(80).collect();
+    match result.map(|_| ()).expect_err(&head).reason {
         Reason::Limit { bound, .. } => bound,
-        other => panic!("{src}: not a limit: {other:?}"),
+        other => panic!("{head}: not a limit: {other:?}"),
     }
 }
 
@@ -94,6 +95,17 @@ fn evaluation_steps_stop_a_range_over_a_big_split() {
             limit: 20_000
         }
     );
+}
+
+#[test]
+fn variable_lookups_are_charged_by_the_variables_in_scope() {
+    let decls = "{{ $a := 1 }}".repeat(4000);
+    let src = format!("{{{{ $z := 0 }}}}{decls}{{{{ range 40000 }}}}{{{{ $z }}}}{{{{ end }}}}");
+    let limits = Limits {
+        max_output: 1 << 30,
+        ..Limits::DEFAULT
+    };
+    assert_eq!(bound(&src, limits, &sample()), "evaluation steps");
 }
 
 #[test]
