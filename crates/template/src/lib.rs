@@ -32,7 +32,14 @@
 //! builtins `and or not eq ne lt le gt ge len index printf print println`; Sprig's `b64enc b64dec
 //! toJson fromJson toPrettyJson toYaml fromYaml default quote squote trim trimPrefix trimSuffix upper
 //! lower replace indent nindent split splitList join regexReplaceAll dict get hasKey sha256sum list`.
-//! `define`, `template` and `block` are refused.
+//! `define`, `template` and `block` are refused. `range` over an int follows Go 1.22+ (ESO's Go).
+//!
+//! Fidelity is checked against Go itself: `testdata/golden.json` holds what Go's text/template
+//! rendered for every case in `testdata/cases.json` (see `testdata/README.md`). Known differences:
+//! parse errors inside `fromYaml` keep go-yaml's line numbering but granit-parser's wording; `quote`
+//! decides which non-ASCII characters are printable from Rust's character properties, not Go's
+//! tables; `toYaml` does not write go-yaml's `? ` form for keys over 128 characters; error
+//! messages name the template and line but not Go's column and command.
 
 mod ast;
 mod error;
