@@ -194,7 +194,10 @@ fn sprintf(f: &[u8], args: &[Value], ctx: &Ctx) -> Result<Vec<u8>, FnError> {
             if k > 0 {
                 out.extend_from_slice(b", ");
             }
-            out.extend(format!("{}=", a.type_name()).into_bytes());
+            // A nil extra argument prints as `<nil>` alone.
+            if !matches!(a, Value::Nil) {
+                out.extend(format!("{}=", a.type_name()).into_bytes());
+            }
             out.extend(value(a));
         }
         out.push(b')');
@@ -302,7 +305,9 @@ fn one(verb: char, spec: Spec, arg: &Value, nested: bool) -> Vec<u8> {
             (s.into_bytes(), false)
         }
         ('v' | 'g' | 'f' | 'F' | 'e', Value::Float(x)) => (float(verb, *x, spec), true),
-        (_, Value::Nil) if verb == 'v' || nested => (b"<nil>".to_vec(), false),
+        // Inside a collection Go prints a nil element unpadded.
+        (_, Value::Nil) if nested => return b"<nil>".to_vec(),
+        (_, Value::Nil) if verb == 'v' => (b"<nil>".to_vec(), false),
         (_, Value::Nil) => return format!("%!{verb}(<nil>)").into_bytes(),
         // A verb that does not fit the type prints the value with %v and the same flags.
         (_, a) => {

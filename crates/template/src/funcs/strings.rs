@@ -274,10 +274,27 @@ fn regex_replace_all(re: &[u8], s: &[u8], repl: &[u8], ctx: &Ctx) -> Result<Vec<
         })?;
     // regex's `$name`/`${name}` expansion follows Go's Regexp.Expand: longest name, `$$` for `$`;
     // its match iteration skips an empty match right after a match, as Go's ReplaceAll does.
+    // Go looks for matches rune by rune: an empty match inside a UTF-8 sequence does not count.
+    let mut boundary = vec![false; s.len() + 1];
+    let mut at = 0;
+    for chunk in s.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            boundary[at] = true;
+            at += c.len_utf8();
+        }
+        for _ in chunk.invalid() {
+            boundary[at] = true;
+            at += 1;
+        }
+    }
+    boundary[s.len()] = true;
     let mut out = Vec::new();
     let mut last = 0;
     for caps in compiled.captures_iter(s) {
         let Some(m) = caps.get(0) else { continue };
+        if m.is_empty() && !boundary[m.start()] {
+            continue;
+        }
         out.extend_from_slice(&s[last..m.start()]);
         caps.expand(repl, &mut out);
         last = m.end();
