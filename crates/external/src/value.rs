@@ -14,7 +14,7 @@ impl SecretValue {
         SecretValue(Zeroizing::new(bytes))
     }
 
-    pub fn from_str(text: &str) -> SecretValue {
+    pub fn from_text(text: &str) -> SecretValue {
         SecretValue::new(text.as_bytes().to_vec())
     }
 
@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_value() {
-        let v = SecretValue::from_str("hunter2");
+        let v = SecretValue::from_text("hunter2");
         assert_eq!(format!("{v:?}"), "<7 bytes>");
         let mut m = SecretData::new();
         m.insert("password".into(), v);

@@ -6,19 +6,30 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use common::{doc, yaml};
-use sealsync_external::avp::{self, parse::has_placeholder, AvpSecret, Encoding, Modifier, Part, RemoteRef};
+use sealsync_external::avp::{
+    self, parse::has_placeholder, AvpSecret, Encoding, Modifier, Part, RemoteRef,
+};
 use sealsync_external::{Error, SecretValue};
 
 fn secret(name: &str) -> AvpSecret {
-    avp::parse_secret(&doc("avp-secrets.yaml", name), "apps/shop/secrets.yaml").unwrap().unwrap()
+    avp::parse_secret(&doc("avp-secrets.yaml", name), "apps/shop/secrets.yaml")
+        .unwrap()
+        .unwrap()
 }
 
 fn r(path: &str, key: &str, version: Option<&str>) -> RemoteRef {
-    RemoteRef { path: path.into(), key: key.into(), version: version.map(Into::into) }
+    RemoteRef {
+        path: path.into(),
+        key: key.into(),
+        version: version.map(Into::into),
+    }
 }
 
 fn values(pairs: &[(RemoteRef, &str)]) -> BTreeMap<RemoteRef, SecretValue> {
-    pairs.iter().map(|(r, v)| (r.clone(), SecretValue::from_str(v))).collect()
+    pairs
+        .iter()
+        .map(|(r, v)| (r.clone(), SecretValue::from_text(v)))
+        .collect()
 }
 
 fn text(data: &sealsync_external::SecretData, key: &str) -> String {
@@ -42,9 +53,18 @@ fn inline_placeholders_are_planned() {
         ]
     );
     let url = s.entries.iter().find(|e| e.key == "url").unwrap();
-    assert_eq!(url.parts.len(), 5, "text, placeholder, text, placeholder, text: {:?}", url.parts);
+    assert_eq!(
+        url.parts.len(),
+        5,
+        "text, placeholder, text, placeholder, text: {:?}",
+        url.parts
+    );
     assert!(matches!(&url.parts[0], Part::Text(t) if t == "postgres://"));
-    let cert = s.placeholders().find(|(loc, _)| loc == "stringData.cert").unwrap().1;
+    let cert = s
+        .placeholders()
+        .find(|(loc, _)| loc == "stringData.cert")
+        .unwrap()
+        .1;
     assert_eq!(cert.modifiers.len(), 2);
     assert_eq!(cert.modifiers[1], Modifier::Indent(2));
     let wrapped = s.entries.iter().find(|e| e.key == "wrapped").unwrap();
@@ -52,7 +72,11 @@ fn inline_placeholders_are_planned() {
     let token = s.entries.iter().find(|e| e.key == "token").unwrap();
     assert_eq!(token.encoding, Encoding::Base64);
     let plain = s.entries.iter().find(|e| e.key == "plain").unwrap();
-    assert_eq!(plain.parts, vec![Part::Text("not a <placeholder> at all".into())], "without the path annotation, <x> is text");
+    assert_eq!(
+        plain.parts,
+        vec![Part::Text("not a <placeholder> at all".into())],
+        "without the path annotation, <x> is text"
+    );
 }
 
 #[test]
@@ -62,7 +86,10 @@ fn inline_placeholders_are_filled_as_avp_does() {
         (r("secret/data/shop/db", "password", None), "s3cret"),
         (r("secret/data/shop/db", "password", Some("2")), "older"),
         (r("secret/data/shop/db", "user", None), "shop"),
-        (r("secret/data/shop/tls", "bundle", None), r#"{"cert":"-----BEGIN-----\nAAA\n-----END-----"}"#),
+        (
+            r("secret/data/shop/tls", "bundle", None),
+            r#"{"cert":"-----BEGIN-----\nAAA\n-----END-----"}"#,
+        ),
         (r("secret/data/shop/api", "token", None), "tok-123"),
     ]);
     let data = avp::fill(&s, &resolved).unwrap();
@@ -70,10 +97,22 @@ fn inline_placeholders_are_filled_as_avp_does() {
     assert_eq!(text(&data, "url"), "postgres://shop:s3cret@db:5432/shop");
     assert_eq!(text(&data, "pinned"), "older");
     assert_eq!(text(&data, "user-b64"), "c2hvcA==");
-    assert_eq!(text(&data, "cert"), "-----BEGIN-----\n  AAA\n  -----END-----\n", "indent keeps the text after the placeholder");
+    assert_eq!(
+        text(&data, "cert"),
+        "-----BEGIN-----\n  AAA\n  -----END-----\n",
+        "indent keeps the text after the placeholder"
+    );
     assert_eq!(text(&data, "digest"), hex_sha("s3cret"));
-    assert_eq!(text(&data, "token"), "tok-123", "data: | base64encode, then decoded by the API server");
-    assert_eq!(text(&data, "wrapped"), "tok-123", "data whose base64 held a placeholder: decoded, filled");
+    assert_eq!(
+        text(&data, "token"),
+        "tok-123",
+        "data: | base64encode, then decoded by the API server"
+    );
+    assert_eq!(
+        text(&data, "wrapped"),
+        "tok-123",
+        "data whose base64 held a placeholder: decoded, filled"
+    );
     assert_eq!(text(&data, "literal"), "hello");
     assert_eq!(text(&data, "plain"), "not a <placeholder> at all");
 }
@@ -89,8 +128,14 @@ fn generic_placeholders_read_the_annotated_path() {
     assert_eq!(s.kv_version, Some(2));
     assert!(s.remove_missing);
     let refs: Vec<&RemoteRef> = s.references().into_iter().collect();
-    assert!(refs.contains(&&r("secret/data/shop/db", "user", Some("4"))), "secret-version applies: {refs:?}");
-    assert!(refs.contains(&&r("secret/data/shop/other", "host", None)), "inline form still works: {refs:?}");
+    assert!(
+        refs.contains(&&r("secret/data/shop/db", "user", Some("4"))),
+        "secret-version applies: {refs:?}"
+    );
+    assert!(
+        refs.contains(&&r("secret/data/shop/other", "host", None)),
+        "inline form still works: {refs:?}"
+    );
     let resolved = values(&[
         (r("secret/data/shop/db", "user", Some("4")), "shop"),
         (r("secret/data/shop/db", "password", Some("4")), "pw"),
@@ -99,17 +144,27 @@ fn generic_placeholders_read_the_annotated_path() {
     let data = avp::fill(&s, &resolved).unwrap();
     assert_eq!(text(&data, "username"), "shop");
     assert_eq!(text(&data, "mixed"), "shop@db.internal");
-    assert!(!data.contains_key("optional"), "remove-missing drops a key whose remote key is missing");
+    assert!(
+        !data.contains_key("optional"),
+        "remove-missing drops a key whose remote key is missing"
+    );
 }
 
 #[test]
 fn which_secrets_count() {
     let parse = |name| avp::parse_secret(&doc("avp-secrets.yaml", name), "f.yaml").unwrap();
-    assert!(parse("html").is_none(), "angle brackets alone do not make an AVP Secret");
+    assert!(
+        parse("html").is_none(),
+        "angle brackets alone do not make an AVP Secret"
+    );
     assert!(parse("ignored").is_none(), "avp.kubernetes.io/ignore");
     let sops = yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData: {a: '<path:a#b>'}\nsops: {version: 3.9.0}\n");
-    assert!(avp::parse_secret(&sops, "f.yaml").unwrap().is_none(), "SOPS documents are not AVP Secrets");
-    let cm = yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: '<path:a#b>'}\n");
+    assert!(
+        avp::parse_secret(&sops, "f.yaml").unwrap().is_none(),
+        "SOPS documents are not AVP Secrets"
+    );
+    let cm =
+        yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: '<path:a#b>'}\n");
     assert!(avp::parse_secret(&cm, "f.yaml").unwrap().is_none());
     assert!(has_placeholder("x <path:a/b#c> y", false));
     assert!(!has_placeholder("<b>bold</b>", false));
@@ -123,7 +178,10 @@ fn missing_remote_key_names_path_and_key_not_value() {
     let e = avp::fill(&s, &resolved).unwrap_err();
     assert!(matches!(e, Error::MissingValue { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("apps/shop/secrets.yaml") && msg.contains("shop/app-config"), "{msg}");
+    assert!(
+        msg.contains("apps/shop/secrets.yaml") && msg.contains("shop/app-config"),
+        "{msg}"
+    );
     assert!(msg.contains("secret/data/shop/"), "{msg}");
     assert!(!msg.contains("s3cret"), "{msg}");
 }
@@ -132,7 +190,9 @@ fn missing_remote_key_names_path_and_key_not_value() {
 fn malformed_placeholders_and_modifiers() {
     let parse = |name| avp::parse_secret(&doc("avp-bad.yaml", name), "bad.yaml");
     match parse("malformed").unwrap_err() {
-        Error::Placeholder { location, reason, .. } => {
+        Error::Placeholder {
+            location, reason, ..
+        } => {
             assert_eq!(location, "stringData.password");
             assert!(reason.contains("malformed"), "{reason}");
         }
@@ -157,8 +217,15 @@ fn data_value_that_is_not_base64_after_filling() {
 fn modifier_failure_is_a_placeholder_error() {
     let s = avp::parse_secret(&yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData:\n  pw: '<path:kv/app#cfg | jsonPath {.db.pw}>'\n"), "f.yaml").unwrap().unwrap();
     let e = avp::fill(&s, &values(&[(r("kv/app", "cfg", None), r#"{"db":{}}"#)])).unwrap_err();
-    assert!(matches!(&e, Error::Placeholder { reason, .. } if reason.contains("jsonPath")), "{e}");
-    let ok = avp::fill(&s, &values(&[(r("kv/app", "cfg", None), r#"{"db":{"pw":"x"}}"#)])).unwrap();
+    assert!(
+        matches!(&e, Error::Placeholder { reason, .. } if reason.contains("jsonPath")),
+        "{e}"
+    );
+    let ok = avp::fill(
+        &s,
+        &values(&[(r("kv/app", "cfg", None), r#"{"db":{"pw":"x"}}"#)]),
+    )
+    .unwrap();
     assert_eq!(text(&ok, "pw"), "x");
 }
 
@@ -166,8 +233,17 @@ fn modifier_failure_is_a_placeholder_error() {
 fn oversize_values_are_refused() {
     let s = avp::parse_secret(&yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData:\n  pw: 'a<path:kv/app#pw>'\n"), "f.yaml").unwrap().unwrap();
     let big = "x".repeat(sealsync_external::limits::MAX_VALUE_BYTES);
-    assert!(matches!(avp::fill(&s, &values(&[(r("kv/app", "pw", None), &big)])), Err(Error::Limit { .. })));
+    assert!(matches!(
+        avp::fill(&s, &values(&[(r("kv/app", "pw", None), &big)])),
+        Err(Error::Limit { .. })
+    ));
     let b64 = base64::engine::general_purpose::STANDARD.encode("plain");
     let lit = avp::parse_secret(&yaml(&format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: x}}\ndata: {{a: {b64}}}\nstringData: {{b: '<path:kv/app#pw>'}}\n")), "f.yaml").unwrap().unwrap();
-    assert_eq!(text(&avp::fill(&lit, &values(&[(r("kv/app", "pw", None), "v")])).unwrap(), "a"), "plain");
+    assert_eq!(
+        text(
+            &avp::fill(&lit, &values(&[(r("kv/app", "pw", None), "v")])).unwrap(),
+            "a"
+        ),
+        "plain"
+    );
 }

@@ -14,12 +14,59 @@ use sealsync_external::{ExternalSecret, Origin, SecretValue};
 
 /// Field names the parsers look for, so random documents reach deep into them.
 const WORDS: &[&str] = &[
-    "spec", "data", "dataFrom", "secretKey", "remoteRef", "key", "property", "version", "target", "name", "kind",
-    "template", "templateFrom", "literal", "secret", "items", "extract", "find", "rewrite", "regexp", "source",
-    "transform", "sourceRef", "storeRef", "secretStoreRef", "refreshInterval", "provider", "vault", "aws", "auth",
-    "server", "conditions", "namespaces", "namespaceSelector", "matchExpressions", "operator", "values",
-    "namespaceRegexes", "tokenSecretRef", "appRole", "kubernetes", "jwt", "service", "region", "decodingStrategy",
-    "creationPolicy", "deletionPolicy", "path", "tags", "metadata", "labels", "annotations", "caBundle",
+    "spec",
+    "data",
+    "dataFrom",
+    "secretKey",
+    "remoteRef",
+    "key",
+    "property",
+    "version",
+    "target",
+    "name",
+    "kind",
+    "template",
+    "templateFrom",
+    "literal",
+    "secret",
+    "items",
+    "extract",
+    "find",
+    "rewrite",
+    "regexp",
+    "source",
+    "transform",
+    "sourceRef",
+    "storeRef",
+    "secretStoreRef",
+    "refreshInterval",
+    "provider",
+    "vault",
+    "aws",
+    "auth",
+    "server",
+    "conditions",
+    "namespaces",
+    "namespaceSelector",
+    "matchExpressions",
+    "operator",
+    "values",
+    "namespaceRegexes",
+    "tokenSecretRef",
+    "appRole",
+    "kubernetes",
+    "jwt",
+    "service",
+    "region",
+    "decodingStrategy",
+    "creationPolicy",
+    "deletionPolicy",
+    "path",
+    "tags",
+    "metadata",
+    "labels",
+    "annotations",
+    "caBundle",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -28,8 +75,23 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         "[ -~]{0,12}".prop_map(Value::String),
-        prop::sample::select(vec!["SecretStore", "ClusterSecretStore", "Base64", "Auto", "v1", "1h", "0", "<path:a#b>", "http://x", "SecretsManager", "In", "Exists", "(", ".*"])
-            .prop_map(|s| Value::String(s.into())),
+        prop::sample::select(vec![
+            "SecretStore",
+            "ClusterSecretStore",
+            "Base64",
+            "Auto",
+            "v1",
+            "1h",
+            "0",
+            "<path:a#b>",
+            "http://x",
+            "SecretsManager",
+            "In",
+            "Exists",
+            "(",
+            ".*"
+        ])
+        .prop_map(|s| Value::String(s.into())),
     ]
 }
 
@@ -37,8 +99,13 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(WORDS), inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())),
+            prop::collection::vec((prop::sample::select(WORDS), inner), 0..6).prop_map(|kv| {
+                Value::Object(
+                    kv.into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
         ]
     })
 }
@@ -50,7 +117,12 @@ fn document(api: &'static str, kind: &'static str) -> impl Strategy<Value = Valu
 }
 
 fn origin() -> Origin {
-    Origin { file: "f.yaml".into(), kind: "ExternalSecret".into(), namespace: None, name: "x".into() }
+    Origin {
+        file: "f.yaml".into(),
+        kind: "ExternalSecret".into(),
+        namespace: None,
+        name: "x".into(),
+    }
 }
 
 proptest! {
@@ -59,8 +131,8 @@ proptest! {
     #[test]
     fn external_secrets_never_panic(doc in document("external-secrets.io/v1", "ExternalSecret"), raw in json_value()) {
         if let Ok(es) = ExternalSecret::parse(&doc, "f.yaml") {
-            let data_from: Vec<Option<Fetched>> = es.data_from.iter().map(|_| Some(Fetched::Extract(SecretValue::from_str(&raw.to_string())))).collect();
-            let data: Vec<Option<SecretValue>> = es.data.iter().map(|_| Some(SecretValue::from_str(&raw.to_string()))).collect();
+            let data_from: Vec<Option<Fetched>> = es.data_from.iter().map(|_| Some(Fetched::Extract(SecretValue::from_text(&raw.to_string())))).collect();
+            let data: Vec<Option<SecretValue>> = es.data.iter().map(|_| Some(SecretValue::from_text(&raw.to_string()))).collect();
             let _ = pipeline::build_data(&es, &data_from, &data, None);
         }
         let _ = ExternalSecret::parse(&raw, "f.yaml");
@@ -78,7 +150,7 @@ proptest! {
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": value}});
         for d in [doc, secret] {
             if let Ok(Some(s)) = avp::parse_secret(&d, "f.yaml") {
-                let resolved = s.references().into_iter().map(|r| (r.clone(), SecretValue::from_str(&fill))).collect();
+                let resolved = s.references().into_iter().map(|r| (r.clone(), SecretValue::from_text(&fill))).collect();
                 let _ = avp::fill(&s, &resolved);
             }
         }
@@ -92,7 +164,7 @@ proptest! {
             let _ = m.apply(&bytes);
         }
         let _ = select_property(&origin(), "k", &SecretValue::new(bytes.clone()), Some(&s));
-        let _ = select_property(&origin(), "k", &SecretValue::from_str(&s), Some("a.b.0.#"));
+        let _ = select_property(&origin(), "k", &SecretValue::from_text(&s), Some("a.b.0.#"));
         let _ = avp::parse::has_placeholder(&s, true);
     }
 }

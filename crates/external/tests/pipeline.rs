@@ -13,7 +13,12 @@ use zeroize::Zeroizing;
 struct FakeTemplates;
 
 impl TemplateRenderer for FakeTemplates {
-    fn render(&self, _name: &str, template: &str, data: &SecretData) -> Result<Zeroizing<String>, String> {
+    fn render(
+        &self,
+        _name: &str,
+        template: &str,
+        data: &SecretData,
+    ) -> Result<Zeroizing<String>, String> {
         let mut out = String::new();
         let mut rest = template;
         while let Some(start) = rest.find("{{") {
@@ -26,7 +31,9 @@ impl TemplateRenderer for FakeTemplates {
                 None => (action, false),
             };
             let key = field.strip_prefix('.').ok_or("only field access")?;
-            let v = data.get(key).ok_or_else(|| format!("map has no entry for key {key:?}"))?;
+            let v = data
+                .get(key)
+                .ok_or_else(|| format!("map has no entry for key {key:?}"))?;
             let v = String::from_utf8_lossy(v.expose()).into_owned();
             out.push_str(&if upper { v.to_uppercase() } else { v });
             rest = &rest[end + 2..];
@@ -41,18 +48,27 @@ impl TemplateRenderer for FakeTemplates {
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
                 let (k, v) = l.split_once(':').ok_or("not key: value")?;
-                Ok((k.trim().to_string(), Zeroizing::new(v.trim().trim_matches('"').to_string())))
+                Ok((
+                    k.trim().to_string(),
+                    Zeroizing::new(v.trim().trim_matches('"').to_string()),
+                ))
             })
             .collect()
     }
 }
 
 fn v(s: &str) -> SecretValue {
-    SecretValue::from_str(s)
+    SecretValue::from_text(s)
 }
 
 fn text(d: &SecretData, k: &str) -> String {
-    String::from_utf8(d.get(k).unwrap_or_else(|| panic!("no key {k} in {d:?}")).expose().to_vec()).unwrap()
+    String::from_utf8(
+        d.get(k)
+            .unwrap_or_else(|| panic!("no key {k} in {d:?}"))
+            .expose()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn full() -> ExternalSecret {
@@ -66,27 +82,49 @@ fn full_example_end_to_end() {
     let settings = r#"{"limits":{"max_conn":20,"region":"eu","nested":{"a":true},"id/x":"slash"}}"#;
     let flags = vec![
         ("billing/flags/beta".to_string(), v("dHJ1ZQ==")), // "true", Base64URL-decoded
-        ("billing/flags/dark-mode".to_string(), v("b2Zm")),  // "off"
+        ("billing/flags/dark-mode".to_string(), v("b2Zm")), // "off"
     ];
     let data = build_data(
         &es,
-        &[Some(Fetched::Extract(v(settings))), Some(Fetched::Find(flags))],
+        &[
+            Some(Fetched::Extract(v(settings))),
+            Some(Fetched::Find(flags)),
+        ],
         &[Some(v(postgres)), Some(v(postgres)), Some(v("Y2EtcGVt"))],
         Some(&FakeTemplates),
     )
     .unwrap();
     assert_eq!(text(&data, "password"), "pw-3");
-    assert_eq!(text(&data, "user"), "billing", "property auth.user is a path");
+    assert_eq!(
+        text(&data, "user"),
+        "billing",
+        "property auth.user is a path"
+    );
     assert_eq!(text(&data, "ca.crt"), "ca-pem", "decodingStrategy Base64");
-    assert_eq!(text(&data, "max_conn"), "20", "extract: non-strings JSON-encoded");
+    assert_eq!(
+        text(&data, "max_conn"),
+        "20",
+        "extract: non-strings JSON-encoded"
+    );
     assert_eq!(text(&data, "nested"), r#"{"a":true}"#);
-    assert_eq!(text(&data, "id_U002f_x"), "slash", "conversionStrategy Unicode");
-    assert_eq!(text(&data, "FLAG_BETA"), "true", "rewrite regexp then transform, then decoding");
+    assert_eq!(
+        text(&data, "id_U002f_x"),
+        "slash",
+        "conversionStrategy Unicode"
+    );
+    assert_eq!(
+        text(&data, "FLAG_BETA"),
+        "true",
+        "rewrite regexp then transform, then decoding"
+    );
     assert_eq!(text(&data, "FLAG_DARK-MODE"), "off");
 
     let mut templates = BTreeMap::new();
     let mut dsn = SecretData::new();
-    dsn.insert("pgpass".into(), v("db:5432:billing:{{ .user }}:{{ .password }}"));
+    dsn.insert(
+        "pgpass".into(),
+        v("db:5432:billing:{{ .user }}:{{ .password }}"),
+    );
     dsn.insert("extra".into(), v("app_region: \"{{ .region }}\"\n"));
     templates.insert("dsn-templates".to_string(), dsn);
     let out = apply_target(&es, data, &templates, Some(&FakeTemplates)).unwrap();
@@ -94,11 +132,21 @@ fn full_example_end_to_end() {
     assert_eq!(out.secret_type.as_deref(), Some("kubernetes.io/basic-auth"));
     assert!(out.immutable);
     assert_eq!(text(&out.data, "username"), "billing");
-    assert_eq!(text(&out.data, "dsn"), "postgres://billing:pw-3@db:5432/billing");
+    assert_eq!(
+        text(&out.data, "dsn"),
+        "postgres://billing:pw-3@db:5432/billing"
+    );
     assert_eq!(text(&out.data, "pgpass"), "db:5432:billing:billing:pw-3");
     assert_eq!(text(&out.data, "app_region"), "eu");
-    assert_eq!(text(&out.data, "password"), "pw-3", "mergePolicy Merge keeps the fetched keys");
-    assert_eq!(out.annotations["region"], "eu", "templateFrom literal with target Annotations");
+    assert_eq!(
+        text(&out.data, "password"),
+        "pw-3",
+        "mergePolicy Merge keeps the fetched keys"
+    );
+    assert_eq!(
+        out.annotations["region"], "eu",
+        "templateFrom literal with target Annotations"
+    );
     assert_eq!(out.labels["app"], "billing");
     assert_eq!(out.annotations["rotated-by"], "sealsync");
 }
@@ -109,17 +157,29 @@ fn replace_policy_and_no_template() {
     let es = ExternalSecret::parse(&yaml(text_es), "t.yaml").unwrap();
     let data = build_data(&es, &[], &[Some(v("p"))], None).unwrap();
     let out = apply_target(&es, data.clone(), &BTreeMap::new(), None).unwrap();
-    assert_eq!(out.labels["team"], "a", "without a template ESO copies the ExternalSecret's labels");
+    assert_eq!(
+        out.labels["team"], "a",
+        "without a template ESO copies the ExternalSecret's labels"
+    );
     assert_eq!(out.annotations.keys().collect::<Vec<_>>(), vec!["note"]);
     assert_eq!(out.secret_type, None);
 
-    let with_tpl = format!("{text_es}  target:\n    template:\n      data:\n        conn: 'pw={{{{ .pw }}}}'\n");
+    let with_tpl = format!(
+        "{text_es}  target:\n    template:\n      data:\n        conn: 'pw={{{{ .pw }}}}'\n"
+    );
     let es = ExternalSecret::parse(&yaml(&with_tpl), "t.yaml").unwrap();
     let out = apply_target(&es, data.clone(), &BTreeMap::new(), Some(&FakeTemplates)).unwrap();
-    assert_eq!(out.data.keys().collect::<Vec<_>>(), vec!["conn"], "Replace keeps only rendered keys");
+    assert_eq!(
+        out.data.keys().collect::<Vec<_>>(),
+        vec!["conn"],
+        "Replace keeps only rendered keys"
+    );
     assert!(out.labels.is_empty());
     let e = apply_target(&es, data, &BTreeMap::new(), None).unwrap_err();
-    assert!(matches!(e, Error::Template { .. }), "no renderer plugged in: {e}");
+    assert!(
+        matches!(e, Error::Template { .. }),
+        "no renderer plugged in: {e}"
+    );
 }
 
 #[test]
@@ -130,7 +190,10 @@ fn template_errors_name_the_field_and_function() {
     data.insert("pw".into(), v("hunter2"));
     let e = apply_target(&es, data, &BTreeMap::new(), Some(&FakeTemplates)).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("spec.target.template.data (conn)") && msg.contains("sprig_everything"), "{msg}");
+    assert!(
+        msg.contains("spec.target.template.data (conn)") && msg.contains("sprig_everything"),
+        "{msg}"
+    );
     assert!(!msg.contains("hunter2"), "{msg}");
 }
 
@@ -146,10 +209,16 @@ fn data_item_errors() {
     assert!(matches!(e, Error::PropertyMissing { .. }));
     assert!(e.to_string().contains("app/db") && e.to_string().contains("password"));
     let e = build_data(&es, &[], &[None], None).unwrap_err();
-    assert!(e.to_string().contains("not found"), "Retain: a missing remote secret is an error: {e}");
+    assert!(
+        e.to_string().contains("not found"),
+        "Retain: a missing remote secret is an error: {e}"
+    );
     let big = "x".repeat(sealsync_external::limits::MAX_VALUE_BYTES + 1);
     let raw = one_item("{key: app/blob}");
-    assert!(matches!(build_data(&raw, &[], &[Some(v(&big))], None), Err(Error::Limit { .. })));
+    assert!(matches!(
+        build_data(&raw, &[], &[Some(v(&big))], None),
+        Err(Error::Limit { .. })
+    ));
     let nul = one_item("{key: app/bin, nullBytePolicy: Fail}");
     assert!(build_data(&nul, &[], &[Some(SecretValue::new(vec![1, 0, 2]))], None).is_err());
     let b64 = one_item("{key: app/b, decodingStrategy: Base64}");
@@ -169,22 +238,56 @@ fn deletion_policy_delete_skips_missing_remote_secrets() {
 fn extract_and_find_edge_cases() {
     let text = "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: es, namespace: n}\nspec:\n  secretStoreRef: {name: s}\n  dataFrom:\n    - extract: {key: app/cfg}\n    - find: {name: {regexp: '.*'}}\n  data:\n    - {secretKey: shared, remoteRef: {key: app/override}}\n";
     let es = ExternalSecret::parse(&yaml(text), "es.yaml").unwrap();
-    let e = build_data(&es, &[Some(Fetched::Extract(v("plain text"))), Some(Fetched::Find(vec![]))], &[Some(v("o"))], None).unwrap_err();
+    let e = build_data(
+        &es,
+        &[
+            Some(Fetched::Extract(v("plain text"))),
+            Some(Fetched::Find(vec![])),
+        ],
+        &[Some(v("o"))],
+        None,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("JSON object"), "{e}");
-    let found = vec![("app/one".to_string(), v("1")), ("shared".to_string(), v("from find"))];
+    let found = vec![
+        ("app/one".to_string(), v("1")),
+        ("shared".to_string(), v("from find")),
+    ];
     let data = build_data(
         &es,
-        &[Some(Fetched::Extract(v(r#"{"shared":"from extract","n":null,"list":[1,2]}"#))), Some(Fetched::Find(found))],
+        &[
+            Some(Fetched::Extract(v(
+                r#"{"shared":"from extract","n":null,"list":[1,2]}"#,
+            ))),
+            Some(Fetched::Find(found)),
+        ],
         &[Some(v("from data"))],
         None,
     )
     .unwrap();
-    assert_eq!(text_of(&data, "shared"), "from data", "data wins over dataFrom, later dataFrom over earlier");
+    assert_eq!(
+        text_of(&data, "shared"),
+        "from data",
+        "data wins over dataFrom, later dataFrom over earlier"
+    );
     assert_eq!(text_of(&data, "n"), "");
     assert_eq!(text_of(&data, "list"), "[1,2]");
-    assert_eq!(text_of(&data, "app_one"), "1", "find keys: path separators become _");
+    assert_eq!(
+        text_of(&data, "app_one"),
+        "1",
+        "find keys: path separators become _"
+    );
     let bad_key = vec![("über/ключ".to_string(), v("1"))];
-    let e = build_data(&es, &[Some(Fetched::Extract(v("{}"))), Some(Fetched::Find(bad_key))], &[Some(v("o"))], None).unwrap_err();
+    let e = build_data(
+        &es,
+        &[
+            Some(Fetched::Extract(v("{}"))),
+            Some(Fetched::Find(bad_key)),
+        ],
+        &[Some(v("o"))],
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::InvalidKey { .. }), "{e}");
 }
 
@@ -195,8 +298,14 @@ fn text_of(d: &SecretData, k: &str) -> String {
 #[test]
 fn too_many_keys() {
     let es = ExternalSecret::parse(&yaml("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: es}\nspec:\n  secretStoreRef: {name: s}\n  dataFrom:\n    - extract: {key: big}\n"), "es.yaml").unwrap();
-    let many: serde_json::Map<String, serde_json::Value> = (0..=sealsync_external::limits::MAX_KEYS_PER_SECRET).map(|i| (format!("k{i}"), "v".into())).collect();
+    let many: serde_json::Map<String, serde_json::Value> = (0
+        ..=sealsync_external::limits::MAX_KEYS_PER_SECRET)
+        .map(|i| (format!("k{i}"), "v".into()))
+        .collect();
     let json = serde_json::Value::Object(many).to_string();
-    assert!(matches!(build_data(&es, &[Some(Fetched::Extract(v(&json)))], &[], None), Err(Error::Limit { .. })));
+    assert!(matches!(
+        build_data(&es, &[Some(Fetched::Extract(v(&json)))], &[], None),
+        Err(Error::Limit { .. })
+    ));
     assert!(pipeline::check_secret_size(&es.origin, &SecretData::new()).is_ok());
 }

@@ -28,7 +28,11 @@ fn aws(s: &SecretStore) -> &AwsProvider {
 }
 
 fn sel(name: &str, key: &str, ns: Option<&str>) -> SecretKeySelector {
-    SecretKeySelector { name: name.into(), key: key.into(), namespace: ns.map(Into::into) }
+    SecretKeySelector {
+        name: name.into(),
+        key: key.into(),
+        namespace: ns.map(Into::into),
+    }
 }
 
 #[test]
@@ -41,10 +45,17 @@ fn vault_with_token() {
     assert_eq!(v.path.as_deref(), Some("secret"));
     assert_eq!(v.version, KvVersion::V2);
     assert_eq!(v.namespace.as_deref(), Some("billing-team"));
-    assert!(v.ca_bundle.as_ref().unwrap().starts_with(b"-----BEGIN CERTIFICATE-----"));
+    assert!(v
+        .ca_bundle
+        .as_ref()
+        .unwrap()
+        .starts_with(b"-----BEGIN CERTIFICATE-----"));
     assert_eq!(v.headers["X-Request-Source"], "sealsync");
     let auth = v.auth.as_ref().unwrap();
-    assert_eq!(auth.method, VaultAuthMethod::Token(sel("vault-token", "token", None)));
+    assert_eq!(
+        auth.method,
+        VaultAuthMethod::Token(sel("vault-token", "token", None))
+    );
 }
 
 #[test]
@@ -55,7 +66,20 @@ fn vault_approle_kv1_ca_provider() {
     let v = vault(&s);
     assert_eq!(v.version, KvVersion::V1);
     let ca = v.ca_provider.as_ref().unwrap();
-    assert_eq!((ca.kind, ca.name.as_str(), ca.key.as_str(), ca.namespace.as_deref()), (CaProviderKind::ConfigMap, "vault-ca", "ca.pem", Some("platform")));
+    assert_eq!(
+        (
+            ca.kind,
+            ca.name.as_str(),
+            ca.key.as_str(),
+            ca.namespace.as_deref()
+        ),
+        (
+            CaProviderKind::ConfigMap,
+            "vault-ca",
+            "ca.pem",
+            Some("platform")
+        )
+    );
     let auth = v.auth.as_ref().unwrap();
     assert_eq!(auth.namespace.as_deref(), Some("admin"));
     assert_eq!(
@@ -79,24 +103,53 @@ fn vault_approle_kv1_ca_provider() {
 
 #[test]
 fn vault_kubernetes_and_jwt_logins() {
-    let method = |name: &str| vault(&store("store-vault-kubernetes.yaml", name)).auth.clone().unwrap().method;
+    let method = |name: &str| {
+        vault(&store("store-vault-kubernetes.yaml", name))
+            .auth
+            .clone()
+            .unwrap()
+            .method
+    };
     assert_eq!(
         method("k8s-login"),
-        VaultAuthMethod::Kubernetes { mount_path: "kubernetes".into(), role: "shop-reader".into(), source: KubernetesSource::Own }
+        VaultAuthMethod::Kubernetes {
+            mount_path: "kubernetes".into(),
+            role: "shop-reader".into(),
+            source: KubernetesSource::Own
+        }
     );
     match method("k8s-login-sa") {
-        VaultAuthMethod::Kubernetes { mount_path, source: KubernetesSource::ServiceAccount(sa), .. } => {
+        VaultAuthMethod::Kubernetes {
+            mount_path,
+            source: KubernetesSource::ServiceAccount(sa),
+            ..
+        } => {
             assert_eq!(mount_path, "k8s-east");
-            assert_eq!((sa.name.as_str(), sa.audiences.clone()), ("shop-app", vec!["vault".to_string()]));
+            assert_eq!(
+                (sa.name.as_str(), sa.audiences.clone()),
+                ("shop-app", vec!["vault".to_string()])
+            );
         }
         other => panic!("{other:?}"),
     }
     match method("k8s-login-secret") {
-        VaultAuthMethod::Kubernetes { source: KubernetesSource::Secret(s), .. } => assert_eq!(s, sel("sa-token", "token", None), "key defaults to token"),
+        VaultAuthMethod::Kubernetes {
+            source: KubernetesSource::Secret(s),
+            ..
+        } => assert_eq!(s, sel("sa-token", "token", None), "key defaults to token"),
         other => panic!("{other:?}"),
     }
     match method("jwt-login") {
-        VaultAuthMethod::Jwt { path, role, source: JwtSource::ServiceAccountToken { service_account, expiration_seconds, .. } } => {
+        VaultAuthMethod::Jwt {
+            path,
+            role,
+            source:
+                JwtSource::ServiceAccountToken {
+                    service_account,
+                    expiration_seconds,
+                    ..
+                },
+        } => {
             assert_eq!((path.as_str(), role.as_deref()), ("jwt", Some("ci")));
             assert_eq!(service_account.name, "shop-app");
             assert_eq!(expiration_seconds, Some(600));
@@ -111,7 +164,10 @@ fn aws_secrets_manager() {
     assert!(s.unsupported.is_empty(), "{:?}", s.unsupported);
     let a = aws(&s);
     assert_eq!(a.region, "eu-west-1");
-    assert_eq!(a.role.as_deref(), Some("arn:aws:iam::123456789012:role/reader"));
+    assert_eq!(
+        a.role.as_deref(),
+        Some("arn:aws:iam::123456789012:role/reader")
+    );
     assert_eq!(a.external_id.as_deref(), Some("sealsync"));
     assert_eq!(
         a.auth,
@@ -121,7 +177,11 @@ fn aws_secrets_manager() {
             session_token: Some(sel("aws-keys", "session-token", Some("platform"))),
         }
     );
-    assert_eq!(aws(&store("store-aws.yaml", "aws-store")).auth, AwsAuth::Default, "no auth: the SDK's default chain");
+    assert_eq!(
+        aws(&store("store-aws.yaml", "aws-store")).auth,
+        AwsAuth::Default,
+        "no auth: the SDK's default chain"
+    );
     match &aws(&store("store-aws.yaml", "aws-irsa")).auth {
         AwsAuth::Jwt { service_account } => assert_eq!(service_account.name, "web-app"),
         other => panic!("{other:?}"),
@@ -132,64 +192,133 @@ fn aws_secrets_manager() {
 fn unsupported_providers_and_options_are_named() {
     let params = store("store-unsupported.yaml", "params");
     let got: Vec<String> = params.unsupported.iter().map(ToString::to_string).collect();
-    assert!(got.iter().any(|u| u.contains("spec.provider.aws.service") && u.contains("ParameterStore")), "{got:?}");
-    assert!(got.iter().any(|u| u.contains("spec.provider.aws.prefix")), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|u| u.contains("spec.provider.aws.service") && u.contains("ParameterStore")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|u| u.contains("spec.provider.aws.prefix")),
+        "{got:?}"
+    );
     let gcp = store("store-unsupported.yaml", "gcp");
     assert_eq!(gcp.provider, Provider::Unsupported("gcpsm".into()));
-    assert!(gcp.unsupported[0].to_string().contains("gcpsm"), "{:?}", gcp.unsupported);
+    assert!(
+        gcp.unsupported[0].to_string().contains("gcpsm"),
+        "{:?}",
+        gcp.unsupported
+    );
     let ldap = store("store-unsupported.yaml", "ldap-vault");
-    assert_eq!(vault(&ldap).auth.as_ref().unwrap().method, VaultAuthMethod::Unsupported("ldap".into()));
-    assert!(ldap.unsupported.iter().any(|u| u.path == "spec.provider.vault.auth.ldap"));
+    assert_eq!(
+        vault(&ldap).auth.as_ref().unwrap().method,
+        VaultAuthMethod::Unsupported("ldap".into())
+    );
+    assert!(ldap
+        .unsupported
+        .iter()
+        .any(|u| u.path == "spec.provider.vault.auth.ldap"));
 }
 
 #[test]
 fn bad_stores_are_refused_with_the_field() {
-    let field = |name: &str| match SecretStore::parse(&doc("store-bad.yaml", name), "stores/bad.yaml").unwrap_err() {
-        Error::Invalid { field, origin, .. } => {
-            assert_eq!(origin.to_string(), format!("stores/bad.yaml: SecretStore web/{name}"));
-            field
-        }
-        other => panic!("{other}"),
-    };
-    assert_eq!(field("sneaky"), "spec.provider.vault.auth.tokenSecretRef.namespace");
+    let field =
+        |name: &str| match SecretStore::parse(&doc("store-bad.yaml", name), "stores/bad.yaml")
+            .unwrap_err()
+        {
+            Error::Invalid { field, origin, .. } => {
+                assert_eq!(
+                    origin.to_string(),
+                    format!("stores/bad.yaml: SecretStore web/{name}")
+                );
+                field
+            }
+            other => panic!("{other}"),
+        };
+    assert_eq!(
+        field("sneaky"),
+        "spec.provider.vault.auth.tokenSecretRef.namespace"
+    );
     assert_eq!(field("two-providers"), "spec.provider");
     assert_eq!(field("no-server"), "spec.provider.vault.server");
-    let unknown_kind = yaml("apiVersion: external-secrets.io/v1\nkind: SecretVault\nmetadata: {name: x}\nspec: {}\n");
-    assert!(matches!(SecretStore::parse(&unknown_kind, "x.yaml"), Err(Error::Document { .. })));
+    let unknown_kind = yaml(
+        "apiVersion: external-secrets.io/v1\nkind: SecretVault\nmetadata: {name: x}\nspec: {}\n",
+    );
+    assert!(matches!(
+        SecretStore::parse(&unknown_kind, "x.yaml"),
+        Err(Error::Document { .. })
+    ));
 }
 
 #[test]
 fn referent_namespaces() {
-    assert_eq!(referent_namespace(StoreKind::SecretStore, None, "web", "web"), Ok("web".into()));
+    assert_eq!(
+        referent_namespace(StoreKind::SecretStore, None, "web", "web"),
+        Ok("web".into())
+    );
     assert!(referent_namespace(StoreKind::SecretStore, Some("kube-system"), "web", "web").is_err());
-    assert_eq!(referent_namespace(StoreKind::ClusterSecretStore, Some("platform"), "", "web"), Ok("platform".into()));
-    assert_eq!(referent_namespace(StoreKind::ClusterSecretStore, None, "", "web"), Ok("web".into()));
+    assert_eq!(
+        referent_namespace(StoreKind::ClusterSecretStore, Some("platform"), "", "web"),
+        Ok("platform".into())
+    );
+    assert_eq!(
+        referent_namespace(StoreKind::ClusterSecretStore, None, "", "web"),
+        Ok("web".into())
+    );
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
 fn cluster_store_conditions_as_eso_evaluates_them() {
     let s = store("store-aws.yaml", "platform-aws");
     assert_eq!(s.conditions.len(), 3);
-    assert_eq!(s.conditions[1].namespace_selector.as_ref().unwrap().match_expressions[0].operator, Operator::In);
+    assert_eq!(
+        s.conditions[1]
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_expressions[0]
+            .operator,
+        Operator::In
+    );
     let none = labels(&[]);
     assert!(cluster_store_allows(&s, "billing", &none), "listed by name");
     assert!(cluster_store_allows(&s, "web", &none));
-    assert!(!cluster_store_allows(&s, "payments", &none), "not listed, no label, no regex");
+    assert!(
+        !cluster_store_allows(&s, "payments", &none),
+        "not listed, no label, no regex"
+    );
     assert!(cluster_store_allows(&s, "team-red", &none), "regex");
-    assert!(!cluster_store_allows(&s, "team-red-2", &none), "regex anchored by the user");
+    assert!(
+        !cluster_store_allows(&s, "team-red-2", &none),
+        "regex anchored by the user"
+    );
     let selected = labels(&[("secrets.example.com/aws", "allowed"), ("tier", "gold")]);
-    assert!(cluster_store_allows(&s, "payments", &selected), "selector: labels AND expression");
+    assert!(
+        cluster_store_allows(&s, "payments", &selected),
+        "selector: labels AND expression"
+    );
     let half = labels(&[("secrets.example.com/aws", "allowed"), ("tier", "bronze")]);
-    assert!(!cluster_store_allows(&s, "payments", &half), "every part of one selector must hold");
+    assert!(
+        !cluster_store_allows(&s, "payments", &half),
+        "every part of one selector must hold"
+    );
     let spoof = labels(&[("kubernetes.io/metadata.name", "billing")]);
-    assert!(!cluster_store_allows(&s, "payments", &spoof), "the name label is the namespace's own");
+    assert!(
+        !cluster_store_allows(&s, "payments", &spoof),
+        "the name label is the namespace's own"
+    );
 
     let open = store("store-vault-approle.yaml", "platform-vault");
-    assert!(cluster_store_allows(&open, "anything", &none), "no conditions: every namespace");
+    assert!(
+        cluster_store_allows(&open, "anything", &none),
+        "no conditions: every namespace"
+    );
     let namespaced = store("store-aws.yaml", "aws-store");
     assert!(cluster_store_allows(&namespaced, "web", &none));
 }
@@ -205,15 +334,32 @@ fn cluster(conditions: &str) -> Result<SecretStore, Error> {
 fn condition_edge_cases() {
     let none = labels(&[]);
     let empty_condition = cluster("    - {}\n").unwrap();
-    assert!(!cluster_store_allows(&empty_condition, "x", &none), "a condition with no parts matches nothing");
+    assert!(
+        !cluster_store_allows(&empty_condition, "x", &none),
+        "a condition with no parts matches nothing"
+    );
     let empty_selector = cluster("    - namespaceSelector: {}\n").unwrap();
-    assert!(cluster_store_allows(&empty_selector, "x", &none), "an empty selector selects everything");
+    assert!(
+        cluster_store_allows(&empty_selector, "x", &none),
+        "an empty selector selects everything"
+    );
     let unanchored = cluster("    - namespaceRegexes: ['prod']\n").unwrap();
-    assert!(cluster_store_allows(&unanchored, "team-prod-1", &none), "Go's MatchString is unanchored");
+    assert!(
+        cluster_store_allows(&unanchored, "team-prod-1", &none),
+        "Go's MatchString is unanchored"
+    );
     let exprs = cluster("    - namespaceSelector:\n        matchExpressions:\n          - {key: env, operator: NotIn, values: [dev]}\n          - {key: locked, operator: DoesNotExist}\n").unwrap();
     assert!(cluster_store_allows(&exprs, "x", &none));
-    assert!(!cluster_store_allows(&exprs, "x", &labels(&[("env", "dev")])));
-    assert!(!cluster_store_allows(&exprs, "x", &labels(&[("locked", "")])));
+    assert!(!cluster_store_allows(
+        &exprs,
+        "x",
+        &labels(&[("env", "dev")])
+    ));
+    assert!(!cluster_store_allows(
+        &exprs,
+        "x",
+        &labels(&[("locked", "")])
+    ));
     for bad in [
         "    - namespaceRegexes: ['(']\n",
         "    - namespaceSelector:\n        matchExpressions:\n          - {key: a, operator: In, values: []}\n",
@@ -224,5 +370,8 @@ fn condition_edge_cases() {
         assert!(matches!(cluster(bad), Err(Error::Invalid { .. })), "{bad} accepted");
     }
     let s = SecretStore::parse(&yaml("apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: s, namespace: a}\nspec:\n  conditions: [{namespaces: [b]}]\n  provider:\n    aws: {service: SecretsManager, region: r}\n"), "s.yaml").unwrap();
-    assert!(s.unsupported.iter().any(|u| u.path == "spec.conditions"), "conditions mean nothing on a SecretStore");
+    assert!(
+        s.unsupported.iter().any(|u| u.path == "spec.conditions"),
+        "conditions mean nothing on a SecretStore"
+    );
 }

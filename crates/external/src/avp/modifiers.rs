@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::jsonpath::JsonPath;
 use crate::limits::{MAX_INDENT, MAX_JSON_DEPTH};
 use crate::pipeline::decode::decode_base64;
-use crate::pipeline::property::too_deep;
+use crate::pipeline::property::{parse_secret_json, too_deep};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Modifier {
@@ -86,9 +86,9 @@ impl Modifier {
                         "jsonPath: the value nests deeper than {MAX_JSON_DEPTH} levels"
                     ));
                 }
-                let value: serde_json::Value = serde_json::from_slice(input)
-                    .map_err(|_| "jsonPath: the value is not JSON".to_string())?;
-                path.execute(&value)
+                let value = parse_secret_json(input)
+                    .ok_or_else(|| "jsonPath: the value is not JSON".to_string())?;
+                path.execute(&value.0)
                     .map(|s| Zeroizing::new(s.into_bytes()))
                     .map_err(|e| format!("jsonPath {}: {e}", path.source()))
             }

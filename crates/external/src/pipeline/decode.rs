@@ -81,7 +81,7 @@ mod tests {
     }
 
     fn run(s: DecodingStrategy, v: &str) -> Result<Vec<u8>, Error> {
-        decode(&origin(), "app/db", s, SecretValue::from_str(v)).map(|v| v.expose().to_vec())
+        decode(&origin(), "app/db", s, SecretValue::from_text(v)).map(|v| v.expose().to_vec())
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub fn extract_map(
 ) -> Result<SecretData, Error> {
     let v = property::select_property(origin, &r.key, fetched, r.property.as_deref())?;
     let not_object = || Error::remote(origin, &r.key, "dataFrom.extract needs a JSON object value");
-    let Some(Value::Object(map)) = property::parse_json(origin, &r.key, v.expose())? else {
+    let parsed = property::parse_json(origin, &r.key, v.expose())?.ok_or_else(not_object)?;
+    let Value::Object(map) = &parsed.0 else {
         return Err(not_object());
     };
     if map.len() > MAX_KEYS_PER_SECRET {

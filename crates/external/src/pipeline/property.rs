@@ -2,6 +2,7 @@
 //! `list.0`, `a\.b` for a dot inside a key, `list.#` for a length), and the raw value when no property.
 
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use crate::error::Error;
 use crate::limits::{MAX_JSON_DEPTH, MAX_VALUE_BYTES};
@@ -48,8 +49,35 @@ pub(crate) fn too_deep(text: &[u8]) -> bool {
     false
 }
 
+/// A parsed secret JSON value whose strings are zeroized when it is dropped.
+pub(crate) struct SecretJson(pub Value);
+
+impl Drop for SecretJson {
+    fn drop(&mut self) {
+        fn wipe(v: &mut Value) {
+            match v {
+                Value::String(s) => s.zeroize(),
+                Value::Array(items) => items.iter_mut().for_each(wipe),
+                Value::Object(m) => m.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
+
+/// Parses a secret as JSON (strings zeroized on drop), `None` when it is not JSON; `too deep` is
+/// the caller's check.
+pub(crate) fn parse_secret_json(bytes: &[u8]) -> Option<SecretJson> {
+    serde_json::from_slice(bytes).ok().map(SecretJson)
+}
+
 /// Parses a remote value as JSON: `Ok(None)` when it is not JSON, an error when it nests too deep.
-pub(crate) fn parse_json(origin: &Origin, key: &str, bytes: &[u8]) -> Result<Option<Value>, Error> {
+pub(crate) fn parse_json(
+    origin: &Origin,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Option<SecretJson>, Error> {
     if too_deep(bytes) {
         return Err(Error::limit(
             origin,
@@ -57,7 +85,7 @@ pub(crate) fn parse_json(origin: &Origin, key: &str, bytes: &[u8]) -> Result<Opt
             format!("JSON value nests deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
-    Ok(serde_json::from_slice(bytes).ok())
+    Ok(parse_secret_json(bytes))
 }
 
 /// A JSON value as ESO stores it in a Secret: a string as its text, `null` as empty, anything else
@@ -89,10 +117,10 @@ pub fn select_property(
     let Some(json) = parse_json(origin, key, value.expose())? else {
         return Err(missing());
     };
-    if let Some(v) = json.as_object().and_then(|m| m.get(property)) {
+    if let Some(v) = json.0.as_object().and_then(|m| m.get(property)) {
         return Ok(SecretValue::new(json_to_bytes(v)));
     }
-    match gjson_get(&json, property) {
+    match gjson_get(&json.0, property) {
         Ok(Some(found)) => Ok(SecretValue::new(found)),
         Ok(None) => Err(missing()),
         Err(reason) => Err(Error::remote(
@@ -165,7 +193,7 @@ mod tests {
     }
 
     fn sel(value: &str, prop: Option<&str>) -> Result<String, Error> {
-        select_property(&origin(), "shop/db", &SecretValue::from_str(value), prop)
+        select_property(&origin(), "shop/db", &SecretValue::from_text(value), prop)
             .map(|v| String::from_utf8(v.expose().to_vec()).unwrap())
     }
 

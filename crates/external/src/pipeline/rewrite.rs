@@ -32,7 +32,7 @@ pub fn apply_rewrites(
                     renderer.ok_or_else(|| no_renderer(origin, &format!("{at}.transform")))?;
                 rename(origin, &at, data, |k| {
                     let mut dot = SecretData::new();
-                    dot.insert("value".into(), SecretValue::from_str(k));
+                    dot.insert("value".into(), SecretValue::from_text(k));
                     renderer
                         .render("transform", template, &dot)
                         .map(|s| s.to_string())
@@ -84,7 +84,7 @@ mod tests {
 
     fn data(keys: &[&str]) -> SecretData {
         keys.iter()
-            .map(|k| (k.to_string(), SecretValue::from_str("v")))
+            .map(|k| (k.to_string(), SecretValue::from_text("v")))
             .collect()
     }
 
