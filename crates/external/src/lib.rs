@@ -13,6 +13,7 @@
 pub mod avp;
 pub mod conditions;
 pub mod duration;
+mod entries;
 pub mod error;
 pub mod external_secret;
 mod fields;
