@@ -5,57 +5,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{docs, yaml};
-use sealsync_external::pipeline::{self, apply_target, build_data, Fetched, TemplateRenderer};
+use sealsync_external::pipeline::{self, apply_target, build_data, EsoTemplates, Fetched};
 use sealsync_external::{Error, ExternalSecret, SecretData, SecretValue};
-use zeroize::Zeroizing;
-
-/// A stand-in for the Go template engine: `{{ .key }}` and `{{ .key | upper }}` only.
-struct FakeTemplates;
-
-impl TemplateRenderer for FakeTemplates {
-    fn render(
-        &self,
-        _name: &str,
-        template: &str,
-        data: &SecretData,
-    ) -> Result<Zeroizing<String>, String> {
-        let mut out = String::new();
-        let mut rest = template;
-        while let Some(start) = rest.find("{{") {
-            out.push_str(&rest[..start]);
-            let end = rest[start..].find("}}").ok_or("unclosed action")? + start;
-            let action = rest[start + 2..end].trim();
-            let (field, upper) = match action.split_once('|') {
-                Some((f, m)) if m.trim() == "upper" => (f.trim(), true),
-                Some((_, m)) => return Err(format!("function {:?} not defined", m.trim())),
-                None => (action, false),
-            };
-            let key = field.strip_prefix('.').ok_or("only field access")?;
-            let v = data
-                .get(key)
-                .ok_or_else(|| format!("map has no entry for key {key:?}"))?;
-            let v = String::from_utf8_lossy(v.expose()).into_owned();
-            out.push_str(&if upper { v.to_uppercase() } else { v });
-            rest = &rest[end + 2..];
-        }
-        out.push_str(rest);
-        Ok(Zeroizing::new(out))
-    }
-
-    fn parse_map(&self, rendered: &str) -> Result<BTreeMap<String, Zeroizing<String>>, String> {
-        rendered
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let (k, v) = l.split_once(':').ok_or("not key: value")?;
-                Ok((
-                    k.trim().to_string(),
-                    Zeroizing::new(v.trim().trim_matches('"').to_string()),
-                ))
-            })
-            .collect()
-    }
-}
 
 fn v(s: &str) -> SecretValue {
     SecretValue::from_text(s)
@@ -91,7 +42,7 @@ fn full_example_end_to_end() {
             Some(Fetched::Find(flags)),
         ],
         &[Some(v(postgres)), Some(v(postgres)), Some(v("Y2EtcGVt"))],
-        Some(&FakeTemplates),
+        Some(&EsoTemplates),
     )
     .unwrap();
     assert_eq!(text(&data, "password"), "pw-3");
@@ -127,7 +78,7 @@ fn full_example_end_to_end() {
     );
     dsn.insert("extra".into(), v("app_region: \"{{ .region }}\"\n"));
     templates.insert("dsn-templates".to_string(), dsn);
-    let out = apply_target(&es, data, &templates, Some(&FakeTemplates)).unwrap();
+    let out = apply_target(&es, data, &templates, Some(&EsoTemplates)).unwrap();
     assert_eq!(out.name, "billing-db-credentials");
     assert_eq!(out.secret_type.as_deref(), Some("kubernetes.io/basic-auth"));
     assert!(out.immutable);
@@ -168,7 +119,7 @@ fn replace_policy_and_no_template() {
         "{text_es}  target:\n    template:\n      data:\n        conn: 'pw={{{{ .pw }}}}'\n"
     );
     let es = ExternalSecret::parse(&yaml(&with_tpl), "t.yaml").unwrap();
-    let out = apply_target(&es, data.clone(), &BTreeMap::new(), Some(&FakeTemplates)).unwrap();
+    let out = apply_target(&es, data.clone(), &BTreeMap::new(), Some(&EsoTemplates)).unwrap();
     assert_eq!(
         out.data.keys().collect::<Vec<_>>(),
         vec!["conn"],
@@ -188,7 +139,7 @@ fn template_errors_name_the_field_and_function() {
     let es = ExternalSecret::parse(&yaml(text_es), "t.yaml").unwrap();
     let mut data = SecretData::new();
     data.insert("pw".into(), v("hunter2"));
-    let e = apply_target(&es, data, &BTreeMap::new(), Some(&FakeTemplates)).unwrap_err();
+    let e = apply_target(&es, data, &BTreeMap::new(), Some(&EsoTemplates)).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("spec.target.template.data (conn)") && msg.contains("sprig_everything"),

@@ -7,6 +7,7 @@
 //! [`template::apply_target`].
 
 pub mod decode;
+mod eso_templates;
 pub mod keys;
 pub mod property;
 pub mod rewrite;
@@ -22,6 +23,7 @@ use crate::limits::{MAX_KEYS_PER_SECRET, MAX_VALUE_BYTES};
 use crate::meta::Origin;
 use crate::value::{SecretData, SecretValue};
 
+pub use eso_templates::EsoTemplates;
 pub use template::{apply_target, RenderedSecret, TemplateRenderer};
 
 /// What a provider returned for one `dataFrom` entry.

@@ -89,13 +89,53 @@ pub(crate) fn parse_json(
 }
 
 /// A JSON value as ESO stores it in a Secret: a string as its text, `null` as empty, anything else
-/// as compact JSON (numbers as written, booleans as `true`/`false`).
+/// as compact JSON with object keys sorted (Go's `json.Marshal` of a map; independent of
+/// serde_json's `preserve_order`), numbers as written, booleans as `true`/`false`.
 pub fn json_to_bytes(v: &Value) -> Vec<u8> {
     match v {
         Value::String(s) => s.as_bytes().to_vec(),
         Value::Null => Vec::new(),
-        other => other.to_string().into_bytes(),
+        other => {
+            let mut out = Vec::new();
+            write_sorted(other, &mut out);
+            out
+        }
     }
+}
+
+fn write_sorted(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String(k.clone()), out);
+                out.push(b':');
+                write_sorted(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sorted(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(v: &Value, out: &mut Vec<u8>) {
+    // Writing a scalar to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// Selects `property` from a fetched value (`key` names the remote secret in errors).

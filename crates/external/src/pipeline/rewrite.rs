@@ -35,7 +35,10 @@ pub fn apply_rewrites(
                     dot.insert("value".into(), SecretValue::from_text(k));
                     renderer
                         .render("transform", template, &dot)
-                        .map(|s| s.to_string())
+                        .and_then(|s| {
+                            String::from_utf8(s.to_vec())
+                                .map_err(|_| "the rendered key is not UTF-8".into())
+                        })
                         .map_err(|reason| Error::Template {
                             origin: Box::new(origin.clone()),
                             field: format!("{at}.transform.template"),

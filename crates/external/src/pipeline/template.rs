@@ -18,12 +18,13 @@ use crate::value::{SecretData, SecretValue};
 /// (crate `sealsync-template`). Errors are messages naming the function or field, never a value.
 pub trait TemplateRenderer {
     /// Renders `template` (named `name` in errors) with `data` as its dot: Secret key → value.
+    /// The output is bytes, as Go strings are.
     fn render(
         &self,
         name: &str,
         template: &str,
         data: &SecretData,
-    ) -> Result<Zeroizing<String>, String>;
+    ) -> Result<Zeroizing<Vec<u8>>, String>;
     /// Parses the output of a `KeysAndValues` template (YAML `key: value` pairs) into strings.
     fn parse_map(&self, rendered: &str) -> Result<BTreeMap<String, Zeroizing<String>>, String>;
 }
@@ -176,7 +177,7 @@ impl Render<'_> {
                 format!("rendered value exceeds {MAX_VALUE_BYTES} bytes"),
             ));
         }
-        Ok(SecretValue::new(s.as_bytes().to_vec()))
+        Ok(SecretValue::from(s))
     }
 
     fn keys_and_values(
