@@ -247,3 +247,51 @@ fn oversize_values_are_refused() {
         "plain"
     );
 }
+
+#[test]
+fn whole_remote_secrets_resolve_placeholders() {
+    use sealsync_external::avp::{resolve, RemoteSecretId};
+    let s = secret("app-config");
+    let ids: Vec<RemoteSecretId> = s.secrets_to_fetch().into_iter().collect();
+    assert_eq!(ids.len(), 4, "db (latest), db (v2), api, tls: {ids:?}");
+    let id = |p: &str, v: Option<&str>| RemoteSecretId {
+        path: p.into(),
+        version: v.map(Into::into),
+    };
+    let mut fetched = BTreeMap::new();
+    fetched.insert(
+        id("secret/data/shop/db", None),
+        SecretValue::from_text(r#"{"password":"s3cret","user":"shop","port":5432}"#),
+    );
+    fetched.insert(
+        id("secret/data/shop/db", Some("2")),
+        SecretValue::from_text(r#"{"password":"older"}"#),
+    );
+    fetched.insert(
+        id("secret/data/shop/api", None),
+        SecretValue::from_text(r#"{"token":"tok"}"#),
+    );
+    fetched.insert(
+        id("secret/data/shop/tls", None),
+        SecretValue::from_text(r#"{"bundle":{"cert":"C"}}"#),
+    );
+    let resolved = resolve(&s, &fetched).unwrap();
+    assert_eq!(
+        resolved[&r("secret/data/shop/tls", "bundle", None)].expose(),
+        br#"{"cert":"C"}"#
+    );
+    let data = avp::fill(&s, &resolved).unwrap();
+    assert_eq!(text(&data, "url"), "postgres://shop:s3cret@db:5432/shop");
+    assert_eq!(text(&data, "cert"), "C\n");
+    fetched.remove(&id("secret/data/shop/api", None));
+    let e = avp::fill(&s, &resolve(&s, &fetched).unwrap()).unwrap_err();
+    assert!(
+        matches!(e, Error::MissingValue { .. }),
+        "a secret not found leaves its keys missing: {e}"
+    );
+    fetched.insert(
+        id("secret/data/shop/api", None),
+        SecretValue::from_text("plain"),
+    );
+    assert!(matches!(resolve(&s, &fetched), Err(Error::Remote { .. })));
+}
