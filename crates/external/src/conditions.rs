@@ -8,23 +8,41 @@
 
 use std::collections::BTreeMap;
 
+use regex::Regex;
+
 use crate::error::Error;
 use crate::external_secret::StoreKind;
 use crate::fields::Obj;
-use crate::limits::compile_regex;
+use crate::limits::{compile_regex, MAX_CONDITION_REGEXES};
 use crate::store::SecretStore;
 
 /// The label every namespace carries with its own name (set by the API server since Kubernetes 1.21).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// One entry of `spec.conditions`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Condition {
     pub namespace_selector: Option<LabelSelector>,
     pub namespaces: Vec<String>,
-    /// Validated to compile within the limits.
-    pub namespace_regexes: Vec<String>,
+    /// `namespaceRegexes`, compiled once (within the limits) when the store is read.
+    pub namespace_regexes: Vec<Regex>,
 }
+
+impl PartialEq for Condition {
+    fn eq(&self, other: &Condition) -> bool {
+        let sources = |c: &Condition| {
+            c.namespace_regexes
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect::<Vec<_>>()
+        };
+        self.namespace_selector == other.namespace_selector
+            && self.namespaces == other.namespaces
+            && sources(self) == sources(other)
+    }
+}
+
+impl Eq for Condition {}
 
 /// A Kubernetes `metav1.LabelSelector`; `{}` selects everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,7 +96,7 @@ impl Condition {
             || self
                 .namespace_regexes
                 .iter()
-                .any(|re| compile_regex(re).is_ok_and(|re| re.is_match(namespace)))
+                .any(|re| re.is_match(namespace))
     }
 }
 
@@ -106,6 +124,7 @@ pub fn cluster_store_allows(
 pub(crate) fn parse_conditions(spec: &mut Obj<'_>) -> Result<Vec<Condition>, Error> {
     let origin = spec.origin;
     let mut out = Vec::new();
+    let mut regexes = 0;
     for (i, v) in spec.list("conditions")?.iter().enumerate() {
         let mut c = Obj::new(origin, v, &format!("spec.conditions[{i}]"))?;
         let namespace_selector = match c.opt_obj("namespaceSelector")? {
@@ -113,9 +132,15 @@ pub(crate) fn parse_conditions(spec: &mut Obj<'_>) -> Result<Vec<Condition>, Err
             None => None,
         };
         let namespaces = c.str_list("namespaces")?;
-        let namespace_regexes = c.str_list("namespaceRegexes")?;
-        for (j, re) in namespace_regexes.iter().enumerate() {
-            compile_regex(re).map_err(|r| c.err(&format!("namespaceRegexes[{j}]"), r))?;
+        let mut namespace_regexes = Vec::new();
+        let sources = c.str_list("namespaceRegexes")?;
+        regexes += sources.len();
+        if regexes > MAX_CONDITION_REGEXES {
+            return Err(c.err("namespaceRegexes", format!("more than {MAX_CONDITION_REGEXES} regular expressions across the store's conditions")));
+        }
+        for (j, re) in sources.iter().enumerate() {
+            namespace_regexes
+                .push(compile_regex(re).map_err(|r| c.err(&format!("namespaceRegexes[{j}]"), r))?);
         }
         // Unknown fields in a condition would widen or narrow access unpredictably: refuse them.
         if let Some(k) = c

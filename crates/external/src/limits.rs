@@ -15,6 +15,8 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
 pub const MAX_REGEX_SOURCE: usize = 4096;
 /// Most `data` / `dataFrom` entries, rewrites, placeholders per Secret, and conditions accepted.
 pub const MAX_ITEMS: usize = 1024;
+/// Most `namespaceRegexes` across one ClusterSecretStore's conditions (each is compiled and kept).
+pub const MAX_CONDITION_REGEXES: usize = 256;
 /// Longest Secret key name (Kubernetes: 253).
 pub const MAX_KEY_NAME: usize = 253;
 /// Largest `indent N` an AVP placeholder may ask for.

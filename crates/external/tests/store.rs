@@ -375,3 +375,17 @@ fn condition_edge_cases() {
         "conditions mean nothing on a SecretStore"
     );
 }
+
+#[test]
+fn condition_regexes_are_bounded() {
+    let many: Vec<String> = (0..=sealsync_external::limits::MAX_CONDITION_REGEXES)
+        .map(|i| format!("'^ns{i}$'"))
+        .collect();
+    let e = cluster(&format!("    - namespaceRegexes: [{}]\n", many.join(", "))).unwrap_err();
+    assert!(e.to_string().contains("namespaceRegexes"), "{e}");
+    let huge = format!("    - namespaceRegexes: ['{}']\n", "a{1000}{1000}");
+    assert!(
+        cluster(&huge).is_err(),
+        "a regex too large once compiled is refused"
+    );
+}
