@@ -195,26 +195,7 @@ pub fn parse_secret(doc: &Value, file: &str) -> Result<Option<AvpSecret>, Error>
         path: path.as_deref(),
         version: version.as_deref(),
     };
-    let mut entries = Vec::new();
-    for field in [Field::Data, Field::StringData] {
-        let name = if field == Field::Data {
-            "data"
-        } else {
-            "stringData"
-        };
-        match doc.get(name) {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(m)) => {
-                for (k, v) in m {
-                    let text = v.as_str().ok_or_else(|| {
-                        Error::invalid(&origin, format!("{name}.{k}"), "must be a string")
-                    })?;
-                    entries.push(cx.entry(field, k, text)?);
-                }
-            }
-            Some(_) => return Err(Error::invalid(&origin, name, "must be a map of strings")),
-        }
-    }
+    let entries = cx.entries(doc)?;
     let count = entries
         .iter()
         .flat_map(|e| &e.parts)
@@ -242,20 +223,7 @@ pub fn parse_secret(doc: &Value, file: &str) -> Result<Option<AvpSecret>, Error>
             ))
         }
     };
-    let mut unsupported = Vec::new();
-    for (what, map) in [
-        ("labels", &metadata.labels),
-        ("annotations", &metadata.annotations),
-    ] {
-        for (k, v) in map {
-            if specific_re().is_match(v) {
-                unsupported.push(Unsupported::new(
-                    format!("metadata.{what}.{k}"),
-                    Some("placeholders are filled in data and stringData only".into()),
-                ));
-            }
-        }
-    }
+    let unsupported = metadata_placeholders(&metadata);
     Ok(Some(AvpSecret {
         secret_type: doc.get("type").and_then(Value::as_str).map(str::to_string),
         immutable: doc.get("immutable").and_then(Value::as_bool),
@@ -269,6 +237,25 @@ pub fn parse_secret(doc: &Value, file: &str) -> Result<Option<AvpSecret>, Error>
     }))
 }
 
+/// Placeholders in labels or annotations, which AVP fills and sealsync does not.
+fn metadata_placeholders(metadata: &ObjectMeta) -> Vec<Unsupported> {
+    let mut out = Vec::new();
+    for (what, map) in [
+        ("labels", &metadata.labels),
+        ("annotations", &metadata.annotations),
+    ] {
+        for (k, v) in map {
+            if specific_re().is_match(v) {
+                out.push(Unsupported::new(
+                    format!("metadata.{what}.{k}"),
+                    Some("placeholders are filled in data and stringData only".into()),
+                ));
+            }
+        }
+    }
+    out
+}
+
 struct Cx<'a> {
     origin: &'a Origin,
     path: Option<&'a str>,
@@ -276,6 +263,32 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Every `data` then `stringData` key, cut into parts.
+    fn entries(&self, doc: &Value) -> Result<Vec<Entry>, Error> {
+        let mut entries = Vec::new();
+        for (field, name) in [(Field::Data, "data"), (Field::StringData, "stringData")] {
+            match doc.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(m)) => {
+                    for (k, v) in m {
+                        let text = v.as_str().ok_or_else(|| {
+                            Error::invalid(self.origin, format!("{name}.{k}"), "must be a string")
+                        })?;
+                        entries.push(self.entry(field, k, text)?);
+                    }
+                }
+                Some(_) => {
+                    return Err(Error::invalid(
+                        self.origin,
+                        name,
+                        "must be a map of strings",
+                    ))
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     fn entry(&self, field: Field, key: &str, text: &str) -> Result<Entry, Error> {
         let location = if field == Field::Data {
             format!("data.{key}")

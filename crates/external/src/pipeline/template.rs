@@ -11,7 +11,7 @@ use crate::limits::MAX_VALUE_BYTES;
 use crate::meta::Origin;
 use crate::pipeline::decode::decode;
 use crate::pipeline::keys::check_key_name;
-use crate::target::{MergePolicy, TemplateFromSource, TemplateScope, TemplateTarget};
+use crate::target::{MergePolicy, TemplateFromSource, TemplateItem, TemplateScope, TemplateTarget};
 use crate::value::{SecretData, SecretValue};
 
 /// The Go `text/template` engine (ESO engine v2, `missingkey=error`), plugged in by the integrator
@@ -90,35 +90,7 @@ pub fn apply_target(
         let rendered = match &from.source {
             TemplateFromSource::Literal(text) => r.keys_and_values(&field, "literal", text)?,
             TemplateFromSource::Secret { name, items } => {
-                let source = template_secrets.get(name).ok_or_else(|| {
-                    Error::invalid(
-                        origin,
-                        format!("{field}.secret.name"),
-                        format!("Secret {name:?} not found"),
-                    )
-                })?;
-                let mut all = Vec::new();
-                for item in items {
-                    let text = source
-                        .get(&item.key)
-                        .and_then(SecretValue::as_str)
-                        .ok_or_else(|| {
-                            Error::invalid(
-                                origin,
-                                format!("{field}.secret.items"),
-                                format!("Secret {name:?} has no text key {:?}", item.key),
-                            )
-                        })?;
-                    match item.template_as {
-                        TemplateScope::Values => {
-                            all.push((item.key.clone(), r.one(&field, &item.key, text)?))
-                        }
-                        TemplateScope::KeysAndValues => {
-                            all.extend(r.keys_and_values(&field, &item.key, text)?)
-                        }
-                    }
-                }
-                all
+                r.secret_items(&field, name, items, template_secrets)?
             }
         };
         for (k, v) in rendered {
@@ -178,6 +150,46 @@ impl Render<'_> {
             ));
         }
         Ok(SecretValue::from(s))
+    }
+
+    /// `templateFrom[].secret`: each item of the named Secret rendered as its scope says.
+    fn secret_items(
+        &self,
+        field: &str,
+        name: &str,
+        items: &[TemplateItem],
+        template_secrets: &BTreeMap<String, SecretData>,
+    ) -> Result<Vec<(String, SecretValue)>, Error> {
+        let origin = self.origin;
+        let source = template_secrets.get(name).ok_or_else(|| {
+            Error::invalid(
+                origin,
+                format!("{field}.secret.name"),
+                format!("Secret {name:?} not found"),
+            )
+        })?;
+        let mut all = Vec::new();
+        for item in items {
+            let text = source
+                .get(&item.key)
+                .and_then(SecretValue::as_str)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        origin,
+                        format!("{field}.secret.items"),
+                        format!("Secret {name:?} has no text key {:?}", item.key),
+                    )
+                })?;
+            match item.template_as {
+                TemplateScope::Values => {
+                    all.push((item.key.clone(), self.one(field, &item.key, text)?))
+                }
+                TemplateScope::KeysAndValues => {
+                    all.extend(self.keys_and_values(field, &item.key, text)?)
+                }
+            }
+        }
+        Ok(all)
     }
 
     fn keys_and_values(

@@ -200,89 +200,14 @@ fn parse_auth(
             t, ctx, None, out,
         )?));
     }
-    if let Some(mut r) = a.opt_obj("appRole")? {
-        let path = r.opt_nonempty("path")?.unwrap_or_else(|| "approle".into());
-        let role_id = match (r.opt_nonempty("roleId")?, r.opt_obj("roleRef")?) {
-            (Some(id), None) => AppRoleId::Literal(id),
-            (None, Some(sel)) => AppRoleId::Ref(secret_key_selector(sel, ctx, None, out)?),
-            (None, None) => return Err(r.err("roleId", "one of roleId or roleRef is required")),
-            (Some(_), Some(_)) => return Err(r.err("roleRef", "set roleId or roleRef, not both")),
-        };
-        let sel = r
-            .opt_obj("secretRef")?
-            .ok_or_else(|| r.err("secretRef", "required"))?;
-        let secret_ref = secret_key_selector(sel, ctx, None, out)?;
-        r.finish(out);
-        methods.push(VaultAuthMethod::AppRole {
-            path,
-            role_id,
-            secret_ref,
-        });
+    if let Some(r) = a.opt_obj("appRole")? {
+        methods.push(parse_approle(r, ctx, out)?);
     }
-    if let Some(mut k) = a.opt_obj("kubernetes")? {
-        let mount_path = k
-            .opt_nonempty("mountPath")?
-            .unwrap_or_else(|| "kubernetes".into());
-        let role = k.req_str("role")?;
-        let source = match (k.opt_obj("serviceAccountRef")?, k.opt_obj("secretRef")?) {
-            (Some(sa), _) => {
-                KubernetesSource::ServiceAccount(service_account_selector(sa, ctx, out)?)
-            }
-            (None, Some(s)) => {
-                KubernetesSource::Secret(secret_key_selector(s, ctx, Some("token"), out)?)
-            }
-            (None, None) => KubernetesSource::Own,
-        };
-        k.finish(out);
-        methods.push(VaultAuthMethod::Kubernetes {
-            mount_path,
-            role,
-            source,
-        });
+    if let Some(k) = a.opt_obj("kubernetes")? {
+        methods.push(parse_kubernetes(k, ctx, out)?);
     }
-    if let Some(mut j) = a.opt_obj("jwt")? {
-        let path = j.opt_nonempty("path")?.unwrap_or_else(|| "jwt".into());
-        let role = j.opt_nonempty("role")?;
-        let source = match (
-            j.opt_obj("secretRef")?,
-            j.opt_obj("kubernetesServiceAccountToken")?,
-        ) {
-            (Some(s), None) => JwtSource::Secret(secret_key_selector(s, ctx, None, out)?),
-            (None, Some(mut t)) => {
-                let sa = t
-                    .opt_obj("serviceAccountRef")?
-                    .ok_or_else(|| t.err("serviceAccountRef", "required"))?;
-                let service_account = service_account_selector(sa, ctx, out)?;
-                let audiences = t.str_list("audiences")?;
-                let expiration_seconds =
-                    match t.get("expirationSeconds") {
-                        None => None,
-                        Some(v) => Some(v.as_i64().filter(|n| *n > 0).ok_or_else(|| {
-                            t.err("expirationSeconds", "must be a positive integer")
-                        })?),
-                    };
-                t.finish(out);
-                JwtSource::ServiceAccountToken {
-                    service_account,
-                    audiences,
-                    expiration_seconds,
-                }
-            }
-            (None, None) => {
-                return Err(j.err(
-                    "secretRef",
-                    "one of secretRef or kubernetesServiceAccountToken is required",
-                ))
-            }
-            (Some(_), Some(_)) => {
-                return Err(j.err(
-                    "secretRef",
-                    "set secretRef or kubernetesServiceAccountToken, not both",
-                ))
-            }
-        };
-        j.finish(out);
-        methods.push(VaultAuthMethod::Jwt { path, role, source });
+    if let Some(j) = a.opt_obj("jwt")? {
+        methods.push(parse_jwt(j, ctx, out)?);
     }
     let other = ["ldap", "userPass", "cert", "iam", "gcp"]
         .into_iter()
@@ -301,4 +226,102 @@ fn parse_auth(
     };
     a.finish(out);
     Ok(VaultAuth { namespace, method })
+}
+
+fn parse_approle(
+    mut r: Obj<'_>,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<Unsupported>,
+) -> Result<VaultAuthMethod, Error> {
+    let path = r.opt_nonempty("path")?.unwrap_or_else(|| "approle".into());
+    let role_id = match (r.opt_nonempty("roleId")?, r.opt_obj("roleRef")?) {
+        (Some(id), None) => AppRoleId::Literal(id),
+        (None, Some(sel)) => AppRoleId::Ref(secret_key_selector(sel, ctx, None, out)?),
+        (None, None) => return Err(r.err("roleId", "one of roleId or roleRef is required")),
+        (Some(_), Some(_)) => return Err(r.err("roleRef", "set roleId or roleRef, not both")),
+    };
+    let sel = r
+        .opt_obj("secretRef")?
+        .ok_or_else(|| r.err("secretRef", "required"))?;
+    let secret_ref = secret_key_selector(sel, ctx, None, out)?;
+    r.finish(out);
+    Ok(VaultAuthMethod::AppRole {
+        path,
+        role_id,
+        secret_ref,
+    })
+}
+
+fn parse_kubernetes(
+    mut k: Obj<'_>,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<Unsupported>,
+) -> Result<VaultAuthMethod, Error> {
+    let mount_path = k
+        .opt_nonempty("mountPath")?
+        .unwrap_or_else(|| "kubernetes".into());
+    let role = k.req_str("role")?;
+    let source = match (k.opt_obj("serviceAccountRef")?, k.opt_obj("secretRef")?) {
+        (Some(sa), _) => KubernetesSource::ServiceAccount(service_account_selector(sa, ctx, out)?),
+        (None, Some(s)) => {
+            KubernetesSource::Secret(secret_key_selector(s, ctx, Some("token"), out)?)
+        }
+        (None, None) => KubernetesSource::Own,
+    };
+    k.finish(out);
+    Ok(VaultAuthMethod::Kubernetes {
+        mount_path,
+        role,
+        source,
+    })
+}
+
+fn parse_jwt(
+    mut j: Obj<'_>,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<Unsupported>,
+) -> Result<VaultAuthMethod, Error> {
+    let path = j.opt_nonempty("path")?.unwrap_or_else(|| "jwt".into());
+    let role = j.opt_nonempty("role")?;
+    let source = match (
+        j.opt_obj("secretRef")?,
+        j.opt_obj("kubernetesServiceAccountToken")?,
+    ) {
+        (Some(s), None) => JwtSource::Secret(secret_key_selector(s, ctx, None, out)?),
+        (None, Some(mut t)) => {
+            let sa = t
+                .opt_obj("serviceAccountRef")?
+                .ok_or_else(|| t.err("serviceAccountRef", "required"))?;
+            let service_account = service_account_selector(sa, ctx, out)?;
+            let audiences = t.str_list("audiences")?;
+            let expiration_seconds = match t.get("expirationSeconds") {
+                None => None,
+                Some(v) => Some(
+                    v.as_i64()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| t.err("expirationSeconds", "must be a positive integer"))?,
+                ),
+            };
+            t.finish(out);
+            JwtSource::ServiceAccountToken {
+                service_account,
+                audiences,
+                expiration_seconds,
+            }
+        }
+        (None, None) => {
+            return Err(j.err(
+                "secretRef",
+                "one of secretRef or kubernetesServiceAccountToken is required",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(j.err(
+                "secretRef",
+                "set secretRef or kubernetesServiceAccountToken, not both",
+            ))
+        }
+    };
+    j.finish(out);
+    Ok(VaultAuthMethod::Jwt { path, role, source })
 }
