@@ -246,7 +246,7 @@ impl ExternalSecret {
         Ok(es)
     }
 
-    /// The namespace/name of the Secret this writes (`target.name`, defaulting to the object's name).
+    /// The name of the Secret this writes (`target.name`, defaulting to the ExternalSecret's name).
     pub fn target_name(&self) -> &str {
         &self.target.name
     }
