@@ -220,9 +220,11 @@ impl ExternalSecret {
             None => Target::defaults(&metadata.name),
         };
         spec.unsupported("syncWindows", &mut unsupported);
+        // ESO's rule counts entries as written (generator entries included), not what is modelled.
+        let written = spec.list("data")?.len() + spec.list("dataFrom")?.len();
         let data = read_data(&mut spec, store_ref.is_some(), &mut unsupported)?;
         let data_from = read_data_from(&mut spec, store_ref.is_some(), &mut unsupported)?;
-        if !spec.has("data") && !spec.has("dataFrom") {
+        if written == 0 {
             return Err(Error::invalid(
                 &origin,
                 "spec",

@@ -264,6 +264,11 @@ fn validation_errors_name_the_field() {
     assert_eq!(err_field(&format!("{store}  dataFrom:\n    - extract: {{key: a}}\n      rewrite:\n        - regexp: {{source: '(', target: x}}\n")), "spec.dataFrom[0].rewrite[0].regexp.source");
     assert_eq!(err_field(store), "spec");
     assert_eq!(
+        err_field(&format!("{store}  data: []\n  dataFrom: []\n")),
+        "spec",
+        "empty lists count as none"
+    );
+    assert_eq!(
         err_field("  data:\n    - secretKey: a\n      remoteRef: {key: k}\n"),
         "spec.data[0].sourceRef"
     );
