@@ -63,8 +63,9 @@ pub fn split_vault_path(
 
 /// Picks each placeholder's key from the remote secrets fetched for `secret` (each a JSON object:
 /// Vault's `data`, or an AWS SecretString). AVP reads the key as an exact top-level field; a string
-/// is its text, anything else JSON. A secret absent from `fetched` (not found) or lacking the key
-/// leaves the reference out, which [`super::fill`] reports (or drops with `remove-missing`).
+/// is its text, anything else JSON. A secret absent from `fetched` (not found) is an error, as in
+/// AVP; a key the secret lacks is left out, which [`super::fill`] reports (or drops with
+/// `remove-missing`).
 pub fn resolve(
     secret: &AvpSecret,
     fetched: &BTreeMap<RemoteSecretId, SecretValue>,
