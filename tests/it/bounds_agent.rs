@@ -107,7 +107,7 @@ fn a_commit_of_too_many_files_is_refused_and_the_last_good_stays() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(good_applied(work.path()));
     // One more file than the default bound, each tiny.
-    for i in 0..sealsync::git::DEFAULT_MAX_FILES {
+    for i in 0..sealsync_agent::git::DEFAULT_MAX_FILES {
         fx.write(&format!("secrets/many/f{i}.yaml"), format!("k: {i}\n"));
     }
     let head = fx.commit("many");

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use kube::api::PostParams;
 use kube_api_test_server::{FaultSpec, TestServer, Verb};
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::{DriftKind, DriftOutcome};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::{DriftKind, DriftOutcome};
 
 use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
 
@@ -197,7 +197,7 @@ async fn a_secret_whose_namespace_was_deleted_is_reported_failing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
-    use sealsync::sink::{ApplyOutcome, Sink};
+    use sealsync_agent::sink::{ApplyOutcome, Sink};
 
     let c = Cluster::start().await;
     let sink = c.sink(&["team-a"]).await;

@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Owne
 use k8s_openapi::ByteString;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
-use sealsync::sink::{ApplyOutcome, Sink, SinkError};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
+use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 
 use super::harness::{desired, value, within, Agent, Cluster, OWN_NS};
 use super::ownership::allowing_adoption;
@@ -29,7 +29,7 @@ fn instance(name: &str) -> Ownership {
     }
 }
 
-fn keys(listed: Vec<sealsync::sink::ManagedSecret>) -> Vec<String> {
+fn keys(listed: Vec<sealsync_agent::sink::ManagedSecret>) -> Vec<String> {
     let mut out: Vec<String> = listed.into_iter().map(|m| m.key.to_string()).collect();
     out.sort();
     out

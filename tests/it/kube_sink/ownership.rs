@@ -1,8 +1,8 @@
 //! What the sink may touch: permitted namespaces only, never an unmanaged Secret unless adopted.
 
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::{Ownership, MANAGED_BY_LABEL};
-use sealsync::sink::{ApplyOutcome, Sink, SinkError};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::{Ownership, MANAGED_BY_LABEL};
+use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 
 use super::harness::{create_unmanaged, desired, value, Cluster};
 
