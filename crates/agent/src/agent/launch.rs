@@ -6,13 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::desired::FingerprintKey;
 use crate::ops::{self, Metrics, OpsError, OpsState, StatusBoard, WebhookConfig, WebhookStatus};
-use crate::sink::dir::DirSink;
 
 use super::args::{Cli, Command, RunArgs};
 use super::config::{AgentConfig, LogFormat, ProcessEnv, SinkSpec};
-use super::report;
 use super::run::{self, exit, Fatal};
 
 /// Usage errors (unknown flag, bad value).
@@ -355,30 +352,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
     }
     match &config.sink {
         SinkSpec::Dir(root) => {
-            let key = FingerprintKey::generate();
-            // One pass inspects everything anyway; a long-running agent watches the root instead.
-            let sink = if config.once {
-                DirSink::with_key(root.clone(), key.clone())
-            } else {
-                DirSink::watched(root.clone(), key.clone())
-            }
-                .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
-            let mut engine = run::engine(&config, identities, "default")?;
-            state.set_leader(true);
-            let code = run::run_loop(
-                &config,
-                git,
-                &mut engine,
-                (&sink, &key),
-                run::Wakeups {
-                    triggers: &mut triggers,
-                    shutdown: shutdown_rx,
-                },
-                |_| {},
-                |pass, git_error| report::publish(&state, pass, git_error),
-            )
-            .await;
-            Ok(code)
+            super::dir::run(&config, root, identities, git, &state, &mut triggers, shutdown_rx).await
         }
         #[cfg(feature = "kube")]
         SinkSpec::Kube => {
