@@ -42,8 +42,7 @@ pub async fn run(
         &mut engine,
         (&sink, &key),
         Wakeups { triggers, shutdown },
-        |_| {},
-        |pass, git_error| report::publish(state, pass, git_error),
+        &mut report::Publisher(state),
     )
     .await;
     Ok(code)

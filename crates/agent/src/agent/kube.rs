@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::git::GitSource;
+use crate::git::{GitError, GitSource};
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
 use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::reconcile::DesiredState;
 use crate::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
     Ownership, Recorder,
@@ -47,6 +48,29 @@ fn drift_status(report: &DriftReport) -> SecretStatus {
             ))
             .with_last_applied(Timestamp::now()),
         DriftOutcome::Failed(why) => base(SecretState::Failed).with_error(why),
+    }
+}
+
+/// The kube sink's observer: the drift watch shares each pass's desired state (a persistent map: no
+/// copy); each pass is published, and Events go on the Secrets of files that failed to decrypt.
+struct Observer<'a> {
+    state: &'a OpsState,
+    sink: &'a KubeSink,
+    store: &'a DesiredStore,
+}
+
+impl run::PassObserver for Observer<'_> {
+    fn desired(&mut self, desired: &DesiredState) {
+        self.store.share(&desired.secrets);
+    }
+
+    fn passed(&mut self, pass: &run::Pass, git_error: Option<&GitError>) {
+        report::publish(self.state, pass, git_error);
+        // Off the loop.
+        if !pass.state.commit.is_empty() {
+            let (sink, refused) = (self.sink.clone(), pass.state.refused.clone());
+            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
+        }
     }
 }
 
@@ -129,16 +153,11 @@ pub async fn run(
     });
 
     let mut engine = engine;
-    let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
-        report::publish(state, pass, git_error);
-        // Events on the Secrets of files that failed to decrypt, off the loop.
-        if !pass.state.commit.is_empty() {
-            let (sink, refused) = (sink.clone(), pass.state.refused.clone());
-            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
-        }
+    let mut observer = Observer {
+        state,
+        sink: &sink,
+        store: &store,
     };
-    // The drift watch shares the engine's desired state (a persistent map: no copy).
-    let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);
 
     if config.once {
         // One pass needs no election and no drift watch, but must not write behind a running
@@ -163,8 +182,7 @@ pub async fn run(
             &mut engine,
             (&sink, &key),
             Wakeups { triggers, shutdown },
-            remember,
-            publish,
+            &mut observer,
         )
         .await;
         return Ok(code);
@@ -227,8 +245,7 @@ pub async fn run(
                 triggers,
                 shutdown: stop_rx,
             },
-            remember,
-            publish,
+            &mut observer,
         )
         .await;
         cancel.cancel();
