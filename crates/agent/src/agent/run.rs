@@ -187,7 +187,9 @@ pub async fn reconcile_once<S: Sink>(
     observer: &mut impl PassObserver,
 ) -> Pass {
     let started = Instant::now();
-    let state = engine.desired(snapshot);
+    // The git I/O of the pass, before the engine (which does none) computes the desired state.
+    let snapshot = snapshot.loaded(&engine.unread(snapshot));
+    let state = engine.desired(&snapshot);
     let desired_took = started.elapsed();
     observer.desired(&state);
     let report = applier.apply(sink, &state, key, prune_max_share).await;

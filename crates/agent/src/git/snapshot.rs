@@ -1,6 +1,7 @@
 //! Snapshots: the files under the configured paths at one commit, each held as bytes, as "too large",
 //! or as a blob left in the local git cache (read on demand), and how two snapshots differ.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 /// The content of one file of a snapshot.
@@ -13,6 +14,9 @@ pub enum FileContent {
     /// The file is unchanged since the previous snapshot (same path, same blob), whose reader has
     /// classified it already: the bytes stay in the git cache and are read again only if asked for.
     Stored(StoredBlob),
+    /// The file was `Stored` and the git cache could not give it back when it was loaded
+    /// ([`Snapshot::loaded`]; the cache was rebuilt since): why, for the report on the file.
+    Unreadable(String),
 }
 
 /// A blob in the local git cache, read on demand: snapshots after the first hold the bytes of the
@@ -96,6 +100,7 @@ impl std::fmt::Debug for FileContent {
             FileContent::Data(d) => write!(f, "Data({} bytes)", d.len()),
             FileContent::TooLarge { size } => write!(f, "TooLarge {{ size: {size} }}"),
             FileContent::Stored(blob) => write!(f, "Stored({})", blob.id),
+            FileContent::Unreadable(why) => write!(f, "Unreadable({why})"),
         }
     }
 }
@@ -270,6 +275,38 @@ impl Snapshot {
                 changed: Vec::new(),
             }),
         }
+    }
+
+    /// The same snapshot with the files at `paths` read from the git cache (`Stored` becomes `Data`,
+    /// or `Unreadable` if the cache lost the blob); the rest, and the delta, as they are. This is the
+    /// git I/O a reader of the snapshot needs, done before it reads (`Engine::unread` names the files).
+    pub fn loaded(&self, paths: &[String]) -> Cow<'_, Snapshot> {
+        if paths.is_empty() {
+            return Cow::Borrowed(self);
+        }
+        let mut files = self.files.clone();
+        for path in paths {
+            let Some(file) = self.files.get(path) else {
+                continue;
+            };
+            let FileContent::Stored(blob) = &file.content else {
+                continue;
+            };
+            let content = match blob.load() {
+                Ok(bytes) => FileContent::Data(bytes),
+                Err(why) => FileContent::Unreadable(why),
+            };
+            files.insert(SourceFile {
+                path: file.path.clone(),
+                blob_id: file.blob_id.clone(),
+                content,
+            });
+        }
+        Cow::Owned(Snapshot {
+            commit: self.commit.clone(),
+            files,
+            delta: self.delta.clone(),
+        })
     }
 
     /// The file at `path`, if the snapshot has it.
