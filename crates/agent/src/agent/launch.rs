@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, FromArgMatches};
 
+use crate::hardening::HardeningError;
 use crate::ops::{self, Metrics, OpsError, OpsState, StatusBoard, WebhookConfig, WebhookStatus};
 
 use super::args::{Cli, Command, RunArgs};
@@ -71,44 +72,48 @@ pub fn main() -> u8 {
     }
     match cli.command {
         Command::CheckConfig(args) => check_config(&args, &env),
-        Command::Run(args) => {
-            let config = match AgentConfig::resolve(&args, &env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::FATAL;
-                }
-            };
-            init_logging(config.log_format);
-            if let Err(e) = &hardened {
-                tracing::warn!("{e}");
-            }
-            // Before the runtime starts its threads: two arenas serve two workers.
-            super::malloc::limit_arenas(2, std::env::var_os("MALLOC_ARENA_MAX").is_some());
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                // Few blocking threads: each would get its own malloc arena and grow resident memory.
-                .max_blocking_threads(4)
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("cannot start the runtime: {e}");
-                    return exit::FATAL;
-                }
-            };
-            runtime.block_on(async {
-                match run_agent(config).await {
-                    Ok(code) => code,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        exit::FATAL
-                    }
-                }
-            })
-        }
+        Command::Run(args) => run(&args, &env, hardened.err()),
     }
+}
+
+/// `sealsync run`: the configuration, logging, the async runtime, then the agent until it stops.
+/// `hardening_failed`: why the process could not be hardened, logged once logging is set up.
+fn run(args: &RunArgs, env: &ProcessEnv, hardening_failed: Option<HardeningError>) -> u8 {
+    let config = match AgentConfig::resolve(args, env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FATAL;
+        }
+    };
+    init_logging(config.log_format);
+    if let Some(e) = &hardening_failed {
+        tracing::warn!("{e}");
+    }
+    // Before the runtime starts its threads: two arenas serve two workers.
+    super::malloc::limit_arenas(2, std::env::var_os("MALLOC_ARENA_MAX").is_some());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // Few blocking threads: each would get its own malloc arena and grow resident memory.
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return exit::FATAL;
+        }
+    };
+    runtime.block_on(async {
+        match run_agent(config).await {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!("{e}");
+                exit::FATAL
+            }
+        }
+    })
 }
 
 /// Reads the environment once. Runs before any thread starts: the age key is taken out of the
