@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::git::GitSource;
+use crate::desired::FingerprintKey;
+use crate::git::{GitError, GitSource};
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
 use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::reconcile::{DesiredState, Engine};
 use crate::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
     Ownership, Recorder,
@@ -50,6 +52,29 @@ fn drift_status(report: &DriftReport) -> SecretStatus {
     }
 }
 
+/// The kube sink's observer: the drift watch shares each pass's desired state (a persistent map: no
+/// copy); each pass is published, and Events go on the Secrets of files that failed to decrypt.
+struct Observer<'a> {
+    state: &'a OpsState,
+    sink: &'a KubeSink,
+    store: &'a DesiredStore,
+}
+
+impl run::PassObserver for Observer<'_> {
+    fn desired(&mut self, desired: &DesiredState) {
+        self.store.share(&desired.secrets);
+    }
+
+    fn passed(&mut self, pass: &run::Pass, git_error: Option<&GitError>) {
+        report::publish(self.state, pass, git_error);
+        // Off the loop.
+        if !pass.state.commit.is_empty() {
+            let (sink, refused) = (self.sink.clone(), pass.state.refused.clone());
+            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
+        }
+    }
+}
+
 /// Connects, then reconciles while leader until shutdown. Returns the exit code.
 pub async fn run(
     config: &AgentConfig,
@@ -57,7 +82,7 @@ pub async fn run(
     git: Arc<Mutex<GitSource>>,
     state: &OpsState,
     triggers: &mut mpsc::Receiver<()>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<u8, Fatal> {
     let kube_config = kube::Config::infer().await.map_err(|e| {
         Fatal(format!(
@@ -108,7 +133,7 @@ pub async fn run(
     );
     let store = DesiredStore::new();
 
-    let (reports_tx, mut reports) = mpsc::unbounded_channel::<crate::sink::kube::DriftReport>();
+    let (reports_tx, mut reports) = mpsc::unbounded_channel::<DriftReport>();
     let counting = state.clone();
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
@@ -128,52 +153,106 @@ pub async fn run(
         }
     });
 
-    let mut engine = engine;
-    let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
-        report::publish(state, pass, git_error);
-        // Events on the Secrets of files that failed to decrypt, off the loop.
-        if !pass.state.commit.is_empty() {
-            let (sink, refused) = (sink.clone(), pass.state.refused.clone());
-            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
-        }
+    let passes = Passes {
+        config,
+        git,
+        engine,
+        sink: &sink,
+        key: &key,
+        observer: Observer {
+            state,
+            sink: &sink,
+            store: &store,
+        },
+        triggers,
     };
-    // The drift watch shares the engine's desired state (a persistent map: no copy).
-    let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);
-
     if config.once {
-        // One pass needs no election and no drift watch, but must not write behind a running
-        // leader's back: both would write, and the leader would revert what differs as drift.
-        let holder = live_holder(client.clone(), &own_namespace, &config.holder_identity)
-            .await
-            .map_err(|e| Fatal(format!("cannot read the leader Lease: {e}")))?;
-        match holder {
-            Some(holder) if !config.ignore_leader => {
-                tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
-                return Ok(exit::LEADER_ACTIVE);
-            }
-            Some(holder) => {
-                tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
-            }
-            None => {}
-        }
-        state.set_leader(true);
-        let code = run::run_loop(
-            config,
-            git,
-            &mut engine,
-            (&sink, &key),
-            Wakeups { triggers, shutdown },
-            remember,
-            publish,
-        )
-        .await;
-        return Ok(code);
+        return once(passes, client, &own_namespace, state, shutdown).await;
     }
+    Ok(lead(
+        passes,
+        client,
+        own_namespace,
+        state,
+        &store,
+        reports_tx,
+        shutdown,
+    )
+    .await)
+}
 
+/// The reconcile loop's inputs: run for one pass (`--once`) or once per leadership term.
+struct Passes<'a> {
+    config: &'a AgentConfig,
+    git: Arc<Mutex<GitSource>>,
+    engine: Engine,
+    sink: &'a KubeSink,
+    key: &'a FingerprintKey,
+    observer: Observer<'a>,
+    triggers: &'a mut mpsc::Receiver<()>,
+}
+
+impl Passes<'_> {
+    /// Runs the loop until `shutdown` (after one pass with `--once`); returns its exit code.
+    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> u8 {
+        run::run_loop(
+            self.config,
+            self.git.clone(),
+            &mut self.engine,
+            (self.sink, self.key),
+            Wakeups {
+                triggers: &mut *self.triggers,
+                shutdown,
+            },
+            &mut self.observer,
+        )
+        .await
+    }
+}
+
+/// One pass (`--once`): no election and no drift watch, but no writing behind a running leader's
+/// back either: both would write, and the leader would revert what differs as drift.
+async fn once(
+    mut passes: Passes<'_>,
+    client: kube::Client,
+    own_namespace: &str,
+    state: &OpsState,
+    shutdown: watch::Receiver<bool>,
+) -> Result<u8, Fatal> {
+    let config = passes.config;
+    let holder = live_holder(client, own_namespace, &config.holder_identity)
+        .await
+        .map_err(|e| Fatal(format!("cannot read the leader Lease: {e}")))?;
+    match holder {
+        Some(holder) if !config.ignore_leader => {
+            tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
+            return Ok(exit::LEADER_ACTIVE);
+        }
+        Some(holder) => {
+            tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
+        }
+        None => {}
+    }
+    state.set_leader(true);
+    Ok(passes.run(shutdown).await)
+}
+
+/// Leader election: reconciles and watches for drift while this replica holds the Lease, stands by
+/// (Ready) while another does, until shutdown; then releases the Lease.
+async fn lead(
+    mut passes: Passes<'_>,
+    client: kube::Client,
+    own_namespace: String,
+    state: &OpsState,
+    store: &DesiredStore,
+    reports_tx: mpsc::UnboundedSender<DriftReport>,
+    mut shutdown: watch::Receiver<bool>,
+) -> u8 {
+    let config = passes.config;
     let (leading, handle) = LeaderElector::new(
-        client.clone(),
+        client,
         LeaderConfig::with_lease_duration(
-            own_namespace.clone(),
+            own_namespace,
             config.holder_identity.clone(),
             config.lease_duration,
         ),
@@ -213,24 +292,12 @@ pub async fn run(
         });
         let cancel = CancellationToken::new();
         let drift = spawn_drift_watch(
-            sink.clone(),
+            passes.sink.clone(),
             store.clone(),
             reports_tx.clone(),
             cancel.clone(),
         );
-        let code = run::run_loop(
-            config,
-            git.clone(),
-            &mut engine,
-            (&sink, &key),
-            Wakeups {
-                triggers,
-                shutdown: stop_rx,
-            },
-            remember,
-            publish,
-        )
-        .await;
+        let code = passes.run(stop_rx).await;
         cancel.cancel();
         let _ = drift.await;
         stopper.abort();
@@ -242,5 +309,5 @@ pub async fn run(
     if let Err(e) = handle.release().await {
         tracing::warn!("could not release the Lease: {e}");
     }
-    Ok(exit::OK)
+    exit::OK
 }

@@ -10,7 +10,16 @@ use crate::ops::{ErrorReason, OpsState, RefusedDocument, SecretState, SecretStat
 use crate::reconcile::SecretResult;
 use crate::sink::ApplyOutcome;
 
-use super::run::Pass;
+use super::run::{Pass, PassObserver};
+
+/// The dir sink's observer: every pass published to the operations endpoints.
+pub struct Publisher<'a>(pub &'a OpsState);
+
+impl PassObserver for Publisher<'_> {
+    fn passed(&mut self, pass: &Pass, git_error: Option<&GitError>) {
+        publish(self.0, pass, git_error);
+    }
+}
 
 /// The metric label of a refusal reason.
 pub fn error_reason(reason: Reason) -> ErrorReason {

@@ -165,20 +165,34 @@ impl Pass {
     }
 }
 
-/// One reconcile pass over a snapshot. `before_apply` sees the desired state before anything is
-/// written (the kube sink's drift watch must know it first).
+/// What the loop tells as it runs: each pass's desired state before anything is written, and each
+/// pass once done. One per sink: the dir sink publishes to the operations endpoints; the kube sink also
+/// shares the desired state with its drift watch and puts Events on files that failed.
+pub trait PassObserver {
+    /// The desired state of the pass about to be applied (the kube sink's drift watch must know it
+    /// before the sink writes, so that the writes are not taken for drift).
+    fn desired(&mut self, _state: &DesiredState) {}
+
+    /// A pass done, or none (`Pass::none`) when a fetch failed with no last good commit; `git_error`
+    /// is the failed fetch it ran after, if any.
+    fn passed(&mut self, pass: &Pass, git_error: Option<&GitError>);
+}
+
+/// One reconcile pass over a snapshot; `observer` sees the desired state before anything is written.
 pub async fn reconcile_once<S: Sink>(
     (engine, applier): (&mut Engine, &mut Applier),
     sink: &S,
     snapshot: &Snapshot,
     key: &FingerprintKey,
     prune_max_share: f64,
-    before_apply: &mut impl FnMut(&DesiredState),
+    observer: &mut impl PassObserver,
 ) -> Pass {
     let started = Instant::now();
-    let state = engine.desired(snapshot);
+    // The git I/O of the pass, before the engine (which does none) computes the desired state.
+    let snapshot = snapshot.loaded(&engine.unread(snapshot));
+    let state = engine.desired(&snapshot);
     let desired_took = started.elapsed();
-    before_apply(&state);
+    observer.desired(&state);
     let report = applier.apply(sink, &state, key, prune_max_share).await;
     let took = started.elapsed();
     log_pass(
@@ -288,8 +302,7 @@ pub async fn run_loop<S: Sink>(
     engine: &mut Engine,
     (sink, key): (&S, &FingerprintKey),
     wakeups: Wakeups<'_>,
-    mut on_pass: impl FnMut(&DesiredState),
-    mut after_pass: impl FnMut(&Pass, Option<&GitError>),
+    observer: &mut impl PassObserver,
 ) -> u8 {
     let Wakeups {
         triggers,
@@ -324,7 +337,7 @@ pub async fn run_loop<S: Sink>(
                     None => {
                         // Nothing to reconcile yet; still say why (a typo in the URL, bad
                         // credentials), so /status does not show a blank agent.
-                        after_pass(&Pass::none(fetch_took), Some(&e));
+                        observer.passed(&Pass::none(fetch_took), Some(&e));
                         if config.once {
                             return exit::FATAL;
                         }
@@ -334,7 +347,7 @@ pub async fn run_loop<S: Sink>(
             }
         };
         if config.once && git_error.is_some() {
-            after_pass(&Pass::none(fetch_took), git_error.as_ref());
+            observer.passed(&Pass::none(fetch_took), git_error.as_ref());
             return exit::FATAL;
         }
         let mut pass = reconcile_once(
@@ -343,11 +356,11 @@ pub async fn run_loop<S: Sink>(
             &snapshot,
             key,
             config.prune_max_share,
-            &mut on_pass,
+            observer,
         )
         .await;
         pass.fetch_took = fetch_took;
-        after_pass(&pass, git_error.as_ref());
+        observer.passed(&pass, git_error.as_ref());
         if config.once {
             return if pass.report.list_error.is_some() {
                 exit::FATAL

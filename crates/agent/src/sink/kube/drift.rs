@@ -33,7 +33,7 @@ use super::{
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::sink::SinkError;
 
-pub use super::desired_store::{DesiredStore, Secrets};
+use super::desired_store::DesiredStore;
 
 /// What was done by hand to a managed Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

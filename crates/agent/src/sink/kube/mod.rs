@@ -29,7 +29,8 @@ use crate::sink::SinkError;
 
 pub use apply::{owner_of, Owner};
 pub use backoff::Backoff;
-pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
+pub use desired_store::{DesiredStore, Secrets};
+pub use drift::{spawn_drift_watch, DriftKind, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
