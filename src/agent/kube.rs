@@ -11,23 +11,16 @@ use tokio_util::sync::CancellationToken;
 use crate::git::GitSource;
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
-use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::ops::{OpsState, SecretState, SecretStatus, Timestamp};
+use crate::reason::Reason;
 use crate::sink::kube::{
-    hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
-    Ownership, Recorder,
+    hmac_key, spawn_drift_watch, DesiredStore, DriftOutcome, DriftReport, KubeSink, Ownership,
+    Recorder,
 };
 
 use super::config::AgentConfig;
 use super::report;
 use super::run::{self, exit, Fatal, Wakeups};
-
-fn metric_kind(kind: DriftKind) -> ops::DriftKind {
-    match kind {
-        DriftKind::Edited => ops::DriftKind::Edited,
-        DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
-        DriftKind::Deleted => ops::DriftKind::Deleted,
-    }
-}
 
 /// The `/status` entry of a drift handled by the watch: its source and commit kept.
 fn drift_status(report: &DriftReport) -> SecretStatus {
@@ -102,7 +95,7 @@ pub async fn run(
         client.clone(),
         own_namespace.clone(),
         namespaces,
-        key.clone(),
+        key,
         recorder,
         ownership,
     );
@@ -114,8 +107,8 @@ pub async fn run(
         while let Some(report) = reports.recv().await {
             counting.status.upsert_secret(drift_status(&report));
             match report.outcome {
-                DriftOutcome::Failed(_) => counting.metrics.error(ops::ErrorReason::Sink),
-                _ => counting.metrics.drift_reverted(metric_kind(report.kind)),
+                DriftOutcome::Failed(_) => counting.metrics.error(Reason::Sink),
+                _ => counting.metrics.drift_reverted(report.kind),
             }
         }
     });
@@ -161,7 +154,7 @@ pub async fn run(
             config,
             git,
             &mut engine,
-            (&sink, &key),
+            &sink,
             Wakeups { triggers, shutdown },
             remember,
             publish,
@@ -222,7 +215,7 @@ pub async fn run(
             config,
             git.clone(),
             &mut engine,
-            (&sink, &key),
+            &sink,
             Wakeups {
                 triggers,
                 shutdown: stop_rx,

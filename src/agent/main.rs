@@ -358,9 +358,9 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
             let key = FingerprintKey::generate();
             // One pass inspects everything anyway; a long-running agent watches the root instead.
             let sink = if config.once {
-                DirSink::with_key(root.clone(), key.clone())
+                DirSink::with_key(root.clone(), key)
             } else {
-                DirSink::watched(root.clone(), key.clone())
+                DirSink::watched(root.clone(), key)
             }
                 .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
             let mut engine = run::engine(&config, identities, "default")?;
@@ -369,7 +369,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
                 &config,
                 git,
                 &mut engine,
-                (&sink, &key),
+                &sink,
                 run::Wakeups {
                     triggers: &mut triggers,
                     shutdown: shutdown_rx,

@@ -255,7 +255,7 @@ Git error (serving the last good commit): fetching https://***@git.example.com/o
             refused: vec![crate::ops::RefusedDocument::new(
                 "evil\x1b]0;title\x07.yaml",
                 None,
-                crate::ops::ErrorReason::Parse,
+                crate::reason::Reason::Parse,
                 "line 1\rline 2",
             )],
             ..Status::default()

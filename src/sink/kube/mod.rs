@@ -29,7 +29,7 @@ use crate::sink::SinkError;
 
 pub use apply::{owner_of, Owner};
 pub use backoff::Backoff;
-pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
+pub use drift::{spawn_drift_watch, DesiredStore, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
@@ -177,10 +177,6 @@ impl KubeSink {
 
     pub fn recorder(&self) -> &Recorder {
         &self.inner.recorder
-    }
-
-    pub(crate) fn fingerprint_key(&self) -> &FingerprintKey {
-        &self.inner.key
     }
 
     pub(crate) fn secrets(&self, namespace: &str) -> Api<Secret> {
