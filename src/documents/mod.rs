@@ -414,8 +414,10 @@ fn sops_failure(e: &SopsError, identities: &PathIdentities) -> (Reason, String) 
     }
 }
 
-/// Refuses every Secret declared more than once (both declarations are named), in place.
-pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
+/// Refuses every Secret declared more than once (both declarations are named), in place: the
+/// recompute-everything model the incremental desired state is tested against.
+#[cfg(test)]
+pub(crate) fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
     use std::collections::HashMap;
     let mut seen: HashMap<SecretKey, Vec<String>> = HashMap::new();
     for (path, outcome) in outcomes.iter() {

@@ -33,7 +33,8 @@ impl Timestamp {
         Timestamp::from(SystemTime::now())
     }
 
-    pub fn from_unix_seconds(unix_seconds: u64) -> Timestamp {
+    #[cfg(test)]
+    pub(crate) fn from_unix_seconds(unix_seconds: u64) -> Timestamp {
         Timestamp { unix_seconds }
     }
 
@@ -374,10 +375,6 @@ impl StatusBoard {
 
     pub fn set_leader(&self, leader: bool) {
         self.update(|s| s.leader = leader);
-    }
-
-    pub fn set_ready(&self, ready: bool) {
-        self.update(|s| s.ready = ready);
     }
 
     pub fn set_webhook(&self, webhook: WebhookStatus) {
