@@ -29,6 +29,7 @@ COPY Cargo.toml Cargo.lock build.rs ./
 # linker/sealsync.order: read by build.rs for GNU/Linux builds only; this musl build keeps the default layout.
 COPY linker ./linker
 COPY src ./src
+COPY crates ./crates
 # Named by Cargo.toml (the gen_repo example target, and the test API server: a workspace member and dev-dependency);
 # cargo reads their manifests, the release build compiles neither.
 COPY benches/gen_repo.rs ./benches/

@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::{Rng, RngCore};
-use sealsync::keys::parse_recipient_list;
-use sealsync::sops::file::{encrypt, EncryptionSpec};
-use sealsync::sops::rules::RuleSet;
-use sealsync::sops::stores::Format;
+use sealsync_sops::keys::parse_recipient_list;
+use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
+use sealsync_sops::sops::rules::RuleSet;
+use sealsync_sops::sops::stores::Format;
 
 const DEFAULT_RECIPIENT: &str = "age16ghs0xxhqu2rxrjhnmql5t2pcrc4xlfp9sp643fthhzsygvxnafqxrvr3p";
 

@@ -1,4 +1,4 @@
-//! `sealctl`: encrypt, decrypt and maintain SOPS files with age keys. All logic lives in the library.
+//! `sealctl`: encrypt, decrypt and maintain SOPS files with age keys. All logic lives in sealsync-cli.
 
 // Unwinding comes from libgcc's static archive (as with `crt-static`) instead of libgcc_s.so: sealctl
 // starts once per file, and that library's loading and its constructor's CPUID probes (each a VM exit
@@ -8,5 +8,5 @@
 unsafe extern "C" {}
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(sealsync::cli::main())
+    std::process::ExitCode::from(sealsync_cli::main())
 }

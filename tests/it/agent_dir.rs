@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use sealsync::keys::parse_recipient_list;
-use sealsync::sops::file::{encrypt, EncryptionSpec};
-use sealsync::sops::rules::RuleSet;
-use sealsync::sops::stores::Format;
+use sealsync_sops::keys::parse_recipient_list;
+use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
+use sealsync_sops::sops::rules::RuleSet;
+use sealsync_sops::sops::stores::Format;
 
 use crate::git_servers::{git_daemon, lighttpd, Fixture};
 use crate::support::{key, ONE, TWO};

@@ -14,17 +14,22 @@ const VALUES: [&str; 2] = ["kube-s3cret-one", "kube-s3cret-two"];
 
 /// A Secret `team-a/NAME` with one `password`, encrypted for key ONE.
 pub(crate) fn secret(name: &str, value: &str) -> Vec<u8> {
-    use sealsync::sops::file::{encrypt, EncryptionSpec};
+    use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
     let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  password: {value}\n");
     let spec = EncryptionSpec {
-        groups: vec![sealsync::keys::parse_recipient_list(ONE).unwrap()],
+        groups: vec![sealsync_sops::keys::parse_recipient_list(ONE).unwrap()],
         threshold: 0,
-        rules: sealsync::sops::rules::RuleSet {
+        rules: sealsync_sops::sops::rules::RuleSet {
             encrypted_regex: Some("^(data|stringData)$".into()),
             ..Default::default()
         },
     };
-    encrypt(yaml.as_bytes(), sealsync::sops::stores::Format::Yaml, &spec).unwrap()
+    encrypt(
+        yaml.as_bytes(),
+        sealsync_sops::sops::stores::Format::Yaml,
+        &spec,
+    )
+    .unwrap()
 }
 
 #[test]

@@ -65,17 +65,22 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// A SOPS-encrypted Secret for the demo recipient, as `sealctl` would write it into `examples/`.
 fn demo_secret(namespace: &str, name: &str, value: &str) -> Vec<u8> {
-    use sealsync::sops::file::{encrypt, EncryptionSpec};
+    use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
     let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nstringData:\n  value: {value}\n");
     let spec = EncryptionSpec {
-        groups: vec![sealsync::keys::parse_recipient_list(DEMO_RECIPIENT).unwrap()],
+        groups: vec![sealsync_sops::keys::parse_recipient_list(DEMO_RECIPIENT).unwrap()],
         threshold: 0,
-        rules: sealsync::sops::rules::RuleSet {
+        rules: sealsync_sops::sops::rules::RuleSet {
             encrypted_regex: Some("^(data|stringData)$".into()),
             ..Default::default()
         },
     };
-    encrypt(yaml.as_bytes(), sealsync::sops::stores::Format::Yaml, &spec).unwrap()
+    encrypt(
+        yaml.as_bytes(),
+        sealsync_sops::sops::stores::Format::Yaml,
+        &spec,
+    )
+    .unwrap()
 }
 
 /// The example repository in git, the rendered install applied, and the agent's credentials.
@@ -334,10 +339,12 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
     install.assert_nothing_refused(&[&old, &new]);
 }
 
+// The names are the Kubernetes sink's and leader election's: built with the `kube` feature only.
+#[cfg(feature = "kube")]
 #[test]
 fn the_rendered_role_names_what_the_agent_uses() {
-    use sealsync::leader::LEASE_NAME;
-    use sealsync::sink::kube::hmac_key::KEY_SECRET;
+    use sealsync_agent::leader::LEASE_NAME;
+    use sealsync_agent::sink::kube::hmac_key::KEY_SECRET;
     let (_, docs) = render("base");
     let role = docs
         .iter()

@@ -1,6 +1,6 @@
 //! How the git source fails: missing paths and refs, ambiguity, a vanished ref, refused configurations.
 
-use sealsync::git::{GitAuth, GitError, GitSource, GitSourceConfig};
+use sealsync_agent::git::{GitAuth, GitError, GitSource, GitSourceConfig};
 
 use super::harness::{config, sample_repo, source};
 use crate::git_servers::{git, Fixture};

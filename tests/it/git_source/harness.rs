@@ -1,7 +1,7 @@
 //! The scaffolding of the git source tests: a source over a fixture repository and a look into its snapshots.
 
 use crate::git_servers::Fixture;
-use sealsync::git::{FileContent, GitSource, GitSourceConfig, Snapshot};
+use sealsync_agent::git::{FileContent, GitSource, GitSourceConfig, Snapshot};
 
 pub fn config(fx: &Fixture, url: String) -> GitSourceConfig {
     GitSourceConfig::new(url, fx.dir.path().join("cache"))

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use sealsync::git::{FileContent, Snapshot};
+use sealsync_agent::git::{FileContent, Snapshot};
 
 use super::harness::{config, data, paths, sample_repo, source};
 use crate::git_servers::{git, Fixture};

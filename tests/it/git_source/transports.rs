@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use sealsync::git::{GitAuth, GitError, GitSource};
+use sealsync_agent::git::{GitAuth, GitError, GitSource};
 
 use super::harness::{config, data, paths, sample_repo, source};
 use crate::git_servers::Fixture;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sealsync::git::{FileContent, GitSourceConfig, Snapshot};
+use sealsync_agent::git::{FileContent, GitSourceConfig, Snapshot};
 
 use super::harness::{config, source};
 use crate::git_servers::{git, Fixture};

@@ -20,18 +20,20 @@ fn github_signature_matches_openssl() {
         .unwrap()
         .to_owned();
     let header = format!("sha256={hex}");
-    assert!(sealsync::ops::verify_github(secret, body, &header));
+    assert!(sealsync_agent::ops::verify_github(secret, body, &header));
 
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
-    assert!(!sealsync::ops::verify_github(secret, &tampered, &header));
+    assert!(!sealsync_agent::ops::verify_github(
+        secret, &tampered, &header
+    ));
 
     // The documented example from GitHub's "Validating webhook deliveries".
-    assert!(sealsync::ops::verify_github(
+    assert!(sealsync_agent::ops::verify_github(
         b"It's a Secret to Everybody",
         b"Hello, World!",
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     ));
-    assert!(sealsync::ops::verify_gitlab(b"gl-token", "gl-token"));
-    assert!(!sealsync::ops::verify_gitlab(b"gl-token", "gl-tokem"));
+    assert!(sealsync_agent::ops::verify_gitlab(b"gl-token", "gl-token"));
+    assert!(!sealsync_agent::ops::verify_gitlab(b"gl-token", "gl-tokem"));
 }

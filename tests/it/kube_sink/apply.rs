@@ -1,8 +1,8 @@
 //! Applying Secrets: create, update, no-op and recreate, and the fingerprint key the sink signs with.
 
-use sealsync::desired::{FingerprintKey, SecretBytes};
-use sealsync::sink::kube::{hmac_key, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL};
-use sealsync::sink::{ApplyOutcome, Sink};
+use sealsync_agent::desired::{FingerprintKey, SecretBytes};
+use sealsync_agent::sink::kube::{hmac_key, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL};
+use sealsync_agent::sink::{ApplyOutcome, Sink};
 use std::sync::Arc;
 
 use super::harness::{desired, value, Cluster, OWN_NS};
@@ -129,7 +129,7 @@ async fn immutable_secrets_and_type_changes_are_recreated() {
     assert_eq!(second.immutable, Some(true));
 
     d.secret_type = "kubernetes.io/basic-auth".into();
-    d.data = sealsync::desired::SmallMap::from([
+    d.data = sealsync_agent::desired::SmallMap::from([
         ("username".to_string(), SecretBytes::new(b"u".to_vec())),
         ("password".to_string(), SecretBytes::new(b"v3-pw".to_vec())),
     ]);

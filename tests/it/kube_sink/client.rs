@@ -1,4 +1,4 @@
-//! The agent's Kubernetes client (src/sink/kube/client.rs): kube's middleware over the agent's pool.
+//! The agent's Kubernetes client (crates/agent/src/sink/kube/client.rs): kube's middleware over the agent's pool.
 //! Every other kube sink test also runs through it (the harness builds it); these check what only it
 //! decides.
 
@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::{Api, Config};
 use kube_api_test_server::{FaultSpec, Verb};
-use sealsync::sink::kube::client::{build, ClientError};
+use sealsync_agent::sink::kube::client::{build, ClientError};
 
 use super::harness::Cluster;
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::ListParams;
-use sealsync::desired::SecretKey;
-use sealsync::sink::DriftKind;
-use sealsync::sink::{ApplyOutcome, Sink};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::DriftKind;
+use sealsync_agent::sink::{ApplyOutcome, Sink};
 
 use super::harness::{
     b64, create_unmanaged, desired, restored, value, within, Agent, Cluster, REVERT_DEADLINE,
@@ -278,7 +278,7 @@ async fn another_writer_fighting_gets_one_event_series_and_held_off_reverts() {
     use k8s_openapi::api::events::v1::Event;
     use kube::api::PostParams;
     use kube::Api;
-    use sealsync::sink::kube::DriftOutcome;
+    use sealsync_agent::sink::kube::DriftOutcome;
 
     let c = Cluster::start().await;
     let mut agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;

@@ -1,8 +1,8 @@
 //! Warning Events on the managed Secrets declared by a file that fails to decrypt: once per failure,
 //! never on a Secret that is not sealsync's, never with a value.
 
-use sealsync::desired::SecretKey;
-use sealsync::documents::{Reason, Refusal};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::documents::{Reason, Refusal};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster};
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use kube::api::PostParams;
 use kube_api_test_server::{FaultSpec, TestServer, Verb};
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::DriftOutcome;
-use sealsync::sink::DriftKind;
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::DriftOutcome;
+use sealsync_agent::sink::DriftKind;
 
 use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
 
@@ -199,7 +199,7 @@ async fn a_secret_whose_namespace_was_deleted_is_reported_failing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
-    use sealsync::sink::{ApplyOutcome, Sink};
+    use sealsync_agent::sink::{ApplyOutcome, Sink};
 
     let c = Cluster::start().await;
     let sink = c.sink(&["team-a"]).await;

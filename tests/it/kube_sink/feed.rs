@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube_api_test_server::TestServer;
-use sealsync::reconcile::{Applier, ApplyReport, DesiredState};
-use sealsync::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use sealsync_agent::reconcile::{Applier, ApplyReport, DesiredState};
+use sealsync_agent::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
 

@@ -12,12 +12,14 @@ use k8s_openapi::ByteString;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, Config};
 use kube_api_test_server::TestServer;
-use sealsync::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, SmallMap, Source};
-use sealsync::sink::kube::{
+use sealsync_agent::desired::{
+    DesiredSecret, FingerprintKey, SecretBytes, SecretKey, SmallMap, Source,
+};
+use sealsync_agent::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftReport, KubeSink, Ownership, Recorder,
     MANAGED_BY_LABEL,
 };
-use sealsync::sink::{ApplyOutcome, Sink};
+use sealsync_agent::sink::{ApplyOutcome, Sink};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +42,9 @@ impl Cluster {
 
     pub async fn start_with(builder: kube_api_test_server::Builder) -> Cluster {
         let server = builder.start().await.unwrap();
-        // The agent's own client (src/sink/kube/client.rs), so every kube sink test runs through it.
+        // The agent's own client (crates/agent/src/sink/kube/client.rs), so every kube sink test runs through it.
         let client =
-            sealsync::sink::kube::client::build(Config::new(server.url().parse().unwrap()))
+            sealsync_agent::sink::kube::client::build(Config::new(server.url().parse().unwrap()))
                 .unwrap();
         let dir = tempfile::tempdir().unwrap();
         server

@@ -12,9 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Owne
 use k8s_openapi::ByteString;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
-use sealsync::sink::{ApplyOutcome, Sink, SinkError};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
+use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 
 use super::harness::{desired, value, within, Agent, Cluster, OWN_NS};
 use super::ownership::allowing_adoption;
@@ -30,7 +30,7 @@ fn instance(name: &str) -> Ownership {
     }
 }
 
-fn keys(listed: Vec<sealsync::sink::ManagedSecret>) -> Vec<String> {
+fn keys(listed: Vec<sealsync_agent::sink::ManagedSecret>) -> Vec<String> {
     let mut out: Vec<String> = listed.into_iter().map(|m| m.key.to_string()).collect();
     out.sort();
     out
@@ -79,7 +79,7 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
         .await
         .unwrap()
     {
-        ApplyOutcome::Refused(sealsync::reason::Reason::OwnedByOtherInstance, why) => {
+        ApplyOutcome::Refused(sealsync_agent::reason::Reason::OwnedByOtherInstance, why) => {
             assert!(why.contains("repo-b"), "{why}")
         }
         other => panic!("a write onto another instance's Secret: {other:?}"),

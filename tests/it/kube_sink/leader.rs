@@ -6,7 +6,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::Api;
-use sealsync::leader::{LeaderConfig, LeaderElector};
+use sealsync_agent::leader::{LeaderConfig, LeaderElector};
 
 use super::harness::{within, Cluster, OWN_NS};
 

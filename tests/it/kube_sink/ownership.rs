@@ -1,8 +1,8 @@
 //! What the sink may touch: permitted namespaces only, never an unmanaged Secret unless adopted.
 
-use sealsync::desired::SecretKey;
-use sealsync::sink::kube::{Ownership, MANAGED_BY_LABEL};
-use sealsync::sink::{ApplyOutcome, Sink, SinkError};
+use sealsync_agent::desired::SecretKey;
+use sealsync_agent::sink::kube::{Ownership, MANAGED_BY_LABEL};
+use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 use std::sync::Arc;
 
 use super::harness::{create_unmanaged, desired, value, Cluster};
@@ -87,7 +87,7 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
     // The file asks for adoption; the operator has not allowed it.
     d.adopt = true;
     match sink.apply(&Arc::new(d.clone())).await.unwrap() {
-        ApplyOutcome::Refused(sealsync::reason::Reason::AdoptionRefused, why) => {
+        ApplyOutcome::Refused(sealsync_agent::reason::Reason::AdoptionRefused, why) => {
             assert!(why.contains("--allow-adopt"), "{why}")
         }
         other => panic!("adoption without --allow-adopt: {other:?}"),

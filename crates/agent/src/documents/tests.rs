@@ -1,0 +1,224 @@
+//! Classification of real sops files and hand-written manifests.
+
+use std::path::Path;
+
+use crate::keys::{Identities, IdentitySource};
+use crate::policy::{Fallback, NamespacePolicy, PolicyRule};
+
+use super::*;
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/sops")
+            .join(rel),
+    )
+    .unwrap()
+}
+
+fn identities(key: &str) -> Identities {
+    let mut ids = Identities::default();
+    ids.add(IdentitySource::File {
+        path: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/sops/keys")
+            .join(key),
+        origin: "test".into(),
+    })
+    .unwrap();
+    ids
+}
+
+fn classify_with(key: &str, policy: NamespacePolicy, path: &str, bytes: &[u8]) -> FileOutcome {
+    let ids = identities(key);
+    let c = Classifier {
+        identities: &ids,
+        decryption: &DecryptionPolicy::default(),
+        policy: &policy,
+        default_namespace: "default",
+        max_file_size: 1024 * 1024,
+    };
+    c.classify(path, bytes, "c0ffee")
+}
+
+fn classify(path: &str, bytes: &[u8]) -> FileOutcome {
+    classify_with(
+        "all-three.agekeys",
+        NamespacePolicy::new(vec![], Fallback::AllowAll),
+        path,
+        bytes,
+    )
+}
+
+#[test]
+fn sops_secret_becomes_desired() {
+    let out = classify("apps/db.yaml", &fixture("enc/secret-stringdata.yaml"));
+    assert!(out.refused.is_empty(), "{:?}", out.refused);
+    let s = &out.secrets[0];
+    assert_eq!(s.key, SecretKey::new("payments", "db-credentials"));
+    assert_eq!(s.data["username"].expose(), b"payments_rw");
+    assert_eq!(s.labels["app"], "payments");
+    assert_eq!(s.source.path, "apps/db.yaml");
+    assert_eq!(s.source.commit, "c0ffee");
+}
+
+#[test]
+fn base64_data_is_decoded() {
+    let out = classify("tls.yaml", &fixture("enc/secret-data.yaml"));
+    let s = &out.secrets[0];
+    assert_eq!(s.secret_type, "kubernetes.io/tls");
+    assert!(s.data["tls.crt"]
+        .expose()
+        .starts_with(b"-----BEGIN CERTIFICATE-----"));
+}
+
+#[test]
+fn multi_document_sops_file() {
+    let out = classify("multi.yaml", &fixture("enc/multi.yaml"));
+    let names: Vec<_> = out.secrets.iter().map(|s| s.key.to_string()).collect();
+    assert_eq!(names, ["default/first", "default/second"]);
+}
+
+#[test]
+fn tampered_and_keyless_files_are_refused_by_reason() {
+    let out = classify("t.yaml", &fixture("enc/tampered-mac.yaml"));
+    assert_eq!(out.refused[0].reason, Reason::Mac);
+    assert!(out.secrets.is_empty());
+    let out = classify("t.yaml", &fixture("enc/tampered-value.yaml"));
+    assert_eq!(out.refused[0].reason, Reason::Decrypt);
+    let out = classify_with(
+        "outsider.agekey",
+        NamespacePolicy::new(vec![], Fallback::AllowAll),
+        "o.yaml",
+        &fixture("enc/secret-stringdata.yaml"),
+    );
+    assert_eq!(out.refused[0].reason, Reason::NoKey);
+    assert!(out.refused[0]
+        .to_string()
+        .starts_with("o.yaml: cannot decrypt"));
+}
+
+#[test]
+fn plain_documents() {
+    let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\n  namespace: ns\n  annotations:\n    sealsync.dev/adopt: \"true\"\nstringData:\n  a: b\ndata:\n  c: aGk=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n---\n---\nfoo: bar\n";
+    let out = classify("p.yaml", yaml);
+    assert_eq!(out.secrets.len(), 1);
+    assert!(out.secrets[0].adopt);
+    assert_eq!(out.secrets[0].data["c"].expose(), b"hi");
+    assert_eq!(out.ignored[0].kind, "ConfigMap");
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].reason, Reason::Invalid);
+    assert_eq!(out.refused[0].document, Some(4));
+}
+
+#[test]
+fn stripped_and_invalid_secrets() {
+    let stripped = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  p: ENC[AES256_GCM,data:aaa=,iv:bbb=,tag:ccc=,type:str]\n";
+    assert_eq!(
+        classify("s.yaml", stripped).refused[0].reason,
+        Reason::StrippedMetadata
+    );
+    for (doc, needle) in [
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: Bad_Name\n",
+            "invalid Secret name",
+        ),
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ok\n  namespace: -x\n",
+            "invalid namespace",
+        ),
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ok\ndata:\n  k: '%%%'\n",
+            "not valid base64",
+        ),
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ok\nstringData:\n  k: 3\n",
+            "must be a string",
+        ),
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ok\nstringData:\n  a/b: x\n",
+            "invalid key",
+        ),
+    ] {
+        let out = classify("i.yaml", doc.as_bytes());
+        assert_eq!(out.refused.len(), 1, "{doc}");
+        assert!(
+            out.refused[0].message.contains(needle),
+            "{}",
+            out.refused[0].message
+        );
+    }
+    let broken = classify("b.yaml", b"key: [unclosed\n");
+    assert_eq!(broken.refused[0].reason, Reason::Parse);
+    assert!(classify("e.yaml", b"").refused.is_empty());
+    assert!(classify("e.yaml", b"# only a comment\n").secrets.is_empty());
+}
+
+#[test]
+fn unresolved_references_are_refused() {
+    let doc = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: r\nstringData:\n  p: <path:secret/data/x#p>\n";
+    assert_eq!(
+        classify("r.yaml", doc).refused[0].reason,
+        Reason::Unresolved
+    );
+}
+
+#[test]
+fn namespace_policy_is_enforced() {
+    let policy = NamespacePolicy::new(
+        vec![PolicyRule::parse("apps/team-a/**=team-a").unwrap()],
+        Fallback::AllowAll,
+    );
+    let doc = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n  namespace: team-b\nstringData:\n  a: b\n";
+    let out = classify_with("one.agekey", policy, "apps/team-a/x.yaml", doc);
+    assert_eq!(out.refused[0].reason, Reason::Policy);
+    assert!(
+        out.refused[0].message.contains("team-a"),
+        "{}",
+        out.refused[0].message
+    );
+}
+
+#[test]
+fn oversize_files_and_secrets() {
+    let ids = identities("one.agekey");
+    let policy = NamespacePolicy::new(vec![], Fallback::AllowAll);
+    let c = Classifier {
+        identities: &ids,
+        decryption: &DecryptionPolicy::default(),
+        policy: &policy,
+        default_namespace: "default",
+        max_file_size: 10,
+    };
+    let out = c.classify("big.yaml", &[b'a'; 11], "c");
+    assert_eq!(out.refused[0].reason, Reason::TooLarge);
+    let big = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: big\nstringData:\n  a: {}\n",
+        "x".repeat(MAX_SECRET_SIZE + 1)
+    );
+    let out = classify("big.yaml", big.as_bytes());
+    assert_eq!(out.refused[0].reason, Reason::TooLarge);
+}
+
+#[test]
+fn duplicates_are_refused_on_both_sides() {
+    let doc = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: same\n  namespace: ns\nstringData:\n  a: b\n";
+    let mut files = vec![
+        ("a.yaml".to_string(), classify("a.yaml", doc)),
+        ("b.yaml".to_string(), classify("b.yaml", doc)),
+    ];
+    refuse_duplicates(&mut files);
+    for (_, outcome) in &files {
+        assert!(outcome.secrets.is_empty());
+        assert_eq!(outcome.refused[0].reason, Reason::Duplicate);
+        assert!(outcome.refused[0].message.contains("a.yaml, b.yaml"));
+    }
+}
+
+#[test]
+fn no_value_appears_in_any_refusal() {
+    let out = classify("t.yaml", &fixture("enc/tampered-mac.yaml"));
+    let text = format!("{out:?}");
+    for secret in ["payments_rw", "c0rrect horse"] {
+        assert!(!text.contains(secret));
+    }
+}
