@@ -138,6 +138,16 @@ impl Agent {
 
     /// The agent of the kube-sink tests: team-a's Secrets from `apps/`, polling hourly.
     pub fn start(fx: &Fixture, cluster: &Cluster, name: &str) -> Agent {
+        Agent::start_with(fx, cluster, name, |_| {})
+    }
+
+    /// As [`Agent::start`], with more arguments or environment set by `more`.
+    pub fn start_with(
+        fx: &Fixture,
+        cluster: &Cluster,
+        name: &str,
+        more: impl FnOnce(&mut Command),
+    ) -> Agent {
         let port = free_port();
         let log = fx.dir.path().join(format!("{name}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_sealsync"));
@@ -162,6 +172,7 @@ impl Agent {
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("POD_NAMESPACE", "sealsync")
             .env("POD_NAME", name);
+        more(&mut command);
         Agent::spawn(command, port, log)
     }
 

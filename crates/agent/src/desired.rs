@@ -125,6 +125,8 @@ impl DesiredSecret {
     ///
     /// Computed afresh at every call: see `shared_fingerprint` for Secrets that no longer change.
     pub fn fingerprint(&self, key: &FingerprintKey) -> String {
+        #[cfg(test)]
+        tests_support::FINGERPRINTS.with(|n| n.set(n.get() + 1));
         let mut mac = key.mac();
         let mut field = |bytes: &[u8]| {
             mac.update(&(bytes.len() as u64).to_be_bytes());
@@ -218,6 +220,16 @@ impl fmt::Debug for FingerprintKey {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
+
+    thread_local! {
+        /// How many fingerprints (HMACs over every value) this thread computed.
+        pub static FINGERPRINTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The count of fingerprints computed on this thread so far.
+    pub fn fingerprints() -> usize {
+        FINGERPRINTS.with(std::cell::Cell::get)
+    }
 
     pub fn sample() -> DesiredSecret {
         let mut data = SmallMap::new();

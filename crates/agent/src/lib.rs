@@ -15,6 +15,7 @@ pub mod leader;
 pub mod names;
 pub mod ops;
 pub mod policy;
+pub mod reason;
 pub mod reconcile;
 pub mod references;
 pub mod sink;

@@ -1,10 +1,11 @@
 //! Drift by hand (kubectl patch, label, delete, edit) reverted by the drift watch, and what it reports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::ListParams;
 use sealsync_agent::desired::SecretKey;
-use sealsync_agent::sink::kube::DriftKind;
+use sealsync_agent::sink::DriftKind;
 use sealsync_agent::sink::{ApplyOutcome, Sink};
 
 use super::harness::{
@@ -223,12 +224,12 @@ async fn no_event_message_label_or_annotation_carries_a_value() {
     create_unmanaged(&c, "team-a", "three", "PLAINTEXT-theirs").await;
     let mut three = desired("team-a", "three", "PLAINTEXT-gamma-11aa");
     assert_eq!(
-        agent.sink.apply(&three).await.unwrap(),
+        agent.sink.apply(&Arc::new(three.clone())).await.unwrap(),
         ApplyOutcome::RefusedUnmanaged
     );
     three.adopt = true;
     assert_eq!(
-        agent.sink.apply(&three).await.unwrap(),
+        agent.sink.apply(&Arc::new(three.clone())).await.unwrap(),
         ApplyOutcome::Updated
     );
 

@@ -1,11 +1,13 @@
 //! The drift watch through API server faults: failing PATCHes, dropped watches, compacted history.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::PostParams;
 use kube_api_test_server::{FaultSpec, TestServer, Verb};
 use sealsync_agent::desired::SecretKey;
-use sealsync_agent::sink::kube::{DriftKind, DriftOutcome};
+use sealsync_agent::sink::kube::DriftOutcome;
+use sealsync_agent::sink::DriftKind;
 
 use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
 
@@ -210,7 +212,10 @@ async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
     c.server
         .fail_next(FaultSpec::new(Verb::Patch, 409).resource("secrets"));
     c.server.clear_requests();
-    let outcome = sink.apply(&desired("team-a", "db", "pw")).await.unwrap();
+    let outcome = sink
+        .apply(&Arc::new(desired("team-a", "db", "pw")))
+        .await
+        .unwrap();
     assert_eq!(outcome, ApplyOutcome::Created);
     assert_eq!(c.secret_patches(), [500, 500, 409, 201]);
 
@@ -222,7 +227,7 @@ async fn transient_api_errors_on_apply_are_retried_within_the_pass() {
     );
     c.server.clear_requests();
     let err = sink
-        .apply(&desired("team-a", "db", "other"))
+        .apply(&Arc::new(desired("team-a", "db", "other")))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");

@@ -10,22 +10,16 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube_api_test_server::TestServer;
-use sealsync_agent::desired::FingerprintKey;
 use sealsync_agent::reconcile::{Applier, ApplyReport, DesiredState};
 use sealsync_agent::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
 
 /// The next pass over the same desired Secrets (nothing touched in git).
-async fn pass(
-    applier: &mut Applier,
-    agent: &Agent,
-    state: &mut DesiredState,
-    key: &FingerprintKey,
-) -> ApplyReport {
+async fn pass(applier: &mut Applier, agent: &Agent, state: &mut DesiredState) -> ApplyReport {
     state.pass += 1;
     state.touched.clear();
-    applier.apply(&agent.sink, state, key, 0.5).await
+    applier.apply(&agent.sink, state, 0.5).await
 }
 
 fn secret_lists(c: &Cluster) -> usize {
@@ -45,18 +39,17 @@ async fn passes_visit_what_the_drift_watch_reports() {
         desired("team-a", "two", "pw-2"),
     ];
     let agent = Agent::start(&c, &["team-a"], secrets.clone()).await;
-    let key = c.fingerprint_key().await;
     let mut state = DesiredState::default();
     for d in &secrets {
         state.secrets.insert(d.key.clone(), Arc::new(d.clone()));
     }
     let mut applier = Applier::new();
-    let first = pass(&mut applier, &agent, &mut state, &key).await;
+    let first = pass(&mut applier, &agent, &mut state).await;
     assert!(!first.partial && first.failures() == 0);
 
     // Nothing changed anywhere: nothing visited, nothing listed.
     c.server.clear_requests();
-    let quiet = pass(&mut applier, &agent, &mut state, &key).await;
+    let quiet = pass(&mut applier, &agent, &mut state).await;
     assert!(quiet.partial, "the drift watch feeds the pass");
     assert!(quiet.results.is_empty() && quiet.pruned.is_empty());
     assert_eq!(quiet.skipped, 2);
@@ -80,7 +73,7 @@ async fn passes_visit_what_the_drift_watch_reports() {
         .unwrap();
     let mut pruned = Vec::new();
     for _ in 0..50 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
+        let report = pass(&mut applier, &agent, &mut state).await;
         assert!(report.partial);
         pruned.extend(report.pruned.iter().map(|k| k.to_string()));
         if !pruned.is_empty() {
@@ -104,7 +97,7 @@ async fn passes_visit_what_the_drift_watch_reports() {
     c.server.drop_watches();
     let mut full = false;
     for _ in 0..100 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
+        let report = pass(&mut applier, &agent, &mut state).await;
         if !report.partial {
             full = true;
             break;
@@ -113,7 +106,7 @@ async fn passes_visit_what_the_drift_watch_reports() {
     }
     assert!(full, "a pass after the re-list lists everything");
     assert!(secret_lists(&c) > 0);
-    let after = pass(&mut applier, &agent, &mut state, &key).await;
+    let after = pass(&mut applier, &agent, &mut state).await;
     assert!(after.partial && after.failures() == 0);
     agent.stop().await;
 }

@@ -2,6 +2,7 @@
 //! `kubectl`, desired Secrets, and an agent (the sink with its drift watch) running against it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Secret};
@@ -269,7 +270,10 @@ impl Agent {
         let watch = spawn_drift_watch(sink.clone(), store.clone(), tx, stop.clone());
         for d in secrets {
             store.insert(d.clone());
-            assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
+            assert_eq!(
+                sink.apply(&Arc::new(d.clone())).await.unwrap(),
+                ApplyOutcome::Created
+            );
         }
         // Let the watches list and settle before anything is changed by hand.
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -3,6 +3,7 @@
 //! Secret another controller owns; `run --once` does not write behind a running leader's back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -41,11 +42,15 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
     let a = c.sink_as(&["team-a"], instance("repo-a")).await;
     let b = c.sink_as(&["team-a"], instance("repo-b")).await;
     assert_eq!(
-        a.apply(&desired("team-a", "one", "pw-a")).await.unwrap(),
+        a.apply(&Arc::new(desired("team-a", "one", "pw-a")))
+            .await
+            .unwrap(),
         ApplyOutcome::Created
     );
     assert_eq!(
-        b.apply(&desired("team-a", "two", "pw-b")).await.unwrap(),
+        b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+            .await
+            .unwrap(),
         ApplyOutcome::Created
     );
     let two = c.secrets("team-a").get("two").await.unwrap();
@@ -69,8 +74,14 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
 
     // Both repositories declare `two`: the second agent does not take it over.
     c.server.clear_requests();
-    match a.apply(&desired("team-a", "two", "pw-a")).await.unwrap() {
-        ApplyOutcome::Refused(why) => assert!(why.contains("repo-b"), "{why}"),
+    match a
+        .apply(&Arc::new(desired("team-a", "two", "pw-a")))
+        .await
+        .unwrap()
+    {
+        ApplyOutcome::Refused(sealsync_agent::reason::Reason::OwnedByOtherInstance, why) => {
+            assert!(why.contains("repo-b"), "{why}")
+        }
         other => panic!("a write onto another instance's Secret: {other:?}"),
     }
     assert!(c.secret_patches().is_empty(), "nothing written");
@@ -94,7 +105,7 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
     let c = Cluster::start().await;
     let default = c.sink(&["team-a"]).await;
     default
-        .apply(&desired("team-a", "old", "pw"))
+        .apply(&Arc::new(desired("team-a", "old", "pw")))
         .await
         .unwrap();
     // As an agent of the previous version left it: managed, no instance label.
@@ -117,7 +128,10 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
     assert_eq!(keys(fresh.list_managed().await.unwrap()), ["team-a/old"]);
     // Applied again, it carries the default instance's label (the agent's own namespace).
     assert_eq!(
-        fresh.apply(&desired("team-a", "old", "pw")).await.unwrap(),
+        fresh
+            .apply(&Arc::new(desired("team-a", "old", "pw")))
+            .await
+            .unwrap(),
         ApplyOutcome::Updated
     );
     let old = c.secrets("team-a").get("old").await.unwrap();
@@ -135,10 +149,14 @@ async fn the_drift_watch_of_one_instance_ignores_another_instances_secrets() {
     // Instance A desires `two` as well (it is refused there), B owns it.
     a.store.insert(desired("team-a", "two", "pw-a"));
     let b = c.sink_as(&["team-a"], instance("repo-b")).await;
-    b.apply(&desired("team-a", "two", "pw-b")).await.unwrap();
+    b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+        .await
+        .unwrap();
     c.patch_password("team-a", "two", "edited-by-hand");
     c.kubectl(&["-n", "team-a", "delete", "secret", "two"]);
-    b.apply(&desired("team-a", "two", "pw-b")).await.unwrap();
+    b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+        .await
+        .unwrap();
     c.patch_password("team-a", "two", "edited-again");
     // A's own Secret, edited, is still put back: the watch runs, and saw nothing of B's.
     c.patch_password("team-a", "one", "edited-by-hand");
@@ -238,8 +256,8 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
     ] {
         let mut d = desired("team-a", name, "ours");
         d.adopt = true;
-        match sink.apply(&d).await.unwrap() {
-            ApplyOutcome::Refused(why) => assert!(why.contains(expected), "{name}: {why}"),
+        match sink.apply(&Arc::new(d.clone())).await.unwrap() {
+            ApplyOutcome::Refused(_, why) => assert!(why.contains(expected), "{name}: {why}"),
             other => panic!("{name} adopted: {other:?}"),
         }
         let live = c.secrets("team-a").get(name).await.unwrap();
@@ -257,7 +275,10 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
     ]);
     let mut d = desired("team-a", "manual", "ours");
     d.adopt = true;
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

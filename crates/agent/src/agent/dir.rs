@@ -29,9 +29,9 @@ pub async fn run(
     let key = FingerprintKey::generate();
     // One pass inspects everything anyway; a long-running agent watches the root instead.
     let sink = if config.once {
-        DirSink::with_key(root.to_path_buf(), key.clone())
+        DirSink::with_key(root.to_path_buf(), key)
     } else {
-        DirSink::watched(root.to_path_buf(), key.clone())
+        DirSink::watched(root.to_path_buf(), key)
     }
     .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
     let mut engine = run::engine(config, identities, "default")?;
@@ -40,7 +40,7 @@ pub async fn run(
         config,
         git,
         &mut engine,
-        (&sink, &key),
+        &sink,
         Wakeups { triggers, shutdown },
         &mut report::Publisher(state),
     )

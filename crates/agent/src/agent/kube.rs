@@ -8,28 +8,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::desired::FingerprintKey;
+use crate::reason::Reason;
 use crate::git::{GitError, GitSource};
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
-use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::ops::{OpsState, SecretState, SecretStatus, Timestamp};
 use crate::reconcile::{DesiredState, Engine};
 use crate::sink::kube::{
-    hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
-    Ownership, Recorder,
+    hmac_key, spawn_drift_watch, DesiredStore, DriftOutcome, DriftReport, KubeSink, Ownership,
+    Recorder,
 };
 
 use super::config::AgentConfig;
 use super::report;
 use super::run::{self, exit, Fatal, Wakeups};
-
-fn metric_kind(kind: DriftKind) -> ops::DriftKind {
-    match kind {
-        DriftKind::Edited => ops::DriftKind::Edited,
-        DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
-        DriftKind::Deleted => ops::DriftKind::Deleted,
-    }
-}
 
 /// The `/status` entry of a drift handled by the watch: its source and commit kept.
 fn drift_status(report: &DriftReport) -> SecretStatus {
@@ -127,7 +119,7 @@ pub async fn run(
         client.clone(),
         own_namespace.clone(),
         namespaces,
-        key.clone(),
+        key,
         recorder,
         ownership,
     );
@@ -139,8 +131,8 @@ pub async fn run(
         while let Some(report) = reports.recv().await {
             counting.status.upsert_secret(drift_status(&report));
             match report.outcome {
-                DriftOutcome::Failed(_) => counting.metrics.error(ops::ErrorReason::Sink),
-                _ => counting.metrics.drift_reverted(metric_kind(report.kind)),
+                DriftOutcome::Failed(_) => counting.metrics.error(Reason::Sink),
+                _ => counting.metrics.drift_reverted(report.kind),
             }
         }
     });
@@ -158,7 +150,6 @@ pub async fn run(
         git,
         engine,
         sink: &sink,
-        key: &key,
         observer: Observer {
             state,
             sink: &sink,
@@ -187,7 +178,6 @@ struct Passes<'a> {
     git: Arc<Mutex<GitSource>>,
     engine: Engine,
     sink: &'a KubeSink,
-    key: &'a FingerprintKey,
     observer: Observer<'a>,
     triggers: &'a mut mpsc::Receiver<()>,
 }
@@ -199,7 +189,7 @@ impl Passes<'_> {
             self.config,
             self.git.clone(),
             &mut self.engine,
-            (self.sink, self.key),
+            self.sink,
             Wakeups {
                 triggers: &mut *self.triggers,
                 shutdown,

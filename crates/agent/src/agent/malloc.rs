@@ -14,7 +14,7 @@ pub fn limit_arenas(arenas: i32, set_by_environment: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a malloc parameter; M_ARENA_MAX takes any positive count.
     unsafe {
-        glibc::mallopt(glibc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = arenas;
@@ -26,19 +26,6 @@ pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers and is thread-safe (it locks each arena).
     unsafe {
-        glibc::malloc_trim(0);
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod glibc {
-    use std::ffi::c_int;
-
-    /// `<malloc.h>`: `#define M_ARENA_MAX -8`.
-    pub const M_ARENA_MAX: c_int = -8;
-
-    extern "C" {
-        pub fn mallopt(param: c_int, value: c_int) -> c_int;
-        pub fn malloc_trim(pad: usize) -> c_int;
+        libc::malloc_trim(0);
     }
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::desired::FingerprintKey;
 use crate::documents::Refusal;
 use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
 use crate::keys::{Identities, IdentitySource};
@@ -158,7 +157,7 @@ impl Pass {
                 matches!(
                     r,
                     SecretResult::Applied(
-                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
+                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(..)
                     )
                 )
             })
@@ -183,7 +182,6 @@ pub async fn reconcile_once<S: Sink>(
     (engine, applier): (&mut Engine, &mut Applier),
     sink: &S,
     snapshot: &Snapshot,
-    key: &FingerprintKey,
     prune_max_share: f64,
     observer: &mut impl PassObserver,
 ) -> Pass {
@@ -193,7 +191,7 @@ pub async fn reconcile_once<S: Sink>(
     let state = engine.desired(&snapshot);
     let desired_took = started.elapsed();
     observer.desired(&state);
-    let report = applier.apply(sink, &state, key, prune_max_share).await;
+    let report = applier.apply(sink, &state, prune_max_share).await;
     let took = started.elapsed();
     log_pass(
         &state,
@@ -236,7 +234,7 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
                 "a Secret of this name exists and is not managed by sealsync: left alone (annotate the document sealsync.dev/adopt: \"true\" to take it over)"
             ),
             // The sink logged the reason when it refused.
-            SecretResult::Applied(ApplyOutcome::Refused(_)) => {}
+            SecretResult::Applied(ApplyOutcome::Refused(..)) => {}
             SecretResult::Applied(ApplyOutcome::Unchanged) => {}
             SecretResult::Failed(e) => tracing::error!(secret = %key, "apply failed: {e}"),
         }
@@ -300,7 +298,7 @@ pub async fn run_loop<S: Sink>(
     config: &AgentConfig,
     git: Arc<Mutex<GitSource>>,
     engine: &mut Engine,
-    (sink, key): (&S, &FingerprintKey),
+    sink: &S,
     wakeups: Wakeups<'_>,
     observer: &mut impl PassObserver,
 ) -> u8 {
@@ -354,7 +352,6 @@ pub async fn run_loop<S: Sink>(
             (engine, &mut applier),
             sink,
             &snapshot,
-            key,
             config.prune_max_share,
             observer,
         )

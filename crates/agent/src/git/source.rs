@@ -26,7 +26,8 @@ pub struct GitSource {
     cache: Arc<CacheRepo>,
     last_good: Option<Arc<Snapshot>>,
     last_stats: Option<FetchStats>,
-    interrupt: Arc<AtomicBool>,
+    /// The flag gix's fetch polls to abort; nothing sets it today (a shutdown lets a fetch finish).
+    interrupt: AtomicBool,
 }
 
 /// What one successful fetch did.
@@ -72,7 +73,7 @@ impl GitSource {
             cache,
             last_good: None,
             last_stats: None,
-            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt: AtomicBool::new(false),
         };
         source.last_good = source.load_last_good_from_cache(&repo);
         Ok(source)
@@ -81,12 +82,6 @@ impl GitSource {
     /// The remote URL with credentials redacted, for logs and status.
     pub fn display_url(&self) -> &str {
         &self.settings.display_url
-    }
-
-    /// A flag that aborts a running fetch when set (the fetch then fails with [`GitError::Interrupted`]).
-    /// It stays set, so later fetches are interrupted too: it is meant for shutdown.
-    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.interrupt)
     }
 
     /// Fetches the configured reference and reads the configured paths at its commit.

@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::ops::metrics::tests::{parse_openmetrics, FAMILIES};
-use crate::ops::metrics::ErrorReason;
 use crate::ops::status::tests::sample_status;
 use crate::ops::webhook::tests::{GITHUB_DOC_BODY, GITHUB_DOC_SECRET, GITHUB_DOC_SIGNATURE};
+use crate::reason::Reason;
 
 struct Server {
     addr: SocketAddr,
@@ -176,7 +176,7 @@ async fn readyz_is_503_until_the_first_reconcile() {
 #[tokio::test]
 async fn metrics_are_openmetrics_with_every_family() {
     let server = Server::start(None).await;
-    server.state.metrics.error(ErrorReason::Decrypt);
+    server.state.metrics.error(Reason::Decrypt);
     server.state.set_leader(true);
     let reply = get(&server, "/metrics").await;
     assert_eq!(reply.status, 200);

@@ -45,12 +45,30 @@ async fn settled(prefix: &str, count: usize, password: &str) -> (TempDir, DirSin
     (tmp, sink, desired)
 }
 
+/// The HMAC over a Secret's values is computed once: the pass's comparison with the listing and the
+/// sink's write share it, pass after pass, because the Secret is shared and the sink owns the key.
+#[tokio::test]
+async fn each_secret_is_fingerprinted_once_across_passes() {
+    let (_tmp, sink) = watched();
+    let secrets: Vec<_> = (0..3).map(|i| secret(&format!("s{i}"), "pw")).collect();
+    let desired = state(&secrets);
+    let before = crate::desired::tests_support::fingerprints();
+    settle(&sink, &desired).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
+    assert_eq!(report.failures(), 0);
+    assert_eq!(
+        crate::desired::tests_support::fingerprints() - before,
+        3,
+        "one HMAC per Secret"
+    );
+}
+
 /// Runs passes until one inspects nothing (the events of the sink's own writes have arrived and
 /// been checked), at most 100 times.
 async fn settle(sink: &DirSink, state: &DesiredState) {
     for _ in 0..100 {
         let before = sink.inspected();
-        let report = reconcile::apply(sink, state, &key(), 0.5).await;
+        let report = reconcile::apply(sink, state, 0.5).await;
         assert_eq!(report.failures(), 0);
         if sink.inspected() == before {
             return;
@@ -68,7 +86,7 @@ async fn pass_until(
 ) -> Vec<SecretResult> {
     let mut results = Vec::new();
     for _ in 0..100 {
-        let report = reconcile::apply(sink, state, &key(), 0.5).await;
+        let report = reconcile::apply(sink, state, 0.5).await;
         results.extend(report.results.into_values());
         if done() {
             return results;
@@ -87,18 +105,18 @@ async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
     let (_tmp, sink) = watched();
     let secrets: Vec<_> = (0..20).map(|i| secret(&format!("s{i}"), "one")).collect();
     let mut desired = state(&secrets);
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(report.count(&ApplyOutcome::Created), 20);
 
     // A write is read back once by the next pass (a change by hand inside a version directory before
     // its watch exists makes no event); after that, a pass reads nothing.
     let before = sink.inspected();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(sink.inspected(), before + 20, "the 20 writes read back");
     assert_eq!(report.count(&ApplyOutcome::Unchanged), 20);
     settle(&sink, &desired).await;
     let before = sink.inspected();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(sink.inspected(), before, "nothing changed: nothing read");
     assert_eq!(report.count(&ApplyOutcome::Unchanged), 20);
 
@@ -106,11 +124,11 @@ async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
     desired
         .secrets
         .insert(changed.key.clone(), Arc::new(changed));
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(sink.inspected(), before + 1, "only the Secret git changed");
     assert_eq!(report.count(&ApplyOutcome::Updated), 1);
     assert_eq!(read(sink.root(), "s7"), "two");
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(
         sink.inspected(),
         before + 2,
@@ -125,12 +143,12 @@ async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
 async fn an_edit_right_after_a_write_is_restored_by_the_next_pass() {
     let (_tmp, sink) = watched();
     let desired = state(&[secret("s0", "orig")]);
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(report.count(&ApplyOutcome::Created), 1);
     let real = fs::canonicalize(sink.root().join("team-a/s0/password")).unwrap();
     fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
     fs::write(&real, "hacked").unwrap();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(report.count(&ApplyOutcome::Updated), 1);
     assert_eq!(read(sink.root(), "s0"), "orig");
 }
@@ -171,7 +189,10 @@ async fn a_managed_directory_that_appears_on_disk_is_listed_and_pruned() {
     // A Secret directory made by another sink instance with the same root (a restore from backup,
     // a second agent): sealsync's mark is on it, git no longer declares it.
     let other = DirSink::with_key(sink.root().to_path_buf(), key()).unwrap();
-    other.apply(&secret("stale", "old")).await.unwrap();
+    other
+        .apply(&Arc::new(secret("stale", "old")))
+        .await
+        .unwrap();
     let stale = sink.root().join("team-a/stale");
     for _ in 0..100 {
         let listed = sink.list_managed().await.unwrap();
@@ -180,7 +201,7 @@ async fn a_managed_directory_that_appears_on_disk_is_listed_and_pruned() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(report.pruned, vec![SecretKey::new("team-a", "stale")]);
     assert!(!stale.exists());
 }
@@ -192,9 +213,9 @@ async fn an_unwatched_sink_inspects_every_secret_every_pass() {
     assert!(!sink.listing_is_authoritative());
     let secrets: Vec<_> = (0..3).map(|i| secret(&format!("s{i}"), "v")).collect();
     let desired = state(&secrets);
-    reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    reconcile::apply(&sink, &desired, 0.5).await;
     let before = sink.inspected();
-    reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    reconcile::apply(&sink, &desired, 0.5).await;
     assert_eq!(sink.inspected(), before + 3);
 }
 
@@ -226,7 +247,7 @@ async fn the_change_feed_names_only_what_changed_on_disk_and_a_partial_pass_repa
     assert_eq!((quiet.len(), managed), (0, 10));
     let mut applier = reconcile::Applier::new();
     desired.pass = 1;
-    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
+    let report = applier.apply(&sink, &desired, 0.5).await;
     assert!(!report.partial, "an applier's first pass is full");
 
     let real = fs::canonicalize(root.join("team-a/s3/password")).unwrap();
@@ -234,7 +255,7 @@ async fn the_change_feed_names_only_what_changed_on_disk_and_a_partial_pass_repa
     fs::write(&real, "hacked").unwrap();
     fs::remove_dir_all(root.join("team-a/s5")).unwrap();
     let other = DirSink::with_key(root.clone(), key()).unwrap();
-    other.apply(&secret("stray", "x")).await.unwrap();
+    other.apply(&Arc::new(secret("stray", "x"))).await.unwrap();
     let want = [
         SecretKey::new("team-a", "s3"),
         SecretKey::new("team-a", "s5"),
@@ -246,7 +267,7 @@ async fn the_change_feed_names_only_what_changed_on_disk_and_a_partial_pass_repa
 
     // The next pass, with nothing changed in git, visits just those three.
     desired.pass = 2;
-    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
+    let report = applier.apply(&sink, &desired, 0.5).await;
     assert!(report.partial);
     assert_eq!(
         report.results.keys().cloned().collect::<Vec<_>>(),

@@ -30,7 +30,7 @@ use crate::sink::SinkError;
 pub use apply::{owner_of, Owner};
 pub use backoff::Backoff;
 pub use desired_store::{DesiredStore, Secrets};
-pub use drift::{spawn_drift_watch, DriftKind, DriftOutcome, DriftReport};
+pub use drift::{spawn_drift_watch, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
@@ -178,10 +178,6 @@ impl KubeSink {
 
     pub fn recorder(&self) -> &Recorder {
         &self.inner.recorder
-    }
-
-    pub(crate) fn fingerprint_key(&self) -> &FingerprintKey {
-        &self.inner.key
     }
 
     pub(crate) fn secrets(&self, namespace: &str) -> Api<Secret> {
