@@ -1,0 +1,95 @@
+//! Clients for external secret stores (HashiCorp Vault / OpenBao, AWS Secrets Manager) behind one small trait.
+//!
+//! The crate knows nothing of git, documents or sinks: it takes a store's configuration and remote
+//! references and returns values. Only [`ErrorKind::NotFound`] is an authoritative absence; every other
+//! error means "unknown right now" and the caller keeps its last good value.
+
+mod error;
+mod limits;
+#[cfg(feature = "vault")]
+pub mod vault;
+
+pub use error::{ErrorKind, ProviderError};
+pub use limits::Limits;
+
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// A reference to one remote secret: its key (Vault path below the mount, or AWS name/ARN) and an
+/// optional pinned version (Vault KV v2: a version number; AWS: a stage or `uuid/<version id>`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RemoteRef {
+    pub key: String,
+    pub version: Option<String>,
+}
+
+impl RemoteRef {
+    /// The current version of `key`.
+    pub fn current(key: impl Into<String>) -> Self {
+        RemoteRef { key: key.into(), version: None }
+    }
+
+    /// A pinned version of `key`.
+    pub fn pinned(key: impl Into<String>, version: impl Into<String>) -> Self {
+        RemoteRef { key: key.into(), version: Some(version.into()) }
+    }
+}
+
+/// A value read from a store: the secret's bytes (Vault KV: the secret's `data` object as JSON; AWS:
+/// the SecretString's or SecretBinary's bytes) and the version id the server returned.
+pub struct RemoteValue {
+    bytes: Zeroizing<Vec<u8>>,
+    version: Option<String>,
+}
+
+impl RemoteValue {
+    pub fn new(bytes: Zeroizing<Vec<u8>>, version: Option<String>) -> Self {
+        RemoteValue { bytes, version }
+    }
+
+    /// The value's bytes; keep them in `Zeroizing` buffers when copying.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Gives up the value's buffer (still zeroized on drop).
+    pub fn into_bytes(self) -> Zeroizing<Vec<u8>> {
+        self.bytes
+    }
+
+    /// The version the server returned (Vault KV v2 version number, AWS VersionId); none for KV v1.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+}
+
+impl fmt::Debug for RemoteValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteValue")
+            .field("bytes", &format_args!("<{} bytes redacted>", self.bytes.len()))
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// What `find` looks for: secrets under `path` (Vault: a LIST of that folder; AWS: a name prefix),
+/// whose name matches `name_regex`, and (AWS only) carrying every tag in `tags`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FindQuery {
+    pub path: Option<String>,
+    pub name_regex: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// One external secret store, already configured and authenticated on demand.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The store's name, as errors name it.
+    fn store(&self) -> &str;
+
+    /// Reads every reference; one result per reference, in order. Failures are per reference.
+    async fn fetch(&self, refs: &[RemoteRef]) -> Vec<Result<RemoteValue, ProviderError>>;
+
+    /// Finds secrets by path, name and tags; returns (key, current value) pairs, sorted by key.
+    async fn find(&self, query: &FindQuery) -> Result<Vec<(String, RemoteValue)>, ProviderError>;
+}
