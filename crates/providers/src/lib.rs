@@ -6,6 +6,8 @@
 
 mod error;
 mod limits;
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "vault")]
 pub mod vault;
 
@@ -37,6 +39,7 @@ impl RemoteRef {
 
 /// A value read from a store: the secret's bytes (Vault KV: the secret's `data` object as JSON; AWS:
 /// the SecretString's or SecretBinary's bytes) and the version id the server returned.
+#[derive(Clone)]
 pub struct RemoteValue {
     bytes: Zeroizing<Vec<u8>>,
     version: Option<String>,
