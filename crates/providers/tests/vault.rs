@@ -137,7 +137,10 @@ async fn kubernetes_login_over_tls_with_a_ca_bundle() {
     let bao = Bao::start_tls().await;
     let kube = kube_api_test_server::TestServer::start().await;
     let jwt = service_account_jwt("apps", "sealsync");
-    kube.add_token(&jwt, kube_api_test_server::TokenIdentity::service_account("apps", "sealsync"));
+    // OpenBao compares the review's user and uid with the JWT's claims.
+    let mut identity = kube_api_test_server::TokenIdentity::service_account("apps", "sealsync");
+    identity.uid = "0000".into();
+    kube.add_token(&jwt, identity);
     bao.api("POST", "sys/auth/kubernetes", json!({"type": "kubernetes"})).await;
     let ca = bao.ca_pem.clone().unwrap();
     bao.api(
@@ -160,6 +163,7 @@ async fn kubernetes_login_over_tls_with_a_ca_bundle() {
     let auth = VaultAuth::Kubernetes { mount_path: "kubernetes".into(), role: "agent".into(), jwt: JwtSource::File(token_file) };
     let p = VaultProvider::new(store(&bao, auth.clone())).unwrap();
     assert_eq!(one(&p, RemoteRef::current("app/db")).await.map(|v| v.0), Ok(json!({"user": "k8s"})));
+    assert!(kube.requests().iter().any(|r| r.path.ends_with("/tokenreviews") && r.status == 201), "a TokenReview vouched for the JWT");
 
     // An unknown token is refused by the TokenReview: Denied, not NotFound.
     let bad = VaultAuth::Kubernetes { mount_path: "kubernetes".into(), role: "agent".into(), jwt: JwtSource::Inline(service_account_jwt("apps", "other").into()) };

@@ -59,16 +59,23 @@ impl AwsProvider {
                 Err(e) => return ids.iter().map(|id| (id.clone(), Err(e.for_key(id)))).collect(),
             };
             for entry in reply.secret_values.unwrap_or_default() {
-                let Some(id) = requested(ids, entry.name.as_deref(), entry.arn.as_deref()) else { continue };
-                let value = self.value(id, entry.secret_string, entry.secret_binary, entry.version_id);
-                results.insert(id.to_owned(), value);
+                // One entry answers every id naming that secret (its name and its ARN may both be asked).
+                let matching = requested(ids, entry.name.as_deref(), entry.arn.as_deref());
+                let Some((first, others)) = matching.split_first() else { continue };
+                let value = self.value(first, entry.secret_string, entry.secret_binary, entry.version_id);
+                for id in others {
+                    results.insert((*id).to_owned(), value.clone().map_err(|e| e.for_key(id)));
+                }
+                results.insert((*first).to_owned(), value);
             }
             for error in reply.errors.unwrap_or_default() {
-                let Some(id) = error.secret_id.as_deref().and_then(|s| requested(ids, Some(s), Some(s))) else { continue };
+                let Some(secret) = error.secret_id.as_deref() else { continue };
                 let code = error.error_code.as_deref();
                 let message: String = error.message.as_deref().unwrap_or("").chars().take(300).collect();
                 let detail = format!("{}: {message}", code.unwrap_or("unknown error"));
-                results.insert(id.to_owned(), Err(self.err(classify(code, 400), id, detail)));
+                for id in requested(ids, Some(secret), Some(secret)) {
+                    results.insert(id.to_owned(), Err(self.err(classify(code, 400), id, detail.clone())));
+                }
             }
             next = reply.next_token;
             if next.is_none() {
@@ -89,12 +96,16 @@ impl AwsProvider {
     }
 }
 
-/// The requested id a reply entry answers: its name, its full ARN, or a partial ARN (without AWS's suffix).
-fn requested<'a>(ids: &'a [String], name: Option<&str>, arn: Option<&str>) -> Option<&'a str> {
+/// The requested ids a reply entry answers: by name, full ARN, or partial ARN (without AWS's suffix).
+fn requested<'a>(ids: &'a [String], name: Option<&str>, arn: Option<&str>) -> Vec<&'a str> {
     ids.iter()
-        .find(|id| Some(id.as_str()) == name || Some(id.as_str()) == arn)
-        .or_else(|| ids.iter().find(|id| id.starts_with("arn:") && arn.is_some_and(|a| a.starts_with(id.as_str()))))
+        .filter(|id| {
+            Some(id.as_str()) == name
+                || Some(id.as_str()) == arn
+                || (id.starts_with("arn:") && arn.is_some_and(|a| a.starts_with(&format!("{id}-"))))
+        })
         .map(String::as_str)
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,9 +115,11 @@ mod tests {
     #[test]
     fn reply_entries_match_names_and_arns() {
         let ids = vec!["app/db".to_owned(), "arn:aws:secretsmanager:us-east-1:1:secret:other".to_owned()];
-        assert_eq!(requested(&ids, Some("app/db"), Some("arn:x")), Some("app/db"));
+        assert_eq!(requested(&ids, Some("app/db"), Some("arn:x")), ["app/db"]);
         let arn = "arn:aws:secretsmanager:us-east-1:1:secret:other-AbCdEf";
-        assert_eq!(requested(&ids, Some("other"), Some(arn)), Some(ids[1].as_str()));
-        assert_eq!(requested(&ids, Some("nope"), Some("arn:nope")), None);
+        assert_eq!(requested(&ids, Some("other"), Some(arn)), [ids[1].as_str()]);
+        assert!(requested(&ids, Some("nope"), Some("arn:nope")).is_empty());
+        let both = vec!["other".to_owned(), arn.to_owned()];
+        assert_eq!(requested(&both, Some("other"), Some(arn)).len(), 2);
     }
 }

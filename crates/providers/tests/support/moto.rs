@@ -12,9 +12,12 @@ pub struct Moto {
 
 impl Moto {
     pub async fn start() -> Moto {
+        Self::start_on(free_port()).await
+    }
+
+    pub async fn start_on(port: u16) -> Moto {
         let bin = project_root().join(".venv-moto/bin/moto_server");
         assert!(bin.exists(), "{} missing: run scripts/install-test-deps.sh", bin.display());
-        let port = free_port();
         let child = Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

@@ -35,7 +35,11 @@ impl Drop for Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(upstream, 0).await
+    }
+
+    pub async fn start_on(upstream: &str, port: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (state, upstream) = (shared.clone(), upstream.to_owned());
@@ -62,8 +66,11 @@ impl Proxy {
         self.shared.lock().unwrap().seen.clone()
     }
 
+    /// Forgets the requests seen and the faults not yet served.
     pub fn clear(&self) {
-        self.shared.lock().unwrap().seen.clear();
+        let mut s = self.shared.lock().unwrap();
+        s.seen.clear();
+        s.faults.clear();
     }
 }
 
