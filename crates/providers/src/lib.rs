@@ -14,6 +14,7 @@ pub mod vault;
 pub use error::{ErrorKind, ProviderError};
 pub use limits::Limits;
 
+pub use futures_util::future::BoxFuture;
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -84,15 +85,15 @@ pub struct FindQuery {
     pub tags: Vec<(String, String)>,
 }
 
-/// One external secret store, already configured and authenticated on demand.
-#[async_trait::async_trait]
+/// One external secret store, already configured and authenticated on demand. Object-safe, so the
+/// engine can hold `Arc<dyn Provider>` per store.
 pub trait Provider: Send + Sync {
     /// The store's name, as errors name it.
     fn store(&self) -> &str;
 
     /// Reads every reference; one result per reference, in order. Failures are per reference.
-    async fn fetch(&self, refs: &[RemoteRef]) -> Vec<Result<RemoteValue, ProviderError>>;
+    fn fetch<'a>(&'a self, refs: &'a [RemoteRef]) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>>;
 
     /// Finds secrets by path, name and tags; returns (key, current value) pairs, sorted by key.
-    async fn find(&self, query: &FindQuery) -> Result<Vec<(String, RemoteValue)>, ProviderError>;
+    fn find<'a>(&'a self, query: &'a FindQuery) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>>;
 }

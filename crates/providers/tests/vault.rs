@@ -175,6 +175,35 @@ async fn kubernetes_login_over_tls_with_a_ca_bundle() {
     assert_eq!(one(&p, RemoteRef::current("app/db")).await, Err(ErrorKind::Unavailable));
 }
 
+#[tokio::test]
+async fn jwt_login_with_a_signed_token() {
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let bao = Bao::start().await;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    // SubjectPublicKeyInfo of an Ed25519 key: a fixed DER prefix, then the 32 key bytes.
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(key.public_key().as_ref());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&spki);
+    let pem = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
+    bao.api("POST", "sys/auth/jwt", json!({"type": "jwt"})).await;
+    bao.api("POST", "auth/jwt/config", json!({"jwt_validation_pubkeys": [pem], "jwt_supported_algs": ["EdDSA"]})).await;
+    bao.api("PUT", "sys/policies/acl/reader", json!({"policy": r#"path "secret/data/*" { capabilities = ["read"] }"#})).await;
+    let role = json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": ["sealsync"], "token_policies": "reader"});
+    bao.api("POST", "auth/jwt/role/agent", role).await;
+    bao.put_kv2("app/db", json!({"user": "jwt"})).await;
+
+    let url = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({"sub": "sealsync", "aud": "sealsync", "iat": now, "nbf": now - 60, "exp": now + 3600});
+    let signing_input = format!("{}.{}", url(br#"{"alg":"EdDSA","typ":"JWT"}"#), url(claims.to_string().as_bytes()));
+    let jwt = format!("{signing_input}.{}", url(key.sign(signing_input.as_bytes()).as_ref()));
+    let auth = VaultAuth::Jwt { mount_path: "jwt".into(), role: Some("agent".into()), jwt: JwtSource::Inline(jwt.into()) };
+    let p = VaultProvider::new(store(&bao, auth)).unwrap();
+    assert_eq!(one(&p, RemoteRef::current("app/db")).await.map(|v| v.0), Ok(json!({"user": "jwt"})));
+}
+
 /// A JWT shaped like a service account token (OpenBao reads its claims; the TokenReview vouches for it).
 fn service_account_jwt(namespace: &str, name: &str) -> String {
     use base64::Engine;

@@ -2,7 +2,7 @@
 
 use super::{AwsAuth, AwsStore, Pin};
 use crate::limits::{with_retries, Gate};
-use crate::{ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue};
+use crate::{BoxFuture, ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -179,7 +179,7 @@ impl AwsProvider {
         names.sort();
         names.dedup();
         let refs: Vec<RemoteRef> = names.iter().map(RemoteRef::current).collect();
-        let values = self.fetch(&refs).await;
+        let values = self.fetch_all(&refs).await;
         names.into_iter().zip(values).map(|(n, v)| v.map(|v| (n, v))).collect()
     }
 }
@@ -203,18 +203,17 @@ pub(crate) fn classify(code: Option<&str>, status: u16) -> ErrorKind {
     }
 }
 
-#[async_trait::async_trait]
 impl Provider for AwsProvider {
     fn store(&self) -> &str {
         &self.store
     }
 
-    async fn fetch(&self, refs: &[RemoteRef]) -> Vec<Result<RemoteValue, ProviderError>> {
-        self.fetch_all(refs).await
+    fn fetch<'a>(&'a self, refs: &'a [RemoteRef]) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>> {
+        Box::pin(self.fetch_all(refs))
     }
 
-    async fn find(&self, query: &FindQuery) -> Result<Vec<(String, RemoteValue)>, ProviderError> {
-        self.find_secrets(query).await
+    fn find<'a>(&'a self, query: &'a FindQuery) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>> {
+        Box::pin(self.find_secrets(query))
     }
 }
 

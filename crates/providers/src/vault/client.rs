@@ -3,7 +3,7 @@
 use super::auth::TokenManager;
 use super::VaultStore;
 use crate::limits::{with_retries, Gate};
-use crate::{ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue};
+use crate::{BoxFuture, ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use zeroize::Zeroizing;
@@ -184,18 +184,16 @@ fn http_client(store: &VaultStore) -> Result<reqwest::Client, String> {
     builder.build().map_err(|e| format!("HTTP client: {e}"))
 }
 
-#[async_trait::async_trait]
 impl Provider for VaultProvider {
     fn store(&self) -> &str {
         &self.conn.store
     }
 
-    async fn fetch(&self, refs: &[RemoteRef]) -> Vec<Result<RemoteValue, ProviderError>> {
-        let reads = refs.iter().map(|r| self.read(r));
-        futures_util::future::join_all(reads).await
+    fn fetch<'a>(&'a self, refs: &'a [RemoteRef]) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>> {
+        Box::pin(futures_util::future::join_all(refs.iter().map(|r| self.read(r))))
     }
 
-    async fn find(&self, query: &FindQuery) -> Result<Vec<(String, RemoteValue)>, ProviderError> {
-        self.find_keys(query).await
+    fn find<'a>(&'a self, query: &'a FindQuery) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>> {
+        Box::pin(self.find_keys(query))
     }
 }
