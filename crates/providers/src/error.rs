@@ -37,17 +37,44 @@ impl ErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     #[error("store {store}: {key}: not found: {detail}")]
-    NotFound { store: String, key: String, detail: String },
+    NotFound {
+        store: String,
+        key: String,
+        detail: String,
+    },
     #[error("store {store}: {key}: access denied: {detail}")]
-    Denied { store: String, key: String, detail: String },
+    Denied {
+        store: String,
+        key: String,
+        detail: String,
+    },
     #[error("store {store}: {key}: unavailable: {detail}")]
-    Unavailable { store: String, key: String, detail: String },
+    Unavailable {
+        store: String,
+        key: String,
+        detail: String,
+    },
     #[error("store {store}: {key}: throttled: {detail}")]
-    Throttled { store: String, key: String, detail: String },
-    #[error("store {store}: {key}: value of {size} bytes or more is over the limit of {limit} bytes")]
-    TooLarge { store: String, key: String, size: u64, limit: u64 },
+    Throttled {
+        store: String,
+        key: String,
+        detail: String,
+    },
+    #[error(
+        "store {store}: {key}: value of {size} bytes or more is over the limit of {limit} bytes"
+    )]
+    TooLarge {
+        store: String,
+        key: String,
+        size: u64,
+        limit: u64,
+    },
     #[error("store {store}: {key}: invalid: {detail}")]
-    Invalid { store: String, key: String, detail: String },
+    Invalid {
+        store: String,
+        key: String,
+        detail: String,
+    },
 }
 
 impl ProviderError {
@@ -59,12 +86,19 @@ impl ProviderError {
             ErrorKind::Denied => ProviderError::Denied { store, key, detail },
             ErrorKind::Unavailable => ProviderError::Unavailable { store, key, detail },
             ErrorKind::Throttled => ProviderError::Throttled { store, key, detail },
-            ErrorKind::TooLarge | ErrorKind::Invalid => ProviderError::Invalid { store, key, detail },
+            ErrorKind::TooLarge | ErrorKind::Invalid => {
+                ProviderError::Invalid { store, key, detail }
+            }
         }
     }
 
     pub fn too_large(store: &str, key: &str, size: u64, limit: u64) -> Self {
-        ProviderError::TooLarge { store: store.to_owned(), key: key.to_owned(), size, limit }
+        ProviderError::TooLarge {
+            store: store.to_owned(),
+            key: key.to_owned(),
+            size,
+            limit,
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -86,12 +120,16 @@ impl ProviderError {
     /// The same error for another key (a store-wide failure reported for each reference).
     pub fn for_key(&self, key: &str) -> Self {
         match self {
-            ProviderError::TooLarge { store, size, limit, .. } => Self::too_large(store, key, *size, *limit),
+            ProviderError::TooLarge {
+                store, size, limit, ..
+            } => Self::too_large(store, key, *size, *limit),
             ProviderError::NotFound { store, detail, .. }
             | ProviderError::Denied { store, detail, .. }
             | ProviderError::Unavailable { store, detail, .. }
             | ProviderError::Throttled { store, detail, .. }
-            | ProviderError::Invalid { store, detail, .. } => Self::new(self.kind(), store, key, detail.clone()),
+            | ProviderError::Invalid { store, detail, .. } => {
+                Self::new(self.kind(), store, key, detail.clone())
+            }
         }
     }
 }
@@ -103,7 +141,10 @@ mod tests {
     #[test]
     fn messages_name_store_and_key() {
         let e = ProviderError::new(ErrorKind::Denied, "vault-a", "app/db", "permission denied");
-        assert_eq!(e.to_string(), "store vault-a: app/db: access denied: permission denied");
+        assert_eq!(
+            e.to_string(),
+            "store vault-a: app/db: access denied: permission denied"
+        );
         assert_eq!(e.kind().label(), "denied");
         assert!(!e.is_retryable());
         let t = ProviderError::too_large("s", "k", 2_000_000, 1_048_576).for_key("k2");

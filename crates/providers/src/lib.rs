@@ -4,10 +4,10 @@
 //! references and returns values. Only [`ErrorKind::NotFound`] is an authoritative absence; every other
 //! error means "unknown right now" and the caller keeps its last good value.
 
-mod error;
-mod limits;
 #[cfg(feature = "aws")]
 pub mod aws;
+mod error;
+mod limits;
 #[cfg(feature = "vault")]
 pub mod vault;
 
@@ -29,12 +29,18 @@ pub struct RemoteRef {
 impl RemoteRef {
     /// The current version of `key`.
     pub fn current(key: impl Into<String>) -> Self {
-        RemoteRef { key: key.into(), version: None }
+        RemoteRef {
+            key: key.into(),
+            version: None,
+        }
     }
 
     /// A pinned version of `key`.
     pub fn pinned(key: impl Into<String>, version: impl Into<String>) -> Self {
-        RemoteRef { key: key.into(), version: Some(version.into()) }
+        RemoteRef {
+            key: key.into(),
+            version: Some(version.into()),
+        }
     }
 }
 
@@ -70,7 +76,10 @@ impl RemoteValue {
 impl fmt::Debug for RemoteValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteValue")
-            .field("bytes", &format_args!("<{} bytes redacted>", self.bytes.len()))
+            .field(
+                "bytes",
+                &format_args!("<{} bytes redacted>", self.bytes.len()),
+            )
             .field("version", &self.version)
             .finish()
     }
@@ -92,8 +101,14 @@ pub trait Provider: Send + Sync {
     fn store(&self) -> &str;
 
     /// Reads every reference; one result per reference, in order. Failures are per reference.
-    fn fetch<'a>(&'a self, refs: &'a [RemoteRef]) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>>;
+    fn fetch<'a>(
+        &'a self,
+        refs: &'a [RemoteRef],
+    ) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>>;
 
     /// Finds secrets by path, name and tags; returns (key, current value) pairs, sorted by key.
-    fn find<'a>(&'a self, query: &'a FindQuery) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>>;
+    fn find<'a>(
+        &'a self,
+        query: &'a FindQuery,
+    ) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>>;
 }

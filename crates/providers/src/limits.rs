@@ -86,7 +86,11 @@ impl Limits {
 }
 
 /// Runs `attempt` through the gate, retrying `Unavailable` and `Throttled` with exponential backoff.
-pub(crate) async fn with_retries<T, F, Fut>(limits: &Limits, gate: &Gate, attempt: F) -> Result<T, ProviderError>
+pub(crate) async fn with_retries<T, F, Fut>(
+    limits: &Limits,
+    gate: &Gate,
+    attempt: F,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,

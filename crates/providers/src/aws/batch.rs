@@ -15,23 +15,35 @@ type Results = HashMap<String, Result<RemoteValue, ProviderError>>;
 
 impl AwsProvider {
     /// One result per reference, in order: unpinned ones in batches, pinned ones with GetSecretValue.
-    pub(crate) async fn fetch_all(&self, refs: &[RemoteRef]) -> Vec<Result<RemoteValue, ProviderError>> {
+    pub(crate) async fn fetch_all(
+        &self,
+        refs: &[RemoteRef],
+    ) -> Vec<Result<RemoteValue, ProviderError>> {
         let mut seen = HashSet::new();
         let current: Vec<String> = refs
             .iter()
-            .filter(|r| Pin::parse(r.version.as_deref()) == Pin::Current && seen.insert(r.key.as_str()))
+            .filter(|r| {
+                Pin::parse(r.version.as_deref()) == Pin::Current && seen.insert(r.key.as_str())
+            })
             .map(|r| r.key.clone())
             .collect();
-        let batches = futures_util::future::join_all(current.chunks(BATCH_MAX_IDS).map(|ids| self.batch(ids)));
+        let batches = futures_util::future::join_all(
+            current.chunks(BATCH_MAX_IDS).map(|ids| self.batch(ids)),
+        );
         let pinned = futures_util::future::join_all(
-            refs.iter().filter(|r| Pin::parse(r.version.as_deref()) != Pin::Current).map(|r| self.get_one(r)),
+            refs.iter()
+                .filter(|r| Pin::parse(r.version.as_deref()) != Pin::Current)
+                .map(|r| self.get_one(r)),
         );
         let (batches, pinned) = futures_util::future::join(batches, pinned).await;
         let by_key: Results = batches.into_iter().flatten().collect();
         let mut pinned = pinned.into_iter();
         refs.iter()
             .map(|r| match Pin::parse(r.version.as_deref()) {
-                Pin::Current => by_key.get(&r.key).cloned().unwrap_or_else(|| Err(self.missing(&r.key))),
+                Pin::Current => by_key
+                    .get(&r.key)
+                    .cloned()
+                    .unwrap_or_else(|| Err(self.missing(&r.key))),
                 _ => pinned.next().unwrap_or_else(|| Err(self.missing(&r.key))),
             })
             .collect()
@@ -48,7 +60,11 @@ impl AwsProvider {
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let reply = with_retries(&self.limits, &self.gate, || async {
-                let req = self.client.batch_get_secret_value().set_secret_id_list(Some(ids.to_vec())).set_next_token(next.clone());
+                let req = self
+                    .client
+                    .batch_get_secret_value()
+                    .set_secret_id_list(Some(ids.to_vec()))
+                    .set_next_token(next.clone());
                 req.send().await.map_err(|e| self.sdk_err(&label, e))
             })
             .await;
@@ -56,25 +72,48 @@ impl AwsProvider {
                 Ok(reply) => reply,
                 // A policy may allow GetSecretValue but not BatchGetSecretValue: read them one by one.
                 Err(ProviderError::Denied { .. }) => return self.one_by_one(ids).await,
-                Err(e) => return ids.iter().map(|id| (id.clone(), Err(e.for_key(id)))).collect(),
+                Err(e) => {
+                    return ids
+                        .iter()
+                        .map(|id| (id.clone(), Err(e.for_key(id))))
+                        .collect()
+                }
             };
             for entry in reply.secret_values.unwrap_or_default() {
                 // One entry answers every id naming that secret (its name and its ARN may both be asked).
                 let matching = requested(ids, entry.name.as_deref(), entry.arn.as_deref());
-                let Some((first, others)) = matching.split_first() else { continue };
-                let value = self.value(first, entry.secret_string, entry.secret_binary, entry.version_id);
+                let Some((first, others)) = matching.split_first() else {
+                    continue;
+                };
+                let value = self.value(
+                    first,
+                    entry.secret_string,
+                    entry.secret_binary,
+                    entry.version_id,
+                );
                 for id in others {
                     results.insert((*id).to_owned(), value.clone().map_err(|e| e.for_key(id)));
                 }
                 results.insert((*first).to_owned(), value);
             }
             for error in reply.errors.unwrap_or_default() {
-                let Some(secret) = error.secret_id.as_deref() else { continue };
+                let Some(secret) = error.secret_id.as_deref() else {
+                    continue;
+                };
                 let code = error.error_code.as_deref();
-                let message: String = error.message.as_deref().unwrap_or("").chars().take(300).collect();
+                let message: String = error
+                    .message
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(300)
+                    .collect();
                 let detail = format!("{}: {message}", code.unwrap_or("unknown error"));
                 for id in requested(ids, Some(secret), Some(secret)) {
-                    results.insert(id.to_owned(), Err(self.err(classify(code, 400), id, detail.clone())));
+                    results.insert(
+                        id.to_owned(),
+                        Err(self.err(classify(code, 400), id, detail.clone())),
+                    );
                 }
             }
             next = reply.next_token;
@@ -86,13 +125,22 @@ impl AwsProvider {
     }
 
     async fn one_by_one(&self, ids: &[String]) -> Results {
-        let reads = ids.iter().map(|id| async move { (id.clone(), self.get_one(&RemoteRef::current(id)).await) });
-        futures_util::future::join_all(reads).await.into_iter().collect()
+        let reads = ids
+            .iter()
+            .map(|id| async move { (id.clone(), self.get_one(&RemoteRef::current(id)).await) });
+        futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect()
     }
 
     fn missing(&self, key: &str) -> ProviderError {
         // Not NotFound: only the service's own ResourceNotFoundException may say a secret is gone.
-        self.err(ErrorKind::Invalid, key, "absent from the BatchGetSecretValue reply")
+        self.err(
+            ErrorKind::Invalid,
+            key,
+            "absent from the BatchGetSecretValue reply",
+        )
     }
 }
 
@@ -114,7 +162,10 @@ mod tests {
 
     #[test]
     fn reply_entries_match_names_and_arns() {
-        let ids = vec!["app/db".to_owned(), "arn:aws:secretsmanager:us-east-1:1:secret:other".to_owned()];
+        let ids = vec![
+            "app/db".to_owned(),
+            "arn:aws:secretsmanager:us-east-1:1:secret:other".to_owned(),
+        ];
         assert_eq!(requested(&ids, Some("app/db"), Some("arn:x")), ["app/db"]);
         let arn = "arn:aws:secretsmanager:us-east-1:1:secret:other-AbCdEf";
         assert_eq!(requested(&ids, Some("other"), Some(arn)), [ids[1].as_str()]);

@@ -17,7 +17,11 @@ pub enum AwsAuth {
     #[default]
     Default,
     /// Static keys (ESO's `auth.secretRef`).
-    Static { access_key_id: String, secret_access_key: Zeroizing<String>, session_token: Option<Zeroizing<String>> },
+    Static {
+        access_key_id: String,
+        secret_access_key: Zeroizing<String>,
+        session_token: Option<Zeroizing<String>>,
+    },
 }
 
 impl fmt::Debug for AwsAuth {
@@ -78,7 +82,10 @@ mod tests {
     fn versions_are_stages_or_ids() {
         assert_eq!(Pin::parse(None), Pin::Current);
         assert_eq!(Pin::parse(Some("AWSCURRENT")), Pin::Current);
-        assert_eq!(Pin::parse(Some("AWSPREVIOUS")), Pin::Stage("AWSPREVIOUS".into()));
+        assert_eq!(
+            Pin::parse(Some("AWSPREVIOUS")),
+            Pin::Stage("AWSPREVIOUS".into())
+        );
         assert_eq!(Pin::parse(Some("uuid/0d1e")), Pin::VersionId("0d1e".into()));
     }
 }

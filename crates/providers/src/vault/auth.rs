@@ -45,12 +45,26 @@ const AUTH_KEY: &str = "(login)";
 
 impl TokenManager {
     pub(crate) fn new(auth: VaultAuth) -> Self {
-        let state = State { current: None, renewable: false, renew_at: None, expires_at: None, generation: 0 };
-        TokenManager { auth, state: Mutex::new(state), logins: AtomicU64::new(0), renewals: AtomicU64::new(0) }
+        let state = State {
+            current: None,
+            renewable: false,
+            renew_at: None,
+            expires_at: None,
+            generation: 0,
+        };
+        TokenManager {
+            auth,
+            state: Mutex::new(state),
+            logins: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn counts(&self) -> AuthCounts {
-        AuthCounts { logins: self.logins.load(Ordering::Relaxed), renewals: self.renewals.load(Ordering::Relaxed) }
+        AuthCounts {
+            logins: self.logins.load(Ordering::Relaxed),
+            renewals: self.renewals.load(Ordering::Relaxed),
+        }
     }
 
     /// The token to use now: logs in on first use or after expiry, renews once 2/3 of the TTL passed.
@@ -74,7 +88,9 @@ impl TokenManager {
                         return Ok(current);
                     }
                     Err(e) if !can_login => return Err(e),
-                    Err(e) => tracing::info!(store = %conn.store, error = %e, "token renewal failed; logging in again"),
+                    Err(e) => {
+                        tracing::info!(store = %conn.store, error = %e, "token renewal failed; logging in again")
+                    }
                 }
             }
             if can_login {
@@ -92,11 +108,20 @@ impl TokenManager {
             return false;
         }
         let client = vaultrs_client(conn, &session.token);
-        matches!(vaultrs::token::lookup_self(&client).await.map_err(|e| from_vaultrs(conn, AUTH_KEY, e)), Err(ProviderError::Denied { .. }))
+        matches!(
+            vaultrs::token::lookup_self(&client)
+                .await
+                .map_err(|e| from_vaultrs(conn, AUTH_KEY, e)),
+            Err(ProviderError::Denied { .. })
+        )
     }
 
     /// Logs in again unless another request already did since `generation` was handed out.
-    pub(crate) async fn relogin(&self, conn: &Conn, generation: u64) -> Result<Arc<Session>, ProviderError> {
+    pub(crate) async fn relogin(
+        &self,
+        conn: &Conn,
+        generation: u64,
+    ) -> Result<Arc<Session>, ProviderError> {
         let mut state = self.state.lock().await;
         match &state.current {
             Some(current) if current.generation != generation => Ok(current.clone()),
@@ -109,30 +134,50 @@ impl TokenManager {
         let auth = match &self.auth {
             VaultAuth::Token(token) => {
                 let client = vaultrs_client(conn, token);
-                let info = vaultrs::token::lookup_self(&client).await.map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+                let info = vaultrs::token::lookup_self(&client)
+                    .await
+                    .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
                 // A token without TTL (root, periodic without one) never needs renewing.
                 let ttl = (info.ttl > 0).then(|| Duration::from_secs(info.ttl));
                 (token.clone(), ttl, info.renewable.unwrap_or(false))
             }
-            VaultAuth::AppRole { mount_path, role_id, secret_id } => {
-                let info = vaultrs::auth::approle::login(&anonymous, mount_path, role_id, secret_id).await;
+            VaultAuth::AppRole {
+                mount_path,
+                role_id,
+                secret_id,
+            } => {
+                let info =
+                    vaultrs::auth::approle::login(&anonymous, mount_path, role_id, secret_id).await;
                 from_auth_info(conn, info)?
             }
-            VaultAuth::Kubernetes { mount_path, role, jwt } => {
+            VaultAuth::Kubernetes {
+                mount_path,
+                role,
+                jwt,
+            } => {
                 let jwt = read_jwt(conn, jwt).await?;
-                let info = vaultrs::auth::kubernetes::login(&anonymous, mount_path, role, &jwt).await;
+                let info =
+                    vaultrs::auth::kubernetes::login(&anonymous, mount_path, role, &jwt).await;
                 from_auth_info(conn, info)?
             }
-            VaultAuth::Jwt { mount_path, role, jwt } => {
+            VaultAuth::Jwt {
+                mount_path,
+                role,
+                jwt,
+            } => {
                 let jwt = read_jwt(conn, jwt).await?;
-                let info = vaultrs::auth::oidc::login(&anonymous, mount_path, &jwt, role.clone()).await;
+                let info =
+                    vaultrs::auth::oidc::login(&anonymous, mount_path, &jwt, role.clone()).await;
                 from_auth_info(conn, info)?
             }
         };
         let (token, ttl, renewable) = auth;
         self.logins.fetch_add(1, Ordering::Relaxed);
         state.generation += 1;
-        let session = Arc::new(Session { token, generation: state.generation });
+        let session = Arc::new(Session {
+            token,
+            generation: state.generation,
+        });
         state.current = Some(session.clone());
         match ttl {
             Some(ttl) => schedule(state, ttl, renewable),
@@ -144,7 +189,9 @@ impl TokenManager {
 
     async fn renew(&self, conn: &Conn, token: &str) -> Result<Duration, ProviderError> {
         let client = vaultrs_client(conn, token);
-        let info = vaultrs::token::renew_self(&client, None).await.map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+        let info = vaultrs::token::renew_self(&client, None)
+            .await
+            .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
         self.renewals.fetch_add(1, Ordering::Relaxed);
         Ok(Duration::from_secs(info.lease_duration))
     }
@@ -160,7 +207,10 @@ fn schedule(state: &mut State, ttl: Duration, renewable: bool) {
 
 type Login = (Zeroizing<String>, Option<Duration>, bool);
 
-fn from_auth_info(conn: &Conn, info: Result<vaultrs::api::AuthInfo, ClientError>) -> Result<Login, ProviderError> {
+fn from_auth_info(
+    conn: &Conn,
+    info: Result<vaultrs::api::AuthInfo, ClientError>,
+) -> Result<Login, ProviderError> {
     let info = info.map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
     let ttl = (info.lease_duration > 0).then(|| Duration::from_secs(info.lease_duration));
     Ok((Zeroizing::new(info.client_token), ttl, info.renewable))
@@ -171,11 +221,20 @@ async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, 
         JwtSource::Inline(jwt) => Ok(jwt.clone()),
         JwtSource::File(path) => {
             let bytes = tokio::fs::read(path).await.map_err(|e| {
-                conn.err(ErrorKind::Invalid, AUTH_KEY, format!("cannot read the login token file {}: {e}", path.display()))
+                conn.err(
+                    ErrorKind::Invalid,
+                    AUTH_KEY,
+                    format!("cannot read the login token file {}: {e}", path.display()),
+                )
             })?;
             let bytes = Zeroizing::new(bytes);
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| conn.err(ErrorKind::Invalid, AUTH_KEY, format!("{} is not UTF-8", path.display())))?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                conn.err(
+                    ErrorKind::Invalid,
+                    AUTH_KEY,
+                    format!("{} is not UTF-8", path.display()),
+                )
+            })?;
             Ok(Zeroizing::new(text.trim().to_owned()))
         }
     }
@@ -216,16 +275,18 @@ fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
             let detail: String = errors.join("; ").chars().take(300).collect();
             conn.err(status_kind(code), key, format!("HTTP {code}: {detail}"))
         }
-        ClientError::RestClientError { source: Rest::ServerResponseError { code, .. } } => {
-            conn.err(status_kind(code), key, format!("HTTP {code}"))
-        }
-        ClientError::RestClientError { source: Rest::RequestError { .. } } => {
-            conn.err(ErrorKind::Unavailable, key, "cannot reach the server")
-        }
+        ClientError::RestClientError {
+            source: Rest::ServerResponseError { code, .. },
+        } => conn.err(status_kind(code), key, format!("HTTP {code}")),
+        ClientError::RestClientError {
+            source: Rest::RequestError { .. },
+        } => conn.err(ErrorKind::Unavailable, key, "cannot reach the server"),
         other => conn.err(ErrorKind::Invalid, key, other.to_string()),
     }
 }
 
 fn status_kind(code: u16) -> ErrorKind {
-    reqwest::StatusCode::from_u16(code).map(classify).unwrap_or(ErrorKind::Invalid)
+    reqwest::StatusCode::from_u16(code)
+        .map(classify)
+        .unwrap_or(ErrorKind::Invalid)
 }

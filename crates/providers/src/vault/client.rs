@@ -3,7 +3,9 @@
 use super::auth::TokenManager;
 use super::VaultStore;
 use crate::limits::{with_retries, Gate};
-use crate::{BoxFuture, ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue};
+use crate::{
+    BoxFuture, ErrorKind, FindQuery, Limits, Provider, ProviderError, RemoteRef, RemoteValue,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use zeroize::Zeroizing;
@@ -28,15 +30,20 @@ pub struct VaultProvider {
 
 impl std::fmt::Debug for VaultProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VaultProvider").field("store", &self.conn.store).field("server", &self.conn.server.as_str()).finish()
+        f.debug_struct("VaultProvider")
+            .field("store", &self.conn.store)
+            .field("server", &self.conn.server.as_str())
+            .finish()
     }
 }
 
 impl VaultProvider {
     /// Validates the configuration and builds the client; no request is made until the first fetch.
     pub fn new(store: VaultStore) -> Result<Self, ProviderError> {
-        let invalid = |detail: String| ProviderError::new(ErrorKind::Invalid, &store.name, "(store)", detail);
-        let server = url::Url::parse(&store.server).map_err(|e| invalid(format!("server URL: {e}")))?;
+        let invalid =
+            |detail: String| ProviderError::new(ErrorKind::Invalid, &store.name, "(store)", detail);
+        let server =
+            url::Url::parse(&store.server).map_err(|e| invalid(format!("server URL: {e}")))?;
         if !matches!(server.scheme(), "http" | "https") {
             return Err(invalid("server URL must be http or https".into()));
         }
@@ -53,7 +60,12 @@ impl VaultProvider {
             gate: Gate::new(&store.limits),
             limits: store.limits.clone(),
         };
-        Ok(VaultProvider { conn, tokens: TokenManager::new(store.auth), mount, kv: store.kv_version })
+        Ok(VaultProvider {
+            conn,
+            tokens: TokenManager::new(store.auth),
+            mount,
+            kv: store.kv_version,
+        })
     }
 
     /// Logins and token renewals so far.
@@ -63,13 +75,26 @@ impl VaultProvider {
 
     /// One request with the store's token, retried on Unavailable/Throttled; a 403 from an expired token
     /// leads to one new login and one more try. Returns the body.
-    pub(crate) async fn call(&self, method: Method, path: &str, key: &str) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         with_retries(&self.conn.limits, &self.conn.gate, || async {
             let session = self.tokens.session(&self.conn).await?;
-            match self.conn.send(method.clone(), path, key, Some(&session.token)).await {
-                Err(ProviderError::Denied { .. }) if self.tokens.expired(&self.conn, &session).await => {
+            match self
+                .conn
+                .send(method.clone(), path, key, Some(&session.token))
+                .await
+            {
+                Err(ProviderError::Denied { .. })
+                    if self.tokens.expired(&self.conn, &session).await =>
+                {
                     let session = self.tokens.relogin(&self.conn, session.generation).await?;
-                    self.conn.send(method.clone(), path, key, Some(&session.token)).await
+                    self.conn
+                        .send(method.clone(), path, key, Some(&session.token))
+                        .await
                 }
                 other => other,
             }
@@ -87,10 +112,14 @@ impl Conn {
         key: &str,
         token: Option<&Zeroizing<String>>,
     ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
-        let url = self.server.join(&format!("v1/{path}")).map_err(|e| self.err(ErrorKind::Invalid, key, format!("URL: {e}")))?;
+        let url = self
+            .server
+            .join(&format!("v1/{path}"))
+            .map_err(|e| self.err(ErrorKind::Invalid, key, format!("URL: {e}")))?;
         let mut req = self.http.request(method, url);
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token).map_err(|_| self.err(ErrorKind::Invalid, key, "token is not a valid header"))?;
+            let mut value = HeaderValue::from_str(token)
+                .map_err(|_| self.err(ErrorKind::Invalid, key, "token is not a valid header"))?;
             value.set_sensitive(true);
             req = req.header("X-Vault-Token", value);
         }
@@ -103,17 +132,31 @@ impl Conn {
         let mut body = Zeroizing::new(Vec::new());
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(key, e))? {
             if body.len() + chunk.len() > cap {
-                return Err(ProviderError::too_large(&self.store, key, (body.len() + chunk.len()) as u64, self.limits.max_value_bytes as u64));
+                return Err(ProviderError::too_large(
+                    &self.store,
+                    key,
+                    (body.len() + chunk.len()) as u64,
+                    self.limits.max_value_bytes as u64,
+                ));
             }
             body.extend_from_slice(&chunk);
         }
         if status.is_success() {
             return Ok(body);
         }
-        Err(self.err(classify(status), key, format!("HTTP {}: {}", status.as_u16(), vault_errors(&body))))
+        Err(self.err(
+            classify(status),
+            key,
+            format!("HTTP {}: {}", status.as_u16(), vault_errors(&body)),
+        ))
     }
 
-    pub(crate) fn err(&self, kind: ErrorKind, key: &str, detail: impl Into<String>) -> ProviderError {
+    pub(crate) fn err(
+        &self,
+        kind: ErrorKind,
+        key: &str,
+        detail: impl Into<String>,
+    ) -> ProviderError {
         ProviderError::new(kind, &self.store, key, detail)
     }
 
@@ -126,7 +169,11 @@ impl Conn {
             "request failed"
         };
         // reqwest's message names the URL (server and key path), never headers or bodies.
-        self.err(ErrorKind::Unavailable, key, format!("{what}: {}", e.without_url()))
+        self.err(
+            ErrorKind::Unavailable,
+            key,
+            format!("{what}: {}", e.without_url()),
+        )
     }
 }
 
@@ -163,8 +210,10 @@ fn http_client(store: &VaultStore) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = HeaderMap::new();
     for (name, value) in &store.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("header name {name:?} is not valid"))?;
-        let mut value = HeaderValue::from_str(value).map_err(|_| format!("header {name} has an invalid value"))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid"))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header {name} has an invalid value"))?;
         value.set_sensitive(true);
         headers.insert(name, value);
     }
@@ -175,7 +224,8 @@ fn http_client(store: &VaultStore) -> Result<reqwest::Client, String> {
         .connect_timeout(store.limits.connect_timeout)
         .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &store.ca_bundle_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| format!("CA bundle: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("CA bundle: {e}"))?;
         if certs.is_empty() {
             return Err("CA bundle holds no certificate".into());
         }
@@ -189,11 +239,19 @@ impl Provider for VaultProvider {
         &self.conn.store
     }
 
-    fn fetch<'a>(&'a self, refs: &'a [RemoteRef]) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>> {
-        Box::pin(futures_util::future::join_all(refs.iter().map(|r| self.read(r))))
+    fn fetch<'a>(
+        &'a self,
+        refs: &'a [RemoteRef],
+    ) -> BoxFuture<'a, Vec<Result<RemoteValue, ProviderError>>> {
+        Box::pin(futures_util::future::join_all(
+            refs.iter().map(|r| self.read(r)),
+        ))
     }
 
-    fn find<'a>(&'a self, query: &'a FindQuery) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>> {
+    fn find<'a>(
+        &'a self,
+        query: &'a FindQuery,
+    ) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>> {
         Box::pin(self.find_keys(query))
     }
 }

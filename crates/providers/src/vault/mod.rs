@@ -54,32 +54,59 @@ pub enum VaultAuth {
     /// A token given as is; renewed if renewable, never re-obtained.
     Token(Zeroizing<String>),
     /// `auth/<mount_path>/login` with a role id and secret id (ESO default mount: `approle`).
-    AppRole { mount_path: String, role_id: String, secret_id: Zeroizing<String> },
+    AppRole {
+        mount_path: String,
+        role_id: String,
+        secret_id: Zeroizing<String>,
+    },
     /// `auth/<mount_path>/login` with a service account JWT (ESO default mount: `kubernetes`).
-    Kubernetes { mount_path: String, role: String, jwt: JwtSource },
+    Kubernetes {
+        mount_path: String,
+        role: String,
+        jwt: JwtSource,
+    },
     /// `auth/<mount_path>/login` with a JWT / OIDC token (ESO default mount: `jwt`).
-    Jwt { mount_path: String, role: Option<String>, jwt: JwtSource },
+    Jwt {
+        mount_path: String,
+        role: Option<String>,
+        jwt: JwtSource,
+    },
 }
 
 impl fmt::Debug for VaultAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             VaultAuth::Token(_) => f.write_str("Token(<redacted>)"),
-            VaultAuth::AppRole { mount_path, role_id, .. } => f
+            VaultAuth::AppRole {
+                mount_path,
+                role_id,
+                ..
+            } => f
                 .debug_struct("AppRole")
                 .field("mount_path", mount_path)
                 .field("role_id", role_id)
                 .field("secret_id", &"<redacted>")
                 .finish(),
-            VaultAuth::Kubernetes { mount_path, role, jwt } => f
+            VaultAuth::Kubernetes {
+                mount_path,
+                role,
+                jwt,
+            } => f
                 .debug_struct("Kubernetes")
                 .field("mount_path", mount_path)
                 .field("role", role)
                 .field("jwt", jwt)
                 .finish(),
-            VaultAuth::Jwt { mount_path, role, jwt } => {
-                f.debug_struct("Jwt").field("mount_path", mount_path).field("role", role).field("jwt", jwt).finish()
-            }
+            VaultAuth::Jwt {
+                mount_path,
+                role,
+                jwt,
+            } => f
+                .debug_struct("Jwt")
+                .field("mount_path", mount_path)
+                .field("role", role)
+                .field("jwt", jwt)
+                .finish(),
         }
     }
 }
@@ -113,7 +140,10 @@ impl fmt::Debug for VaultStore {
             .field("mount_path", &self.mount_path)
             .field("kv_version", &self.kv_version)
             .field("namespace", &self.namespace)
-            .field("ca_bundle_pem", &self.ca_bundle_pem.as_ref().map(|_| "<pem>"))
+            .field(
+                "ca_bundle_pem",
+                &self.ca_bundle_pem.as_ref().map(|_| "<pem>"),
+            )
             .field("header_names", &header_names)
             .field("auth", &self.auth)
             .field("limits", &self.limits)

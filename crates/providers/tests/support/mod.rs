@@ -12,7 +12,10 @@ use std::time::Duration;
 
 /// A free loopback port (bound then released; the server binds it next).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// The project's root (venvs live there).
@@ -59,5 +62,8 @@ pub fn test_limits() -> sealsync_providers::Limits {
 /// A plain HTTP client for the tests' own admin calls.
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().tls_backend_rustls().build().expect("client")
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .build()
+        .expect("client")
 }

@@ -17,24 +17,34 @@ impl Moto {
 
     pub async fn start_on(port: u16) -> Moto {
         let bin = project_root().join(".venv-moto/bin/moto_server");
-        assert!(bin.exists(), "{} missing: run scripts/install-test-deps.sh", bin.display());
+        assert!(
+            bin.exists(),
+            "{} missing: run scripts/install-test-deps.sh",
+            bin.display()
+        );
         let child = Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto");
-        let moto = Moto { url: format!("http://127.0.0.1:{port}"), _proc: Proc(child) };
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            _proc: Proc(child),
+        };
         let client = http();
         let probe = format!("{}/moto-api/", moto.url);
-        eventually("moto to answer", || async { matches!(client.get(&probe).send().await, Ok(r) if r.status().is_success()) })
-            .await;
+        eventually("moto to answer", || async {
+            matches!(client.get(&probe).send().await, Ok(r) if r.status().is_success())
+        })
+        .await;
         moto
     }
 
     /// An SDK client with dummy keys, for the tests' own set-up calls (create, put, tag).
     pub async fn admin(&self) -> aws_sdk_secretsmanager::Client {
-        let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "tests");
+        let creds =
+            aws_credential_types::Credentials::new("testing", "testing", None, None, "tests");
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
             .region(aws_sdk_secretsmanager::config::Region::new(REGION))

@@ -1,12 +1,11 @@
 //! A counting HTTP proxy in front of a test server: records each request and can answer with faults.
 
-use hyper::body::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-
 
 /// One request seen: its `X-Amz-Target` (the AWS operation) and body.
 #[derive(Clone, Debug)]
@@ -39,7 +38,9 @@ impl Proxy {
     }
 
     pub async fn start_on(upstream: &str, port: u16) -> Proxy {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (state, upstream) = (shared.clone(), upstream.to_owned());
@@ -48,8 +49,12 @@ impl Proxy {
             while let Ok((stream, _)) = listener.accept().await {
                 let (state, upstream, client) = (state.clone(), upstream.clone(), client.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| forward(req, state.clone(), upstream.clone(), client.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service = service_fn(move |req| {
+                        forward(req, state.clone(), upstream.clone(), client.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -59,7 +64,8 @@ impl Proxy {
     /// The next `n` requests get `status` with `body` instead of reaching the server.
     pub fn fail_next(&self, n: usize, status: u16, body: &str) {
         let mut s = self.shared.lock().unwrap();
-        s.faults.extend(std::iter::repeat_n((status, body.to_owned()), n));
+        s.faults
+            .extend(std::iter::repeat_n((status, body.to_owned()), n));
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -81,11 +87,23 @@ async fn forward(
     client: reqwest::Client,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let fault = {
         let mut s = state.lock().unwrap();
-        s.seen.push(Seen { target, body: body.to_vec() });
+        s.seen.push(Seen {
+            target,
+            body: body.to_vec(),
+        });
         s.faults.pop_front()
     };
     if let Some((status, text)) = fault {
@@ -96,7 +114,14 @@ async fn forward(
             .expect("response");
         return Ok(resp);
     }
-    let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let uri = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
     let mut out = client.request(parts.method.clone(), uri).body(body.clone());
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
@@ -105,7 +130,12 @@ async fn forward(
     }
     let resp = match out.send().await {
         Ok(r) => r,
-        Err(_) => return Ok(hyper::Response::builder().status(502).body(Full::new(Bytes::new())).expect("response")),
+        Err(_) => {
+            return Ok(hyper::Response::builder()
+                .status(502)
+                .body(Full::new(Bytes::new()))
+                .expect("response"))
+        }
     };
     let mut builder = hyper::Response::builder().status(resp.status().as_u16());
     for (name, value) in resp.headers() {
