@@ -7,6 +7,8 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 mod error;
+// Without a provider there is nothing to limit.
+#[cfg_attr(not(any(feature = "vault", feature = "aws")), allow(dead_code))]
 mod limits;
 #[cfg(feature = "vault")]
 pub mod vault;

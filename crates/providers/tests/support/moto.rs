@@ -63,6 +63,7 @@ impl Moto {
 }
 
 /// A store with static dummy keys at `endpoint`.
+#[cfg(feature = "aws")]
 pub fn store(endpoint: &str) -> sealsync_providers::aws::AwsStore {
     sealsync_providers::aws::AwsStore {
         name: "aws-test".into(),
