@@ -1,14 +1,11 @@
 //! The Secrets Manager provider against moto: names and ARNs, JSON and binary, stages, version ids,
 //! rotation, batches of at most 20 ids, find, role assumption, throttling and outages.
-#![cfg(feature = "aws")]
 
-mod support;
-
+use crate::support::moto::{store, Moto};
+use crate::support::proxy::Proxy;
 use aws_smithy_types::Blob;
 use sealsync_providers::aws::AwsProvider;
 use sealsync_providers::{ErrorKind, FindQuery, Provider, RemoteRef, RemoteValue};
-use support::moto::{store, Moto};
-use support::proxy::Proxy;
 
 const BATCH: &str = "secretsmanager.BatchGetSecretValue";
 
@@ -175,9 +172,12 @@ async fn server_errors_are_retried_throttling_and_outages_are_classified() {
     proxy.clear();
     drop(proxy);
     drop(moto);
-    let stopped = AwsProvider::new(store(&format!("http://127.0.0.1:{}", support::free_port())))
-        .await
-        .unwrap();
+    let stopped = AwsProvider::new(store(&format!(
+        "http://127.0.0.1:{}",
+        crate::support::free_port()
+    )))
+    .await
+    .unwrap();
     assert_eq!(
         kind(&stopped.fetch(&[RemoteRef::current("app/db")]).await[0]),
         ErrorKind::Unavailable
