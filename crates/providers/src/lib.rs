@@ -114,3 +114,70 @@ pub trait Provider: Send + Sync {
         query: &'a FindQuery,
     ) -> BoxFuture<'a, Result<Vec<(String, RemoteValue)>, ProviderError>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_value() {
+        let v = RemoteValue::new(Zeroizing::new(b"hunter2".to_vec()), Some("3".into()));
+        let shown = format!("{v:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("7 bytes"),
+            "{shown}"
+        );
+    }
+
+    #[cfg(feature = "vault")]
+    #[test]
+    fn vault_credentials_and_headers_stay_out_of_debug() {
+        use vault::{JwtSource, VaultAuth, VaultStore};
+        let auths = [
+            VaultAuth::Token(Zeroizing::new("s.tok3n".into())),
+            VaultAuth::AppRole {
+                mount_path: "approle".into(),
+                role_id: "r".into(),
+                secret_id: Zeroizing::new("s.tok3n".into()),
+            },
+            VaultAuth::Jwt {
+                mount_path: "jwt".into(),
+                role: None,
+                jwt: JwtSource::Inline(Zeroizing::new("s.tok3n".into())),
+            },
+        ];
+        for auth in auths {
+            let store = VaultStore {
+                name: "v".into(),
+                server: "https://vault:8200".into(),
+                mount_path: "secret".into(),
+                kv_version: Default::default(),
+                namespace: None,
+                ca_bundle_pem: None,
+                headers: vec![("X-Api-Key".into(), "s.tok3n".into())],
+                auth,
+                limits: Limits::default(),
+            };
+            let shown = format!("{store:?}");
+            assert!(
+                !shown.contains("s.tok3n") && shown.contains("X-Api-Key"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn aws_keys_stay_out_of_debug() {
+        let auth = aws::AwsAuth::Static {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: Zeroizing::new("wJalrXUtnFEMI".into()),
+            session_token: Some(Zeroizing::new("FwoGZXIvYXdz".into())),
+        };
+        let shown = format!("{auth:?}");
+        assert!(
+            !shown.contains("AKIA") && !shown.contains("wJalr") && !shown.contains("FwoG"),
+            "{shown}"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! Bounds every store works within: timeouts, value size, concurrency, request rate and retries.
 
+#[cfg(test)]
+use crate::ErrorKind;
 use crate::ProviderError;
 use backon::{ExponentialBuilder, Retryable};
 use std::future::Future;
@@ -120,4 +122,66 @@ pub(crate) fn name_regex(pattern: Option<&str>) -> Result<Option<regex::Regex>, 
                 .map_err(|e| format!("name regexp: {e}"))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(concurrency: usize, rate: u32) -> Limits {
+        Limits {
+            concurrency,
+            requests_per_second: rate,
+            ..Limits::default()
+        }
+    }
+
+    // The clock is tokio's paused test clock: the spacing is exact, not a wall-clock measurement.
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_spaced_by_the_rate_limit() {
+        let gate = Gate::new(&limits(8, 2));
+        let start = Instant::now();
+        for _ in 0..5 {
+            drop(gate.admit().await);
+        }
+        assert_eq!(Instant::now() - start, Duration::from_millis(2000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_capped() {
+        let gate = Gate::new(&limits(2, 1000));
+        let (a, b) = (gate.admit().await, gate.admit().await);
+        assert!(a.is_some() && b.is_some());
+        let third = tokio::time::timeout(Duration::from_secs(60), gate.admit()).await;
+        assert!(
+            third.is_err(),
+            "a third request waits while two are in flight"
+        );
+        drop(a);
+        assert!(gate.admit().await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_unavailable_and_throttled_are_retried() {
+        let l = Limits {
+            retries: 3,
+            ..limits(8, 1000)
+        };
+        let gate = Gate::new(&l);
+        for (kind, attempts) in [
+            (ErrorKind::Throttled, 4),
+            (ErrorKind::Unavailable, 4),
+            (ErrorKind::NotFound, 1),
+            (ErrorKind::Denied, 1),
+        ] {
+            let mut n = 0;
+            let r: Result<(), _> = with_retries(&l, &gate, || {
+                n += 1;
+                async move { Err(ProviderError::new(kind, "s", "k", "x")) }
+            })
+            .await;
+            assert_eq!(r.unwrap_err().kind(), kind);
+            assert_eq!(n, attempts, "{kind:?}");
+        }
+    }
 }
