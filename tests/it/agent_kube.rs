@@ -12,7 +12,8 @@ use crate::support::ONE;
 
 const VALUES: [&str; 2] = ["kube-s3cret-one", "kube-s3cret-two"];
 
-fn secret(name: &str, value: &str) -> Vec<u8> {
+/// Team-a's Secret `name` with `password: value`, encrypted for the test identity.
+pub(crate) fn secret(name: &str, value: &str) -> Vec<u8> {
     use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
     let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  password: {value}\n");
     let spec = EncryptionSpec {

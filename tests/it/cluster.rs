@@ -138,6 +138,11 @@ impl Agent {
 
     /// The agent of the kube-sink tests: team-a's Secrets from `apps/`, polling hourly.
     pub fn start(fx: &Fixture, cluster: &Cluster, name: &str) -> Agent {
+        Agent::start_with(fx, cluster, name, &["--interval", "1h"])
+    }
+
+    /// As [`Agent::start`], with `args` (which must include `--interval`) instead of an hourly poll.
+    pub fn start_with(fx: &Fixture, cluster: &Cluster, name: &str, args: &[&str]) -> Agent {
         let port = free_port();
         let log = fx.dir.path().join(format!("{name}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_sealsync"));
@@ -146,11 +151,10 @@ impl Agent {
                 "run",
                 "--sink",
                 "kube",
-                "--interval",
-                "1h",
                 "--namespace-policy",
                 "apps/**=team-a",
             ])
+            .args(args)
             .arg("--repo")
             .arg(format!("file://{}", fx.bare.display()))
             .arg("--identity")

@@ -7,6 +7,7 @@ mod agent_dir;
 mod agent_dir_daemon;
 mod agent_hardening;
 mod agent_kube;
+mod agent_restarts;
 mod agent_status;
 mod bounds;
 mod bounds_agent;

@@ -12,10 +12,12 @@ use crate::git::GitSource;
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
 use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::reconcile::SecretResult;
 use crate::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
-    Ownership, Recorder,
+    Ownership, Recorder, RestartOutcome, RestartReport, Restarter, WorkloadKind,
 };
+use crate::sink::ApplyOutcome;
 
 use super::config::AgentConfig;
 use super::report;
@@ -27,6 +29,38 @@ fn metric_kind(kind: DriftKind) -> ops::DriftKind {
         DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
         DriftKind::Deleted => ops::DriftKind::Deleted,
     }
+}
+
+fn restart_kind(kind: WorkloadKind) -> ops::RestartKind {
+    match kind {
+        WorkloadKind::Deployment => ops::RestartKind::Deployment,
+        WorkloadKind::StatefulSet => ops::RestartKind::StatefulSet,
+        WorkloadKind::DaemonSet => ops::RestartKind::DaemonSet,
+    }
+}
+
+/// Starts the restart task, its reports counted in the metrics. Runs until `cancel`, or until every
+/// `Restarter` is dropped and what was pending is done (the task's handle tells).
+fn spawn_restarter(
+    config: &AgentConfig,
+    client: kube::Client,
+    key: crate::desired::FingerprintKey,
+    recorder: Recorder,
+    state: &OpsState,
+    cancel: CancellationToken,
+) -> (Restarter, tokio::task::JoinHandle<()>) {
+    let (tx, mut reports) = mpsc::unbounded_channel::<RestartReport>();
+    let (restarter, task) =
+        Restarter::spawn(client, key, recorder, config.restart_debounce, tx, cancel);
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if report.outcome == RestartOutcome::Restarted {
+                metrics.workload_restarted(restart_kind(report.kind));
+            }
+        }
+    });
+    (restarter, task)
 }
 
 /// The `/status` entry of a drift handled by the watch: its source and commit kept.
@@ -103,10 +137,20 @@ pub async fn run(
         own_namespace.clone(),
         namespaces,
         key.clone(),
-        recorder,
+        recorder.clone(),
         ownership,
     );
     let store = DesiredStore::new();
+    let restarts_cancel = CancellationToken::new();
+    let _stop_restarts = restarts_cancel.clone().drop_guard();
+    let (restarter, restarts) = spawn_restarter(
+        config,
+        client.clone(),
+        key.clone(),
+        recorder.clone(),
+        state,
+        restarts_cancel,
+    );
 
     let (reports_tx, mut reports) = mpsc::unbounded_channel::<crate::sink::kube::DriftReport>();
     let counting = state.clone();
@@ -131,6 +175,12 @@ pub async fn run(
     let mut engine = engine;
     let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
         report::publish(state, pass, git_error);
+        // Updated only: a first creation restarts nothing, and an unchanged Secret never does.
+        for (key, result) in &pass.report.results {
+            if matches!(result, SecretResult::Applied(ApplyOutcome::Updated)) {
+                restarter.changed(key.clone());
+            }
+        }
         // Events on the Secrets of files that failed to decrypt, off the loop.
         if !pass.state.commit.is_empty() {
             let (sink, refused) = (sink.clone(), pass.state.refused.clone());
@@ -167,6 +217,9 @@ pub async fn run(
             publish,
         )
         .await;
+        // What the pass updated restarts its workloads now, before the process ends.
+        drop(restarter);
+        let _ = restarts.await;
         return Ok(code);
     }
 

@@ -85,6 +85,15 @@ label_values! {
 }
 
 label_values! {
+    /// `kind` of `sealsync_workload_restarts_total`: the apps/v1 kind restarted.
+    pub enum RestartKind {
+        Deployment => "deployment",
+        StatefulSet => "statefulset",
+        DaemonSet => "daemonset",
+    }
+}
+
+label_values! {
     /// `reason` of `sealsync_errors_total`, and the `reason_code` on the status board: a small fixed
     /// set so dashboards and alerts can name each one.
     pub enum ErrorReason {
@@ -126,6 +135,11 @@ struct DriftLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestartLabels {
+    kind: RestartKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: ErrorReason,
 }
@@ -137,6 +151,7 @@ struct Inner {
     secrets_applied: Family<OutcomeLabels, Counter>,
     secrets_pruned: Counter,
     drift_reverted: Family<DriftLabels, Counter>,
+    workload_restarts: Family<RestartLabels, Counter>,
     errors: Family<ReasonLabels, Counter>,
     last_success: Gauge<f64, AtomicU64>,
     managed_secrets: Gauge,
@@ -163,6 +178,7 @@ impl Metrics {
         let secrets_applied = Family::<OutcomeLabels, Counter>::default();
         let secrets_pruned = Counter::default();
         let drift_reverted = Family::<DriftLabels, Counter>::default();
+        let workload_restarts = Family::<RestartLabels, Counter>::default();
         let errors = Family::<ReasonLabels, Counter>::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
         let managed_secrets = Gauge::default();
@@ -190,6 +206,11 @@ impl Metrics {
             "sealsync_drift_reverted",
             "Managed Secrets put back after someone edited or deleted them by hand",
             drift_reverted.clone(),
+        );
+        registry.register(
+            "sealsync_workload_restarts",
+            "Workloads restarted (their pod template patched) because a Secret they use changed",
+            workload_restarts.clone(),
         );
         registry.register(
             "sealsync_errors",
@@ -225,6 +246,9 @@ impl Metrics {
         for kind in DriftKind::ALL.iter().copied() {
             let _ = drift_reverted.get_or_create(&DriftLabels { kind });
         }
+        for kind in RestartKind::ALL.iter().copied() {
+            let _ = workload_restarts.get_or_create(&RestartLabels { kind });
+        }
         for &reason in ErrorReason::ALL {
             let _ = errors.get_or_create(&ReasonLabels { reason });
         }
@@ -236,6 +260,7 @@ impl Metrics {
                 secrets_applied,
                 secrets_pruned,
                 drift_reverted,
+                workload_restarts,
                 errors,
                 last_success,
                 managed_secrets,
@@ -284,6 +309,13 @@ impl Metrics {
             .inc();
     }
 
+    pub fn workload_restarted(&self, kind: RestartKind) {
+        self.inner
+            .workload_restarts
+            .get_or_create(&RestartLabels { kind })
+            .inc();
+    }
+
     pub fn error(&self, reason: ErrorReason) {
         self.inner
             .errors
@@ -323,11 +355,12 @@ impl Metrics {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const FAMILIES: [&str; 9] = [
+    pub(crate) const FAMILIES: [&str; 10] = [
         "sealsync_reconcile_duration_seconds",
         "sealsync_secrets_applied",
         "sealsync_secrets_pruned",
         "sealsync_drift_reverted",
+        "sealsync_workload_restarts",
         "sealsync_errors",
         "sealsync_last_success_timestamp_seconds",
         "sealsync_managed_secrets",
