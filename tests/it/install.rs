@@ -458,7 +458,8 @@ fn workload_restarts_work_where_the_component_grants_them_and_are_refused_clearl
     );
     assert!(!restarted("team-b"));
     assert!(a.logs().contains("deploy/components/workload-restarts"));
-    // The only refusals are team-b's workload lists; everything else the agent did was granted.
+    // The only refusal is team-b's workload list (once per round, not once per kind); everything
+    // else the agent did was granted.
     let refused: Vec<_> = install
         .agent_requests()
         .into_iter()

@@ -69,20 +69,26 @@ impl Workloads {
     /// Restarts the workloads of `namespace` watching any of `changed`.
     pub(super) async fn namespace(&self, namespace: &str, changed: &BTreeSet<String>) {
         let mut digests = Digests::new();
-        self.kind::<Deployment>(namespace, changed, &mut digests)
-            .await;
-        self.kind::<StatefulSet>(namespace, changed, &mut digests)
-            .await;
-        self.kind::<DaemonSet>(namespace, changed, &mut digests)
-            .await;
+        // A namespace without the restart RBAC refuses every kind: one refusal is enough to tell.
+        let granted = self
+            .kind::<Deployment>(namespace, changed, &mut digests)
+            .await
+            && self
+                .kind::<StatefulSet>(namespace, changed, &mut digests)
+                .await;
+        if granted {
+            self.kind::<DaemonSet>(namespace, changed, &mut digests)
+                .await;
+        }
     }
 
+    /// False when listing was forbidden (403).
     async fn kind<W: Workload>(
         &self,
         namespace: &str,
         changed: &BTreeSet<String>,
         digests: &mut Digests,
-    ) {
+    ) -> bool {
         let api: Api<W> = Api::namespaced(self.client.clone(), namespace);
         let mut params = ListParams::default().limit(PAGE);
         loop {
@@ -90,12 +96,13 @@ impl Workloads {
                 Ok(page) => page,
                 Err(e) => {
                     let plural = W::plural(&());
-                    let why = match status_code(&e) {
-                        Some(403) => format!("the agent may not list {plural} in namespace {namespace} ({e}); workloads there that asked to be restarted were not: grant the deploy/components/workload-restarts RBAC in that namespace"),
-                        _ => format!("cannot list {plural} in namespace {namespace}: {e}"),
+                    let forbidden = status_code(&e) == Some(403);
+                    let why = match forbidden {
+                        true => format!("the agent may not list {plural} in namespace {namespace} ({e}); workloads there that asked to be restarted were not: grant the deploy/components/workload-restarts RBAC in that namespace"),
+                        false => format!("cannot list {plural} in namespace {namespace}: {e}"),
                     };
                     tracing::error!(namespace, kind = W::KIND.as_str(), secrets = ?changed, "restart refused: {why}");
-                    return;
+                    return !forbidden;
                 }
             };
             for workload in &page.items {
@@ -103,7 +110,7 @@ impl Workloads {
             }
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
-                None => return,
+                None => return true,
             }
         }
     }
