@@ -244,3 +244,33 @@ fn opted_in_workloads_restart_once_per_burst_and_never_for_creation_or_an_agent_
     }
     assert_eq!(patches(&cluster, "Deployment", "plain"), 0);
 }
+
+/// `run --once` restarts what its pass updated before it exits (no debounce left pending).
+#[test]
+fn run_once_restarts_before_it_exits() {
+    let fx = Fixture::new();
+    fx.write("apps/team-a/app-db.yaml", secret("app-db", "db-v0"));
+    fx.commit("app-db");
+    let cluster = Cluster::start(fx.dir.path());
+    let file = fx.dir.path().join("web.yaml");
+    std::fs::write(&file, manifest(WORKLOADS[0])).unwrap();
+    let (ok, out) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let once = |name: &str| {
+        let mut agent = Agent::start_with(&fx, &cluster, name, &["--once", "--interval", "1h"]);
+        let status = agent.child.wait().unwrap();
+        assert!(status.success(), "{}", agent.logs());
+        agent
+    };
+    once("once-create");
+    assert_eq!(restarted_for(&cluster, "Deployment", "web"), "");
+    fx.write("apps/team-a/app-db.yaml", secret("app-db", "db-v1"));
+    fx.commit("db-v1");
+    let agent = once("once-update");
+    assert_eq!(
+        restarted_for(&cluster, "Deployment", "web"),
+        expected_values(&cluster)[0],
+        "{}",
+        agent.logs()
+    );
+}
