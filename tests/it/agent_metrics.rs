@@ -69,7 +69,8 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
     let hook_secret = fx.dir.path().join("webhook-secret");
     std::fs::write(&hook_secret, "hook-secret\n").unwrap();
     let agent = Agent::start_with(&fx, &cluster, "agent-m", |command| {
-        command.arg("--webhook-secret-file").arg(&hook_secret);
+        command.args(["--interval", "1h", "--webhook-secret-file"]);
+        command.arg(&hook_secret);
     });
     let limit = Duration::from_secs(60);
     wait(limit, "the first pass", &[&agent], || {

@@ -138,10 +138,13 @@ impl Agent {
 
     /// The agent of the kube-sink tests: team-a's Secrets from `apps/`, polling hourly.
     pub fn start(fx: &Fixture, cluster: &Cluster, name: &str) -> Agent {
-        Agent::start_with(fx, cluster, name, |_| {})
+        Agent::start_with(fx, cluster, name, |command| {
+            command.args(["--interval", "1h"]);
+        })
     }
 
-    /// As [`Agent::start`], with more arguments or environment set by `more`.
+    /// As [`Agent::start`], with more arguments or environment set by `more`, which must pass
+    /// `--interval`.
     pub fn start_with(
         fx: &Fixture,
         cluster: &Cluster,
@@ -156,8 +159,6 @@ impl Agent {
                 "run",
                 "--sink",
                 "kube",
-                "--interval",
-                "1h",
                 "--namespace-policy",
                 "apps/**=team-a",
             ])

@@ -391,3 +391,89 @@ fn the_rendered_role_names_what_the_agent_uses() {
         );
     }
 }
+
+/// team-a's overlay includes `components/workload-restarts`, team-b's does not: an opted-in
+/// Deployment is restarted in team-a, and in team-b the refusal (403) is reported while its Secret
+/// is still updated.
+#[test]
+fn workload_restarts_work_where_the_component_grants_them_and_are_refused_clearly_elsewhere() {
+    let install = Install::new("examples/two-teams");
+    for ns in ["team-a", "team-b"] {
+        let app = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: {ns}\n  annotations:\n    sealsync.dev/restart-on-change: restart-me\nspec:\n  selector:\n    matchLabels: {{app: app}}\n  template:\n    metadata:\n      labels: {{app: app}}\n    spec:\n      containers: [{{name: c, image: x, envFrom: [{{secretRef: {{name: restart-me}}}}]}}]\n");
+        let file = install.fx.dir.path().join(format!("app-{ns}.yaml"));
+        std::fs::write(&file, app).unwrap();
+        let (ok, out) = install
+            .cluster
+            .kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(ok, "{out}");
+    }
+    let commit = |value: &str| {
+        for ns in ["team-a", "team-b"] {
+            install.fx.write(
+                &format!("examples/apps/{ns}/restart-me.yaml"),
+                demo_secret(ns, "restart-me", value),
+            );
+        }
+        install.fx.commit(value);
+    };
+    commit("first");
+    let env = [
+        ("SEALSYNC_INTERVAL", "1s"),
+        ("SEALSYNC_RESTART_DEBOUNCE", "200ms"),
+    ];
+    let a = install.replica("sealsync-7d9f-a", &env);
+    let has = |ns: &str, value: &str| {
+        install
+            .cluster
+            .value_in(ns, "restart-me", "value")
+            .as_deref()
+            == Some(value)
+    };
+    wait(PATIENCE, "the first values", &[&a], || {
+        has("team-a", "first") && has("team-b", "first")
+    });
+    commit("second");
+    let restarted = |ns: &str| {
+        let (ok, out) = install.cluster.kubectl(&[
+            "get",
+            "deployment",
+            "app",
+            "-n",
+            ns,
+            "-o",
+            r"jsonpath={.spec.template.metadata.annotations.sealsync\.dev/restarted-for}",
+        ]);
+        ok && !out.trim().is_empty()
+    };
+    wait(
+        PATIENCE,
+        "team-a's restart and team-b's refusal",
+        &[&a],
+        || {
+            has("team-b", "second")
+                && restarted("team-a")
+                && a.logs()
+                    .contains("the agent may not list deployments in namespace team-b")
+        },
+    );
+    assert!(!restarted("team-b"));
+    assert!(a.logs().contains("deploy/components/workload-restarts"));
+    // The only refusal is team-b's workload list (once per round, not once per kind); everything
+    // else the agent did was granted.
+    let refused: Vec<_> = install
+        .agent_requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(
+                |r| ["deployments", "statefulsets", "daemonsets"].contains(&r.resource.as_str())
+                    && r.verb == "list"
+                    && r.path.contains("/namespaces/team-b/")
+            ),
+        "{refused:#?}"
+    );
+}

@@ -8,6 +8,7 @@ mod agent_dir_daemon;
 mod agent_hardening;
 mod agent_kube;
 mod agent_metrics;
+mod agent_restarts;
 mod agent_status;
 mod bounds;
 mod bounds_agent;

@@ -205,7 +205,7 @@ impl FingerprintKey {
         &self.bytes
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
+    pub(crate) fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.bytes).expect("HMAC takes keys of any length")
     }
 }

@@ -139,6 +139,10 @@ pub struct RunArgs {
     /// third of it; a leader that cannot renew for two thirds of it stops writing.
     #[arg(long, env = "SEALSYNC_LEASE_DURATION", value_name = "DURATION")]
     pub lease_duration: Option<String>,
+    /// With the kube sink, how long after the last change to a Secret the workloads that opted in to
+    /// restarts are restarted (default 10s): changes within it cause one restart per workload.
+    #[arg(long, env = "SEALSYNC_RESTART_DEBOUNCE", value_name = "DURATION")]
+    pub restart_debounce: Option<String>,
     /// Refuse a commit with more files than this under the configured paths (default 20000); the
     /// last good commit stays in use.
     #[arg(long, env = "SEALSYNC_MAX_FILES", value_name = "N")]

@@ -77,6 +77,8 @@ pub struct AgentConfig {
     pub default_namespace: Option<String>,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
+    /// How long after the last Secret change opted-in workloads are restarted (`--restart-debounce`).
+    pub restart_debounce: Duration,
     /// The agent's own namespace if known without asking Kubernetes (POD_NAMESPACE, service account).
     pub own_namespace: Option<String>,
     /// The Lease holder identity: POD_NAME, else the hostname.
@@ -483,6 +485,25 @@ impl AgentConfig {
                     .ok_or_else(|| format!("'{lease_text}' is too short; use at least 2s"))
             })
             .map_err(|e| ConfigError(format!("--lease-duration {e}")))?;
+        let debounce_text = r
+            .one(
+                "restart_debounce",
+                "SEALSYNC_RESTART_DEBOUNCE",
+                args.restart_debounce.clone(),
+                Some("10s"),
+            )?
+            .expect("default");
+        // Shorter than the 1s floor of other durations: tests (and impatient clusters) use 200ms.
+        let restart_debounce = humantime::parse_duration(debounce_text.trim())
+            .map_err(|e| {
+                format!("'{debounce_text}' is not a duration ({e}); examples: 200ms, 10s, 1m")
+            })
+            .and_then(|d| {
+                (d <= Duration::from_secs(3600))
+                    .then_some(d)
+                    .ok_or_else(|| format!("'{debounce_text}' is too long; use at most 1h"))
+            })
+            .map_err(|e| ConfigError(format!("--restart-debounce {e}")))?;
         let own_namespace = env
             .pod_namespace
             .clone()
@@ -535,6 +556,7 @@ impl AgentConfig {
             max_fetch_size,
             default_namespace,
             lease_duration,
+            restart_debounce,
             own_namespace,
             holder_identity,
             explained,

@@ -29,7 +29,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 24] = [
+        const KNOWN: [&str; 25] = [
             "repo",
             "ref",
             "paths",
@@ -51,6 +51,7 @@ impl FileValues {
             "default_namespace",
             "once",
             "lease_duration",
+            "restart_debounce",
             "decryption_policy",
             "instance",
             "allow_adopt",

@@ -8,20 +8,53 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::reason::Reason;
 use crate::git::{GitError, GitSource};
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
-use crate::ops::{OpsState, SecretState, SecretStatus, Timestamp};
-use crate::reconcile::{DesiredState, Engine};
+use crate::ops::{OpsState, RestartKind, SecretState, SecretStatus, Timestamp};
+use crate::reason::Reason;
+use crate::reconcile::{DesiredState, Engine, SecretResult};
 use crate::sink::kube::{
     hmac_key, spawn_drift_watch, DesiredStore, DriftOutcome, DriftReport, KubeSink, Ownership,
-    Recorder,
+    Recorder, RestartOutcome, RestartReport, Restarter, WorkloadKind,
 };
+use crate::sink::ApplyOutcome;
 
 use super::config::AgentConfig;
 use super::report;
 use super::run::{self, exit, Fatal, Wakeups};
+
+fn restart_kind(kind: WorkloadKind) -> RestartKind {
+    match kind {
+        WorkloadKind::Deployment => RestartKind::Deployment,
+        WorkloadKind::StatefulSet => RestartKind::StatefulSet,
+        WorkloadKind::DaemonSet => RestartKind::DaemonSet,
+    }
+}
+
+/// Starts the restart task, its reports counted in the metrics. Runs until `cancel`, or until every
+/// `Restarter` is dropped and what was pending is done (the task's handle tells).
+fn spawn_restarter(
+    config: &AgentConfig,
+    client: kube::Client,
+    key: crate::desired::FingerprintKey,
+    recorder: Recorder,
+    state: &OpsState,
+    cancel: CancellationToken,
+) -> (Restarter, tokio::task::JoinHandle<()>) {
+    let (tx, mut reports) = mpsc::unbounded_channel::<RestartReport>();
+    let (restarter, task) =
+        Restarter::spawn(client, key, recorder, config.restart_debounce, tx, cancel);
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if report.outcome == RestartOutcome::Restarted {
+                metrics.workload_restarted(restart_kind(report.kind));
+            }
+        }
+    });
+    (restarter, task)
+}
 
 /// The `/status` entry of a drift handled by the watch: its source and commit kept.
 fn drift_status(report: &DriftReport) -> SecretStatus {
@@ -45,11 +78,14 @@ fn drift_status(report: &DriftReport) -> SecretStatus {
 }
 
 /// The kube sink's observer: the drift watch shares each pass's desired state (a persistent map: no
-/// copy); each pass is published, and Events go on the Secrets of files that failed to decrypt.
+/// copy); each pass is published, the workloads of updated Secrets are restarted (those that asked),
+/// and Events go on the Secrets of files that failed to decrypt.
 struct Observer<'a> {
     state: &'a OpsState,
     sink: &'a KubeSink,
     store: &'a DesiredStore,
+    /// `None` once `--once` has handed its restarts over before exiting.
+    restarter: Option<Restarter>,
 }
 
 impl run::PassObserver for Observer<'_> {
@@ -59,6 +95,14 @@ impl run::PassObserver for Observer<'_> {
 
     fn passed(&mut self, pass: &run::Pass, git_error: Option<&GitError>) {
         report::publish(self.state, pass, git_error);
+        // Updated only: a first creation restarts nothing, and an unchanged Secret never does.
+        if let Some(restarter) = &self.restarter {
+            for (key, result) in &pass.report.results {
+                if matches!(result, SecretResult::Applied(ApplyOutcome::Updated)) {
+                    restarter.changed(key.clone());
+                }
+            }
+        }
         // Off the loop.
         if !pass.state.commit.is_empty() {
             let (sink, refused) = (self.sink.clone(), pass.state.refused.clone());
@@ -119,11 +163,21 @@ pub async fn run(
         client.clone(),
         own_namespace.clone(),
         namespaces,
-        key,
-        recorder,
+        key.clone(),
+        recorder.clone(),
         ownership,
     );
     let store = DesiredStore::new();
+    let restarts_cancel = CancellationToken::new();
+    let _stop_restarts = restarts_cancel.clone().drop_guard();
+    let (restarter, restarts) = spawn_restarter(
+        config,
+        client.clone(),
+        key,
+        recorder,
+        state,
+        restarts_cancel,
+    );
 
     let (reports_tx, mut reports) = mpsc::unbounded_channel::<DriftReport>();
     let counting = state.clone();
@@ -145,7 +199,7 @@ pub async fn run(
         }
     });
 
-    let passes = Passes {
+    let mut passes = Passes {
         config,
         git,
         engine,
@@ -154,11 +208,16 @@ pub async fn run(
             state,
             sink: &sink,
             store: &store,
+            restarter: Some(restarter),
         },
         triggers,
     };
     if config.once {
-        return once(passes, client, &own_namespace, state, shutdown).await;
+        let code = once(&mut passes, client, &own_namespace, state, shutdown).await;
+        // What the pass updated restarts its workloads now, before the process ends.
+        passes.observer.restarter.take();
+        let _ = restarts.await;
+        return code;
     }
     Ok(lead(
         passes,
@@ -203,7 +262,7 @@ impl Passes<'_> {
 /// One pass (`--once`): no election and no drift watch, but no writing behind a running leader's
 /// back either: both would write, and the leader would revert what differs as drift.
 async fn once(
-    mut passes: Passes<'_>,
+    passes: &mut Passes<'_>,
     client: kube::Client,
     own_namespace: &str,
     state: &OpsState,

@@ -59,6 +59,7 @@ pub fn main() -> u8 {
             "max_fetch_size",
             "default_namespace",
             "lease_duration",
+            "restart_debounce",
             "decryption_policy",
             "instance",
             "allow_adopt",

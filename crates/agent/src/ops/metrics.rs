@@ -80,6 +80,15 @@ impl EncodeLabelValue for DriftKind {
     }
 }
 
+label_values! {
+    /// `kind` of `sealsync_workload_restarts_total`: the apps/v1 kind restarted.
+    pub enum RestartKind {
+        Deployment => "deployment",
+        StatefulSet => "statefulset",
+        DaemonSet => "daemonset",
+    }
+}
+
 /// `reason` of `sealsync_errors_total`: the [`Reason`] a refusal carries everywhere else too.
 impl EncodeLabelValue for Reason {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
@@ -98,6 +107,11 @@ struct DriftLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestartLabels {
+    kind: RestartKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: Reason,
 }
@@ -109,6 +123,7 @@ struct Inner {
     secrets_applied: Family<OutcomeLabels, Counter>,
     secrets_pruned: Counter,
     drift_reverted: Family<DriftLabels, Counter>,
+    workload_restarts: Family<RestartLabels, Counter>,
     errors: Family<ReasonLabels, Counter>,
     last_success: Gauge<f64, AtomicU64>,
     managed_secrets: Gauge,
@@ -135,6 +150,7 @@ impl Metrics {
         let secrets_applied = Family::<OutcomeLabels, Counter>::default();
         let secrets_pruned = Counter::default();
         let drift_reverted = Family::<DriftLabels, Counter>::default();
+        let workload_restarts = Family::<RestartLabels, Counter>::default();
         let errors = Family::<ReasonLabels, Counter>::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
         let managed_secrets = Gauge::default();
@@ -162,6 +178,11 @@ impl Metrics {
             "sealsync_drift_reverted",
             "Managed Secrets put back after someone edited or deleted them by hand",
             drift_reverted.clone(),
+        );
+        registry.register(
+            "sealsync_workload_restarts",
+            "Workloads restarted (their pod template patched) because a Secret they use changed",
+            workload_restarts.clone(),
         );
         registry.register(
             "sealsync_errors",
@@ -197,6 +218,9 @@ impl Metrics {
         for kind in DriftKind::ALL.iter().copied() {
             let _ = drift_reverted.get_or_create(&DriftLabels { kind });
         }
+        for kind in RestartKind::ALL.iter().copied() {
+            let _ = workload_restarts.get_or_create(&RestartLabels { kind });
+        }
         for &reason in Reason::ALL {
             let _ = errors.get_or_create(&ReasonLabels { reason });
         }
@@ -208,6 +232,7 @@ impl Metrics {
                 secrets_applied,
                 secrets_pruned,
                 drift_reverted,
+                workload_restarts,
                 errors,
                 last_success,
                 managed_secrets,
@@ -255,6 +280,13 @@ impl Metrics {
             .inc();
     }
 
+    pub fn workload_restarted(&self, kind: RestartKind) {
+        self.inner
+            .workload_restarts
+            .get_or_create(&RestartLabels { kind })
+            .inc();
+    }
+
     pub fn error(&self, reason: Reason) {
         self.inner
             .errors
@@ -294,11 +326,12 @@ impl Metrics {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const FAMILIES: [&str; 9] = [
+    pub(crate) const FAMILIES: [&str; 10] = [
         "sealsync_reconcile_duration_seconds",
         "sealsync_secrets_applied",
         "sealsync_secrets_pruned",
         "sealsync_drift_reverted",
+        "sealsync_workload_restarts",
         "sealsync_errors",
         "sealsync_last_success_timestamp_seconds",
         "sealsync_managed_secrets",
