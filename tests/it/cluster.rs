@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube_api_test_server::{TestServer, TokenIdentity};
 
 use crate::git_servers::{free_port, Fixture};
-use crate::support::key;
+use crate::support::{key, poll_until_or};
 
 pub struct Cluster {
     // The runtime hosts the API server's tasks for as long as the test runs.
@@ -136,7 +136,8 @@ impl Agent {
         Agent { child, port, log }
     }
 
-    /// The agent of the kube-sink tests: team-a's Secrets from `apps/`, polling hourly.
+    /// The agent of the kube-sink tests: team-a's Secrets from `apps/`, polling hourly, with a 5 s
+    /// leader Lease (a takeover waits for it to expire; the default is 15 s).
     pub fn start(fx: &Fixture, cluster: &Cluster, name: &str) -> Agent {
         let port = free_port();
         let log = fx.dir.path().join(format!("{name}.log"));
@@ -150,6 +151,8 @@ impl Agent {
                 "1h",
                 "--namespace-policy",
                 "apps/**=team-a",
+                "--lease-duration",
+                "5s",
             ])
             .arg("--repo")
             .arg(format!("file://{}", fx.bare.display()))
@@ -221,23 +224,10 @@ impl Drop for Agent {
     }
 }
 
-/// Polls `check` every 20 ms until it holds; panics with the agents' logs after `deadline`.
-pub fn wait(
-    deadline: Duration,
-    what: &str,
-    agents: &[&Agent],
-    mut check: impl FnMut() -> bool,
-) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < deadline {
-        if check() {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let logs: Vec<String> = agents.iter().map(|a| a.logs()).collect();
-    panic!(
-        "timed out after {deadline:?} waiting for {what}; agent logs:\n{}",
-        logs.join("\n---\n")
-    );
+/// Polls `check` until it holds (`support::poll_until`); panics with the agents' logs if it never does.
+pub fn wait(what: &str, agents: &[&Agent], check: impl FnMut() -> bool) -> Duration {
+    poll_until_or(what, check, || {
+        let logs: Vec<String> = agents.iter().map(|a| a.logs()).collect();
+        format!("agent logs:\n{}", logs.join("\n---\n"))
+    })
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use kube_api_test_server::{RequestRecord, TokenIdentity};
 use serde::Deserialize as _;
@@ -21,8 +20,6 @@ use crate::support::root;
 const AGENT_USER: &str = "system:serviceaccount:sealsync:sealsync";
 /// The demo recipient `examples/` is encrypted for (`examples/demo-identity.agekey`).
 const DEMO_RECIPIENT: &str = "age1dae9e6p9dk68ca9l4agnjtz0q0q0thl3d4uqhrjfvl6tg4sv0uasuhxxzw";
-/// Generous: the suite runs on two loaded cores.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `kubectl kustomize deploy/<overlay>`, as documents.
 fn render(overlay: &str) -> (String, Vec<Value>) {
@@ -234,7 +231,7 @@ fn lease_watch_authorized(requests: &[RequestRecord]) -> bool {
 fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
     let install = Install::new("examples/two-teams");
     let a = install.replica("sealsync-7d9f-a", &[]);
-    wait(PATIENCE, "the team Secrets", &[&a], || {
+    wait("the team Secrets", &[&a], || {
         install.secret_exists("team-a", "db-credentials")
             && install.secret_exists("team-a", "api-token")
             && install.secret_exists("team-b", "smtp")
@@ -244,11 +241,9 @@ fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
         .value_in("team-a", "db-credentials", "password")
         .is_some_and(|v| !v.is_empty()));
     let b = install.replica("sealsync-7d9f-b", &[]);
-    wait(PATIENCE, "both replicas Ready", &[&a, &b], || {
-        a.ready() && b.ready()
-    });
+    wait("both replicas Ready", &[&a, &b], || a.ready() && b.ready());
     assert!(a.leading() && !b.leading(), "one leader, one Ready standby");
-    wait(PATIENCE, "the standby's lease watch", &[&a, &b], || {
+    wait("the standby's lease watch", &[&a, &b], || {
         lease_watch_authorized(&install.agent_requests())
     });
     install.assert_nothing_refused(&[&a, &b]);
@@ -268,7 +263,7 @@ fn a_sync_refusing_every_document_is_not_ready_and_says_why() {
     let install = Install::new("examples/two-teams");
     // As the overlay shipped before: no namespace policy, so only the agent's own namespace is allowed.
     let a = install.replica("sealsync-7d9f-a", &[("SEALSYNC_NAMESPACE_POLICY", "")]);
-    wait(PATIENCE, "/readyz to say why", &[&a], || {
+    wait("/readyz to say why", &[&a], || {
         a.get_any("/readyz").is_some_and(|(code, body)| {
             code == 503 && body.contains("not ready: last sync refused all ")
         })
@@ -290,7 +285,7 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
         ("SEALSYNC_LEASE_DURATION", "4s"),
     ];
     let mut old = install.replica("sealsync-old", &env);
-    wait(PATIENCE, "the old pod to lead and sync", &[&old], || {
+    wait("the old pod to lead and sync", &[&old], || {
         old.leading() && old.ready() && install.secret_exists("team-b", "smtp")
     });
     install.fx.write(
@@ -301,12 +296,9 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
 
     // maxSurge 1, maxUnavailable 0: the new pod must become Ready while the old one leads...
     let new = install.replica("sealsync-new", &env);
-    wait(
-        PATIENCE,
-        "the new pod Ready as a standby",
-        &[&old, &new],
-        || new.ready(),
-    );
+    wait("the new pod Ready as a standby", &[&old, &new], || {
+        new.ready()
+    });
     assert!(old.leading() && !new.leading());
     // ...then the old one is stopped, releases the Lease, and the new one takes over and syncs.
     assert!(old.terminate().success(), "{}", old.logs());
@@ -315,20 +307,15 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
         "{}",
         old.logs()
     );
-    wait(
-        PATIENCE,
-        "the new leader to apply the new commit",
-        &[&new],
-        || {
-            new.leading()
-                && install
-                    .cluster
-                    .value_in("team-a", "rotated", "value")
-                    .as_deref()
-                    == Some("r0tated-value")
-        },
-    );
-    wait(PATIENCE, "the new leader Ready", &[&new], || {
+    wait("the new leader to apply the new commit", &[&new], || {
+        new.leading()
+            && install
+                .cluster
+                .value_in("team-a", "rotated", "value")
+                .as_deref()
+                == Some("r0tated-value")
+    });
+    wait("the new leader Ready", &[&new], || {
         new.ready() && new.get("/status").is_some_and(|s| s.contains(&commit))
     });
     install.assert_nothing_refused(&[&old, &new]);

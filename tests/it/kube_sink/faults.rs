@@ -7,7 +7,8 @@ use kube_api_test_server::{FaultSpec, TestServer, Verb};
 use sealsync::desired::SecretKey;
 use sealsync::sink::kube::{DriftKind, DriftOutcome};
 
-use super::harness::{create_unmanaged, desired, restored, within, Agent, Cluster, OWN_NS};
+use super::harness::{create_unmanaged, desired, restored, Agent, Cluster, OWN_NS};
+use crate::support::poll_until_async;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revert_converges_through_failing_patches() {
@@ -28,13 +29,12 @@ async fn a_revert_converges_through_failing_patches() {
     // Each request is retried with backoff (100, 200, 400 ms), so the revert takes longer than the
     // usual second: wait for the outcome, not a speed.
     let api = c.secrets("team-a");
-    let took = within(Duration::from_secs(20), || {
+    let took = poll_until_async("the revert through failing PATCHes", || {
         let api = api.clone();
         async move { api.get("db").await.unwrap().data.unwrap()["password"].0 == b"good-pw" }
     })
     .await;
     eprintln!("revert through 3 failed PATCHes: {took:?}");
-    assert!(took.is_some());
     let patches = c.secret_patches();
     assert_eq!(&patches[..4], [500, 500, 500, 200]);
     assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
@@ -53,8 +53,7 @@ async fn a_failing_revert_stops_when_the_secret_is_no_longer_desired() {
     c.replace_password("team-a", "db", "bad-pw", &PostParams::default())
         .await;
     let patches = || c.secret_patches().len();
-    let retried = within(Duration::from_secs(2), || async { patches() >= 3 }).await;
-    assert!(retried.is_some(), "the revert is retried");
+    poll_until_async("the revert to be retried", || async { patches() >= 3 }).await;
     // Pruned from git: nothing left to put back, so the retries end.
     agent.store.remove(&SecretKey::new("team-a", "db"));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -85,7 +84,6 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     c.patch_password("team-a", "db", "after-drop");
     let took = restored(&c, "team-a", "db", "good-pw").await;
     eprintln!("revert after dropped watches: {took:?}");
-    assert!(took.is_some(), "reverted after the watches were dropped");
     assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
 
     // Forget history and end the watches: resuming from the old resourceVersion answers 410, the
@@ -101,7 +99,6 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
         .unwrap();
     let took = restored(&c, "team-a", "db", "good-pw").await;
     eprintln!("revert after compaction (410): {took:?}");
-    assert!(took.is_some(), "reverted after 410 Gone");
     assert_eq!(agent.next_report().await.kind, DriftKind::Deleted);
     let watch_statuses: Vec<(String, u16)> = c
         .server
@@ -120,18 +117,8 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
 
     // And once more after the re-list, through the fresh watch.
     c.patch_password("team-a", "db", "after-relist");
-    assert!(restored(&c, "team-a", "db", "good-pw").await.is_some());
+    restored(&c, "team-a", "db", "good-pw").await;
     agent.stop().await;
-}
-
-/// Watch attempts in `namespace` the server answered so far.
-fn watches(c: &Cluster, namespace: &str) -> usize {
-    let path = format!("/namespaces/{namespace}/");
-    c.server
-        .requests()
-        .into_iter()
-        .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&path))
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,12 +131,11 @@ async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
     );
     let agent = Agent::start(&c, &["team-a"], vec![desired("team-a", "db", "good-pw")]).await;
     let mut problems = agent.sink.watch_problems();
-    let said = within(Duration::from_secs(20), || {
+    poll_until_async("the refusal to be reported", || {
         let told = problems.borrow_and_update().get("team-a").cloned();
         async move { told.is_some() }
     })
     .await;
-    assert!(said.is_some(), "the refusal is reported");
     let told = agent.sink.watch_problems().borrow()["team-a"].clone();
     assert!(
         told.starts_with("the agent may not watch secrets in namespace team-a: grant it with deploy/target-namespace"),
@@ -159,7 +145,7 @@ async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
     // attempts in T seconds, 8 in 8 s; a retry loop without backoff makes hundreds.
     c.server.clear_requests();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let attempts = watches(&c, "team-a");
+    let attempts = c.watch_requests("team-a");
     eprintln!("watch attempts in 8 s while forbidden: {attempts}");
     assert!(attempts <= 10, "{attempts} watch attempts in 8 s");
 
@@ -167,12 +153,11 @@ async fn a_forbidden_watch_backs_off_and_names_the_missing_permission() {
     // starts yields nothing by itself).
     c.server.clear_faults();
     c.patch_password("team-a", "db", "by-hand");
-    let cleared = within(Duration::from_secs(60), || {
+    poll_until_async("the problem to clear once the watch runs", || {
         let none = agent.sink.watch_problems().borrow().is_empty();
         async move { none }
     })
     .await;
-    assert!(cleared.is_some(), "the problem clears once the watch runs");
     agent.stop().await;
 }
 

