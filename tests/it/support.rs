@@ -256,6 +256,7 @@ pub fn poll_until_or(
 }
 
 /// [`poll_until`] for async checks, sleeping on tokio's clock between them.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))] // only the kube tests are async so far
 pub async fn poll_until_async<F, Fut>(what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,

@@ -10,29 +10,16 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::DirSink;
-use crate::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+use crate::desired::{tests_support, DesiredSecret, FingerprintKey};
 
 pub(super) const PASSWORD: &str = "correct-horse-battery-staple";
 pub(super) const USER: &str = "db-admin-7f3c9e";
 
+/// A Secret holding `pairs`, from the file the dir sink's tests name.
 pub(super) fn secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> DesiredSecret {
-    DesiredSecret {
-        key: SecretKey::new(namespace, name),
-        secret_type: "Opaque".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        data: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec())))
-            .collect(),
-        immutable: None,
-        source: Source {
-            path: "apps/team-a/db.sops.yaml".into(),
-            commit: "0123abcd".into(),
-        },
-        adopt: false,
-        memo: Default::default(),
-    }
+    tests_support::secret(namespace, name)
+        .with_data(pairs)
+        .with_source("apps/team-a/db.sops.yaml", "0123abcd")
 }
 
 pub(super) fn db() -> DesiredSecret {

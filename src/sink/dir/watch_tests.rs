@@ -1,7 +1,6 @@
 //! Tests of the watched dir sink: a pass inspects only what git or a change on disk touched.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
