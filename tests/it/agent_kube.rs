@@ -6,24 +6,16 @@
 
 use std::time::Duration;
 
+use crate::agent_dir::encrypted;
 use crate::cluster::{wait, Agent, Cluster};
 use crate::git_servers::Fixture;
 use crate::support::ONE;
 
 const VALUES: [&str; 2] = ["kube-s3cret-one", "kube-s3cret-two"];
 
+/// `team-a/NAME` with one password, encrypted for the fixture key `one` (what the agent decrypts).
 fn secret(name: &str, value: &str) -> Vec<u8> {
-    use sealsync::sops::file::{encrypt, EncryptionSpec};
-    let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  password: {value}\n");
-    let spec = EncryptionSpec {
-        groups: vec![sealsync::keys::parse_recipient_list(ONE).unwrap()],
-        threshold: 0,
-        rules: sealsync::sops::rules::RuleSet {
-            encrypted_regex: Some("^(data|stringData)$".into()),
-            ..Default::default()
-        },
-    };
-    encrypt(yaml.as_bytes(), sealsync::sops::stores::Format::Yaml, &spec).unwrap()
+    encrypted("team-a", name, &[("password", value)], ONE)
 }
 
 #[test]
@@ -33,12 +25,12 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
     fx.write("apps/team-a/two.yaml", secret("two", VALUES[1]));
     fx.commit("two secrets");
     fx.push();
-    let cluster = Cluster::start(fx.dir.path());
+    let cluster = Cluster::start_blocking();
     let a = Agent::start(&fx, &cluster, "agent-a");
     wait("the first sync", &[&a], || {
         cluster.value("one", "password").as_deref() == Some(VALUES[0])
     });
-    let (_, labels) = cluster.kubectl(&[
+    let (_, labels) = cluster.try_kubectl(&[
         "get",
         "secret",
         "one",
@@ -50,7 +42,7 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
     assert!(labels.contains("sealsync"), "{labels}");
 
     // Drift by hand, reverted although the git poll is an hour.
-    let (ok, out) = cluster.kubectl(&[
+    cluster.kubectl(&[
         "patch",
         "secret",
         "one",
@@ -61,12 +53,11 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "-p",
         r#"{"data":{"password":"aGFja2Vk"}}"#,
     ]);
-    assert!(ok, "{out}");
     let took = wait("the edit to be reverted", &[&a], || {
         cluster.value("one", "password").as_deref() == Some(VALUES[0])
     });
     eprintln!("edit reverted after {took:?}");
-    let (ok, out) = cluster.kubectl(&[
+    cluster.kubectl(&[
         "label",
         "secret",
         "two",
@@ -74,10 +65,9 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "team-a",
         "app.kubernetes.io/managed-by-",
     ]);
-    assert!(ok, "{out}");
     wait("the label to be restored", &[&a], || {
         cluster
-            .kubectl(&[
+            .try_kubectl(&[
                 "get",
                 "secret",
                 "two",
@@ -89,16 +79,13 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
             .1
             .contains("sealsync")
     });
-    let (ok, out) = cluster.kubectl(&["delete", "secret", "one", "-n", "team-a"]);
-    assert!(ok, "{out}");
+    cluster.kubectl(&["delete", "secret", "one", "-n", "team-a"]);
     wait("the deleted Secret to be recreated", &[&a], || {
         cluster.value("one", "password").as_deref() == Some(VALUES[0])
     });
 
     // Events were written, without values.
-    let (ok, events) =
-        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
-    assert!(ok, "{events}");
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
     assert!(events.contains("DriftReverted"), "{events}");
 
     // A second agent stands by; exactly one leads.
@@ -120,7 +107,7 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
     wait("the new leader's first pass", &[&b], || {
         b.logs().contains("reconciled")
     });
-    let (ok, out) = cluster.kubectl(&[
+    cluster.kubectl(&[
         "patch",
         "secret",
         "two",
@@ -131,13 +118,12 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "-p",
         r#"{"data":{"password":"aGFja2Vk"}}"#,
     ]);
-    assert!(ok, "{out}");
     wait("the new leader to revert drift", &[&b], || {
         cluster.value("two", "password").as_deref() == Some(VALUES[1])
     });
 
     // No plaintext anywhere the agents wrote: logs, status, metrics, Events, annotations.
-    let (_, annotations) = cluster.kubectl(&[
+    let (_, annotations) = cluster.try_kubectl(&[
         "get",
         "secrets",
         "-n",
@@ -146,7 +132,7 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "jsonpath={.items[*].metadata.annotations}",
     ]);
     let (_, events) =
-        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
+        cluster.try_kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
     let emitted = [
         a.logs(),
         b.logs(),
