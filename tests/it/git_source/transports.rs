@@ -162,7 +162,7 @@ fn untrusted_certificate_is_refused() {
     if in_child_trusting_a_test_ca("git_source::transports::untrusted_certificate_is_refused")
         .is_some()
     {
-        return untrusted_certificate_is_refused_body();
+        untrusted_certificate_is_refused_body();
     }
 }
 
