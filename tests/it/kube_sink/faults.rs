@@ -102,12 +102,31 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
     c.server.clear_requests();
     // A write the watch does not see makes its resourceVersion an old one.
     create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
+    // The watcher's lists fail until the deletion below is made, so that it falls between the end
+    // of the dropped watch and the list that follows, however fast the machine (dropping a watch
+    // is asynchronous: a write right after it may still reach the old stream).
+    c.server.fail_next(
+        FaultSpec::new(Verb::List, 500)
+            .resource("secrets")
+            .times(100_000),
+    );
     c.server.compact();
     c.server.drop_watches();
+    poll_until_async(
+        "the resumed watch to expire and a list to be tried",
+        || async {
+            c.server
+                .requests()
+                .iter()
+                .any(|r| r.resource == "secrets" && r.verb == "list")
+        },
+    )
+    .await;
     c.secrets("team-a")
         .delete("db", &Default::default())
         .await
         .unwrap();
+    c.server.clear_faults();
     let took = restored(&c, "team-a", "db", "good-pw").await;
     eprintln!("revert after compaction (410): {took:?}");
     assert_eq!(agent.next_report().await.kind, DriftKind::Deleted);
@@ -118,11 +137,11 @@ async fn drift_is_reverted_after_watches_drop_and_history_is_compacted() {
         .filter(|r| r.resource == "secrets" && (r.verb == "watch" || r.verb == "list"))
         .map(|r| (r.verb, r.status))
         .collect();
-    // The resumed watch is answered with an ERROR event (410 Expired) and the watcher lists again.
+    // The resumed watch is answered with an ERROR event (410 Expired) and the watcher lists again
+    // (after the lists refused above).
+    let resumed = watch_statuses.iter().position(|(verb, _)| verb == "watch");
     assert!(
-        watch_statuses
-            .windows(2)
-            .any(|w| w[0].0 == "watch" && w[1] == ("list".to_string(), 200)),
+        resumed.is_some_and(|at| watch_statuses[at..].contains(&("list".to_string(), 200))),
         "the watcher listed again after the expired watch: {watch_statuses:?}"
     );
 
