@@ -4,7 +4,6 @@
 //! and after must differ in every family, or the family is allowlisted below with why it cannot move.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use crate::agent_dir_daemon::request_to;
 use crate::agent_kube::secret;
@@ -46,14 +45,14 @@ fn families(text: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
 }
 
 fn kubectl_ok(cluster: &Cluster, args: &[&str]) {
-    let (ok, out) = cluster.kubectl(args);
+    let (ok, out) = cluster.try_kubectl(args);
     assert!(ok, "kubectl {args:?}: {out}");
 }
 
 fn labels(cluster: &Cluster, name: &str) -> String {
     let jsonpath = "jsonpath={.metadata.labels}";
     cluster
-        .kubectl(&["get", "secret", name, "-n", "team-a", "-o", jsonpath])
+        .try_kubectl(&["get", "secret", name, "-n", "team-a", "-o", jsonpath])
         .1
 }
 
@@ -65,15 +64,14 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
     }
     fx.commit("three secrets");
     fx.push();
-    let cluster = Cluster::start(fx.dir.path());
+    let cluster = Cluster::start_blocking();
     let hook_secret = fx.dir.path().join("webhook-secret");
     std::fs::write(&hook_secret, "hook-secret\n").unwrap();
     let agent = Agent::start_with(&fx, &cluster, "agent-m", |command| {
         command.args(["--interval", "1h", "--webhook-secret-file"]);
         command.arg(&hook_secret);
     });
-    let limit = Duration::from_secs(60);
-    wait(limit, "the first pass", &[&agent], || {
+    wait("the first pass", &[&agent], || {
         agent.ready() && cluster.value("three", "password").as_deref() == Some("before")
     });
     let before = families(&agent.get("/metrics").expect("metrics"));
@@ -93,7 +91,7 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
     let token = [("X-Gitlab-Token", "hook-secret".to_string())];
     let (code, body) = request_to(agent.port, "POST", "/hooks/git", &token, b"{}");
     assert_eq!(code, 202, "{body}");
-    wait(limit, "the webhook's pass", &[&agent], || {
+    wait("the webhook's pass", &[&agent], || {
         cluster.value("five", "password").as_deref() == Some("new")
             && cluster.value("one", "password").as_deref() == Some("after")
             && cluster.value("two", "password").is_none()
@@ -119,33 +117,28 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
         ],
     );
     kubectl_ok(&cluster, &["delete", "secret", "four", "-n", "team-a"]);
-    wait(limit, "every drift put back", &[&agent], || {
+    wait("every drift put back", &[&agent], || {
         cluster.value("one", "password").as_deref() == Some("after")
             && cluster.value("four", "password").as_deref() == Some("new")
             && labels(&cluster, "three").contains("sealsync")
     });
     let mut after = BTreeMap::new();
-    wait(
-        limit,
-        "the reverts and the pass to be counted",
-        &[&agent],
-        || {
-            after = families(&agent.get("/metrics").unwrap_or_default());
-            let reverted = after
-                .get("sealsync_drift_reverted")
-                .cloned()
-                .unwrap_or_default();
-            let counted = reverted.values().filter(|v| **v >= 1.0).count() == 3;
-            let last = after
-                .get("sealsync_last_success_timestamp_seconds")
-                .and_then(|f| f.values().next().copied());
-            let first = before["sealsync_last_success_timestamp_seconds"]
-                .values()
-                .next()
-                .copied();
-            counted && last > first
-        },
-    );
+    wait("the reverts and the pass to be counted", &[&agent], || {
+        after = families(&agent.get("/metrics").unwrap_or_default());
+        let reverted = after
+            .get("sealsync_drift_reverted")
+            .cloned()
+            .unwrap_or_default();
+        let counted = reverted.values().filter(|v| **v >= 1.0).count() == 3;
+        let last = after
+            .get("sealsync_last_success_timestamp_seconds")
+            .and_then(|f| f.values().next().copied());
+        let first = before["sealsync_last_success_timestamp_seconds"]
+            .values()
+            .next()
+            .copied();
+        counted && last > first
+    });
 
     let allowed: BTreeSet<&str> = CANNOT_MOVE.iter().map(|(f, _)| *f).collect();
     assert_eq!(

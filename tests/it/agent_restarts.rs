@@ -5,7 +5,6 @@
 //! nothing changed restarts nothing.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use sealsync_agent::desired::FingerprintKey;
@@ -92,7 +91,7 @@ fn resource(kind: &str) -> &'static str {
 fn patches(cluster: &Cluster, kind: &str, name: &str) -> usize {
     let suffix = format!("/{}/{name}", resource(kind));
     cluster
-        .server()
+        .server
         .requests()
         .iter()
         .filter(|r| r.verb == "patch" && r.status < 300 && r.path.ends_with(&suffix))
@@ -101,7 +100,7 @@ fn patches(cluster: &Cluster, kind: &str, name: &str) -> usize {
 
 /// The restart annotation on a workload's pod template ("" when absent).
 fn restarted_for(cluster: &Cluster, kind: &str, name: &str) -> String {
-    let (ok, out) = cluster.kubectl(&[
+    let (ok, out) = cluster.try_kubectl(&[
         "get",
         resource(kind),
         name,
@@ -116,7 +115,7 @@ fn restarted_for(cluster: &Cluster, kind: &str, name: &str) -> String {
 
 fn base64_field(cluster: &Cluster, namespace: &str, name: &str, field: &str) -> Vec<u8> {
     use base64::Engine;
-    let (ok, out) = cluster.kubectl(&[
+    let (ok, out) = cluster.try_kubectl(&[
         "get",
         "secret",
         name,
@@ -161,14 +160,14 @@ fn expected_values(cluster: &Cluster) -> Vec<String> {
 fn change(fx: &Fixture, cluster: &Cluster, agents: &[&Agent], value: &str) {
     fx.write("apps/team-a/app-db.yaml", secret("app-db", value));
     fx.commit(value);
-    wait(Duration::from_secs(60), value, agents, || {
+    wait(value, agents, || {
         cluster.value("app-db", "password").as_deref() == Some(value)
     });
 }
 
 fn wait_restarted(cluster: &Cluster, agents: &[&Agent], what: &str) {
     let expected = expected_values(cluster);
-    wait(Duration::from_secs(90), what, agents, || {
+    wait(what, agents, || {
         let now: Vec<String> = WORKLOADS
             .iter()
             .map(|w| restarted_for(cluster, w.0, w.1))
@@ -182,7 +181,7 @@ fn opted_in_workloads_restart_once_per_burst_and_never_for_creation_or_an_agent_
     let fx = Fixture::new();
     fx.write("apps/team-a/app-db.yaml", secret("app-db", "db-v0"));
     fx.commit("app-db");
-    let cluster = Cluster::start(fx.dir.path());
+    let cluster = Cluster::start_blocking();
     let all: String = WORKLOADS
         .iter()
         .copied()
@@ -191,13 +190,13 @@ fn opted_in_workloads_restart_once_per_burst_and_never_for_creation_or_an_agent_
         .collect();
     let file = fx.dir.path().join("workloads.yaml");
     std::fs::write(&file, all).unwrap();
-    let (ok, out) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    let (ok, out) = cluster.try_kubectl(&["apply", "-f", file.to_str().unwrap()]);
     assert!(ok, "{out}");
 
     let mut a = Agent::start_with(&fx, &cluster, "agent-a", |c| {
         c.args(AGENT_ARGS);
     });
-    wait(Duration::from_secs(60), "the first sync", &[&a], || {
+    wait("the first sync", &[&a], || {
         cluster.value("app-db", "password").as_deref() == Some("db-v0")
     });
     // A burst of three commits, each applied before the next, all within one debounce window.
@@ -217,7 +216,7 @@ fn opted_in_workloads_restart_once_per_burst_and_never_for_creation_or_an_agent_
         let series = format!("sealsync_workload_restarts_total{{kind=\"{kind}\"}} {n}");
         assert!(metrics.contains(&series), "{series} in:\n{metrics}");
     }
-    let (ok, reasons) = cluster.kubectl(&[
+    let (ok, reasons) = cluster.try_kubectl(&[
         "get",
         "events.events.k8s.io",
         "-n",
@@ -235,12 +234,9 @@ fn opted_in_workloads_restart_once_per_burst_and_never_for_creation_or_an_agent_
     let b = Agent::start_with(&fx, &cluster, "agent-b", |c| {
         c.args(AGENT_ARGS);
     });
-    wait(
-        Duration::from_secs(60),
-        "agent-b's first pass",
-        &[&b],
-        || b.logs().contains("reconciled"),
-    );
+    wait("agent-b's first pass", &[&b], || {
+        b.logs().contains("reconciled")
+    });
     change(&fx, &cluster, &[&b], "db-v4");
     wait_restarted(&cluster, &[&b], "the restart for db-v4");
     for (kind, name, _, _) in WORKLOADS {
@@ -255,10 +251,10 @@ fn run_once_restarts_before_it_exits() {
     let fx = Fixture::new();
     fx.write("apps/team-a/app-db.yaml", secret("app-db", "db-v0"));
     fx.commit("app-db");
-    let cluster = Cluster::start(fx.dir.path());
+    let cluster = Cluster::start_blocking();
     let file = fx.dir.path().join("web.yaml");
     std::fs::write(&file, manifest(WORKLOADS[0])).unwrap();
-    let (ok, out) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    let (ok, out) = cluster.try_kubectl(&["apply", "-f", file.to_str().unwrap()]);
     assert!(ok, "{out}");
     let once = |name: &str| {
         let mut agent = Agent::start_with(&fx, &cluster, name, |c| {

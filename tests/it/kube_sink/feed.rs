@@ -14,12 +14,38 @@ use sealsync_agent::reconcile::{Applier, ApplyReport, DesiredState};
 use sealsync_agent::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
+use crate::support::PATIENCE;
 
 /// The next pass over the same desired Secrets (nothing touched in git).
 async fn pass(applier: &mut Applier, agent: &Agent, state: &mut DesiredState) -> ApplyReport {
     state.pass += 1;
     state.touched.clear();
     applier.apply(&agent.sink, state, 0.5).await
+}
+
+/// Passes until one satisfies `done` (what the drift watch reports arrives when it arrives); panics
+/// after `PATIENCE`. Returns every report, the last one satisfying `done`.
+async fn passes_until(
+    applier: &mut Applier,
+    agent: &Agent,
+    state: &mut DesiredState,
+    done: impl Fn(&ApplyReport) -> bool,
+) -> Vec<ApplyReport> {
+    let start = std::time::Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        let report = pass(applier, agent, state).await;
+        let finished = done(&report);
+        reports.push(report);
+        if finished {
+            return reports;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no pass did what was expected: {reports:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn secret_lists(c: &Cluster) -> usize {
@@ -71,16 +97,12 @@ async fn passes_visit_what_the_drift_watch_reports() {
         .create(&PostParams::default(), &stray)
         .await
         .unwrap();
-    let mut pruned = Vec::new();
-    for _ in 0..50 {
-        let report = pass(&mut applier, &agent, &mut state).await;
-        assert!(report.partial);
-        pruned.extend(report.pruned.iter().map(|k| k.to_string()));
-        if !pruned.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reports = passes_until(&mut applier, &agent, &mut state, |r| !r.pruned.is_empty()).await;
+    assert!(reports.iter().all(|r| r.partial));
+    let pruned: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.pruned.iter().map(|k| k.to_string()))
+        .collect();
     assert_eq!(pruned, ["team-a/stray"]);
     assert!(c
         .secrets("team-a")
@@ -95,16 +117,7 @@ async fn passes_visit_what_the_drift_watch_reports() {
     create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
     c.server.compact();
     c.server.drop_watches();
-    let mut full = false;
-    for _ in 0..100 {
-        let report = pass(&mut applier, &agent, &mut state).await;
-        if !report.partial {
-            full = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(full, "a pass after the re-list lists everything");
+    passes_until(&mut applier, &agent, &mut state, |r| !r.partial).await;
     assert!(secret_lists(&c) > 0);
     let after = pass(&mut applier, &agent, &mut state).await;
     assert!(after.partial && after.failures() == 0);

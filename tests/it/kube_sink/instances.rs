@@ -16,10 +16,11 @@ use sealsync_agent::desired::SecretKey;
 use sealsync_agent::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
 use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 
-use super::harness::{desired, value, within, Agent, Cluster, OWN_NS};
+use super::harness::{desired, value, Agent, Cluster, OWN_NS};
 use super::ownership::allowing_adoption;
 use crate::agent_dir::{agent, encrypted};
 use crate::git_servers::Fixture;
+use crate::support::poll_until_async;
 use crate::support::{key, ONE};
 
 fn instance(name: &str) -> Ownership {
@@ -142,6 +143,7 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
 async fn the_drift_watch_of_one_instance_ignores_another_instances_secrets() {
     let c = Cluster::start().await;
     let mut a = Agent::start_with(
+        &c,
         c.sink_as(&["team-a"], instance("repo-a")).await,
         vec![desired("team-a", "one", "pw-a")],
     )
@@ -337,9 +339,8 @@ async fn run_once_refuses_while_another_replica_holds_the_lease() {
     let out = run(&["--ignore-leader"]).await.unwrap();
     let logs = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{logs}");
-    assert!(within(Duration::from_secs(10), || async {
+    poll_until_async("the Secret written with --ignore-leader", || async {
         c.secrets("sealsync").get_opt("db").await.unwrap().is_some()
     })
-    .await
-    .is_some());
+    .await;
 }

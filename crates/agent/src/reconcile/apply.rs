@@ -119,17 +119,6 @@ fn guard_prune(delete: Vec<SecretKey>, managed: usize, max_share: f64) -> PruneP
     }
 }
 
-/// Applies `state` to `sink` and prunes what left git, looking at every desired and managed Secret.
-pub async fn apply<S: Sink>(sink: &S, state: &DesiredState, max_share: f64) -> ApplyReport {
-    match sink.list_managed().await {
-        Ok(managed) => apply_full(sink, state, max_share, managed, &BTreeSet::new()).await,
-        Err(e) => ApplyReport {
-            list_error: Some(e),
-            ..ApplyReport::default()
-        },
-    }
-}
-
 /// Applies desired states pass after pass. The first pass, and any pass after a gap (a failed
 /// listing, a state that does not follow the last one applied, a sink that lists everything), is
 /// full; the others visit only the Secrets that changed in git (`DesiredState::touched`) or in the

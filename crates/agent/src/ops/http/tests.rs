@@ -68,7 +68,8 @@ impl Server {
     async fn stop(mut self) {
         self.shutdown.take().unwrap().send(()).unwrap();
         let task = self.task.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
+        // Generous (the listener's own grace is 5 s): only a shutdown that hangs takes this long.
+        tokio::time::timeout(Duration::from_secs(60), task)
             .await
             .expect("graceful shutdown completes")
             .unwrap()
