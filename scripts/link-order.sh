@@ -56,9 +56,9 @@ trap 'rm -rf "$profiles"' EXIT
 wrap="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file=$profiles/cg.%p"
 
 echo "== 1/4 the Kubernetes sink under callgrind" >&2
-AGENT_WRAP="$wrap" NO_BUILD=1 N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
+AGENT_WRAP="$wrap" NO_BUILD=1 BENCH_BIN="$root/target/release" N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
 echo "== 2/4 the dir sink, long-running, under callgrind" >&2
-AGENT_WRAP="$wrap" NO_BUILD=1 SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
+AGENT_WRAP="$wrap" NO_BUILD=1 BENCH_BIN="$root/target/release" SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
 echo "== 3/4 run --once of examples/ and check-config under callgrind" >&2
 work="$profiles/quickstart"
 mkdir -p "$work"

@@ -5,7 +5,7 @@
 #   scripts/bench/incremental-reconcile.sh            # 100, 1,000 and 10,000 Secrets, 7 commits each
 #   QUICK=1 scripts/bench/incremental-reconcile.sh    # 100 and 1,000 Secrets, 5 commits each
 #   SIZES="100 10000" COMMITS=9 ...                   # choose
-#   NO_BUILD=1 ...                                    # use target/release as it is
+#   NO_BUILD=1 ...                                    # measure target/ship as it is
 #   AGENT_WRAP="valgrind ..." ...                     # run the agent under a profiler (scripts/link-order.sh)
 #
 # For each size: start `sealsync run --interval 1h --listen 127.0.0.1:PORT --webhook-secret-file F
