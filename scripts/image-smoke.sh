@@ -97,14 +97,16 @@ wait_ready() { # PORT PID LOG
     sleep 0.1
   done
 }
+# The identity as the kubelet mounts it from a Secret: readable by the agent's user only.
+mkdir -p "$work/keys"
+install -m 0400 -o 65532 -g 65532 "$KEY" "$work/keys/identity.agekey"
+key="$work/keys/identity.agekey"
 secret="team-00/secret-00000/password"
-expected=$(SOPS_AGE_KEY_FILE="$KEY" "$BIN/sealctl" decrypt --extract '["stringData"]["password"]' \
+expected=$(SOPS_AGE_KEY_FILE="$key" "$BIN/sealctl" decrypt --extract '["stringData"]["password"]' \
   "$work/srv/repo/apps/team-00/secret-00000.yaml")
 
 echo "== the container: sealsync run --sink dir:/sink, the folder mounted" >&2
-mkdir -p "$sink/container" "$work/cache" "$work/keys"
-# The identity as the kubelet mounts it from a Secret: readable by the agent's user only.
-install -m 0400 -o 65532 -g 65532 "$KEY" "$work/keys/identity.agekey"
+mkdir -p "$sink/container" "$work/cache"
 chown 65532:65532 "$sink/container" "$work/cache"
 port=$(free_port)
 "${podman[@]}" run -d --name "$name" --network host "${limits[@]}" --read-only \
@@ -132,7 +134,7 @@ fi
 echo "== the same binary outside the container, same repository and flags" >&2
 mkdir -p "$sink/host"
 hport=$(free_port)
-"$BIN/sealsync" run --repo "$repo" --sink "dir:$sink/host" --identity "$KEY" --cache-dir "$work/host-cache" \
+"$BIN/sealsync" run --repo "$repo" --sink "dir:$sink/host" --identity "$key" --cache-dir "$work/host-cache" \
   --interval 1h --listen "127.0.0.1:$hport" --log-format json 2>"$work/host.log" &
 host_pid=$!
 wait_ready "$hport" "$host_pid" "$work/host.log"
