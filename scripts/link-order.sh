@@ -2,7 +2,7 @@
 # Records which of the agent's functions run, and writes linker/sealsync.order: the list build.rs gives
 # LLD (--symbol-ordering-file) so that release builds place those functions together at the start of
 # .text. Why: the kernel maps code 64 KiB at a time around each page that runs, so with the default
-# layout almost all of the agent's 9 MB of code became resident (docs/benchmarks.md, "Kubernetes sink").
+# layout almost all of the agent's 9 MB of code became resident (docs/benchmarks.md, "Tunings").
 #
 #   scripts/link-order.sh            # record, write linker/sealsync.order, rebuild, report
 #   scripts/link-order.sh --check [--min PCT] [BINARY]

@@ -9,7 +9,7 @@ KEY="$BENCH_ROOT/tests/fixtures/sops/keys/one.agekey"
 RECIPIENT="age16ghs0xxhqu2rxrjhnmql5t2pcrc4xlfp9sp643fthhzsygvxnafqxrvr3p"
 QUICK="${QUICK:-0}"
 # Where the dir sink writes. Default tmpfs (/dev/shm), like the kubelet's Secret volumes; SINK_BASE=/tmp
-# measures an ext4 disk instead (see docs/benchmarks.md: ext4 inode allocation after mass deletes is slow).
+# measures an ext4 disk instead (docs/benchmarks.md, "Caveats": ext4 inode allocation after mass deletes is slow).
 SINK_BASE="${SINK_BASE:-/dev/shm}"
 [ -d "$SINK_BASE" ] && [ -w "$SINK_BASE" ] || SINK_BASE=/tmp
 
