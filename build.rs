@@ -16,7 +16,8 @@
 //! all of `.text` became resident; grouped, about the size of what runs is. A function the list does
 //! not name (new or renamed since it was recorded) keeps its place after the listed ones: a stale
 //! list costs memory, never correctness. Each option is used only when a trial link with it succeeds.
-//! Tests, musl (static) builds and other platforms keep the toolchain's defaults.
+//! Tests, musl (static) builds and other platforms keep the toolchain's defaults. Each option stays for
+//! its gain measured on the shipped build (`scripts/build-release.sh`; docs/benchmarks.md, "Tunings").
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
