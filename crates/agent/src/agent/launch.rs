@@ -92,8 +92,6 @@ fn run(args: &RunArgs, env: &ProcessEnv, hardening_failed: Option<HardeningError
     if let Some(e) = &hardening_failed {
         tracing::warn!("{e}");
     }
-    // Before the runtime starts its threads: two arenas serve two workers.
-    super::malloc::limit_arenas(2, std::env::var_os("MALLOC_ARENA_MAX").is_some());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Few blocking threads: each would get its own malloc arena and grow resident memory.
