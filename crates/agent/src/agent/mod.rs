@@ -8,4 +8,6 @@ pub mod kube;
 pub mod main;
 pub mod malloc;
 pub mod report;
+mod resolver;
 pub mod run;
+pub mod settings;
