@@ -9,6 +9,10 @@ fn golden_cli_cases() {
             "sealctl",
             std::path::Path::new(env!("CARGO_BIN_EXE_sealctl")),
         )
+        .register_bin(
+            "sealsync",
+            std::path::Path::new(env!("CARGO_BIN_EXE_sealsync")),
+        )
         .env("HOME", "/nonexistent-sealsync-test")
         .env("XDG_CONFIG_HOME", "/nonexistent-sealsync-test")
         .env("NO_COLOR", "1")

@@ -214,7 +214,10 @@ mod tests {
         let (v, e) = check(&flag, &env, file, |r| r.text("interval").unwrap());
         assert_eq!((v.as_deref(), origin(&e)), (Some("1h"), "flag --interval"));
         let (v, e) = check(&[], &env, file, |r| r.text("interval").unwrap());
-        assert_eq!((v.as_deref(), origin(&e)), (Some("2m"), "environment SEALSYNC_INTERVAL"));
+        assert_eq!(
+            (v.as_deref(), origin(&e)),
+            (Some("2m"), "environment SEALSYNC_INTERVAL")
+        );
         let (v, e) = check(&[], &[], file, |r| r.text("interval").unwrap());
         assert_eq!((v.as_deref(), origin(&e)), (Some("3m"), "config file F"));
         let (v, e) = check(&[], &[], "", |r| r.text("interval").unwrap());
@@ -231,16 +234,25 @@ mod tests {
         let (v, e) = check(&flag, &env, file, |r| r.list("paths").unwrap());
         assert_eq!((v, origin(&e)), (vec!["a".to_string()], "flag --path"));
         let (v, e) = check(&[], &env, file, |r| r.list("paths").unwrap());
-        assert_eq!((v, origin(&e)), (vec!["b1".into(), "b2".into()], "environment SEALSYNC_PATH"));
+        assert_eq!(
+            (v, origin(&e)),
+            (vec!["b1".into(), "b2".into()], "environment SEALSYNC_PATH")
+        );
         let (v, e) = check(&[], &[], file, |r| r.list("paths").unwrap());
         assert_eq!((v, e[0].1.as_str()), (vec!["c".into(), "d".into()], "c, d"));
         // An empty variable (the base ConfigMap's) names no rule: the file's value holds.
         let env = [("SEALSYNC_NAMESPACE_POLICY", ";")];
         let file = "namespace_policy: 'a/**=x'\n";
         let (v, e) = check(&[], &env, file, |r| r.list("namespace_policy").unwrap());
-        assert_eq!((v, origin(&e)), (vec!["a/**=x".to_string()], "config file F"));
+        assert_eq!(
+            (v, origin(&e)),
+            (vec!["a/**=x".to_string()], "config file F")
+        );
         let (v, e) = check(&[], &[], "", |r| r.list("paths").unwrap());
-        assert_eq!((v.len(), e[0].1.as_str(), origin(&e)), (0, "(none)", "default"));
+        assert_eq!(
+            (v.len(), e[0].1.as_str(), origin(&e)),
+            (0, "(none)", "default")
+        );
     }
 
     #[test]
@@ -252,7 +264,9 @@ mod tests {
         assert_eq!((v, origin(&e)), (true, "flag --allow-adopt"));
         let (v, e) = check(&[], &env, file, |r| r.switch("allow_adopt").unwrap());
         assert_eq!((v, origin(&e)), (true, "environment SEALSYNC_ALLOW_ADOPT"));
-        let (v, e) = check(&[], &[], "allow_adopt: true\n", |r| r.switch("allow_adopt").unwrap());
+        let (v, e) = check(&[], &[], "allow_adopt: true\n", |r| {
+            r.switch("allow_adopt").unwrap()
+        });
         assert_eq!((v, origin(&e)), (true, "config file F"));
         let (v, e) = check(&[], &[], file, |r| r.switch("allow_adopt").unwrap());
         assert_eq!((v, origin(&e)), (false, "config file F"));
@@ -262,30 +276,53 @@ mod tests {
         assert!(v);
         let env = [("SEALSYNC_ALLOW_ADOPT", "yes")];
         let (v, _) = check(&[], &env, "", |r| r.switch("allow_adopt"));
-        assert_eq!(v.unwrap_err().0, "--allow-adopt 'yes': expected true or false");
+        assert_eq!(
+            v.unwrap_err().0,
+            "--allow-adopt 'yes': expected true or false"
+        );
     }
 
     #[test]
     fn parsed_and_computed_defaults_name_the_flag() {
         let env = [("SEALSYNC_MAX_FILES", "x")];
-        let (v, _) = check(&[], &env, "", |r| r.required("max_files", |t| t.parse::<u8>().map_err(|e| e.to_string())));
+        let (v, _) = check(&[], &env, "", |r| {
+            r.required("max_files", |t| t.parse::<u8>().map_err(|e| e.to_string()))
+        });
         assert!(v.unwrap_err().0.starts_with("--max-files "));
-        let (v, e) = check(&[], &[], "", |r| r.text_or("cache_dir", "/c".into()).unwrap());
-        assert_eq!((v.as_str(), e[0].1.as_str(), origin(&e)), ("/c", "/c", "default"));
-        let (v, e) = check(&[], &[], "cache_dir: /f\n", |r| r.text_or("cache_dir", "/c".into()).unwrap());
+        let (v, e) = check(&[], &[], "", |r| {
+            r.text_or("cache_dir", "/c".into()).unwrap()
+        });
+        assert_eq!(
+            (v.as_str(), e[0].1.as_str(), origin(&e)),
+            ("/c", "/c", "default")
+        );
+        let (v, e) = check(&[], &[], "cache_dir: /f\n", |r| {
+            r.text_or("cache_dir", "/c".into()).unwrap()
+        });
         assert_eq!((v.as_str(), origin(&e)), ("/f", "config file F"));
         let (v, _) = check(&[], &[], "", |r| r.required("repo", |t| Ok(t.to_string())));
-        assert_eq!(v.unwrap_err().0, "no repo: pass --repo URL (or SEALSYNC_REPO, or repo: in --config)");
+        assert_eq!(
+            v.unwrap_err().0,
+            "no repo: pass --repo URL (or SEALSYNC_REPO, or repo: in --config)"
+        );
     }
 
     #[test]
     fn resolve_reads_every_setting_and_redacts_the_url() {
         let env = ProcessEnv {
-            vars: [("SEALSYNC_REPO", "https://bot:TOKEN@git.example/x.git".to_string())].into(),
+            vars: [(
+                "SEALSYNC_REPO",
+                "https://bot:TOKEN@git.example/x.git".to_string(),
+            )]
+            .into(),
             ..ProcessEnv::default()
         };
         let config = crate::agent::config::AgentConfig::resolve(&RunArgs::default(), &env).unwrap();
-        let shown: Vec<&str> = config.explained.iter().map(|(k, _, _)| k.as_str()).collect();
+        let shown: Vec<&str> = config
+            .explained
+            .iter()
+            .map(|(k, _, _)| k.as_str())
+            .collect();
         let expected: Vec<&str> = crate::agent::settings::SETTINGS
             .iter()
             .filter(|s| s.explained)
