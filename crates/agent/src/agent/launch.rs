@@ -35,43 +35,7 @@ pub fn main() -> u8 {
             return USAGE;
         }
     };
-    let sub = matches.subcommand().map(|(_, m)| m);
-    let mut env = process_env();
-    if let Some(m) = sub {
-        for id in [
-            "repo",
-            "reference",
-            "paths",
-            "identities",
-            "sink",
-            "namespace_policy",
-            "interval",
-            "listen",
-            "webhook_listen",
-            "prune_max_share",
-            "webhook_secret_file",
-            "log_format",
-            "token_file",
-            "ssh_key_file",
-            "cache_dir",
-            "max_file_size",
-            "max_files",
-            "max_fetch_size",
-            "default_namespace",
-            "lease_duration",
-            "restart_debounce",
-            "decryption_policy",
-            "instance",
-            "allow_adopt",
-        ] {
-            if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-                env.from_flags.push(match id {
-                    "reference" => "ref",
-                    other => other,
-                });
-            }
-        }
-    }
+    let env = process_env();
     match cli.command {
         Command::CheckConfig(args) => check_config(&args, &env),
         Command::Run(args) => run(&args, &env, hardened.err()),
@@ -143,7 +107,7 @@ fn process_env() -> ProcessEnv {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty()),
-        from_flags: Vec::new(),
+        vars: super::settings::env_values(var),
     }
 }
 

@@ -9,4 +9,6 @@ pub mod kube;
 pub mod launch;
 pub mod malloc;
 pub mod report;
+mod resolver;
 pub mod run;
+pub mod settings;
