@@ -151,4 +151,16 @@ pub struct RunArgs {
     /// `default` with the dir sink).
     #[arg(long, env = "SEALSYNC_DEFAULT_NAMESPACE", value_name = "NS")]
     pub default_namespace: Option<String>,
+    /// Paths (globs relative to the repository root) a ClusterSecretStore may be read from
+    /// (repeatable, ';'-separated in the environment). None: every ClusterSecretStore is refused.
+    #[arg(
+        long = "cluster-store-path",
+        env = "SEALSYNC_CLUSTER_STORE_PATH",
+        value_name = "GLOB",
+        value_delimiter = ';'
+    )]
+    pub cluster_store_path: Vec<String>,
+    /// The store of argocd-vault-plugin Secrets without a `sealsync.dev/store` annotation.
+    #[arg(long, env = "SEALSYNC_DEFAULT_STORE", value_name = "NAME")]
+    pub default_store: Option<String>,
 }

@@ -75,6 +75,10 @@ pub struct AgentConfig {
     pub max_files: usize,
     pub max_fetch_size: u64,
     pub default_namespace: Option<String>,
+    /// `--cluster-store-path`: where a ClusterSecretStore may be read from.
+    pub cluster_store_paths: Vec<String>,
+    /// `--default-store`: the store of AVP Secrets that name none.
+    pub default_store: Option<String>,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
     /// The agent's own namespace if known without asking Kubernetes (POD_NAMESPACE, service account).
@@ -464,6 +468,23 @@ impl AgentConfig {
             args.default_namespace.clone(),
             None,
         )?;
+        let cluster_store_paths = r.many(
+            "cluster_store_path",
+            "SEALSYNC_CLUSTER_STORE_PATH",
+            args.cluster_store_path
+                .iter()
+                .filter(|g| !g.trim().is_empty())
+                .cloned()
+                .collect(),
+        )?;
+        crate::documents::ClusterStorePaths::new(&cluster_store_paths)
+            .map_err(|e| ConfigError(format!("--cluster-store-path {e}")))?;
+        let default_store = r.one(
+            "default_store",
+            "SEALSYNC_DEFAULT_STORE",
+            args.default_store.clone(),
+            None,
+        )?;
         if let Some(ns) = &default_namespace {
             crate::names::dns_label(ns)
                 .map_err(|why| ConfigError(format!("--default-namespace '{ns}': {why}")))?;
@@ -534,6 +555,8 @@ impl AgentConfig {
             max_files,
             max_fetch_size,
             default_namespace,
+            cluster_store_paths,
+            default_store,
             lease_duration,
             own_namespace,
             holder_identity,

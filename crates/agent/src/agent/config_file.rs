@@ -29,7 +29,7 @@ impl FileValues {
             .load_plain(&bytes)
             .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
         let map = docs.into_iter().next().unwrap_or_default();
-        const KNOWN: [&str; 24] = [
+        const KNOWN: [&str; 26] = [
             "repo",
             "ref",
             "paths",
@@ -49,6 +49,8 @@ impl FileValues {
             "max_files",
             "max_fetch_size",
             "default_namespace",
+            "cluster_store_path",
+            "default_store",
             "once",
             "lease_duration",
             "decryption_policy",

@@ -60,6 +60,8 @@ pub fn main() -> u8 {
             "max_files",
             "max_fetch_size",
             "default_namespace",
+            "cluster_store_path",
+            "default_store",
             "lease_duration",
             "decryption_policy",
             "instance",

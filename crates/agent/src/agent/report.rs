@@ -19,7 +19,7 @@ pub fn error_reason(reason: Reason) -> ErrorReason {
         Reason::Decrypt | Reason::StrippedMetadata => ErrorReason::Decrypt,
         Reason::Mac => ErrorReason::Mac,
         Reason::NoKey => ErrorReason::NoKey,
-        Reason::Invalid | Reason::Unresolved => ErrorReason::Invalid,
+        Reason::Invalid | Reason::Unresolved | Reason::Unsupported => ErrorReason::Invalid,
         Reason::Policy | Reason::Unbound => ErrorReason::Policy,
         Reason::Duplicate => ErrorReason::Duplicate,
         Reason::TooLarge => ErrorReason::TooLarge,

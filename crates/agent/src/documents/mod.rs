@@ -4,8 +4,11 @@
 //! stops the others.
 
 mod binding;
+pub mod external;
 mod kustomize;
 mod secret;
+
+pub use external::{ClusterStorePaths, ExternalDoc, ExternalObject};
 
 pub use secret::secret_from_document;
 
@@ -33,7 +36,10 @@ pub enum Reason {
     Duplicate,
     TooLarge,
     StrippedMetadata,
+    /// An external reference could not be resolved (store, credentials, remote key, template).
     Unresolved,
+    /// A reference document uses fields or providers sealsync does not implement.
+    Unsupported,
     /// The file could not be read from the git cache.
     Unreadable,
     /// Where an encrypted Secret's values go is not bound by its MAC (see `binding`).
@@ -53,6 +59,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::StrippedMetadata => "stripped_metadata",
             Reason::Unresolved => "unresolved_reference",
+            Reason::Unsupported => "unsupported",
             Reason::Unreadable => "unreadable",
             Reason::Unbound => "unbound_target",
         }
@@ -99,6 +106,8 @@ pub struct FileOutcome {
     pub secrets: Vec<Arc<DesiredSecret>>,
     pub refused: Vec<Refusal>,
     pub ignored: Vec<Ignored>,
+    /// ExternalSecrets, stores and AVP Secrets, for the resolver.
+    pub external: Vec<Arc<ExternalObject>>,
 }
 
 /// What classification needs besides the file.
@@ -112,6 +121,8 @@ pub struct Classifier<'a> {
     pub default_namespace: &'a str,
     /// Files larger than this are refused unread.
     pub max_file_size: u64,
+    /// Where a ClusterSecretStore may be read from.
+    pub cluster_store_paths: &'a ClusterStorePaths,
 }
 
 /// Whether a path is a manifest file sealsync reads: YAML or JSON, not hidden (`.sops.yaml`,
@@ -356,6 +367,9 @@ impl Classifier<'_> {
             ));
             return;
         };
+        if external::classify(self, (path, index, commit), doc, was_encrypted, out) {
+            return;
+        }
         if api_version != "v1" || kind != "Secret" {
             tracing::debug!(
                 path,
