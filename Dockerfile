@@ -1,69 +1,61 @@
 # syntax=docker/dockerfile:1
 # The sealsync image: the agent (`sealsync`, the entrypoint) and the CLI (`sealctl`, handy for
-# `kubectl exec ... /sealctl ...`), each one fully static binary on distroless/static, running as
-# UID/GID 65532 - the IDs the manifests in deploy/ pin. Build with BuildKit (Docker 23+ or buildx):
+# `kubectl exec ... /sealctl ...`), built by scripts/build-release.sh - the build every figure in
+# docs/benchmarks.md measures - on distroless/cc, running as UID/GID 65532, the IDs the manifests in
+# deploy/ pin. Build with BuildKit (Docker 23+ or buildx) or buildah:
 #   docker build -t sealsync:dev .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/sealsync:TAG --push .
-# Pin both base images by digest in your release pipeline; the tags below move.
+#   scripts/image-smoke.sh      # offline: both base images made from Debian packages, built, run, measured
+#
+# glibc, not musl: the shipped build is the one that was measured. Its memory figures depend on glibc
+# (the malloc arena limit and trim of src/agent/malloc.rs) and on GNU/Linux link options (build.rs: the
+# agent's hot code first, packed relocations), none of which a musl build gets; and the musl target could
+# not be installed where the benchmarks run. A glibc binary needs glibc and libgcc_s at run time, hence
+# distroless/cc (distroless/static plus those libraries), of the same Debian release as the builder, so
+# the binary needs no newer glibc than the image has.
+
+# Base images, as build arguments so that a mirror or an offline copy can stand in. The runtime image is
+# pinned by digest (the digest public Dockerfiles pin for this tag; it could not be checked against the
+# registry from the machine this was written on: verify it, e.g. `crane digest
+# gcr.io/distroless/cc-debian12:nonroot`, and refresh both pins in your release pipeline). The builder's
+# tag names the toolchain the figures were measured with.
+ARG BUILDER_IMAGE=docker.io/library/rust:1.95-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
+# Where the binaries come from: the builder stage below, or an image holding the output of
+# scripts/build-release.sh in /out (scripts/image-smoke.sh, where no Rust image can be pulled).
+ARG BINARIES=builder
 
 # ---- build -------------------------------------------------------------------------------------
-# musl, not glibc: a static glibc binary still loads NSS modules at run time (name resolution), which
-# distroless/static does not have. The builder runs on the target platform (emulated under buildx
-# for a foreign one), so `uname -m` names the right musl target and no cross toolchain is needed.
-FROM rust:1-bookworm AS builder
-
-# musl-gcc, for the C parts of dependencies (ring and the like) when targeting musl.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools \
- && rm -rf /var/lib/apt/lists/*
-RUN rustup target add "$(uname -m)-unknown-linux-musl"
-
-# Smaller binaries; Cargo.toml's release profile is left as developers use it.
-ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
-    CARGO_TERM_COLOR=never
-
+# The builder runs on the target platform (emulated under buildx for a foreign one): no cross
+# toolchain, and build.rs applies the same link options as on a developer's machine.
+FROM ${BUILDER_IMAGE} AS builder
+ENV CARGO_TERM_COLOR=never
 WORKDIR /src
-# Only what the build reads (.dockerignore keeps everything else, private keys included, out of the
-# build context).
-COPY Cargo.toml Cargo.lock build.rs ./
-# linker/sealsync.order: read by build.rs for GNU/Linux builds only; this musl build keeps the default layout.
-COPY linker ./linker
-COPY src ./src
-COPY crates ./crates
-# Named by Cargo.toml (the gen_repo example target, and the test API server: a workspace member and dev-dependency);
-# cargo reads their manifests, the release build compiles neither.
-COPY benches/gen_repo.rs ./benches/
-COPY tests/kube-api-server/Cargo.toml ./tests/kube-api-server/
-COPY tests/kube-api-server/src ./tests/kube-api-server/src
-
+# Only what the build reads: .dockerignore keeps everything else, private keys included, out of the
+# build context.
+COPY . .
 # The cache mounts keep the registry and the target directory between builds; they are not part of
-# any layer, so the binaries are copied out of target/ in the same step. --locked: exactly the
-# dependency versions reviewed in Cargo.lock. The last line refuses a dynamically linked result
-# (one with an ELF interpreter), which would not start on distroless/static.
+# any layer, so the binaries are copied out of target/ (by the script) in the same step. --locked
+# (in the script): exactly the dependency versions reviewed in Cargo.lock.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    set -eux; \
-    target="$(uname -m)-unknown-linux-musl"; \
-    cargo build --release --locked --target "$target" --bin sealsync --bin sealctl; \
-    mkdir -p /out; \
-    cp "target/$target/release/sealsync" "target/$target/release/sealctl" /out/; \
-    for bin in /out/sealsync /out/sealctl; do \
-      if readelf -l "$bin" | grep -q INTERP; then echo "$bin is not static" >&2; exit 1; fi; \
-    done
+    scripts/build-release.sh /out
+
+FROM ${BINARIES} AS binaries
 
 # ---- run ---------------------------------------------------------------------------------------
-# distroless/static: CA certificates (HTTPS to git hosts, Vault, AWS), tzdata and an /etc/passwd with
-# the user nonroot (65532); no shell, no package manager, no git or ssh binaries (the agent fetches
-# with gix over HTTPS).
-FROM gcr.io/distroless/static-debian12:nonroot
+# distroless/cc: glibc, libgcc_s, CA certificates (HTTPS to git hosts, Vault, AWS), tzdata and an
+# /etc/passwd with the user nonroot (65532); no shell, no package manager, no git or ssh binaries
+# (the agent fetches with gix over HTTPS or git://).
+FROM ${RUNTIME_IMAGE}
 
 LABEL org.opencontainers.image.title="sealsync" \
       org.opencontainers.image.description="A secrets-aware GitOps agent for Kubernetes (sealsync) and its CLI (sealctl)" \
       org.opencontainers.image.licenses="Apache-2.0"
 
 # Owned by root and not writable by the user that runs them.
-COPY --from=builder /out/sealsync /out/sealctl /
+COPY --from=binaries /out/sealsync /out/sealctl /
 
 # Numeric, so that the kubelet can verify runAsNonRoot without reading /etc/passwd.
 USER 65532:65532

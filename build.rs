@@ -1,10 +1,7 @@
-//! Link options for the two binaries on GNU/Linux.
+//! Link options for the agent (`sealsync`) on GNU/Linux; `sealctl` keeps the toolchain's (a PIE:
+//! linking it position-dependent saved 0.1 ms of a 1.5 ms run, within the noise of its medians).
 //!
-//! `sealctl` is linked as a position-dependent executable: it starts once per file in shell loops
-//! and CI, and a PIE's start-up relocation of its ~15,000 pointers (and the copy-on-write faults of
-//! the pages they sit on) cost about as much as a small file's decryption outside the X25519 unwrap.
-//!
-//! The agent stays a PIE (address randomization for a long-running process that holds secrets), with
+//! The agent is a PIE (address randomization for a long-running process that holds secrets), with
 //! its relative relocations packed (`DT_RELR`, glibc 2.36+) when the linker can: 600 KB of `.rela.dyn`
 //! become a few KB, which the loader reads at start and which stayed resident.
 //!
@@ -16,7 +13,8 @@
 //! all of `.text` became resident; grouped, about the size of what runs is. A function the list does
 //! not name (new or renamed since it was recorded) keeps its place after the listed ones: a stale
 //! list costs memory, never correctness. Each option is used only when a trial link with it succeeds.
-//! Tests, musl (static) builds and other platforms keep the toolchain's defaults.
+//! Tests, musl (static) builds and other platforms keep the toolchain's defaults. Each option stays for
+//! its gain measured on the shipped build (`scripts/build-release.sh`; docs/benchmarks.md, "Tunings").
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +28,6 @@ fn main() {
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" {
         return;
     }
-    println!("cargo:rustc-link-arg-bin=sealctl=-no-pie");
     let relr = "-Wl,-z,pack-relative-relocs";
     if links_with(&[relr]) {
         println!("cargo:rustc-link-arg-bin=sealsync={relr}");

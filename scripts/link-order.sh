@@ -2,11 +2,13 @@
 # Records which of the agent's functions run, and writes linker/sealsync.order: the list build.rs gives
 # LLD (--symbol-ordering-file) so that release builds place those functions together at the start of
 # .text. Why: the kernel maps code 64 KiB at a time around each page that runs, so with the default
-# layout almost all of the agent's 9 MB of code became resident (docs/benchmarks.md, "Kubernetes sink").
+# layout almost all of the agent's 9 MB of code became resident (docs/benchmarks.md, "Tunings").
 #
 #   scripts/link-order.sh            # record, write linker/sealsync.order, rebuild, report
-#   scripts/link-order.sh --check [BINARY]   # only report how much of the list BINARY (default: the
-#                                            # release agent) defines
+#   scripts/link-order.sh --check [--min PCT] [BINARY]
+#       only report how much of the list BINARY (default: target/release/sealsync, unstripped) defines;
+#       with --min, fail below PCT % (.ci/run: a list gone stale after a dependency, toolchain or
+#       crate-layout change, which would silently cost the memory it saves)
 #
 # The workloads are the agent's ordinary jobs, run under valgrind's callgrind (about 50x slower), each
 # smaller than the benchmark that measures it, so the list is not fitted to one benchmark run:
@@ -28,21 +30,29 @@ order="$root/linker/sealsync.order"
 bin="$root/target/release/sealsync"
 
 # How many of the listed functions the release binary defines.
-check() {
-  python3 - "$order" "$bin" <<'PY'
+check() { # [MIN_PERCENT]
+  python3 - "$order" "$bin" "${1:-0}" <<'PY'
 import subprocess, sys
-order, binary = sys.argv[1], sys.argv[2]
+order, binary, minimum = sys.argv[1], sys.argv[2], float(sys.argv[3])
 listed = [l.strip() for l in open(order) if l.strip() and not l.startswith("#")]
 nm = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
 defined = {p[2] for p in (l.split() for l in nm.splitlines()) if len(p) == 3}
+if not defined:
+    sys.exit(f"link order: {binary} has no symbol table (stripped?): check the unstripped target/release/sealsync")
 found = sum(1 for s in listed if s in defined)
-print(f"link order: {found} of {len(listed)} listed functions are in {binary} ({100 * found / max(1, len(listed)):.0f} %)")
+percent = 100 * found / max(1, len(listed))
+print(f"link order: {found} of {len(listed)} listed functions are in {binary} ({percent:.0f} %)")
+if percent < minimum:
+    sys.exit(f"link order: below {minimum:g} %: the list is stale; re-record it with scripts/link-order.sh")
 PY
 }
 
 if [ "${1:-}" = --check ]; then
-  bin="${2:-$bin}"
-  check
+  shift
+  min=0
+  if [ "${1:-}" = --min ]; then min="$2"; shift 2; fi
+  bin="${1:-$bin}"
+  check "$min"
   exit 0
 fi
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
@@ -56,9 +66,9 @@ trap 'rm -rf "$profiles"' EXIT
 wrap="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file=$profiles/cg.%p"
 
 echo "== 1/4 the Kubernetes sink under callgrind" >&2
-AGENT_WRAP="$wrap" NO_BUILD=1 N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
+AGENT_WRAP="$wrap" NO_BUILD=1 BENCH_BIN="$root/target/release" N=300 TEAMS=10 PASSES=5 EDITS=30 scripts/bench/kube-sink.sh >/dev/null
 echo "== 2/4 the dir sink, long-running, under callgrind" >&2
-AGENT_WRAP="$wrap" NO_BUILD=1 SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
+AGENT_WRAP="$wrap" NO_BUILD=1 BENCH_BIN="$root/target/release" SIZES=100 COMMITS=5 scripts/bench/incremental-reconcile.sh >/dev/null
 echo "== 3/4 run --once of examples/ and check-config under callgrind" >&2
 work="$profiles/quickstart"
 mkdir -p "$work"

@@ -5,7 +5,7 @@
 #   scripts/bench/agent-vs-sops-loop.sh 1000
 #   scripts/bench/agent-vs-sops-loop.sh 10000
 #   QUICK=1 scripts/bench/agent-vs-sops-loop.sh     # N=200, fewer runs
-#   NO_BUILD=1 ...                                  # use target/release as it is
+#   NO_BUILD=1 ...                                  # measure target/ship as it is
 #
 # The repository is committed, then packed as a forge would serve it (`git repack -adb`, see lib.sh's
 # git_pack); the agent's remote is its path, which gix fetches through a local `git upload-pack`.

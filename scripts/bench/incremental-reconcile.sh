@@ -5,7 +5,7 @@
 #   scripts/bench/incremental-reconcile.sh            # 100, 1,000 and 10,000 Secrets, 7 commits each
 #   QUICK=1 scripts/bench/incremental-reconcile.sh    # 100 and 1,000 Secrets, 5 commits each
 #   SIZES="100 10000" COMMITS=9 ...                   # choose
-#   NO_BUILD=1 ...                                    # use target/release as it is
+#   NO_BUILD=1 ...                                    # measure target/ship as it is
 #   AGENT_WRAP="valgrind ..." ...                     # run the agent under a profiler (scripts/link-order.sh)
 #
 # For each size: start `sealsync run --interval 1h --listen 127.0.0.1:PORT --webhook-secret-file F
@@ -19,6 +19,8 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
+# Seconds between two commits' webhooks: more than the agent's webhook fetch rate (one per 5 s).
+HOOK_GAP="${HOOK_GAP:-5.2}"
 if [ "$QUICK" = 1 ]; then SIZES="${SIZES:-100 1000}"; COMMITS="${COMMITS:-5}"; else SIZES="${SIZES:-100 1000 10000}"; COMMITS="${COMMITS:-7}"; fi
 build_release
 
@@ -102,6 +104,9 @@ for n in $SIZES; do
   rss_loaded=$(ps -o rss= -p "$agent_pid" | tr -d ' ')
   : >"$work/rec"; : >"$work/e2e"; : >"$work/dec"
   for ((c = 1; c <= COMMITS; c++)); do
+    # The agent serves at most 3 webhook fetches at once, then one per 5 s (src/ops/http/hook.rs,
+    # WEBHOOK_FETCH_RATE): commits closer together would measure that wait, not the pass.
+    [ "$c" -gt 1 ] && sleep "$HOOK_GAP"
     value="rotated-$c-$RANDOM$RANDOM"
     one_file_commit "$repo" "$value"
     before=$(reconciled_count)

@@ -5,7 +5,7 @@
 #   scripts/bench/kube-sink.sh                 # 1,000 Secrets, 30 passes, 200 drift edits
 #   QUICK=1 scripts/bench/kube-sink.sh         # 1,000 Secrets, 10 passes, 60 drift edits
 #   N=1000 PASSES=50 EDITS=300 ...             # choose
-#   NO_BUILD=1 ...                             # use target/release as it is
+#   NO_BUILD=1 ...                             # measure target/ship as it is
 #   MALLOC_ARENA_MAX=2 ...                     # passed through to the agent, to compare
 #   SMAPS_OUT=FILE ...                         # keep /proc/PID/smaps after the first pass
 #   AGENT_WRAP="heaptrack -o F" BENCH_BIN=DIR  # run the agent under a profiler (a build with line tables)
@@ -69,7 +69,7 @@ wait_passes() { # COUNT SECONDS
 }
 
 # The API server.
-"$BIN/kube-api-test-server" --port 0 --kubeconfig-out "$work/kc.yaml" >"$work/server.out" 2>"$work/server.log" &
+"$BENCH_ROOT/target/release/kube-api-test-server" --port 0 --kubeconfig-out "$work/kc.yaml" >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 for ((i = 0; i < 200; i++)); do [ -s "$work/server.out" ] && break; sleep 0.05; done
 api_url=$(head -1 "$work/server.out")
@@ -129,7 +129,8 @@ read -r rss2 anon2 file2 thr2 < <(memory)
 reverted=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^sealsync_drift_reverted_total/ {s += $2} END {print s + 0}')
 
 machine_info
-"$BENCH_ROOT/scripts/link-order.sh" --check "$BIN/sealsync"
+# The list against the unstripped twin of the shipped agent (a stripped binary names no functions).
+[ -z "${BENCH_BIN:-}" ] && "$BENCH_ROOT/scripts/link-order.sh" --check "$BENCH_ROOT/target/release/sealsync"
 echo "API server: kube-api-test-server on loopback (in-memory); agent: sealsync run --sink kube --interval 1h, $TEAMS namespaces${MALLOC_ARENA_MAX:+, MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX}"
 echo
 echo "| Secrets | start to ready | first pass (created) | pass without change, median (min-max) |"

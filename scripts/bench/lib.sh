@@ -2,13 +2,14 @@
 # shellcheck shell=bash
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-# BENCH_BIN=DIR: the binaries to measure, instead of target/release (to compare builds side by side).
-BIN="${BENCH_BIN:-$BENCH_ROOT/target/release}"
+# The binaries measured: the shipped build, as scripts/build-release.sh leaves it in target/ship (the
+# image's binaries). BENCH_BIN=DIR measures others instead (to compare builds side by side).
+BIN="${BENCH_BIN:-$BENCH_ROOT/target/ship}"
 KEY="$BENCH_ROOT/tests/fixtures/sops/keys/one.agekey"
 RECIPIENT="age16ghs0xxhqu2rxrjhnmql5t2pcrc4xlfp9sp643fthhzsygvxnafqxrvr3p"
 QUICK="${QUICK:-0}"
 # Where the dir sink writes. Default tmpfs (/dev/shm), like the kubelet's Secret volumes; SINK_BASE=/tmp
-# measures an ext4 disk instead (see docs/benchmarks.md: ext4 inode allocation after mass deletes is slow).
+# measures an ext4 disk instead (docs/benchmarks.md, "Caveats": ext4 inode allocation after mass deletes is slow).
 SINK_BASE="${SINK_BASE:-/dev/shm}"
 [ -d "$SINK_BASE" ] && [ -w "$SINK_BASE" ] || SINK_BASE=/tmp
 
@@ -22,9 +23,10 @@ find_sops() {
   }
 }
 
+# Builds the shipped binaries into BIN (scripts/build-release.sh), unless NO_BUILD=1.
 build_release() {
   if [ "${NO_BUILD:-0}" != 1 ]; then
-    (cd "$BENCH_ROOT" && cargo build --release --locked --bin sealctl --bin sealsync) >&2
+    "$BENCH_ROOT/scripts/build-release.sh" "$BIN"
   fi
 }
 

@@ -6,7 +6,7 @@
 #
 #   scripts/bench/sealctl-vs-sops.sh          # ~2-3 minutes
 #   QUICK=1 scripts/bench/sealctl-vs-sops.sh  # fewer runs
-#   NO_BUILD=1 ...                            # use target/release as it is
+#   NO_BUILD=1 ...                            # measure target/ship as it is
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"

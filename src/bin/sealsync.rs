@@ -1,5 +1,5 @@
 //! `sealsync`: the in-cluster agent. All logic lives in sealsync-agent.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(sealsync_agent::agent::main::main())
+    std::process::ExitCode::from(sealsync_agent::agent::launch::main())
 }

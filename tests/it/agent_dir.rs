@@ -127,6 +127,39 @@ pub(crate) fn two_team_repo(fx: &Fixture) {
     fx.push();
 }
 
+/// A restarted agent on an unchanged commit finds every file left in its git cache (not in memory):
+/// the pass loads them before the engine, which reads no git, computes the desired state.
+#[test]
+fn a_restart_on_an_unchanged_commit_reads_the_files_from_the_git_cache() {
+    let fx = Fixture::new();
+    two_team_repo(&fx);
+    let url = format!("file://{}", fx.bare.display());
+    let first = once(
+        &fx,
+        &url,
+        &fx.dir.path().join("first"),
+        &["one.agekey"],
+        &[],
+    );
+    assert_eq!(first.code(), 0, "{}", first.logs());
+    let again = once(
+        &fx,
+        &url,
+        &fx.dir.path().join("again"),
+        &["one.agekey"],
+        &[],
+    );
+    assert_eq!(again.code(), 0, "{}", again.logs());
+    assert_eq!(
+        again.value("team-a", "db", "password").as_deref(),
+        Some("s3cret-db-pass")
+    );
+    assert_eq!(
+        again.value("team-b", "mail", "password").as_deref(),
+        Some("s3cret-team-b")
+    );
+}
+
 #[test]
 fn initial_sync_update_prune_and_guard_over_file_url() {
     let fx = Fixture::new();

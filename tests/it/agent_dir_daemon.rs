@@ -6,11 +6,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::agent_dir::{agent, assert_no_plaintext, encrypted, two_team_repo};
 use crate::git_servers::{free_port, Fixture};
-use crate::support::{key, ONE};
+use crate::support::{key, poll_until_or, ONE};
 
 /// A long-running agent with its operations endpoints.
 pub(crate) struct Daemon {
@@ -110,18 +110,13 @@ impl Daemon {
         self.request("GET", path, &[], b"")
     }
 
-    pub(crate) fn wait_until(&self, mut check: impl FnMut() -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if check() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "timed out waiting for {what}; log:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+    pub(crate) fn wait_until(&self, check: impl FnMut() -> bool, what: &str) {
+        poll_until_or(what, check, || {
+            format!(
+                "log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        });
     }
 }
 
@@ -136,7 +131,7 @@ pub(crate) fn request_to(
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(crate::support::PATIENCE)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));

@@ -5,11 +5,10 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::agent_dir::{agent, two_team_repo};
 use crate::git_servers::Fixture;
-use crate::support::key;
+use crate::support::{key, poll_until};
 
 /// The identity's secret line, as the agent would get it from a Secret mounted as an env variable.
 fn age_key_text() -> String {
@@ -25,17 +24,6 @@ fn secret_line(text: &str) -> &str {
 fn write_script(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn poll(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]
@@ -140,9 +128,9 @@ fn agent_disables_core_dumps_and_ptrace_and_scrubs_its_environ() {
             .is_ok_and(|e| !String::from_utf8_lossy(&e).contains(secret_line(&key_text)))
     };
     // The agent keeps running (retrying the unreachable remote) while it is looked at.
-    poll("core dumps off", core_off);
-    poll("the agent non-dumpable", not_dumpable);
-    poll(
+    poll_until("core dumps off", core_off);
+    poll_until("the agent non-dumpable", not_dumpable);
+    poll_until(
         "the age key gone from /proc/<pid>/environ",
         environ_scrubbed,
     );

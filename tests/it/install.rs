@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use kube_api_test_server::{RequestRecord, TokenIdentity};
 use serde::Deserialize as _;
@@ -21,8 +20,6 @@ use crate::support::root;
 const AGENT_USER: &str = "system:serviceaccount:sealsync:sealsync";
 /// The demo recipient `examples/` is encrypted for (`examples/demo-identity.agekey`).
 const DEMO_RECIPIENT: &str = "age1dae9e6p9dk68ca9l4agnjtz0q0q0thl3d4uqhrjfvl6tg4sv0uasuhxxzw";
-/// Generous: the suite runs on two loaded cores.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `kubectl kustomize deploy/<overlay>`, as documents.
 fn render(overlay: &str) -> (String, Vec<Value>) {
@@ -100,15 +97,14 @@ impl Install {
         copy_tree(&root().join("examples"), &fx.work.join("examples"));
         fx.commit("the example repository");
         let (text, docs) = render(overlay);
-        let cluster = Cluster::start_rbac(fx.dir.path());
+        let cluster = Cluster::start_blocking_rbac();
         // The overlay does not own the team namespaces: they exist before the install.
         for ns in ["team-a", "team-b"] {
-            let (ok, out) = cluster.kubectl(&["create", "namespace", ns]);
-            assert!(ok, "{out}");
+            cluster.kubectl(&["create", "namespace", ns]);
         }
         let manifests = fx.dir.path().join("install.yaml");
         std::fs::write(&manifests, text).unwrap();
-        let (ok, out) = cluster.kubectl(&["apply", "-f", manifests.to_str().unwrap()]);
+        let (ok, out) = cluster.try_kubectl(&["apply", "-f", manifests.to_str().unwrap()]);
         assert!(ok, "kubectl apply of the rendered install failed:\n{out}");
         let config = find(&docs, "ConfigMap")["data"]
             .as_mapping()
@@ -196,7 +192,7 @@ impl Install {
     /// Every request the agent's identity made.
     fn agent_requests(&self) -> Vec<RequestRecord> {
         self.cluster
-            .server()
+            .server
             .requests()
             .into_iter()
             .filter(|r| r.user == AGENT_USER)
@@ -220,7 +216,7 @@ impl Install {
 
     fn secret_exists(&self, namespace: &str, name: &str) -> bool {
         self.cluster
-            .kubectl(&["get", "secret", name, "-n", namespace, "-o", "name"])
+            .try_kubectl(&["get", "secret", name, "-n", namespace, "-o", "name"])
             .0
     }
 }
@@ -239,7 +235,7 @@ fn lease_watch_authorized(requests: &[RequestRecord]) -> bool {
 fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
     let install = Install::new("examples/two-teams");
     let a = install.replica("sealsync-7d9f-a", &[]);
-    wait(PATIENCE, "the team Secrets", &[&a], || {
+    wait("the team Secrets", &[&a], || {
         install.secret_exists("team-a", "db-credentials")
             && install.secret_exists("team-a", "api-token")
             && install.secret_exists("team-b", "smtp")
@@ -249,11 +245,9 @@ fn the_two_teams_install_runs_two_replicas_with_exactly_its_rbac() {
         .value_in("team-a", "db-credentials", "password")
         .is_some_and(|v| !v.is_empty()));
     let b = install.replica("sealsync-7d9f-b", &[]);
-    wait(PATIENCE, "both replicas Ready", &[&a, &b], || {
-        a.ready() && b.ready()
-    });
+    wait("both replicas Ready", &[&a, &b], || a.ready() && b.ready());
     assert!(a.leading() && !b.leading(), "one leader, one Ready standby");
-    wait(PATIENCE, "the standby's lease watch", &[&a, &b], || {
+    wait("the standby's lease watch", &[&a, &b], || {
         lease_watch_authorized(&install.agent_requests())
     });
     install.assert_nothing_refused(&[&a, &b]);
@@ -273,7 +267,7 @@ fn a_sync_refusing_every_document_is_not_ready_and_says_why() {
     let install = Install::new("examples/two-teams");
     // As the overlay shipped before: no namespace policy, so only the agent's own namespace is allowed.
     let a = install.replica("sealsync-7d9f-a", &[("SEALSYNC_NAMESPACE_POLICY", "")]);
-    wait(PATIENCE, "/readyz to say why", &[&a], || {
+    wait("/readyz to say why", &[&a], || {
         a.get_any("/readyz").is_some_and(|(code, body)| {
             code == 503 && body.contains("not ready: last sync refused all ")
         })
@@ -295,7 +289,7 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
         ("SEALSYNC_LEASE_DURATION", "4s"),
     ];
     let mut old = install.replica("sealsync-old", &env);
-    wait(PATIENCE, "the old pod to lead and sync", &[&old], || {
+    wait("the old pod to lead and sync", &[&old], || {
         old.leading() && old.ready() && install.secret_exists("team-b", "smtp")
     });
     install.fx.write(
@@ -306,12 +300,9 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
 
     // maxSurge 1, maxUnavailable 0: the new pod must become Ready while the old one leads...
     let new = install.replica("sealsync-new", &env);
-    wait(
-        PATIENCE,
-        "the new pod Ready as a standby",
-        &[&old, &new],
-        || new.ready(),
-    );
+    wait("the new pod Ready as a standby", &[&old, &new], || {
+        new.ready()
+    });
     assert!(old.leading() && !new.leading());
     // ...then the old one is stopped, releases the Lease, and the new one takes over and syncs.
     assert!(old.terminate().success(), "{}", old.logs());
@@ -320,20 +311,15 @@ fn a_rolling_update_of_two_replicas_hands_over_and_syncs_the_new_commit() {
         "{}",
         old.logs()
     );
-    wait(
-        PATIENCE,
-        "the new leader to apply the new commit",
-        &[&new],
-        || {
-            new.leading()
-                && install
-                    .cluster
-                    .value_in("team-a", "rotated", "value")
-                    .as_deref()
-                    == Some("r0tated-value")
-        },
-    );
-    wait(PATIENCE, "the new leader Ready", &[&new], || {
+    wait("the new leader to apply the new commit", &[&new], || {
+        new.leading()
+            && install
+                .cluster
+                .value_in("team-a", "rotated", "value")
+                .as_deref()
+                == Some("r0tated-value")
+    });
+    wait("the new leader Ready", &[&new], || {
         new.ready() && new.get("/status").is_some_and(|s| s.contains(&commit))
     });
     install.assert_nothing_refused(&[&old, &new]);
@@ -390,4 +376,85 @@ fn the_rendered_role_names_what_the_agent_uses() {
             "{verb} on the Lease: {role:?}"
         );
     }
+}
+
+/// team-a's overlay includes `components/workload-restarts`, team-b's does not: an opted-in
+/// Deployment is restarted in team-a, and in team-b the refusal (403) is reported while its Secret
+/// is still updated.
+#[test]
+fn workload_restarts_work_where_the_component_grants_them_and_are_refused_clearly_elsewhere() {
+    let install = Install::new("examples/two-teams");
+    for ns in ["team-a", "team-b"] {
+        let app = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: {ns}\n  annotations:\n    sealsync.dev/restart-on-change: restart-me\nspec:\n  selector:\n    matchLabels: {{app: app}}\n  template:\n    metadata:\n      labels: {{app: app}}\n    spec:\n      containers: [{{name: c, image: x, envFrom: [{{secretRef: {{name: restart-me}}}}]}}]\n");
+        let file = install.fx.dir.path().join(format!("app-{ns}.yaml"));
+        std::fs::write(&file, app).unwrap();
+        let (ok, out) = install
+            .cluster
+            .try_kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(ok, "{out}");
+    }
+    let commit = |value: &str| {
+        for ns in ["team-a", "team-b"] {
+            install.fx.write(
+                &format!("examples/apps/{ns}/restart-me.yaml"),
+                demo_secret(ns, "restart-me", value),
+            );
+        }
+        install.fx.commit(value);
+    };
+    commit("first");
+    let env = [
+        ("SEALSYNC_INTERVAL", "1s"),
+        ("SEALSYNC_RESTART_DEBOUNCE", "200ms"),
+    ];
+    let a = install.replica("sealsync-7d9f-a", &env);
+    let has = |ns: &str, value: &str| {
+        install
+            .cluster
+            .value_in(ns, "restart-me", "value")
+            .as_deref()
+            == Some(value)
+    };
+    wait("the first values", &[&a], || {
+        has("team-a", "first") && has("team-b", "first")
+    });
+    commit("second");
+    let restarted = |ns: &str| {
+        let (ok, out) = install.cluster.try_kubectl(&[
+            "get",
+            "deployment",
+            "app",
+            "-n",
+            ns,
+            "-o",
+            r"jsonpath={.spec.template.metadata.annotations.sealsync\.dev/restarted-for}",
+        ]);
+        ok && !out.trim().is_empty()
+    };
+    wait("team-a's restart and team-b's refusal", &[&a], || {
+        has("team-b", "second")
+            && restarted("team-a")
+            && a.logs()
+                .contains("the agent may not list deployments in namespace team-b")
+    });
+    assert!(!restarted("team-b"));
+    assert!(a.logs().contains("deploy/components/workload-restarts"));
+    // The only refusal is team-b's workload list (once per round, not once per kind); everything
+    // else the agent did was granted.
+    let refused: Vec<_> = install
+        .agent_requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(
+                |r| ["deployments", "statefulsets", "daemonsets"].contains(&r.resource.as_str())
+                    && r.verb == "list"
+                    && r.path.contains("/namespaces/team-b/")
+            ),
+        "{refused:#?}"
+    );
 }

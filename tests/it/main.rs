@@ -6,15 +6,21 @@ mod agent_config;
 mod agent_dir;
 mod agent_dir_daemon;
 mod agent_hardening;
+#[cfg(feature = "kube")]
 mod agent_kube;
+mod agent_metrics;
+mod agent_restarts;
 mod agent_status;
 mod bounds;
 mod bounds_agent;
+#[cfg(feature = "kube")]
 mod cluster;
 mod exit_codes;
+mod external_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;
+#[cfg(feature = "kube")]
 mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;

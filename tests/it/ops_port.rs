@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::agent_dir::{agent, encrypted, two_team_repo};
 use crate::agent_dir_daemon::{github_signature, request_to, Daemon};
 use crate::git_servers::{free_port, Fixture};
-use crate::support::ONE;
+use crate::support::{poll_until, ONE};
 
 const SECRET: &[u8] = b"hook-secret";
 
@@ -69,14 +69,6 @@ fn log_lines(d: &Daemon, needle: &str) -> usize {
         .count()
 }
 
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn many_senders_of_1mib_bodies_keep_memory_bounded_and_healthz_answering() {
     let (_fx, _sink, d, hook_port) = split_daemon(None);
@@ -107,7 +99,7 @@ fn many_senders_of_1mib_bodies_keep_memory_bounded_and_healthz_answering() {
         })
         .collect();
     // The operations port has its own budget: health answers while the webhook port is under attack.
-    wait_for("/healthz during the attack", || d.get("/healthz").0 == 200);
+    poll_until("/healthz during the attack", || d.get("/healthz").0 == 200);
     for sender in senders {
         sender.join().unwrap();
     }
@@ -140,7 +132,7 @@ fn idle_connections_beyond_the_limit_leave_health_and_git_working() {
     // Connections take at most a quarter of the descriptors: git, the sink and the runtime keep the rest.
     assert!(fds < 100, "{fds} descriptors open");
     // Health answers again once the idle connections time out.
-    wait_for("/healthz under the idle flood", || {
+    poll_until("/healthz under the idle flood", || {
         d.get("/healthz").0 == 200
     });
     fx.write(
@@ -152,10 +144,10 @@ fn idle_connections_beyond_the_limit_leave_health_and_git_working() {
     // The flood's connections time out (header timeout), so a signed delivery gets through.
     let body = br#"{"ref":"refs/heads/main"}"#;
     let signed = [("X-Hub-Signature-256", github_signature(SECRET, body))];
-    wait_for("a signed delivery accepted", || {
+    poll_until("a signed delivery accepted", || {
         request_to(hook_port, "POST", "/hooks/git", &signed, body).0 == 202
     });
-    wait_for("the new commit applied under the flood", || {
+    poll_until("the new commit applied under the flood", || {
         std::fs::read_to_string(sink.join("team-a/db/password"))
             .ok()
             .as_deref()
@@ -195,7 +187,7 @@ fn rejected_requests_are_refused_unread_limited_per_source_and_logged_in_summari
     }
     assert!(codes.contains(&429), "{codes:?}");
     let summaries = |d: &Daemon| log_lines(d, "requests rejected");
-    wait_for("a summary line", || summaries(&d) > 0);
+    poll_until("a summary line", || summaries(&d) > 0);
     let allowed = started.elapsed().as_secs() as usize / 10 + 3;
     assert!(
         summaries(&d) <= allowed,
@@ -225,7 +217,7 @@ fn replaying_a_signed_delivery_causes_at_most_one_fetch() {
     }
     assert_eq!(codes[0], 202);
     assert!(codes[1..].iter().all(|c| *c == 200), "{codes:?}");
-    wait_for("the delivery's fetch", || fetches() > before);
+    poll_until("the delivery's fetch", || fetches() > before);
     // Longer than the webhook rate-limit window: a deferred fetch would have run by now.
     std::thread::sleep(Duration::from_secs(7));
     assert_eq!(fetches(), before + 1, "replays caused fetches");

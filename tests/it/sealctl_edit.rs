@@ -6,20 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{key, ok, sealctl, sops_decrypt, stdout, yaml_docs, ONE};
-
-fn poll(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
-}
+use crate::support::{key, ok, poll_until, sealctl, sops_decrypt, stdout, yaml_docs, ONE};
 
 /// An edit in progress: the editor has recorded the scratch file's path and waits for `go`.
 struct Editing {
@@ -62,7 +50,7 @@ impl Editing {
             .spawn()
             .unwrap();
         let recorded = dir.path().join("path");
-        poll("the editor to start", || recorded.exists());
+        poll_until("the editor to start", || recorded.exists());
         let scratch_file = PathBuf::from(std::fs::read_to_string(&recorded).unwrap().trim());
         let editor_pid = std::fs::read_to_string(dir.path().join("pid"))
             .unwrap()
@@ -196,7 +184,7 @@ fn edit_survives_sigint_while_the_editor_runs_and_saves() {
     let mut edit = Editing::start();
     let pid = edit.sealctl.id();
     edit.signal(pid, "INT");
-    poll("sealctl to take SIGINT", || signal_handled(pid, 2));
+    poll_until("sealctl to take SIGINT", || signal_handled(pid, 2));
     edit.go();
     let status = edit.sealctl.wait().unwrap();
     assert!(status.success(), "sealctl saved the edit: {status}");
@@ -214,7 +202,7 @@ fn edit_is_wiped_when_the_editor_dies_of_sigint() {
     // Ctrl-C at the terminal reaches both; the editor dies of it, sealctl ignores it.
     let pid = edit.sealctl.id();
     edit.signal(pid, "INT");
-    poll("sealctl to take SIGINT", || signal_handled(pid, 2));
+    poll_until("sealctl to take SIGINT", || signal_handled(pid, 2));
     edit.signal(edit.editor_pid, "INT");
     let status = edit.sealctl.wait().unwrap();
     assert!(

@@ -1,8 +1,11 @@
-//! Helpers shared by the integration tests: fixture paths, running `sealctl` and the real `sops`.
+//! Helpers shared by the integration tests: fixture paths, running `sealctl` and the real `sops`,
+//! waiting for a condition.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -218,4 +221,54 @@ pub fn format_of(name: &str) -> &'static str {
         Some("env") => "dotenv",
         _ => "binary",
     }
+}
+
+/// How long a test waits for something that must happen. Generous: the suite runs on two loaded
+/// cores, and a test asserts that a thing happens, never how fast. Reached only when it never does.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often a condition is looked at again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// Calls `check` until it holds and answers how long that took (printed by tests that observe a
+/// speed, never asserted); panics naming `what` after [`PATIENCE`].
+pub fn poll_until(what: &str, check: impl FnMut() -> bool) -> Duration {
+    poll_until_or(what, check, String::new)
+}
+
+/// As [`poll_until`]; the panic message ends with `context()` (an agent's log, say).
+pub fn poll_until_or(
+    what: &str,
+    mut check: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > PATIENCE {
+            panic!(
+                "timed out after {PATIENCE:?} waiting for {what}\n{}",
+                context()
+            );
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+    start.elapsed()
+}
+
+/// [`poll_until`] for async checks, sleeping on tokio's clock between them.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))] // only the kube tests are async so far
+pub async fn poll_until_async<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() <= PATIENCE,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    start.elapsed()
 }

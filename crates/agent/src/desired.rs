@@ -125,6 +125,8 @@ impl DesiredSecret {
     ///
     /// Computed afresh at every call: see `shared_fingerprint` for Secrets that no longer change.
     pub fn fingerprint(&self, key: &FingerprintKey) -> String {
+        #[cfg(test)]
+        tests_support::FINGERPRINTS.with(|n| n.set(n.get() + 1));
         let mut mac = key.mac();
         let mut field = |bytes: &[u8]| {
             mac.update(&(bytes.len() as u64).to_be_bytes());
@@ -203,7 +205,7 @@ impl FingerprintKey {
         &self.bytes
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
+    pub(crate) fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.bytes).expect("HMAC takes keys of any length")
     }
 }
@@ -214,27 +216,70 @@ impl fmt::Debug for FingerprintKey {
     }
 }
 
-/// Sample values for tests across the crate.
+/// The one way tests across the crate make a desired Secret: `secret(ns, name)` with defaults (an
+/// Opaque Secret holding `password: hunter2`, from `apps/<ns>/<name>.yaml` at a fixed commit), then
+/// the `with_*` changes a test needs.
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
 
-    pub fn sample() -> DesiredSecret {
-        let mut data = SmallMap::new();
-        data.insert("password".into(), SecretBytes::new(b"hunter2".to_vec()));
+    thread_local! {
+        /// How many fingerprints (HMACs over every value) this thread computed.
+        pub static FINGERPRINTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The count of fingerprints computed on this thread so far.
+    pub fn fingerprints() -> usize {
+        FINGERPRINTS.with(std::cell::Cell::get)
+    }
+
+    pub fn secret(namespace: &str, name: &str) -> DesiredSecret {
         DesiredSecret {
-            key: SecretKey::new("team-a", "db"),
+            key: SecretKey::new(namespace, name),
             secret_type: "Opaque".into(),
             labels: SmallMap::new(),
             annotations: SmallMap::new(),
-            data,
+            data: SmallMap::from([(
+                "password".to_string(),
+                SecretBytes::new(b"hunter2".to_vec()),
+            )]),
             immutable: None,
             source: Source {
-                path: "apps/team-a/db.yaml".into(),
-                commit: "abc".into(),
+                path: format!("apps/{namespace}/{name}.yaml"),
+                commit: "abc1234def5678".into(),
             },
             adopt: false,
             memo: Default::default(),
+        }
+    }
+
+    /// `team-a/db`.
+    pub fn sample() -> DesiredSecret {
+        secret("team-a", "db")
+    }
+
+    impl DesiredSecret {
+        /// These keys and values instead of the default password.
+        pub fn with_data(mut self, pairs: &[(&str, &str)]) -> DesiredSecret {
+            self.data = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec())))
+                .collect();
+            self
+        }
+
+        pub fn with_label(mut self, key: &str, value: &str) -> DesiredSecret {
+            self.labels.insert(key.into(), value.into());
+            self
+        }
+
+        /// From `path` in git at `commit`.
+        pub fn with_source(mut self, path: &str, commit: &str) -> DesiredSecret {
+            self.source = Source {
+                path: path.into(),
+                commit: commit.into(),
+            };
+            self
         }
     }
 }

@@ -45,7 +45,8 @@ pub struct LeaderConfig {
     /// The agent's own namespace.
     pub namespace: String,
     pub lease_name: String,
-    /// This replica: the pod name, else the hostname (found by the caller).
+    /// This replica: `AgentConfig::holder_identity` (the pod name, else the hostname), which the Events
+    /// name as their reporting instance too.
     pub identity: String,
     /// How long a lease holds without renewal (15 s).
     pub lease_duration: Duration,
@@ -84,13 +85,6 @@ impl LeaderConfig {
 
 /// How long a Lease holds without renewal unless `--lease-duration` says otherwise.
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
-
-/// The identity of this replica: `POD_NAME` if the caller found one, else the hostname.
-pub fn identity(pod_name: Option<String>, hostname: Option<String>) -> Option<String> {
-    pod_name
-        .filter(|p| !p.is_empty())
-        .or(hostname.filter(|h| !h.is_empty()))
-}
 
 /// A candidate for leadership.
 pub struct LeaderElector {
@@ -387,19 +381,6 @@ impl LeaderHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_prefers_the_pod_name() {
-        assert_eq!(
-            identity(Some("pod-1".into()), Some("host".into())).as_deref(),
-            Some("pod-1")
-        );
-        assert_eq!(
-            identity(Some(String::new()), Some("host".into())).as_deref(),
-            Some("host")
-        );
-        assert_eq!(identity(None, None), None);
-    }
 
     #[test]
     fn timings_follow_the_lease_duration() {

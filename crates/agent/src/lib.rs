@@ -16,6 +16,7 @@ pub mod leader;
 pub mod names;
 pub mod ops;
 pub mod policy;
+pub mod reason;
 pub mod reconcile;
 pub mod sink;
 pub mod size;

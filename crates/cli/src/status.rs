@@ -364,7 +364,7 @@ Git error (serving the last good commit): fetching https://***@git.example.com/o
             refused: vec![sealsync_agent::ops::RefusedDocument::new(
                 "evil\x1b]0;title\x07.yaml",
                 None,
-                sealsync_agent::ops::ErrorReason::Parse,
+                sealsync_agent::reason::Reason::Parse,
                 "line 1\rline 2",
             )],
             ..Status::default()

@@ -2,13 +2,12 @@
 //! and pinned host keys.
 
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use sealsync_agent::git::{GitAuth, GitError, GitSource};
 
 use super::harness::{config, data, paths, sample_repo, source};
-use crate::git_servers::Fixture;
+use crate::git_servers::{test_ca, Fixture, TestCa};
 
 // ---------------------------------------------------------------------------------------------- git://
 
@@ -72,23 +71,47 @@ fn smart_http_public_and_incremental() {
     assert_eq!(second.changes_since(&first).modified, ["base/common.yml"]);
 }
 
-/// One CA for the whole test process, trusted through `SSL_CERT_FILE` (read by rustls-native-certs, the way an
-/// operator trusts a private CA in the agent's container). Set once, before any HTTPS connection is made.
-fn trusted_test_ca() -> &'static crate::git_servers::TestCa {
-    static CA: OnceLock<(tempfile::TempDir, crate::git_servers::TestCa)> = OnceLock::new();
-    let (_, ca) = CA.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = crate::git_servers::test_ca(dir.path());
-        std::env::set_var("SSL_CERT_FILE", &ca.ca_cert);
-        (dir, ca)
-    });
-    ca
+/// Set in the child process that runs an HTTPS test's body: the directory of the CA it trusts.
+const CA_DIR_VAR: &str = "SEALSYNC_TEST_CA_DIR";
+
+/// The HTTPS tests trust a test CA through `SSL_CERT_FILE` (read by rustls-native-certs, the way an
+/// operator trusts a private CA in the agent's container). Every test thread shares this process's
+/// environment, so it is never changed: the test runs again, alone, in a child process of this test
+/// binary, and the variable is given to that child only. Answers the CA in the child (which runs the
+/// body), `None` in the parent once the child passed.
+fn in_child_trusting_a_test_ca(test: &str) -> Option<TestCa> {
+    if let Some(dir) = std::env::var_os(CA_DIR_VAR) {
+        return Some(TestCa::in_dir(Path::new(&dir)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = test_ca(dir.path());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SSL_CERT_FILE", &ca.ca_cert)
+        .env(CA_DIR_VAR, dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} in a child process:\n{text}"
+    );
+    None
 }
 
 #[test]
 fn smart_https_with_basic_auth_token() {
+    let Some(ca) =
+        in_child_trusting_a_test_ca("git_source::transports::smart_https_with_basic_auth_token")
+    else {
+        return;
+    };
     let fx = sample_repo();
-    let https = crate::git_servers::lighttpd(&fx, "x-access-token", TOKEN, Some(trusted_test_ca()));
+    let https = crate::git_servers::lighttpd(&fx, "x-access-token", TOKEN, Some(&ca));
     let url = format!("https://127.0.0.1:{}/private/repo.git", https.port);
 
     // Without credentials the server says 401.
@@ -136,10 +159,18 @@ fn smart_https_with_basic_auth_token() {
 
 #[test]
 fn untrusted_certificate_is_refused() {
+    if in_child_trusting_a_test_ca("git_source::transports::untrusted_certificate_is_refused")
+        .is_some()
+    {
+        untrusted_certificate_is_refused_body();
+    }
+}
+
+/// A server whose certificate comes from another CA than the one trusted.
+fn untrusted_certificate_is_refused_body() {
     let fx = sample_repo();
     let dir = fx.scratch("other-ca");
     let untrusted = crate::git_servers::test_ca(&dir);
-    trusted_test_ca();
     let https = crate::git_servers::lighttpd_unchecked(&fx, "x-access-token", TOKEN, &untrusted);
     let mut cfg = config(
         &fx,

@@ -18,6 +18,7 @@ fn files(s: &Snapshot) -> BTreeMap<String, (String, Vec<u8>)> {
                 FileContent::Data(d) => d.to_vec(),
                 FileContent::Stored(b) => b.load().unwrap().to_vec(),
                 FileContent::TooLarge { size } => format!("too large: {size}").into_bytes(),
+                FileContent::Unreadable(why) => panic!("{}: {why}", f.path),
             };
             (f.path.clone(), (f.blob_id.clone(), bytes))
         })

@@ -3,6 +3,7 @@
 use sealsync_agent::desired::{FingerprintKey, SecretBytes};
 use sealsync_agent::sink::kube::{hmac_key, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL};
 use sealsync_agent::sink::{ApplyOutcome, Sink};
+use std::sync::Arc;
 
 use super::harness::{desired, value, Cluster, OWN_NS};
 
@@ -12,7 +13,10 @@ async fn apply_creates_updates_and_leaves_unchanged_secrets_alone() {
     let sink = c.sink(&["team-a"]).await;
     let mut d = desired("team-a", "db", "hunter2-initial");
 
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let live = c.secrets("team-a").get("db").await.unwrap();
     assert_eq!(value(&live, "password"), b"hunter2-initial");
     assert_eq!(live.type_.as_deref(), Some("Opaque"));
@@ -36,19 +40,28 @@ async fn apply_creates_updates_and_leaves_unchanged_secrets_alone() {
 
     // Unchanged: a GET and no write.
     c.server.clear_requests();
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
     let verbs: Vec<String> = c.server.requests().iter().map(|r| r.verb.clone()).collect();
     assert_eq!(verbs, ["get"]);
     // A new commit with the same content is no change either.
     d.source.commit = "fedcba9876".into();
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 
     d.data.insert(
         "password".into(),
         SecretBytes::new(b"hunter2-rotated".to_vec()),
     );
     d.data.remove("user");
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let live = c.secrets("team-a").get("db").await.unwrap();
     assert_eq!(value(&live, "password"), b"hunter2-rotated");
     assert!(
@@ -59,7 +72,10 @@ async fn apply_creates_updates_and_leaves_unchanged_secrets_alone() {
         live.metadata.annotations.unwrap()["sealsync.dev/commit"],
         "fedcba9876"
     );
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 
     // Its label removed while no drift watch runs: still the object sealsync wrote, so it is
     // relabelled by the next apply rather than refused.
@@ -73,7 +89,10 @@ async fn apply_creates_updates_and_leaves_unchanged_secrets_alone() {
         )
         .await
         .unwrap();
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let live = c.secrets("team-a").get("db").await.unwrap();
     assert_eq!(live.metadata.labels.unwrap()[MANAGED_BY_LABEL], "sealsync");
 }
@@ -84,14 +103,23 @@ async fn immutable_secrets_and_type_changes_are_recreated() {
     let sink = c.sink(&["team-a"]).await;
     let mut d = desired("team-a", "frozen", "v1-pw");
     d.immutable = Some(true);
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let first = c.secrets("team-a").get("frozen").await.unwrap();
     assert_eq!(first.immutable, Some(true));
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 
     d.data
         .insert("password".into(), SecretBytes::new(b"v2-pw".to_vec()));
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let second = c.secrets("team-a").get("frozen").await.unwrap();
     assert_eq!(value(&second, "password"), b"v2-pw");
     assert_ne!(
@@ -106,10 +134,16 @@ async fn immutable_secrets_and_type_changes_are_recreated() {
         ("password".to_string(), SecretBytes::new(b"v3-pw".to_vec())),
     ]);
     d.immutable = None;
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let third = c.secrets("team-a").get("frozen").await.unwrap();
     assert_eq!(third.type_.as_deref(), Some("kubernetes.io/basic-auth"));
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]

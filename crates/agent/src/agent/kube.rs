@@ -8,25 +8,52 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::git::GitSource;
+use crate::git::{GitError, GitSource};
 use crate::keys::Identities;
 use crate::leader::{live_holder, LeaderConfig, LeaderElector, LEASE_NAME};
-use crate::ops::{self, OpsState, SecretState, SecretStatus, Timestamp};
+use crate::ops::{OpsState, RestartKind, SecretState, SecretStatus, Timestamp};
+use crate::reason::Reason;
+use crate::reconcile::{DesiredState, Engine, SecretResult};
 use crate::sink::kube::{
-    hmac_key, spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport, KubeSink,
-    Ownership, Recorder,
+    hmac_key, spawn_drift_watch, DesiredStore, DriftOutcome, DriftReport, KubeSink, Ownership,
+    Recorder, RestartOutcome, RestartReport, Restarter, WorkloadKind,
 };
+use crate::sink::ApplyOutcome;
 
 use super::config::AgentConfig;
 use super::report;
 use super::run::{self, exit, Fatal, Wakeups};
 
-fn metric_kind(kind: DriftKind) -> ops::DriftKind {
+fn restart_kind(kind: WorkloadKind) -> RestartKind {
     match kind {
-        DriftKind::Edited => ops::DriftKind::Edited,
-        DriftKind::LabelRemoved => ops::DriftKind::LabelRemoved,
-        DriftKind::Deleted => ops::DriftKind::Deleted,
+        WorkloadKind::Deployment => RestartKind::Deployment,
+        WorkloadKind::StatefulSet => RestartKind::StatefulSet,
+        WorkloadKind::DaemonSet => RestartKind::DaemonSet,
     }
+}
+
+/// Starts the restart task, its reports counted in the metrics. Runs until `cancel`, or until every
+/// `Restarter` is dropped and what was pending is done (the task's handle tells).
+fn spawn_restarter(
+    config: &AgentConfig,
+    client: kube::Client,
+    key: crate::desired::FingerprintKey,
+    recorder: Recorder,
+    state: &OpsState,
+    cancel: CancellationToken,
+) -> (Restarter, tokio::task::JoinHandle<()>) {
+    let (tx, mut reports) = mpsc::unbounded_channel::<RestartReport>();
+    let (restarter, task) =
+        Restarter::spawn(client, key, recorder, config.restart_debounce, tx, cancel);
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if report.outcome == RestartOutcome::Restarted {
+                metrics.workload_restarted(restart_kind(report.kind));
+            }
+        }
+    });
+    (restarter, task)
 }
 
 /// The `/status` entry of a drift handled by the watch: its source and commit kept.
@@ -50,6 +77,40 @@ fn drift_status(report: &DriftReport) -> SecretStatus {
     }
 }
 
+/// The kube sink's observer: the drift watch shares each pass's desired state (a persistent map: no
+/// copy); each pass is published, the workloads of updated Secrets are restarted (those that asked),
+/// and Events go on the Secrets of files that failed to decrypt.
+struct Observer<'a> {
+    state: &'a OpsState,
+    sink: &'a KubeSink,
+    store: &'a DesiredStore,
+    /// `None` once `--once` has handed its restarts over before exiting.
+    restarter: Option<Restarter>,
+}
+
+impl run::PassObserver for Observer<'_> {
+    fn desired(&mut self, desired: &DesiredState) {
+        self.store.share(&desired.secrets);
+    }
+
+    fn passed(&mut self, pass: &run::Pass, git_error: Option<&GitError>) {
+        report::publish(self.state, pass, git_error);
+        // Updated only: a first creation restarts nothing, and an unchanged Secret never does.
+        if let Some(restarter) = &self.restarter {
+            for (key, result) in &pass.report.results {
+                if matches!(result, SecretResult::Applied(ApplyOutcome::Updated)) {
+                    restarter.changed(key.clone());
+                }
+            }
+        }
+        // Off the loop.
+        if !pass.state.commit.is_empty() {
+            let (sink, refused) = (self.sink.clone(), pass.state.refused.clone());
+            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
+        }
+    }
+}
+
 /// Connects, then reconciles while leader until shutdown. Returns the exit code.
 pub async fn run(
     config: &AgentConfig,
@@ -57,7 +118,7 @@ pub async fn run(
     git: Arc<Mutex<GitSource>>,
     state: &OpsState,
     triggers: &mut mpsc::Receiver<()>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<u8, Fatal> {
     let kube_config = kube::Config::infer().await.map_err(|e| {
         Fatal(format!(
@@ -103,19 +164,29 @@ pub async fn run(
         own_namespace.clone(),
         namespaces,
         key.clone(),
-        recorder,
+        recorder.clone(),
         ownership,
     );
     let store = DesiredStore::new();
+    let restarts_cancel = CancellationToken::new();
+    let _stop_restarts = restarts_cancel.clone().drop_guard();
+    let (restarter, restarts) = spawn_restarter(
+        config,
+        client.clone(),
+        key,
+        recorder,
+        state,
+        restarts_cancel,
+    );
 
-    let (reports_tx, mut reports) = mpsc::unbounded_channel::<crate::sink::kube::DriftReport>();
+    let (reports_tx, mut reports) = mpsc::unbounded_channel::<DriftReport>();
     let counting = state.clone();
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
             counting.status.upsert_secret(drift_status(&report));
             match report.outcome {
-                DriftOutcome::Failed(_) => counting.metrics.error(ops::ErrorReason::Sink),
-                _ => counting.metrics.drift_reverted(metric_kind(report.kind)),
+                DriftOutcome::Failed(_) => counting.metrics.error(Reason::Sink),
+                _ => counting.metrics.drift_reverted(report.kind),
             }
         }
     });
@@ -128,52 +199,109 @@ pub async fn run(
         }
     });
 
-    let mut engine = engine;
-    let publish = |pass: &run::Pass, git_error: Option<&crate::git::GitError>| {
-        report::publish(state, pass, git_error);
-        // Events on the Secrets of files that failed to decrypt, off the loop.
-        if !pass.state.commit.is_empty() {
-            let (sink, refused) = (sink.clone(), pass.state.refused.clone());
-            tokio::spawn(async move { sink.warn_failed_files(&refused).await });
-        }
+    let mut passes = Passes {
+        config,
+        git,
+        engine,
+        sink: &sink,
+        observer: Observer {
+            state,
+            sink: &sink,
+            store: &store,
+            restarter: Some(restarter),
+        },
+        triggers,
     };
-    // The drift watch shares the engine's desired state (a persistent map: no copy).
-    let remember = |desired: &crate::reconcile::DesiredState| store.share(&desired.secrets);
-
     if config.once {
-        // One pass needs no election and no drift watch, but must not write behind a running
-        // leader's back: both would write, and the leader would revert what differs as drift.
-        let holder = live_holder(client.clone(), &own_namespace, &config.holder_identity)
-            .await
-            .map_err(|e| Fatal(format!("cannot read the leader Lease: {e}")))?;
-        match holder {
-            Some(holder) if !config.ignore_leader => {
-                tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
-                return Ok(exit::LEADER_ACTIVE);
-            }
-            Some(holder) => {
-                tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
-            }
-            None => {}
-        }
-        state.set_leader(true);
-        let code = run::run_loop(
-            config,
-            git,
-            &mut engine,
-            (&sink, &key),
-            Wakeups { triggers, shutdown },
-            remember,
-            publish,
-        )
-        .await;
-        return Ok(code);
+        let code = once(&mut passes, client, &own_namespace, state, shutdown).await;
+        // What the pass updated restarts its workloads now, before the process ends.
+        passes.observer.restarter.take();
+        let _ = restarts.await;
+        return code;
     }
+    Ok(lead(
+        passes,
+        client,
+        own_namespace,
+        state,
+        &store,
+        reports_tx,
+        shutdown,
+    )
+    .await)
+}
 
+/// The reconcile loop's inputs: run for one pass (`--once`) or once per leadership term.
+struct Passes<'a> {
+    config: &'a AgentConfig,
+    git: Arc<Mutex<GitSource>>,
+    engine: Engine,
+    sink: &'a KubeSink,
+    observer: Observer<'a>,
+    triggers: &'a mut mpsc::Receiver<()>,
+}
+
+impl Passes<'_> {
+    /// Runs the loop until `shutdown` (after one pass with `--once`); returns its exit code.
+    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> u8 {
+        run::run_loop(
+            self.config,
+            self.git.clone(),
+            &mut self.engine,
+            self.sink,
+            Wakeups {
+                triggers: &mut *self.triggers,
+                shutdown,
+            },
+            &mut self.observer,
+        )
+        .await
+    }
+}
+
+/// One pass (`--once`): no election and no drift watch, but no writing behind a running leader's
+/// back either: both would write, and the leader would revert what differs as drift.
+async fn once(
+    passes: &mut Passes<'_>,
+    client: kube::Client,
+    own_namespace: &str,
+    state: &OpsState,
+    shutdown: watch::Receiver<bool>,
+) -> Result<u8, Fatal> {
+    let config = passes.config;
+    let holder = live_holder(client, own_namespace, &config.holder_identity)
+        .await
+        .map_err(|e| Fatal(format!("cannot read the leader Lease: {e}")))?;
+    match holder {
+        Some(holder) if !config.ignore_leader => {
+            tracing::error!(holder = %holder, "another replica ({holder}) holds the leader Lease {own_namespace}/{LEASE_NAME} and reconciles this cluster: nothing written; stop it, or pass --ignore-leader to write anyway");
+            return Ok(exit::LEADER_ACTIVE);
+        }
+        Some(holder) => {
+            tracing::warn!(holder = %holder, "another replica holds the leader Lease; writing anyway (--ignore-leader)")
+        }
+        None => {}
+    }
+    state.set_leader(true);
+    Ok(passes.run(shutdown).await)
+}
+
+/// Leader election: reconciles and watches for drift while this replica holds the Lease, stands by
+/// (Ready) while another does, until shutdown; then releases the Lease.
+async fn lead(
+    mut passes: Passes<'_>,
+    client: kube::Client,
+    own_namespace: String,
+    state: &OpsState,
+    store: &DesiredStore,
+    reports_tx: mpsc::UnboundedSender<DriftReport>,
+    mut shutdown: watch::Receiver<bool>,
+) -> u8 {
+    let config = passes.config;
     let (leading, handle) = LeaderElector::new(
-        client.clone(),
+        client,
         LeaderConfig::with_lease_duration(
-            own_namespace.clone(),
+            own_namespace,
             config.holder_identity.clone(),
             config.lease_duration,
         ),
@@ -213,24 +341,12 @@ pub async fn run(
         });
         let cancel = CancellationToken::new();
         let drift = spawn_drift_watch(
-            sink.clone(),
+            passes.sink.clone(),
             store.clone(),
             reports_tx.clone(),
             cancel.clone(),
         );
-        let code = run::run_loop(
-            config,
-            git.clone(),
-            &mut engine,
-            (&sink, &key),
-            Wakeups {
-                triggers,
-                shutdown: stop_rx,
-            },
-            remember,
-            publish,
-        )
-        .await;
+        let code = passes.run(stop_rx).await;
         cancel.cancel();
         let _ = drift.await;
         stopper.abort();
@@ -242,5 +358,5 @@ pub async fn run(
     if let Err(e) = handle.release().await {
         tracing::warn!("could not release the Lease: {e}");
     }
-    Ok(exit::OK)
+    exit::OK
 }

@@ -1,24 +1,10 @@
-//! glibc malloc tuning for the long-running agent: few arenas, and freed memory handed back after
-//! each pass.
+//! glibc malloc tuning for the long-running agent: freed memory handed back after each pass.
 //!
-//! glibc gives every thread that allocates under contention its own arena (up to 8 per core) and keeps
-//! what is freed in each; for an agent that is idle between passes that is resident memory nobody
-//! uses (docs/benchmarks.md, "Kubernetes sink"). Other C libraries and allocators: nothing is done.
-
-/// At most `arenas` malloc arenas (`mallopt(M_ARENA_MAX)`); call before any thread is started.
-/// `MALLOC_ARENA_MAX` in the environment, when set, is the operator's choice and is left in force.
-pub fn limit_arenas(arenas: i32, set_by_environment: bool) {
-    if set_by_environment {
-        return;
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes a malloc parameter; M_ARENA_MAX takes any positive count.
-    unsafe {
-        glibc::mallopt(glibc::M_ARENA_MAX, arenas);
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = arenas;
-}
+//! glibc keeps what a thread frees in its arena for the next allocation; for an agent that is idle
+//! between passes that is resident memory nobody uses: `malloc_trim` after a pass returns it (2 MiB of
+//! the agent's 18 with the Kubernetes sink and 1,000 Secrets; docs/benchmarks.md, "Tunings"). Other C
+//! libraries and allocators: nothing is done. The number of arenas is glibc's default
+//! (`MALLOC_ARENA_MAX` in the environment sets it): limiting it to two measured no gain.
 
 /// Returns the free memory of every arena to the kernel (`malloc_trim(0)`): a pass frees most of
 /// what it allocated (the fetched snapshot, API responses), and glibc would otherwise keep it.
@@ -26,19 +12,6 @@ pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers and is thread-safe (it locks each arena).
     unsafe {
-        glibc::malloc_trim(0);
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod glibc {
-    use std::ffi::c_int;
-
-    /// `<malloc.h>`: `#define M_ARENA_MAX -8`.
-    pub const M_ARENA_MAX: c_int = -8;
-
-    extern "C" {
-        pub fn mallopt(param: c_int, value: c_int) -> c_int;
-        pub fn malloc_trim(pad: usize) -> c_int;
+        libc::malloc_trim(0);
     }
 }

@@ -3,9 +3,12 @@
 pub mod args;
 pub mod config;
 mod config_file;
+pub mod dir;
 #[cfg(feature = "kube")]
 pub mod kube;
-pub mod main;
+pub mod launch;
 pub mod malloc;
 pub mod report;
+mod resolver;
 pub mod run;
+pub mod settings;

@@ -4,27 +4,20 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use crate::desired::{DesiredSecret, SecretKey};
-use crate::documents::Reason;
 use crate::git::GitError;
-use crate::ops::{ErrorReason, OpsState, RefusedDocument, SecretState, SecretStatus, Timestamp};
+use crate::ops::{OpsState, RefusedDocument, SecretState, SecretStatus, Timestamp};
+use crate::reason::Reason;
 use crate::reconcile::SecretResult;
 use crate::sink::ApplyOutcome;
 
-use super::run::Pass;
+use super::run::{Pass, PassObserver};
 
-/// The metric label of a refusal reason.
-pub fn error_reason(reason: Reason) -> ErrorReason {
-    match reason {
-        Reason::Parse => ErrorReason::Parse,
-        Reason::Decrypt | Reason::StrippedMetadata => ErrorReason::Decrypt,
-        Reason::Mac => ErrorReason::Mac,
-        Reason::NoKey => ErrorReason::NoKey,
-        Reason::Invalid | Reason::Unresolved | Reason::Unsupported => ErrorReason::Invalid,
-        Reason::Policy | Reason::Unbound => ErrorReason::Policy,
-        Reason::Duplicate => ErrorReason::Duplicate,
-        Reason::TooLarge => ErrorReason::TooLarge,
-        // The git cache lost a blob it held.
-        Reason::Unreadable => ErrorReason::Git,
+/// The dir sink's observer: every pass published to the operations endpoints.
+pub struct Publisher<'a>(pub &'a OpsState);
+
+impl PassObserver for Publisher<'_> {
+    fn passed(&mut self, pass: &Pass, git_error: Option<&GitError>) {
+        publish(self.0, pass, git_error);
     }
 }
 
@@ -35,7 +28,7 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     metrics.observe_git_fetch(pass.fetch_took);
     match git_error {
         Some(e) => {
-            metrics.error(ErrorReason::Git);
+            metrics.error(Reason::Git);
             ops.status.record_git_error(e);
         }
         None if !pass.state.commit.is_empty() => ops.status.record_fetch(&pass.state.commit, now),
@@ -47,11 +40,11 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     metrics.observe_reconcile(pass.took);
     let mut refused = Vec::new();
     for r in &pass.state.refused {
-        metrics.error(error_reason(r.reason));
+        metrics.error(r.reason);
         refused.push(RefusedDocument::new(
             r.path.clone(),
             r.document,
-            error_reason(r.reason),
+            r.reason,
             r.to_string(),
         ));
     }
@@ -75,14 +68,14 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
                     }
                     ApplyOutcome::Unchanged if failed_file => kept(),
                     ApplyOutcome::Unchanged => base(SecretState::Unchanged),
-                    ApplyOutcome::Refused(why) => base(SecretState::Refused).with_error(why.clone()),
+                    ApplyOutcome::Refused(_, why) => base(SecretState::Refused).with_error(why.clone()),
                     ApplyOutcome::RefusedUnmanaged => base(SecretState::Refused).with_error(
                         "a Secret of this name exists and is not managed by sealsync (annotate the document sealsync.dev/adopt: \"true\" to take it over)",
                     ),
                 }
             }
             Some(SecretResult::Failed(e)) => {
-                metrics.error(ErrorReason::Sink);
+                metrics.error(Reason::Sink);
                 base(SecretState::Failed).with_error(e)
             }
             None if report.list_error.is_some() => base(SecretState::Pending),
@@ -120,19 +113,19 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     secrets.extend(pruned());
     metrics.secrets_pruned(pass.report.pruned.len() as u64);
     for _ in &pass.report.prune_failed {
-        metrics.error(ErrorReason::Sink);
+        metrics.error(Reason::Sink);
     }
     if let Some(why) = &pass.report.prune_refused {
-        metrics.error(ErrorReason::PruneRefused);
+        metrics.error(Reason::PruneRefused);
         refused.push(RefusedDocument::new(
             "(prune)",
             None,
-            ErrorReason::PruneRefused,
+            Reason::PruneRefused,
             why,
         ));
     }
     if let Some(e) = &pass.report.list_error {
-        metrics.error(ErrorReason::Sink);
+        metrics.error(Reason::Sink);
         ops.status
             .record_git_error(format!("cannot list managed Secrets: {e}"));
     }

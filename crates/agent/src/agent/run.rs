@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::desired::FingerprintKey;
 use crate::documents::Refusal;
 use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
 use crate::keys::{Identities, IdentitySource};
@@ -163,28 +162,41 @@ impl Pass {
                 matches!(
                     r,
                     SecretResult::Applied(
-                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)
+                        ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(..)
                     )
                 )
             })
     }
 }
 
-/// One reconcile pass over a snapshot. `before_apply` sees the desired state before anything is
-/// written (the kube sink's drift watch must know it first).
+/// What the loop tells as it runs: each pass's desired state before anything is written, and each
+/// pass once done. One per sink: the dir sink publishes to the operations endpoints; the kube sink also
+/// shares the desired state with its drift watch and puts Events on files that failed.
+pub trait PassObserver {
+    /// The desired state of the pass about to be applied (the kube sink's drift watch must know it
+    /// before the sink writes, so that the writes are not taken for drift).
+    fn desired(&mut self, _state: &DesiredState) {}
+
+    /// A pass done, or none (`Pass::none`) when a fetch failed with no last good commit; `git_error`
+    /// is the failed fetch it ran after, if any.
+    fn passed(&mut self, pass: &Pass, git_error: Option<&GitError>);
+}
+
+/// One reconcile pass over a snapshot; `observer` sees the desired state before anything is written.
 pub async fn reconcile_once<S: Sink>(
     (engine, applier): (&mut Engine, &mut Applier),
     sink: &S,
     snapshot: &Snapshot,
-    key: &FingerprintKey,
     prune_max_share: f64,
-    before_apply: &mut impl FnMut(&DesiredState),
+    observer: &mut impl PassObserver,
 ) -> Pass {
     let started = Instant::now();
-    let state = engine.desired_resolved(snapshot).await;
+    // The git I/O of the pass, before the engine (which does none) computes the desired state.
+    let snapshot = snapshot.loaded(&engine.unread(snapshot));
+    let state = engine.desired_resolved(&snapshot).await;
     let desired_took = started.elapsed();
-    before_apply(&state);
-    let report = applier.apply(sink, &state, key, prune_max_share).await;
+    observer.desired(&state);
+    let report = applier.apply(sink, &state, prune_max_share).await;
     let took = started.elapsed();
     log_pass(
         &state,
@@ -227,7 +239,7 @@ fn log_pass(state: &DesiredState, report: &ApplyReport, seconds: f64, desired_se
                 "a Secret of this name exists and is not managed by sealsync: left alone (annotate the document sealsync.dev/adopt: \"true\" to take it over)"
             ),
             // The sink logged the reason when it refused.
-            SecretResult::Applied(ApplyOutcome::Refused(_)) => {}
+            SecretResult::Applied(ApplyOutcome::Refused(..)) => {}
             SecretResult::Applied(ApplyOutcome::Unchanged) => {}
             SecretResult::Failed(e) => tracing::error!(secret = %key, "apply failed: {e}"),
         }
@@ -291,10 +303,9 @@ pub async fn run_loop<S: Sink>(
     config: &AgentConfig,
     git: Arc<Mutex<GitSource>>,
     engine: &mut Engine,
-    (sink, key): (&S, &FingerprintKey),
+    sink: &S,
     wakeups: Wakeups<'_>,
-    mut on_pass: impl FnMut(&DesiredState),
-    mut after_pass: impl FnMut(&Pass, Option<&GitError>),
+    observer: &mut impl PassObserver,
 ) -> u8 {
     let Wakeups {
         triggers,
@@ -331,7 +342,7 @@ pub async fn run_loop<S: Sink>(
                     None => {
                         // Nothing to reconcile yet; still say why (a typo in the URL, bad
                         // credentials), so /status does not show a blank agent.
-                        after_pass(&Pass::none(fetch_took), Some(&e));
+                        observer.passed(&Pass::none(fetch_took), Some(&e));
                         if config.once {
                             return exit::FATAL;
                         }
@@ -341,20 +352,19 @@ pub async fn run_loop<S: Sink>(
             }
         };
         if config.once && git_error.is_some() {
-            after_pass(&Pass::none(fetch_took), git_error.as_ref());
+            observer.passed(&Pass::none(fetch_took), git_error.as_ref());
             return exit::FATAL;
         }
         let mut pass = reconcile_once(
             (engine, &mut applier),
             sink,
             &snapshot,
-            key,
             config.prune_max_share,
-            &mut on_pass,
+            observer,
         )
         .await;
         pass.fetch_took = fetch_took;
-        after_pass(&pass, git_error.as_ref());
+        observer.passed(&pass, git_error.as_ref());
         if config.once {
             return if pass.report.list_error.is_some() {
                 exit::FATAL

@@ -115,7 +115,8 @@ pub(super) fn classify(
     let doc = match parsed {
         Ok(d) => d,
         Err(e) => {
-            out.refused.push(refuse(None, Reason::Invalid, e.to_string()));
+            out.refused
+                .push(refuse(None, Reason::Invalid, e.to_string()));
             return true;
         }
     };

@@ -18,53 +18,12 @@ use std::sync::Arc;
 use crate::desired::{DesiredSecret, SecretKey};
 use crate::keys::Identities;
 use crate::policy::{DecryptionPolicy, NamespacePolicy, PathIdentities};
+pub use crate::reason::Reason;
 use crate::sops::file::{self, SopsError};
 use crate::sops::keygroups::KeyGroupError;
 use crate::sops::metadata::Metadata;
 use crate::sops::stores::{Format, METADATA_KEY};
 use crate::sops::tree::{Map, Value};
-
-/// Why a document was refused; the names double as metric labels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Parse,
-    Decrypt,
-    Mac,
-    NoKey,
-    Invalid,
-    Policy,
-    Duplicate,
-    TooLarge,
-    StrippedMetadata,
-    /// An external reference could not be resolved (store, credentials, remote key, template).
-    Unresolved,
-    /// A reference document uses fields or providers sealsync does not implement.
-    Unsupported,
-    /// The file could not be read from the git cache.
-    Unreadable,
-    /// Where an encrypted Secret's values go is not bound by its MAC (see `binding`).
-    Unbound,
-}
-
-impl Reason {
-    pub fn code(self) -> &'static str {
-        match self {
-            Reason::Parse => "parse",
-            Reason::Decrypt => "decrypt",
-            Reason::Mac => "mac",
-            Reason::NoKey => "no_key",
-            Reason::Invalid => "invalid",
-            Reason::Policy => "policy",
-            Reason::Duplicate => "duplicate",
-            Reason::TooLarge => "too_large",
-            Reason::StrippedMetadata => "stripped_metadata",
-            Reason::Unresolved => "unresolved_reference",
-            Reason::Unsupported => "unsupported",
-            Reason::Unreadable => "unreadable",
-            Reason::Unbound => "unbound_target",
-        }
-    }
-}
 
 /// A refused document (or a whole file, when `document` is None). The message never holds a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -465,8 +424,10 @@ fn sops_failure(e: &SopsError, identities: &PathIdentities) -> (Reason, String) 
     }
 }
 
-/// Refuses every Secret declared more than once (both declarations are named), in place.
-pub fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
+/// Refuses every Secret declared more than once (both declarations are named), in place: the
+/// recompute-everything model the incremental desired state is tested against.
+#[cfg(test)]
+pub(crate) fn refuse_duplicates(outcomes: &mut [(String, FileOutcome)]) {
     use std::collections::HashMap;
     let mut seen: HashMap<SecretKey, Vec<String>> = HashMap::new();
     for (path, outcome) in outcomes.iter() {

@@ -9,9 +9,9 @@ use base64::Engine;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
-use sealsync_external::avp::parse::has_placeholder;
 use crate::sops::cipher::is_encrypted_value;
 use crate::sops::tree::{Map, Value};
+use sealsync_external::avp::parse::has_placeholder;
 
 use super::Reason;
 

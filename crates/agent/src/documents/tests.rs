@@ -158,14 +158,27 @@ fn stripped_and_invalid_secrets() {
 fn references_are_handed_to_the_resolver() {
     let doc = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: r\nstringData:\n  p: <path:secret/data/x#p>\n";
     let out = classify("r.yaml", doc);
-    assert!(out.refused.is_empty() && out.secrets.is_empty(), "{:?}", out.refused);
+    assert!(
+        out.refused.is_empty() && out.secrets.is_empty(),
+        "{:?}",
+        out.refused
+    );
     assert_eq!(out.external.len(), 1);
     let es = b"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: e\nspec:\n  secretStoreRef: {name: s}\n  data: [{secretKey: a, remoteRef: {key: k}}]\n";
     assert_eq!(classify("e.yaml", es).external.len(), 1);
     let bad = b"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: e\nspec:\n  secretStoreRef: {name: s}\n  syncWindows: []\n  data: [{secretKey: a, remoteRef: {key: k}}]\n";
     let out = classify("e.yaml", bad);
-    assert_eq!(out.refused[0].reason, Reason::Unsupported, "{:?}", out.refused);
-    assert!(out.refused[0].message.contains("syncWindows"), "{}", out.refused[0].message);
+    assert_eq!(
+        out.refused[0].reason,
+        Reason::Unsupported,
+        "{:?}",
+        out.refused
+    );
+    assert!(
+        out.refused[0].message.contains("syncWindows"),
+        "{}",
+        out.refused[0].message
+    );
 }
 
 #[test]

@@ -187,7 +187,12 @@ impl Resolver {
         });
         t.object = Arc::clone(&object);
         if state.secrets.contains_key(&key) && t.last_good.is_none() {
-            refuse(state, &object, &key, format!("Secret {key} is also declared by a file; the reference is not applied"));
+            refuse(
+                state,
+                &object,
+                &key,
+                format!("Secret {key} is also declared by a file; the reference is not applied"),
+            );
             t.due = now + BACKOFF_CAP;
             self.targets.insert(key, t);
             return;
@@ -225,7 +230,10 @@ impl Resolver {
                 Some(Ok(v)) => Ok(Some(v.clone())),
                 Some(Err(e)) if e.kind() == sealsync_providers::ErrorKind::NotFound => Ok(None),
                 Some(Err(e)) => Err(format!("{e} [{}]", e.kind().label())),
-                None => Err(format!("store {}: {}: not fetched yet", p.store.display, r.key)),
+                None => Err(format!(
+                    "store {}: {}: not fetched yet",
+                    p.store.display, r.key
+                )),
             }
         };
         plan::build(p, &get)
@@ -239,7 +247,10 @@ fn refresh_after(p: &Plan, key: &SecretKey) -> Duration {
     let never = Duration::from_secs(365 * 24 * 3600);
     let (interval, policy) = match &p.object.doc {
         ExternalDoc::Secret(es) => (es.refresh_interval, es.refresh_policy),
-        _ => (sealsync_external::external_secret::DEFAULT_REFRESH_INTERVAL, RefreshPolicy::Periodic),
+        _ => (
+            sealsync_external::external_secret::DEFAULT_REFRESH_INTERVAL,
+            RefreshPolicy::Periodic,
+        ),
     };
     if interval.is_zero() || policy != RefreshPolicy::Periodic {
         return never;

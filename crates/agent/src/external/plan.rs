@@ -90,7 +90,10 @@ pub fn plans(
             return Err("not a store".into());
         };
         if !sealsync_external::conditions::cluster_store_allows(s, ns, &BTreeMap::new()) {
-            return Err(format!("ClusterSecretStore {} does not allow namespace {ns}", r.name));
+            return Err(format!(
+                "ClusterSecretStore {} does not allow namespace {ns}",
+                r.name
+            ));
         }
         let display = stores::display(s.kind, &o.namespace, &s.metadata.name);
         Ok(StoreUse {
@@ -121,13 +124,19 @@ fn plan_es(
     if let Some(why) = super::creation_refusal(es.target.creation_policy) {
         return Err(why.into());
     }
-    let store_ref = es.store_ref.as_ref().ok_or("spec.secretStoreRef is required")?;
+    let store_ref = es
+        .store_ref
+        .as_ref()
+        .ok_or("spec.secretStoreRef is required")?;
     let mut refs = Vec::new();
     let mut push = |r: &sealsync_external::RemoteRef, own: Option<&StoreRef>| {
         if own.is_some_and(|s| s != store_ref) {
             return Err("a store per data entry is not supported yet".to_string());
         }
-        let r = RemoteRef { key: r.key.clone(), version: r.version.clone() };
+        let r = RemoteRef {
+            key: r.key.clone(),
+            version: r.version.clone(),
+        };
         if !refs.contains(&r) {
             refs.push(r);
         }
@@ -143,7 +152,12 @@ fn plan_es(
         }
     }
     let store = find(&o.namespace, store_ref)?;
-    Ok(Plan { object: Arc::clone(o), store, refs, avp_ids: Vec::new() })
+    Ok(Plan {
+        object: Arc::clone(o),
+        store,
+        refs,
+        avp_ids: Vec::new(),
+    })
 }
 
 fn plan_avp(
@@ -157,7 +171,10 @@ fn plan_avp(
         .as_deref()
         .or(default_store)
         .ok_or("no store: annotate the Secret with sealsync.dev/store or run the agent with --default-store")?;
-    let mut r = StoreRef { name: name.to_string(), kind: StoreKind::SecretStore };
+    let mut r = StoreRef {
+        name: name.to_string(),
+        kind: StoreKind::SecretStore,
+    };
     let store = find(&o.namespace, &r).or_else(|e| {
         r.kind = StoreKind::ClusterSecretStore;
         find(&o.namespace, &r).map_err(|_| e)
@@ -175,15 +192,28 @@ fn plan_avp(
                 });
                 avp::split_vault_path(&id.path, kv, v.path.as_deref())
                     .map(|(_, k)| k)
-                    .ok_or_else(|| format!("placeholder path {} does not fit the store's KV mount", id.path))?
+                    .ok_or_else(|| {
+                        format!(
+                            "placeholder path {} does not fit the store's KV mount",
+                            id.path
+                        )
+                    })?
             }
             _ => id.path.clone(),
         };
-        let remote = RemoteRef { key, version: id.version.clone() };
+        let remote = RemoteRef {
+            key,
+            version: id.version.clone(),
+        };
         avp_ids.push((id, remote));
     }
     let refs = avp_ids.iter().map(|(_, r)| r.clone()).collect();
-    Ok(Plan { object: Arc::clone(o), store, refs, avp_ids })
+    Ok(Plan {
+        object: Arc::clone(o),
+        store,
+        refs,
+        avp_ids,
+    })
 }
 
 /// The Secret of `p` from the cached values (`get`: None = not found, Err = unknown right now).
@@ -191,11 +221,17 @@ pub fn build(
     p: &Plan,
     get: &dyn Fn(&RemoteRef) -> Result<Option<SecretValue>, String>,
 ) -> Result<Built, String> {
-    let r = |x: &sealsync_external::RemoteRef| RemoteRef { key: x.key.clone(), version: x.version.clone() };
+    let r = |x: &sealsync_external::RemoteRef| RemoteRef {
+        key: x.key.clone(),
+        version: x.version.clone(),
+    };
     match &p.object.doc {
         ExternalDoc::Secret(es) => {
-            let data: Vec<Option<SecretValue>> =
-                es.data.iter().map(|i| get(&r(&i.remote_ref))).collect::<Result<_, _>>()?;
+            let data: Vec<Option<SecretValue>> = es
+                .data
+                .iter()
+                .map(|i| get(&r(&i.remote_ref)))
+                .collect::<Result<_, _>>()?;
             let mut data_from = Vec::new();
             for entry in &es.data_from {
                 if let DataFromSource::Extract(x) = &entry.source {
@@ -223,7 +259,9 @@ pub fn build(
             let resolved = avp::resolve(s, &fetched).map_err(|e| e.to_string())?;
             let data = avp::fill(s, &resolved).map_err(|e| e.to_string())?;
             let mut annotations = s.metadata.annotations.clone();
-            annotations.retain(|k, _| !k.starts_with("avp.kubernetes.io/") && k != avp::parse::STORE_ANNOTATION);
+            annotations.retain(|k, _| {
+                !k.starts_with("avp.kubernetes.io/") && k != avp::parse::STORE_ANNOTATION
+            });
             Ok(Built {
                 data,
                 secret_type: s.secret_type.clone(),

@@ -32,7 +32,9 @@ pub fn credentials(
         store::Provider::Vault(v) => match v.auth.as_ref().map(|a| &a.method) {
             Some(VaultAuthMethod::Token(sel)) => Ok(vec![get(sel)?]),
             Some(VaultAuthMethod::AppRole {
-                role_id, secret_ref, ..
+                role_id,
+                secret_ref,
+                ..
             }) => {
                 let role = match role_id {
                     store::AppRoleId::Literal(r) => Zeroizing::new(r.as_bytes().to_vec()),
@@ -78,7 +80,10 @@ fn lookup(
     let ns = store::referent_namespace(s.kind, sel.namespace.as_deref(), store_ns, es_ns)?;
     let key = SecretKey::new(&ns, &sel.name);
     let secret = secrets.get(&key).ok_or_else(|| {
-        format!("credentials Secret {key} (key {}) is not materialized from git", sel.key)
+        format!(
+            "credentials Secret {key} (key {}) is not materialized from git",
+            sel.key
+        )
     })?;
     let value = secret
         .data
@@ -116,7 +121,9 @@ pub async fn build(
                     secret_id: cred(1)?,
                 },
                 Some(VaultAuthMethod::Kubernetes {
-                    mount_path, role, source,
+                    mount_path,
+                    role,
+                    source,
                 }) => vault::VaultAuth::Kubernetes {
                     mount_path: mount_path.clone(),
                     role: role.clone(),
@@ -124,7 +131,10 @@ pub async fn build(
                         store::KubernetesSource::Own => vault::JwtSource::service_account(),
                         store::KubernetesSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
                         store::KubernetesSource::ServiceAccount(_) => {
-                            return Err("kubernetes auth with serviceAccountRef is not supported yet".into())
+                            return Err(
+                                "kubernetes auth with serviceAccountRef is not supported yet"
+                                    .into(),
+                            )
                         }
                     },
                 },
@@ -133,10 +143,16 @@ pub async fn build(
                     role: role.clone(),
                     jwt: match source {
                         store::JwtSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
-                        _ => return Err("jwt auth with a service account token is not supported yet".into()),
+                        _ => {
+                            return Err(
+                                "jwt auth with a service account token is not supported yet".into(),
+                            )
+                        }
                     },
                 },
-                Some(VaultAuthMethod::Unsupported(m)) => return Err(format!("vault auth {m} is not supported")),
+                Some(VaultAuthMethod::Unsupported(m)) => {
+                    return Err(format!("vault auth {m} is not supported"))
+                }
                 None => return Err("spec.provider.vault.auth is required".into()),
             };
             let mount_path = v
@@ -153,7 +169,9 @@ pub async fn build(
                 },
                 namespace: v.namespace.clone(),
                 ca_bundle_pem: match &v.ca_bundle {
-                    Some(b) => Some(String::from_utf8(b.clone()).map_err(|_| "caBundle is not PEM text")?),
+                    Some(b) => {
+                        Some(String::from_utf8(b.clone()).map_err(|_| "caBundle is not PEM text")?)
+                    }
                     None => None,
                 },
                 headers: v.headers.clone().into_iter().collect(),
@@ -185,7 +203,9 @@ pub async fn build(
                 endpoint_url: None,
                 limits: Limits::default(),
             };
-            let p = aws::AwsProvider::new(store).await.map_err(|e| e.to_string())?;
+            let p = aws::AwsProvider::new(store)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(Arc::new(p))
         }
         store::Provider::Unsupported(p) => Err(format!("provider {p} is not supported")),

@@ -307,7 +307,9 @@ pub(crate) fn fetch_commit(
     ));
     let outcome = budget
         .run(interrupt, |stop| {
-            prepare.receive(BudgetProgress::new(Arc::clone(&budget)), stop)
+            prepare
+                .receive(BudgetProgress::new(Arc::clone(&budget)), stop)
+                .map_err(Box::new)
         })
         .map_err(|e| match (fail(&e), &settings.reference) {
             _ if budget.exceeded() => too_large(

@@ -93,6 +93,23 @@ mod tests {
     }
 
     #[test]
+    fn hides_tokens_in_query_strings_and_fragments() {
+        assert_eq!(
+            redact_url("fetching https://h/r.git?access_token=ghp_x&x=1 failed"),
+            "fetching https://h/r.git?*** failed"
+        );
+        assert_eq!(
+            redact_url("http://h/r#token=abc"),
+            "http://h/r?***",
+            "a fragment may carry a token too"
+        );
+        assert_eq!(
+            redact_url("ssh://git@h/r.git?key=s3cret"),
+            "ssh://git@h/r.git?***"
+        );
+    }
+
+    #[test]
     fn keeps_ssh_users_but_not_passwords() {
         assert_eq!(
             redact_url("ssh://git@host:22/r.git"),

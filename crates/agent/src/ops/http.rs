@@ -72,10 +72,6 @@ impl OpsState {
         self.readiness.set_synced();
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.readiness.check().is_ok()
-    }
-
     /// Records leadership in the `sealsync_leader` gauge, `/status` and readiness.
     pub fn set_leader(&self, leader: bool) {
         self.metrics.set_leader(leader);

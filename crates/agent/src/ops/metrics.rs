@@ -17,7 +17,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::sink::ApplyOutcome;
+use crate::reason::Reason;
+use crate::sink::{ApplyOutcome, DriftKind};
 
 /// The `Content-Type` of [`Metrics::encode`]'s output, as the OpenMetrics 1.0 spec names it.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -72,46 +73,26 @@ label_values! {
     }
 }
 
-label_values! {
-    /// `kind` of `sealsync_drift_reverted_total`: what someone did to a managed Secret by hand.
-    pub enum DriftKind {
-        /// Its data, type or annotations were changed.
-        Edited => "edited",
-        /// The `app.kubernetes.io/managed-by: sealsync` label was removed.
-        LabelRemoved => "label_removed",
-        /// It was deleted.
-        Deleted => "deleted",
+/// `kind` of `sealsync_drift_reverted_total`: the sinks' own [`DriftKind`].
+impl EncodeLabelValue for DriftKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
     }
 }
 
 label_values! {
-    /// `reason` of `sealsync_errors_total`, and the `reason_code` on the status board: a small fixed
-    /// set so dashboards and alerts can name each one.
-    pub enum ErrorReason {
-        /// A document is not valid YAML/JSON, or not the shape its kind requires.
-        Parse => "parse",
-        /// A value failed to decrypt (AES-GCM tag mismatch, malformed ciphertext).
-        Decrypt => "decrypt",
-        /// The SOPS MAC does not match: the file was tampered with or edited without sops.
-        Mac => "mac",
-        /// None of the agent's age identities unwraps the file's data key.
-        NoKey => "no_key",
-        /// A name, key or field is invalid (Kubernetes naming rules, missing fields).
-        Invalid => "invalid",
-        /// The path in git may not write to the namespace the document targets.
-        Policy => "policy",
-        /// Two documents declare the same Secret.
-        Duplicate => "duplicate",
-        /// A file or Secret exceeds the size limit.
-        TooLarge => "too_large",
-        /// A Secret of that name exists and sealsync does not manage it: left alone.
-        Unmanaged => "unmanaged",
-        /// Fetching from git failed.
-        Git => "git",
-        /// The sink (Kubernetes API or directory) refused or failed a write.
-        Sink => "sink",
-        /// Pruning was refused because it would delete too large a share of managed Secrets.
-        PruneRefused => "prune_refused",
+    /// `kind` of `sealsync_workload_restarts_total`: the apps/v1 kind restarted.
+    pub enum RestartKind {
+        Deployment => "deployment",
+        StatefulSet => "statefulset",
+        DaemonSet => "daemonset",
+    }
+}
+
+/// `reason` of `sealsync_errors_total`: the [`Reason`] a refusal carries everywhere else too.
+impl EncodeLabelValue for Reason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.code())
     }
 }
 
@@ -126,8 +107,13 @@ struct DriftLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestartLabels {
+    kind: RestartKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
-    reason: ErrorReason,
+    reason: Reason,
 }
 
 #[derive(Debug)]
@@ -137,6 +123,7 @@ struct Inner {
     secrets_applied: Family<OutcomeLabels, Counter>,
     secrets_pruned: Counter,
     drift_reverted: Family<DriftLabels, Counter>,
+    workload_restarts: Family<RestartLabels, Counter>,
     errors: Family<ReasonLabels, Counter>,
     last_success: Gauge<f64, AtomicU64>,
     managed_secrets: Gauge,
@@ -163,6 +150,7 @@ impl Metrics {
         let secrets_applied = Family::<OutcomeLabels, Counter>::default();
         let secrets_pruned = Counter::default();
         let drift_reverted = Family::<DriftLabels, Counter>::default();
+        let workload_restarts = Family::<RestartLabels, Counter>::default();
         let errors = Family::<ReasonLabels, Counter>::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
         let managed_secrets = Gauge::default();
@@ -190,6 +178,11 @@ impl Metrics {
             "sealsync_drift_reverted",
             "Managed Secrets put back after someone edited or deleted them by hand",
             drift_reverted.clone(),
+        );
+        registry.register(
+            "sealsync_workload_restarts",
+            "Workloads restarted (their pod template patched) because a Secret they use changed",
+            workload_restarts.clone(),
         );
         registry.register(
             "sealsync_errors",
@@ -225,7 +218,10 @@ impl Metrics {
         for kind in DriftKind::ALL.iter().copied() {
             let _ = drift_reverted.get_or_create(&DriftLabels { kind });
         }
-        for &reason in ErrorReason::ALL {
+        for kind in RestartKind::ALL.iter().copied() {
+            let _ = workload_restarts.get_or_create(&RestartLabels { kind });
+        }
+        for &reason in Reason::ALL {
             let _ = errors.get_or_create(&ReasonLabels { reason });
         }
 
@@ -236,6 +232,7 @@ impl Metrics {
                 secrets_applied,
                 secrets_pruned,
                 drift_reverted,
+                workload_restarts,
                 errors,
                 last_success,
                 managed_secrets,
@@ -260,16 +257,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Records what a sink's `apply` did: created/updated count as applied, an unmanaged Secret in the
-    /// way counts as an `unmanaged` error, unchanged records nothing.
+    /// Records what a sink's `apply` did: created/updated count as applied, a Secret left alone counts
+    /// as an error of its reason, unchanged records nothing.
     pub fn record_apply(&self, outcome: &ApplyOutcome) {
         match outcome {
             ApplyOutcome::Created => self.secret_applied(AppliedOutcome::Created),
             ApplyOutcome::Updated => self.secret_applied(AppliedOutcome::Updated),
             ApplyOutcome::Unchanged => {}
-            ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_) => {
-                self.error(ErrorReason::Unmanaged)
-            }
+            ApplyOutcome::RefusedUnmanaged => self.error(Reason::Unmanaged),
+            ApplyOutcome::Refused(reason, _) => self.error(*reason),
         }
     }
 
@@ -284,7 +280,14 @@ impl Metrics {
             .inc();
     }
 
-    pub fn error(&self, reason: ErrorReason) {
+    pub fn workload_restarted(&self, kind: RestartKind) {
+        self.inner
+            .workload_restarts
+            .get_or_create(&RestartLabels { kind })
+            .inc();
+    }
+
+    pub fn error(&self, reason: Reason) {
         self.inner
             .errors
             .get_or_create(&ReasonLabels { reason })
@@ -323,11 +326,12 @@ impl Metrics {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const FAMILIES: [&str; 9] = [
+    pub(crate) const FAMILIES: [&str; 10] = [
         "sealsync_reconcile_duration_seconds",
         "sealsync_secrets_applied",
         "sealsync_secrets_pruned",
         "sealsync_drift_reverted",
+        "sealsync_workload_restarts",
         "sealsync_errors",
         "sealsync_last_success_timestamp_seconds",
         "sealsync_managed_secrets",
@@ -404,7 +408,7 @@ pub(crate) mod tests {
         }
         let samples = parse_openmetrics(&text);
         // Every label value exists before its first event.
-        for &reason in ErrorReason::ALL {
+        for &reason in Reason::ALL {
             let series = format!("sealsync_errors_total{{reason=\"{reason}\"}}");
             assert_eq!(sample(&samples, &series), 0.0);
         }
@@ -429,7 +433,11 @@ pub(crate) mod tests {
         metrics.record_apply(&ApplyOutcome::RefusedUnmanaged);
         metrics.secrets_pruned(3);
         metrics.drift_reverted(DriftKind::Deleted);
-        metrics.error(ErrorReason::Mac);
+        metrics.error(Reason::Mac);
+        metrics.record_apply(&ApplyOutcome::Refused(
+            Reason::OwnedByOtherInstance,
+            "owned by repo-b".into(),
+        ));
         metrics.set_last_success(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         metrics.set_managed_secrets(7);
         metrics.set_leader(true);
@@ -448,6 +456,11 @@ pub(crate) mod tests {
         );
         assert_eq!(get("sealsync_errors_total{reason=\"unmanaged\"}"), 1.0);
         assert_eq!(get("sealsync_errors_total{reason=\"mac\"}"), 1.0);
+        assert_eq!(
+            get("sealsync_errors_total{reason=\"other_instance\"}"),
+            1.0,
+            "a refusal counts under its own reason"
+        );
         assert_eq!(get("sealsync_secrets_pruned_total"), 3.0);
         assert_eq!(get("sealsync_drift_reverted_total{kind=\"deleted\"}"), 1.0);
         assert_eq!(

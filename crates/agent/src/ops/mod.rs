@@ -16,7 +16,7 @@ pub use http::{
     endpoints_router, router, serve, serve_endpoints, trigger_channel, ConnectionLimits, Endpoints,
     OpsState, MAX_WEBHOOK_BODY,
 };
-pub use metrics::{AppliedOutcome, DriftKind, ErrorReason, Metrics, OPENMETRICS_CONTENT_TYPE};
+pub use metrics::{AppliedOutcome, Metrics, RestartKind, OPENMETRICS_CONTENT_TYPE};
 pub use status::{
     RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp, WebhookStatus,
 };

@@ -8,8 +8,8 @@
 //! file, a document, a key path, a resource and a reason — never a secret value, a decrypted byte, a
 //! private key or a credential (STYLE.md, habit 3). The board is served to anyone who can reach the
 //! operations port, so a message that could hold a value must not be put here. As a second line of
-//! defence against one common leak, user information in URLs (`https://user:token@host/`) is
-//! redacted from every message on its way in.
+//! defence against one common leak, credentials in URLs (`https://user:token@host/`, `?token=…`)
+//! are redacted from every message on its way in, by the one URL redactor git uses too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::desired::SecretKey;
-use crate::ops::metrics::ErrorReason;
+use crate::git::redact_url;
+use crate::reason::Reason;
 
 /// A point in time with one-second resolution, serialized as RFC 3339 (`2024-05-01T12:00:00Z`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,7 +33,8 @@ impl Timestamp {
         Timestamp::from(SystemTime::now())
     }
 
-    pub fn from_unix_seconds(unix_seconds: u64) -> Timestamp {
+    #[cfg(test)]
+    pub(crate) fn from_unix_seconds(unix_seconds: u64) -> Timestamp {
         Timestamp { unix_seconds }
     }
 
@@ -169,8 +171,7 @@ pub struct RefusedDocument {
     pub source: String,
     /// The zero-based index of the document within a multi-document file, when known.
     pub document: Option<usize>,
-    /// One of the `sealsync_errors_total` reasons ([`ErrorReason`]), so a refusal here and a metric
-    /// increment match.
+    /// The refusal's [`Reason`] code, as the `reason` of `sealsync_errors_total` and the logs spell it.
     pub reason_code: String,
     /// A sentence for a person. Names causes, never values (see the module docs).
     pub message: String,
@@ -180,13 +181,13 @@ impl RefusedDocument {
     pub fn new(
         source: impl Into<String>,
         document: Option<usize>,
-        reason: ErrorReason,
+        reason: Reason,
         message: impl fmt::Display,
     ) -> RefusedDocument {
         RefusedDocument {
             source: source.into(),
             document,
-            reason_code: reason.as_str().to_string(),
+            reason_code: reason.code().to_string(),
             message: message.to_string(),
         }
     }
@@ -287,7 +288,7 @@ impl StatusBoard {
     /// A fetch failed. The message must name a cause, never a credential; URL user information is
     /// redacted here regardless.
     pub fn record_git_error(&self, message: impl fmt::Display) {
-        let message = redact_url_userinfo(&message.to_string());
+        let message = redact_url(&message.to_string());
         self.update(|s| s.git_error = Some(message));
     }
 
@@ -312,7 +313,7 @@ impl StatusBoard {
     ) {
         for secret in &mut secrets {
             if let Some(error) = &secret.last_error {
-                secret.last_error = Some(redact_url_userinfo(error));
+                secret.last_error = Some(redact_url(error));
             }
         }
         let refused = redacted_documents(refused);
@@ -376,10 +377,6 @@ impl StatusBoard {
         self.update(|s| s.leader = leader);
     }
 
-    pub fn set_ready(&self, ready: bool) {
-        self.update(|s| s.ready = ready);
-    }
-
     pub fn set_webhook(&self, webhook: WebhookStatus) {
         self.update(|s| s.webhook = webhook);
     }
@@ -389,7 +386,7 @@ impl StatusBoard {
 /// has none.
 fn upsert(list: &mut Vec<SecretStatus>, mut secret: SecretStatus) {
     if let Some(error) = &secret.last_error {
-        secret.last_error = Some(redact_url_userinfo(error));
+        secret.last_error = Some(redact_url(error));
     }
     match list.binary_search_by(|p| p.key().cmp(&secret.key())) {
         Ok(at) => {
@@ -406,33 +403,10 @@ fn redacted_documents(refused: Vec<RefusedDocument>) -> Vec<RefusedDocument> {
     refused
         .into_iter()
         .map(|mut doc| {
-            doc.message = redact_url_userinfo(&doc.message);
+            doc.message = redact_url(&doc.message);
             doc
         })
         .collect()
-}
-
-/// Replaces the user information of every `scheme://user:password@host` in `text` with `***`.
-fn redact_url_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        // The authority ends at the first '/', '?', '#' or whitespace; userinfo is before its last '@'.
-        let authority_end = after
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(after.len());
-        match after[..authority_end].rfind('@') {
-            Some(userinfo_end) => {
-                out.push_str("***");
-                rest = &after[userinfo_end..];
-            }
-            None => rest = after,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

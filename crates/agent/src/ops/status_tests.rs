@@ -30,7 +30,7 @@ pub(crate) fn sample_status() -> Status {
         refused: vec![RefusedDocument::new(
             "apps/team-b/stray.yaml",
             Some(1),
-            ErrorReason::Policy,
+            Reason::Policy,
             "path apps/team-b/ may not write to namespace team-a",
         )],
         git_error: None,
@@ -103,21 +103,33 @@ fn fetch_clears_the_git_error_and_credentials_never_reach_the_board() {
     assert_eq!(status.commit.as_deref(), Some("abc"));
 }
 
+/// The board redacts with git's redactor: user information, query strings and ssh passwords, wherever a
+/// message comes from.
 #[test]
-fn redaction_leaves_plain_text_and_urls_without_userinfo_alone() {
-    for text in [
-        "no url here",
-        "ssh://git@github.com/org/repo.git",
-        "see https://example.com/a@b",
-        "",
-    ] {
-        let expected = text.replace("git@github.com", "***@github.com");
-        assert_eq!(redact_url_userinfo(text), expected);
-    }
-    assert_eq!(
-        redact_url_userinfo("a http://u:p@h/x and https://t@h2 end"),
-        "a http://***@h/x and https://***@h2 end"
+fn messages_are_redacted_as_git_redacts_urls() {
+    let board = StatusBoard::new();
+    let message = "a http://u:p4ss@h/x?private_token=t0ken and ssh://git:s3cret@h2/r.git end";
+    board.record_git_error(message);
+    board.record_reconcile(
+        Timestamp::from_unix_seconds(1),
+        vec![
+            SecretStatus::new(&SecretKey::new("a", "b"), "b.yaml", SecretState::Failed)
+                .with_error(message),
+        ],
+        vec![RefusedDocument::new("b.yaml", None, Reason::Git, message)],
     );
+    let status = serde_json::to_value(board.snapshot()).unwrap();
+    let expected = redact_url(message);
+    assert_eq!(
+        expected,
+        "a http://***@h/x?*** and ssh://git:***@h2/r.git end"
+    );
+    assert_eq!(status["git_error"], expected);
+    assert_eq!(status["secrets"][0]["last_error"], expected);
+    assert_eq!(status["refused"][0]["message"], expected);
+    for text in ["no url here", "ssh://git@github.com/org/repo.git", ""] {
+        assert_eq!(redact_url(text), text);
+    }
 }
 
 #[test]
@@ -166,7 +178,7 @@ fn a_partial_reconcile_patches_what_it_names_and_keeps_the_rest() {
     let refused = RefusedDocument::new(
         "d.yaml",
         None,
-        ErrorReason::Parse,
+        Reason::Parse,
         "d.yaml: bad, see https://u:p@h/x",
     );
     board.record_partial(

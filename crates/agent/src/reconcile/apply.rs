@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
-use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
+use crate::desired::{DesiredSecret, SecretKey};
 use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 use super::desired_state::DesiredState;
@@ -119,22 +119,6 @@ fn guard_prune(delete: Vec<SecretKey>, managed: usize, max_share: f64) -> PruneP
     }
 }
 
-/// Applies `state` to `sink` and prunes what left git, looking at every desired and managed Secret.
-pub async fn apply<S: Sink>(
-    sink: &S,
-    state: &DesiredState,
-    key: &FingerprintKey,
-    max_share: f64,
-) -> ApplyReport {
-    match sink.list_managed().await {
-        Ok(managed) => apply_full(sink, state, key, max_share, managed, &BTreeSet::new()).await,
-        Err(e) => ApplyReport {
-            list_error: Some(e),
-            ..ApplyReport::default()
-        },
-    }
-}
-
 /// Applies desired states pass after pass. The first pass, and any pass after a gap (a failed
 /// listing, a state that does not follow the last one applied, a sink that lists everything), is
 /// full; the others visit only the Secrets that changed in git (`DesiredState::touched`) or in the
@@ -161,7 +145,6 @@ impl Applier {
         &mut self,
         sink: &S,
         state: &DesiredState,
-        key: &FingerprintKey,
         max_share: f64,
     ) -> ApplyReport {
         let follows = self
@@ -182,10 +165,10 @@ impl Applier {
                 };
             }
             Ok(Listing::Full(managed)) => {
-                apply_full(sink, state, key, max_share, managed, &BTreeSet::new()).await
+                apply_full(sink, state, max_share, managed, &BTreeSet::new()).await
             }
             Ok(Listing::Changes { changed, managed }) => {
-                self.apply_partial(sink, state, key, max_share, changed, managed)
+                self.apply_partial(sink, state, max_share, changed, managed)
                     .await
             }
         };
@@ -197,7 +180,6 @@ impl Applier {
         &self,
         sink: &S,
         state: &DesiredState,
-        key: &FingerprintKey,
         max_share: f64,
         changed: Vec<ManagedSecret>,
         managed: usize,
@@ -248,7 +230,7 @@ impl Applier {
         match sink.list_managed().await {
             Ok(listed) => {
                 let done: BTreeSet<SecretKey> = report.results.keys().cloned().collect();
-                let mut full = apply_full(sink, state, key, max_share, listed, &done).await;
+                let mut full = apply_full(sink, state, max_share, listed, &done).await;
                 full.results.extend(report.results);
                 full.skipped = state.secrets.len() - full.results.len();
                 full
@@ -266,7 +248,7 @@ impl Applier {
         for (k, result) in &report.results {
             match result {
                 SecretResult::Applied(
-                    ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_),
+                    ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(..),
                 ) => {
                     self.unmanaged.insert(k.clone());
                     self.retry.insert(k.clone());
@@ -294,7 +276,6 @@ impl Applier {
 async fn apply_full<S: Sink>(
     sink: &S,
     state: &DesiredState,
-    key: &FingerprintKey,
     max_share: f64,
     mut managed: Vec<ManagedSecret>,
     done: &BTreeSet<SecretKey>,
@@ -307,6 +288,7 @@ async fn apply_full<S: Sink>(
         managed.sort_by(|a, b| a.key.cmp(&b.key));
     }
     let authoritative = sink.listing_is_authoritative();
+    let key = sink.fingerprint_key();
     // Both lists are sorted by key: one walk pairs each desired Secret with its listing, without a
     // lookup table (this runs for every Secret on a full pass).
     let mut listed = managed.iter().peekable();

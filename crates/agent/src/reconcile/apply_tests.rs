@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::desired::tests_support::sample;
-use crate::desired::SecretBytes;
+use crate::desired::{FingerprintKey, SecretBytes};
 
 fn managed(keys: &[(&str, &str)]) -> Vec<ManagedSecret> {
     keys.iter()
@@ -179,7 +179,13 @@ impl Sink for ModelSink {
         })
     }
 
-    async fn apply(&self, d: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+    fn fingerprint_key(&self) -> &FingerprintKey {
+        static KEY: std::sync::LazyLock<FingerprintKey> =
+            std::sync::LazyLock::new(|| FingerprintKey::new(vec![7; 32]));
+        &KEY
+    }
+
+    async fn apply(&self, d: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
         let mut s = self.state();
         if s.fail.remove(&d.key) {
             return Err(SinkError::Other(format!("{}: injected failure", d.key)));
@@ -307,7 +313,6 @@ proptest! {
             sink.state().held.insert(key(*n), Held { value: b"theirs".to_vec(), source: String::new(), managed: false });
         }
         let theirs = sink.unmanaged();
-        let fp = FingerprintKey::new(vec![7; 32]);
         let mut applier = Applier::new();
         let mut state = DesiredState::default();
         let mut passes = 0;
@@ -327,7 +332,7 @@ proptest! {
                 }).collect();
                 state = next_state(&state, values.as_ref().unwrap_or(&current));
                 let failing = !sink.state().fail.is_empty();
-                let report = applier.apply(&sink, &state, &fp, 1.0).await;
+                let report = applier.apply(&sink, &state, 1.0).await;
                 sink.state().full = false;
                 passes += 1;
                 prop_assert_eq!(sink.unmanaged(), theirs.clone(), "someone else's Secrets are left alone");
@@ -351,11 +356,10 @@ proptest! {
 fn a_partial_pass_visits_only_what_changed_and_holds_back_mass_prunes() {
     run(async {
         let sink = ModelSink::default();
-        let fp = FingerprintKey::new(vec![7; 32]);
         let mut applier = Applier::new();
         let all: BTreeMap<u8, u8> = (0..NAMES).map(|n| (n, 0)).collect();
         let first = next_state(&DesiredState::default(), &all);
-        let report = applier.apply(&sink, &first, &fp, 0.5).await;
+        let report = applier.apply(&sink, &first, 0.5).await;
         assert!(!report.partial);
         assert_eq!(report.count(&ApplyOutcome::Created), NAMES as usize);
 
@@ -364,7 +368,7 @@ fn a_partial_pass_visits_only_what_changed_and_holds_back_mass_prunes() {
         values.insert(2, 1);
         let second = next_state(&first, &values);
         sink.tamper(key(4), Tamper::Edit);
-        let report = applier.apply(&sink, &second, &fp, 0.5).await;
+        let report = applier.apply(&sink, &second, 0.5).await;
         assert!(report.partial);
         assert_eq!(
             report.results.keys().cloned().collect::<Vec<_>>(),
@@ -376,17 +380,17 @@ fn a_partial_pass_visits_only_what_changed_and_holds_back_mass_prunes() {
         // Four of six removed in one commit: held back, and again on the next pass.
         let few: BTreeMap<u8, u8> = [(0, 0), (1, 0)].into();
         let third = next_state(&second, &few);
-        let report = applier.apply(&sink, &third, &fp, 0.5).await;
+        let report = applier.apply(&sink, &third, 0.5).await;
         assert!(report.pruned.is_empty());
         assert!(report.prune_refused.unwrap().contains("4 of 6"));
         let fourth = next_state(&third, &few);
-        let report = applier.apply(&sink, &fourth, &fp, 0.5).await;
+        let report = applier.apply(&sink, &fourth, 0.5).await;
         // Weighed again over a full listing (what exists now), and refused again.
         assert!(!report.partial && report.prune_refused.is_some());
         assert_eq!(sink.managed().len(), NAMES as usize);
         // Allowed now (as with a raised --prune-max-share): pruned.
         let fifth = next_state(&fourth, &few);
-        let report = applier.apply(&sink, &fifth, &fp, 1.0).await;
+        let report = applier.apply(&sink, &fifth, 1.0).await;
         assert_eq!(report.pruned.len(), 4);
         assert_eq!(sink.managed().len(), 2);
     });
@@ -396,22 +400,21 @@ fn a_partial_pass_visits_only_what_changed_and_holds_back_mass_prunes() {
 fn a_held_back_prune_is_weighed_again_against_what_exists_now() {
     run(async {
         let sink = ModelSink::default();
-        let fp = FingerprintKey::new(vec![7; 32]);
         let mut applier = Applier::new();
         let all: BTreeMap<u8, u8> = (0..NAMES).map(|n| (n, 0)).collect();
         let first = next_state(&DesiredState::default(), &all);
-        applier.apply(&sink, &first, &fp, 0.5).await;
+        applier.apply(&sink, &first, 0.5).await;
 
         // Four of six leave git: held back.
         let few: BTreeMap<u8, u8> = [(0, 0), (1, 0)].into();
         let second = next_state(&first, &few);
-        let report = applier.apply(&sink, &second, &fp, 0.5).await;
+        let report = applier.apply(&sink, &second, 0.5).await;
         assert!(report.prune_refused.unwrap().contains("4 of 6"));
 
         // One of them is deleted by hand: the next pass counts what is left, 3 of 5.
         sink.tamper(key(2), Tamper::Delete);
         let third = next_state(&second, &few);
-        let report = applier.apply(&sink, &third, &fp, 0.5).await;
+        let report = applier.apply(&sink, &third, 0.5).await;
         let why = report.prune_refused.expect("still more than half");
         assert!(why.contains("3 of 5"), "{why}");
         assert_eq!(report.prune_held.len(), 3);
@@ -421,13 +424,13 @@ fn a_held_back_prune_is_weighed_again_against_what_exists_now() {
             sink.tamper(key(n), Tamper::Delete);
         }
         let fourth = next_state(&third, &few);
-        let report = applier.apply(&sink, &fourth, &fp, 0.5).await;
+        let report = applier.apply(&sink, &fourth, 0.5).await;
         assert_eq!(report.prune_refused, None);
         assert!(report.prune_held.is_empty());
         assert_eq!(report.failures(), 0);
         // And later passes stay quiet.
         let fifth = next_state(&fourth, &few);
-        let report = applier.apply(&sink, &fifth, &fp, 0.5).await;
+        let report = applier.apply(&sink, &fifth, 0.5).await;
         assert_eq!(report.prune_refused, None);
     });
 }

@@ -266,6 +266,17 @@ impl Engine {
         }
     }
 
+    /// The files [`desired`](Self::desired) will read whose bytes the last fetch left in the git cache
+    /// (unchanged since the snapshot before, but not in this engine's cache: it started since). The
+    /// engine does no git I/O: load them first, with [`Snapshot::loaded`].
+    pub fn unread(&self, snapshot: &Snapshot) -> Vec<String> {
+        self.changed_files(snapshot)
+            .into_iter()
+            .filter(|(_, f)| f.is_some_and(|f| matches!(f.content, FileContent::Stored(_))))
+            .map(|(path, _)| path)
+            .collect()
+    }
+
     /// The manifests to look at again: `(path, Some(file))` for a new or changed blob, `(path, None)`
     /// for a file that left the snapshot. From the snapshot's delta when it is relative to the commit
     /// this engine saw last, else by comparing every file with the cache.
@@ -437,11 +448,12 @@ impl Engine {
         let mut outcome = match &file.content {
             FileContent::Data(bytes) => classifier.classify(&file.path, bytes, &snapshot.commit),
             FileContent::TooLarge { size } => classifier.too_large(&file.path, *size),
-            // Unchanged since the last snapshot, but not in this engine's cache (it started since).
-            FileContent::Stored(blob) => match blob.load() {
-                Ok(bytes) => classifier.classify(&file.path, &bytes, &snapshot.commit),
-                Err(reason) => classifier.unreadable(&file.path, reason),
-            },
+            FileContent::Unreadable(reason) => classifier.unreadable(&file.path, reason.clone()),
+            // Left in the git cache: the caller did not load it (`unread`), and the engine reads no git.
+            FileContent::Stored(_) => classifier.unreadable(
+                &file.path,
+                "not loaded from the git cache before the pass".into(),
+            ),
         };
         outcome.secrets = std::mem::take(&mut outcome.secrets)
             .into_iter()

@@ -5,5 +5,5 @@
 mod apply;
 pub mod desired_state;
 
-pub use apply::{apply, plan_prune, Applier, ApplyReport, PrunePlan, SecretResult};
+pub use apply::{plan_prune, Applier, ApplyReport, PrunePlan, SecretResult};
 pub use desired_state::{DesiredState, Engine, EngineSettings};

@@ -4,11 +4,13 @@
 pub mod dir;
 
 use std::future::Future;
+use std::sync::Arc;
 
 #[cfg(feature = "kube")]
 pub mod kube;
 
-use crate::desired::{DesiredSecret, SecretKey};
+use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
+use crate::reason::Reason;
 
 /// A Secret the sink manages now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,8 +31,52 @@ pub enum ApplyOutcome {
     /// A Secret of that name exists and sealsync does not manage it: left alone.
     RefusedUnmanaged,
     /// A Secret of that name exists and may not be taken (another agent instance owns it, or its
-    /// adoption is not allowed): left alone, for the reason given.
-    Refused(String),
+    /// adoption is not allowed): left alone, for the reason given and explained.
+    Refused(Reason, String),
+}
+
+/// What was done by hand to a managed Secret: the `kind` label of `sealsync_drift_reverted_total`, the
+/// drift reports and the Event `action` of its revert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DriftKind {
+    /// Values, type or sealsync's labels or annotations changed.
+    Edited,
+    /// The `app.kubernetes.io/managed-by` label was removed.
+    LabelRemoved,
+    /// The Secret was deleted.
+    Deleted,
+}
+
+impl DriftKind {
+    pub const ALL: &'static [DriftKind] = &[
+        DriftKind::Edited,
+        DriftKind::LabelRemoved,
+        DriftKind::Deleted,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Edited => "edited",
+            DriftKind::LabelRemoved => "label_removed",
+            DriftKind::Deleted => "deleted",
+        }
+    }
+
+    /// The Event `action` of its revert: one Event series per kind of drift, each with its note.
+    pub fn action(self) -> &'static str {
+        match self {
+            DriftKind::Edited => "RevertEdit",
+            DriftKind::LabelRemoved => "RestoreLabel",
+            DriftKind::Deleted => "Recreate",
+        }
+    }
+}
+
+impl std::fmt::Display for DriftKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a sink operation failed. Never carries a secret value.
@@ -72,11 +118,16 @@ pub trait Sink: Send + Sync {
         async { self.list_managed().await.map(Listing::Full) }
     }
 
-    /// Makes the Secret equal to `desired` (idempotent: `Unchanged` when it already is).
+    /// Makes the Secret equal to `desired` (idempotent: `Unchanged` when it already is). Shared, so
+    /// its fingerprint, computed once under [`fingerprint_key`](Self::fingerprint_key), serves the
+    /// pass's comparison and the sink's write alike.
     fn apply(
         &self,
-        desired: &DesiredSecret,
+        desired: &Arc<DesiredSecret>,
     ) -> impl Future<Output = Result<ApplyOutcome, SinkError>> + Send;
+
+    /// The key of the fingerprints this sink records ([`ManagedSecret::fingerprint`]).
+    fn fingerprint_key(&self) -> &FingerprintKey;
 
     /// Deletes a managed Secret (pruning).
     fn delete(&self, key: &SecretKey) -> impl Future<Output = Result<(), SinkError>> + Send;

@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use backon::BackoffBuilder as _;
 use hyper::body::Incoming;
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -108,7 +109,15 @@ pub(crate) async fn serve_connections(
         .max_headers(64);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut summary = tokio::time::interval(SUMMARY_INTERVAL);
-    let mut backoff = Duration::ZERO;
+    let accept_backoff = || {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(ACCEPT_BACKOFF.0)
+            .with_max_delay(ACCEPT_BACKOFF.1)
+            .with_factor(2.0)
+            .without_max_times()
+            .build()
+    };
+    let mut backoff = accept_backoff();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -120,7 +129,7 @@ pub(crate) async fn serve_connections(
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => {
-                backoff = Duration::ZERO;
+                backoff = accept_backoff();
                 accepted
             }
             // The client gave up before we took it: nothing is wrong here.
@@ -130,9 +139,9 @@ pub(crate) async fn serve_connections(
                 // connection waits in the backlog until descriptors are free again.
                 guard.log.note(Rejection::AcceptFailed);
                 tracing::debug!(error = %e, "accept failed; backing off");
-                backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
+                let delay = backoff.next().unwrap_or(ACCEPT_BACKOFF.1);
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => continue,
+                    () = tokio::time::sleep(delay) => continue,
                     () = &mut shutdown => break,
                 }
             }

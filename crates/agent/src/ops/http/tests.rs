@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::ops::metrics::tests::{parse_openmetrics, FAMILIES};
-use crate::ops::metrics::ErrorReason;
 use crate::ops::status::tests::sample_status;
 use crate::ops::webhook::tests::{GITHUB_DOC_BODY, GITHUB_DOC_SECRET, GITHUB_DOC_SIGNATURE};
+use crate::reason::Reason;
 
 struct Server {
     addr: SocketAddr,
@@ -68,7 +68,8 @@ impl Server {
     async fn stop(mut self) {
         self.shutdown.take().unwrap().send(()).unwrap();
         let task = self.task.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
+        // Generous (the listener's own grace is 5 s): only a shutdown that hangs takes this long.
+        tokio::time::timeout(Duration::from_secs(60), task)
             .await
             .expect("graceful shutdown completes")
             .unwrap()
@@ -176,7 +177,7 @@ async fn readyz_is_503_until_the_first_reconcile() {
 #[tokio::test]
 async fn metrics_are_openmetrics_with_every_family() {
     let server = Server::start(None).await;
-    server.state.metrics.error(ErrorReason::Decrypt);
+    server.state.metrics.error(Reason::Decrypt);
     server.state.set_leader(true);
     let reply = get(&server, "/metrics").await;
     assert_eq!(reply.status, 200);

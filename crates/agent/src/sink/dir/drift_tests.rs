@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
+use std::sync::Arc;
 
 use super::layout::is_version_name;
 use super::test_support::{
@@ -15,11 +16,14 @@ use crate::sink::{ApplyOutcome, Sink, SinkError};
 async fn a_file_edited_by_hand_is_restored() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let dir = dir_of(&sink, &desired);
 
     edit_by_hand(&dir.join("password"), b"hacked");
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
     assert_modes(&sink, &desired);
 
@@ -28,13 +32,19 @@ async fn a_file_edited_by_hand_is_restored() {
         &dir.join("username"),
         &USER.as_bytes().iter().map(|b| b ^ 1).collect::<Vec<_>>(),
     );
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(dir.join("username")).unwrap(), USER.as_bytes());
 
     // The symlink replaced by a plain file.
     fs::remove_file(dir.join("password")).unwrap();
     fs::write(dir.join("password"), PASSWORD).unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert!(fs::symlink_metadata(dir.join("password"))
         .unwrap()
         .file_type()
@@ -43,50 +53,74 @@ async fn a_file_edited_by_hand_is_restored() {
     // Only the mode changed.
     let real = fs::canonicalize(dir.join("password")).unwrap();
     fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_modes(&sink, &desired);
 
     // A file added among the keys.
     fs::write(dir.join("extra"), "x").unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert!(!dir.join("extra").exists());
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]
 async fn a_file_deleted_by_hand_is_restored() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let dir = dir_of(&sink, &desired);
 
     fs::remove_file(dir.join("password")).unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
 
     fs::remove_file(version_dir(&dir).join("username")).unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(dir.join("username")).unwrap(), USER.as_bytes());
 
     fs::remove_file(dir.join("..data")).unwrap();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
     let versions = entries(&dir)
         .into_iter()
         .filter(|n| is_version_name(n))
         .count();
     assert_eq!(versions, 1, "the orphaned version directory is cleaned up");
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]
 async fn a_secret_directory_deleted_by_hand_is_recreated() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     fs::remove_dir_all(sink.root().join("team-a")).unwrap();
     assert!(sink.list_managed().await.unwrap().is_empty());
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let dir = dir_of(&sink, &desired);
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
     assert_modes(&sink, &desired);
@@ -97,7 +131,7 @@ async fn a_secret_directory_deleted_by_hand_is_recreated() {
 #[tokio::test]
 async fn foreign_directories_are_ignored_and_left_alone() {
     let (_tmp, sink) = sink();
-    sink.apply(&db()).await.unwrap();
+    sink.apply(&Arc::new(db())).await.unwrap();
     let root = sink.root().to_path_buf();
     // A directory that looks like a Secret but has no metadata, invalid names, a file, a symlink.
     fs::create_dir_all(root.join("team-a/legacy")).unwrap();
@@ -120,7 +154,7 @@ async fn foreign_directories_are_ignored_and_left_alone() {
 
     let legacy = secret("team-a", "legacy", &[("token", "ours")]);
     assert_eq!(
-        sink.apply(&legacy).await.unwrap(),
+        sink.apply(&Arc::new(legacy.clone())).await.unwrap(),
         ApplyOutcome::RefusedUnmanaged
     );
     assert_eq!(entries(&root.join("team-a/legacy")), ["token"]);
@@ -135,9 +169,15 @@ async fn foreign_directories_are_ignored_and_left_alone() {
         memo: Default::default(),
         ..legacy.clone()
     };
-    assert_eq!(sink.apply(&adopt).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(adopt.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_eq!(fs::read(root.join("team-a/legacy/token")).unwrap(), b"ours");
-    assert_eq!(sink.apply(&legacy).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(legacy.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
     assert_eq!(sink.list_managed().await.unwrap().len(), 2);
 }
 
@@ -146,8 +186,8 @@ async fn delete_removes_only_managed_directories() {
     let (_tmp, sink) = sink();
     let root = sink.root().to_path_buf();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
-    sink.apply(&secret("team-b", "api", &[("token", "t")]))
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
+    sink.apply(&Arc::new(secret("team-b", "api", &[("token", "t")])))
         .await
         .unwrap();
     fs::create_dir_all(root.join("team-b/legacy")).unwrap();
@@ -198,7 +238,7 @@ async fn invalid_names_and_keys_are_refused() {
         (secret("team-a", "db", &[("", "v")]), "\"\""),
     ];
     for (desired, named) in cases {
-        let err = sink.apply(&desired).await.unwrap_err();
+        let err = sink.apply(&Arc::new(desired.clone())).await.unwrap_err();
         let message = err.to_string();
         assert!(message.contains(named), "{message}");
         assert!(!message.contains("\"v\""), "{message}");
@@ -215,15 +255,21 @@ async fn invalid_names_and_keys_are_refused() {
 async fn a_corrupt_metadata_file_is_rewritten() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let file = dir_of(&sink, &desired).join("..sealsync.json");
     fs::remove_file(&file).unwrap();
     fs::write(&file, "not json").unwrap();
     let listed = sink.list_managed().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].fingerprint, None);
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]
@@ -232,7 +278,7 @@ async fn symlinks_out_of_the_root_are_not_followed() {
     let outside = tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
     symlink(&outside, sink.root().join("team-a")).unwrap();
-    let err = sink.apply(&db()).await.unwrap_err();
+    let err = sink.apply(&Arc::new(db())).await.unwrap_err();
     assert!(matches!(err, SinkError::Io { .. }), "{err}");
     assert!(err.to_string().starts_with("team-a/db: "), "{err}");
     assert!(entries(&outside).is_empty());
@@ -243,7 +289,7 @@ async fn symlinks_out_of_the_root_are_not_followed() {
     fs::write(outside.join("..sealsync.json"), "{}").unwrap();
     fs::write(outside.join("keep"), "x").unwrap();
     symlink(&outside, sink.root().join("team-a/db")).unwrap();
-    assert!(sink.apply(&db()).await.is_err());
+    assert!(sink.apply(&Arc::new(db())).await.is_err());
     assert!(sink.delete(&db().key).await.is_err());
     assert!(sink.list_managed().await.unwrap().is_empty());
     assert_eq!(entries(&outside), ["..sealsync.json", "keep"]);
@@ -254,7 +300,7 @@ async fn io_errors_name_the_secret_and_the_reason() {
     let (_tmp, sink) = sink();
     // A file where the namespace directory should be.
     fs::write(sink.root().join("team-a"), "").unwrap();
-    let err = sink.apply(&db()).await.unwrap_err();
+    let err = sink.apply(&Arc::new(db())).await.unwrap_err();
     let SinkError::Io { key, reason } = &err else {
         panic!("{err}");
     };
@@ -272,7 +318,7 @@ async fn io_errors_name_the_secret_and_the_reason() {
             fs::Permissions::from_mode(0o500),
         )
         .unwrap();
-        let err = sink.apply(&db()).await.unwrap_err();
+        let err = sink.apply(&Arc::new(db())).await.unwrap_err();
         fs::set_permissions(
             sink.root().join("team-a"),
             fs::Permissions::from_mode(0o700),

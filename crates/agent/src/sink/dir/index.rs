@@ -60,6 +60,9 @@ struct State {
     dirty: HashSet<SecretKey>,
     /// Namespace directories an event touched: which Secrets they hold may have changed.
     namespaces: HashSet<String>,
+    /// Every path reported so far, for tests to know the watcher has caught up (`Index::has_seen`).
+    #[cfg(test)]
+    seen: HashSet<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -152,17 +155,27 @@ impl Index {
         }
     }
 
-    /// `namespace` was listed again and holds the Secret directories `on_disk`: known Secrets missing
-    /// from it become dirty; the directories it does not know are returned, to be looked up.
+    /// `namespace` was listed again and holds the Secret directories `on_disk`: every Secret it held
+    /// or holds becomes dirty; the directories it does not know are returned, to be looked up.
+    ///
+    /// Those still there are inspected too: an event on the namespace directory itself may be its
+    /// creation (or a move into place) reported late, and the watch below it was added only then, so
+    /// a change by hand made meanwhile inside a Secret already verified left no event of its own.
+    /// The sink touches a namespace directory only when it creates it, so this is rare.
     pub(super) fn rescanned(&self, namespace: &str, on_disk: &[String]) -> Vec<SecretKey> {
         let mut state = self.state();
-        let gone: Vec<SecretKey> = state
+        let held: Vec<SecretKey> = state
             .managed
             .keys()
-            .filter(|k| k.namespace == namespace && !on_disk.contains(&k.name))
+            .filter(|k| k.namespace == namespace)
             .cloned()
             .collect();
-        state.dirty.extend(gone);
+        state.dirty.extend(held);
+        state.dirty.extend(
+            on_disk
+                .iter()
+                .map(|name| SecretKey::new(namespace, name.as_str())),
+        );
         on_disk
             .iter()
             .map(|name| SecretKey::new(namespace, name.as_str()))
@@ -175,14 +188,16 @@ impl Index {
         self.state().complete = false;
     }
 
-    /// Takes a full listing of the disk: everything in it is dirty until inspected.
+    /// Takes a full listing of the disk: everything in it is dirty until inspected. What events
+    /// marked dirty stays so: an event during the listing may name a Secret directory made after its
+    /// namespace was read (looked up by the next listing, `Listing::Index::unknown`).
     pub(super) fn replace(&self, listed: &[ManagedSecret]) {
         let mut state = self.state();
         state.managed = listed
             .iter()
             .map(|m| (m.key.clone(), Recorded::of(m)))
             .collect();
-        state.dirty = listed.iter().map(|m| m.key.clone()).collect();
+        state.dirty.extend(listed.iter().map(|m| m.key.clone()));
     }
 
     /// Merges what was found on disk for the keys looked up (`Listing::Index`), then lists the index.
@@ -274,6 +289,13 @@ impl Index {
         state.dirty.insert(key.clone());
     }
 
+    /// Whether the watcher has reported `path`: events are reported in order, so every change made
+    /// before it has been too.
+    #[cfg(test)]
+    pub(super) fn has_seen(&self, path: &Path) -> bool {
+        self.state().seen.contains(path)
+    }
+
     /// `key` was deleted.
     pub(super) fn removed(&self, key: &SecretKey) {
         let mut state = self.state();
@@ -323,6 +345,8 @@ fn on_change(state: &Mutex<State>, root: &Path, change: Change<'_>) {
             return;
         }
     };
+    #[cfg(test)]
+    state.seen.extend(paths.iter().cloned());
     for path in paths {
         match place_of(root, path) {
             Place::Secret(key) => {
@@ -399,5 +423,60 @@ mod tests {
         index.begin(&key);
         index.verified(&key, "fp".into(), "apps/db.yaml".into());
         assert_eq!(changed(&index), Vec::<SecretKey>::new());
+    }
+
+    /// The watch thread may report a namespace directory's creation after the Secrets in it were
+    /// written and read back (it lags on a loaded machine); the watch below it exists only from then
+    /// on, so an edit by hand made in between left no event. The late event must send those Secrets
+    /// to the next pass (before the fix: never, until the full check ten minutes later).
+    #[test]
+    fn a_namespace_directory_reported_late_has_its_secrets_inspected_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let index = Index::watch(root).unwrap();
+        assert!(matches!(index.plan_listing(), Listing::Disk));
+        index.replace(&[]);
+        let key = SecretKey::new("team-a", "db");
+        index.begin(&key);
+        index.written(&key, "fp".into(), "apps/db.yaml".into());
+        index.begin(&key);
+        index.verified(&key, "fp".into(), "apps/db.yaml".into());
+        assert_eq!(index.changes(&[], Vec::new()).0.len(), 0, "verified");
+
+        // The creation of `team-a`, delivered now (the watcher runs on an empty root: nothing else).
+        on_change(&index.state, root, Change::Paths(&[root.join("team-a")]));
+        let Listing::Index {
+            mut unknown,
+            namespaces,
+        } = index.plan_listing()
+        else {
+            panic!("the index stays trusted");
+        };
+        assert_eq!(namespaces, ["team-a"]);
+        unknown.extend(index.rescanned("team-a", &["db".to_string()]));
+        let (changed, managed) = index.changes(&unknown, Vec::new());
+        let changed: Vec<SecretKey> = changed.into_iter().map(|m| m.key).collect();
+        assert_eq!((changed, managed), (vec![key], 1));
+    }
+
+    /// An event that arrives while the disk is being listed, for a Secret directory made after its
+    /// namespace was read, is not lost when the listing replaces the index: the next listing looks
+    /// the directory up (before the fix it stayed unknown until the next full check).
+    #[test]
+    fn an_event_during_a_full_listing_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let index = Index::watch(root).unwrap();
+        assert!(matches!(index.plan_listing(), Listing::Disk));
+        on_change(
+            &index.state,
+            root,
+            Change::Paths(&[root.join("team-a/stray/..sealsync.json")]),
+        );
+        index.replace(&[]);
+        let Listing::Index { unknown, .. } = index.plan_listing() else {
+            panic!("the index stays trusted");
+        };
+        assert_eq!(unknown, [SecretKey::new("team-a", "stray")]);
     }
 }

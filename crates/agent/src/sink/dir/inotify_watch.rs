@@ -178,9 +178,10 @@ mod tests {
 
     use super::*;
 
-    /// Collects reported paths until one ends with `name`, at most 5 s.
+    /// Collects reported paths until one ends with `name`, at most 60 s (generous: a loaded machine
+    /// may starve the watch thread; only a missing event takes that long).
     fn wait_for(rx: &mpsc::Receiver<Vec<PathBuf>>, name: &str) -> bool {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
             match rx.recv_timeout(left) {
                 Ok(paths) if paths.iter().any(|p| p.ends_with(name)) => return true,
@@ -207,8 +208,12 @@ mod tests {
         std::fs::write(root.join("existing/a"), "1").unwrap();
         assert!(wait_for(&rx, "existing/a"));
         // A file in directories created since: each new directory is watched as it appears.
-        std::fs::create_dir_all(root.join("ns/name/..v1")).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // A directory is watched before its creation is reported: wait for that, one level at a
+        // time, not for a clock.
+        for dir in ["ns", "ns/name", "ns/name/..v1"] {
+            std::fs::create_dir(root.join(dir)).unwrap();
+            assert!(wait_for(&rx, dir), "{dir} is reported");
+        }
         std::fs::write(root.join("ns/name/..v1/key"), "2").unwrap();
         assert!(
             wait_for(&rx, "ns/name/..v1/key"),
@@ -217,8 +222,10 @@ mod tests {
         // A deleted tree, then one created again at the same place.
         std::fs::remove_dir_all(root.join("ns/name")).unwrap();
         assert!(wait_for(&rx, "ns/name"));
-        std::fs::create_dir_all(root.join("ns/name/..v2")).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        for dir in ["ns/name", "ns/name/..v2"] {
+            std::fs::create_dir(root.join(dir)).unwrap();
+            assert!(wait_for(&rx, dir), "{dir} is reported");
+        }
         std::fs::write(root.join("ns/name/..v2/key"), "3").unwrap();
         assert!(wait_for(&rx, "ns/name/..v2/key"));
         drop(watch);

@@ -21,7 +21,10 @@ use crate::sink::{ApplyOutcome, ManagedSecret, Sink};
 async fn creates_then_reads_back() {
     let (_tmp, sink) = sink();
     let desired = db();
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let dir = dir_of(&sink, &desired);
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
     assert_eq!(fs::read(dir.join("username")).unwrap(), USER.as_bytes());
@@ -38,7 +41,10 @@ async fn creates_then_reads_back() {
     );
     assert_eq!(entries(&version_dir(&dir)), ["password", "username"]);
 
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
     assert_eq!(
         sink.list_managed().await.unwrap(),
         [ManagedSecret {
@@ -57,15 +63,27 @@ async fn dotted_keys_and_empty_secrets() {
         "pull",
         &[(".dockerconfigjson", "{}"), ("tls.crt", "")],
     );
-    assert_eq!(sink.apply(&docker).await.unwrap(), ApplyOutcome::Created);
+    assert_eq!(
+        sink.apply(&Arc::new(docker.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
     let dir = dir_of(&sink, &docker);
     assert_eq!(fs::read(dir.join(".dockerconfigjson")).unwrap(), b"{}");
     assert_eq!(fs::read(dir.join("tls.crt")).unwrap(), b"");
-    assert_eq!(sink.apply(&docker).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(docker.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 
     let empty = secret("team-a", "empty", &[]);
-    assert_eq!(sink.apply(&empty).await.unwrap(), ApplyOutcome::Created);
-    assert_eq!(sink.apply(&empty).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(empty.clone())).await.unwrap(),
+        ApplyOutcome::Created
+    );
+    assert_eq!(
+        sink.apply(&Arc::new(empty.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
     assert!(entries(&version_dir(&dir_of(&sink, &empty))).is_empty());
     assert_eq!(sink.list_managed().await.unwrap().len(), 2);
 }
@@ -74,14 +92,17 @@ async fn dotted_keys_and_empty_secrets() {
 async fn modes_are_exact() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     assert_modes(&sink, &desired);
     // And again after an update, which makes a new version directory.
     let mut changed = desired.clone();
     changed
         .data
         .insert("password".into(), SecretBytes::new(b"rotated".to_vec()));
-    assert_eq!(sink.apply(&changed).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(changed.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert_modes(&sink, &changed);
 }
 
@@ -123,10 +144,16 @@ fn umask_child() {
     runtime.block_on(async {
         let sink = DirSink::with_key(tmp.path().join("secrets"), key()).unwrap();
         let desired = db();
-        assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Created);
+        assert_eq!(
+            sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+            ApplyOutcome::Created
+        );
         assert_modes(&sink, &desired);
         let changed = secret("team-a", "db", &[("password", "other")]);
-        assert_eq!(sink.apply(&changed).await.unwrap(), ApplyOutcome::Updated);
+        assert_eq!(
+            sink.apply(&Arc::new(changed.clone())).await.unwrap(),
+            ApplyOutcome::Updated
+        );
         assert_modes(&sink, &changed);
     });
 }
@@ -141,7 +168,7 @@ async fn updates_swap_atomically_for_readers() {
         let value = format!("version-{i:04}-").repeat(512);
         secret("team-a", "pair", &[("a", &value), ("b", &value)])
     };
-    sink.apply(&version(0)).await.unwrap();
+    sink.apply(&Arc::new(version(0))).await.unwrap();
     let dir = dir_of(&sink, &version(0));
     let stop = Arc::new(AtomicBool::new(false));
     let reader = std::thread::spawn({
@@ -175,7 +202,7 @@ async fn updates_swap_atomically_for_readers() {
     });
     for i in 1..=150 {
         assert_eq!(
-            sink.apply(&version(i)).await.unwrap(),
+            sink.apply(&Arc::new(version(i))).await.unwrap(),
             ApplyOutcome::Updated
         );
     }
@@ -194,21 +221,27 @@ async fn updates_swap_atomically_for_readers() {
 async fn a_key_removed_from_git_disappears() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let fewer = secret("team-a", "db", &[("password", PASSWORD)]);
-    assert_eq!(sink.apply(&fewer).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(fewer.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     let dir = dir_of(&sink, &desired);
     assert!(fs::symlink_metadata(dir.join("username")).is_err());
     assert_eq!(entries(&version_dir(&dir)), ["password"]);
     assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
-    assert_eq!(sink.apply(&fewer).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(fewer.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[tokio::test]
 async fn the_metadata_file_holds_no_value() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let text = fs::read_to_string(dir_of(&sink, &desired).join("..sealsync.json")).unwrap();
     for value in [PASSWORD, USER] {
         assert!(!text.contains(value), "{text}");
@@ -226,14 +259,14 @@ async fn a_new_fingerprint_key_rewrites_only_the_metadata() {
     let tmp = tempfile::tempdir().unwrap();
     let desired = db();
     let first = DirSink::with_key(tmp.path().join("s"), key()).unwrap();
-    first.apply(&desired).await.unwrap();
+    first.apply(&Arc::new(desired.clone())).await.unwrap();
     let dir = dir_of(&first, &desired);
     let version = version_dir(&dir);
 
     // A restart draws a new random key: nothing a reader sees changes.
     let second = DirSink::new(tmp.path().join("s")).unwrap();
     assert_eq!(
-        second.apply(&desired).await.unwrap(),
+        second.apply(&Arc::new(desired.clone())).await.unwrap(),
         ApplyOutcome::Unchanged
     );
     assert_eq!(version_dir(&dir), version);
@@ -243,7 +276,10 @@ async fn a_new_fingerprint_key_rewrites_only_the_metadata() {
     // A new commit is recorded too, still without a rewrite.
     let mut moved = desired.clone();
     moved.source.commit = "4567ef".into();
-    assert_eq!(first.apply(&moved).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        first.apply(&Arc::new(moved.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
     assert_eq!(version_dir(&dir), version);
     assert_eq!(
         first.list_managed().await.unwrap()[0].fingerprint,
@@ -257,13 +293,19 @@ async fn a_new_fingerprint_key_rewrites_only_the_metadata() {
 async fn a_type_change_is_an_update() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let tls = DesiredSecret {
         secret_type: "kubernetes.io/basic-auth".into(),
         ..desired.clone()
     };
-    assert_eq!(sink.apply(&tls).await.unwrap(), ApplyOutcome::Updated);
-    assert_eq!(sink.apply(&tls).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(tls.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
+    assert_eq!(
+        sink.apply(&Arc::new(tls.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[test]

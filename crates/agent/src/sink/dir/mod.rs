@@ -198,15 +198,20 @@ impl Sink for DirSink {
         blocking(move || inner.listing(true)).await
     }
 
-    async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+    async fn apply(&self, desired: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
         let paths = self.inner.paths(&desired.key)?;
         validate_keys(desired)?;
-        let fingerprint = desired.fingerprint(&self.inner.key);
+        let fingerprint = desired.shared_fingerprint(&self.inner.key);
         let inner = Arc::clone(&self.inner);
-        // The blocking task owns its copy of the values (zeroized when it is dropped). It runs to
-        // completion even if this future is dropped, so a cancelled apply never leaves half a swap.
-        let desired = desired.clone();
+        // The blocking task holds the shared values (zeroized when the last holder drops them). It
+        // runs to completion even if this future is dropped, so a cancelled apply never leaves half
+        // a swap.
+        let desired = Arc::clone(desired);
         blocking(move || inner.apply_indexed(&paths, &desired, fingerprint)).await
+    }
+
+    fn fingerprint_key(&self) -> &FingerprintKey {
+        &self.inner.key
     }
 
     async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {
@@ -368,7 +373,7 @@ impl Inner {
         let result = self.apply(paths, desired, fingerprint.clone());
         let source = desired.source.path.clone();
         match &result {
-            Ok(ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(_)) => {
+            Ok(ApplyOutcome::RefusedUnmanaged | ApplyOutcome::Refused(..)) => {
                 index.unverified(&paths.secret, false)
             }
             Ok(ApplyOutcome::Unchanged) => index.verified(&paths.secret, fingerprint, source),

@@ -5,6 +5,7 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::test_support::{db, dir_of, entries, key, mode, sink, version_dir, PASSWORD};
 use super::DirSink;
@@ -43,12 +44,15 @@ fn leftovers_of_an_interrupted_create_or_delete_are_removed_when_the_sink_opens(
 async fn a_stale_version_directory_is_rewritten_away() {
     let (_tmp, sink) = sink();
     let desired = db();
-    sink.apply(&desired).await.unwrap();
+    sink.apply(&Arc::new(desired.clone())).await.unwrap();
     let dir = dir_of(&sink, &desired);
     // A crash between writing a new version and pruning the old one leaves two.
     let stale = dir.join("..2020_01_01_00_00_00.000000001");
     plant(&stale);
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Updated);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Updated
+    );
     assert!(!stale.exists(), "the stale version directory is gone");
     let versions: Vec<_> = entries(&dir)
         .into_iter()
@@ -56,7 +60,10 @@ async fn a_stale_version_directory_is_rewritten_away() {
         .collect();
     assert_eq!(versions.len(), 1, "{versions:?}");
     assert!(version_dir(&dir).ends_with(&versions[0]));
-    assert_eq!(sink.apply(&desired).await.unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        sink.apply(&Arc::new(desired.clone())).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
 }
 
 #[test]

@@ -1,35 +1,25 @@
-//! What the dir sink's tests share: desired Secrets, a sink on a temporary directory, a look at its layout.
+//! What the dir sink's tests share: desired Secrets, a sink on a temporary directory, a look at its
+//! layout, and waiting for its file watcher without a clock.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use super::DirSink;
-use crate::desired::{DesiredSecret, FingerprintKey, SecretBytes, SecretKey, Source};
+use crate::desired::{tests_support, DesiredSecret, FingerprintKey};
 
 pub(super) const PASSWORD: &str = "correct-horse-battery-staple";
 pub(super) const USER: &str = "db-admin-7f3c9e";
 
+/// A Secret holding `pairs`, from the file the dir sink's tests name.
 pub(super) fn secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> DesiredSecret {
-    DesiredSecret {
-        key: SecretKey::new(namespace, name),
-        secret_type: "Opaque".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        data: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec())))
-            .collect(),
-        immutable: None,
-        source: Source {
-            path: "apps/team-a/db.sops.yaml".into(),
-            commit: "0123abcd".into(),
-        },
-        adopt: false,
-        memo: Default::default(),
-    }
+    tests_support::secret(namespace, name)
+        .with_data(pairs)
+        .with_source("apps/team-a/db.sops.yaml", "0123abcd")
 }
 
 pub(super) fn db() -> DesiredSecret {
@@ -95,4 +85,35 @@ pub(super) fn assert_modes(sink: &DirSink, desired: &DesiredSecret) {
         assert_eq!(mode(&version.join(key)), 0o400, "{key}");
     }
     assert_eq!(mode(&dir.join("..sealsync.json")), 0o400);
+}
+
+/// How long a test waits for the file watcher: generous, for a loaded machine; reached only when
+/// something is broken.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until the watcher of `sink` has reported every change made below its root so far: makes one
+/// more (a file in a directory `.probe` that no namespace can be named) and waits for it, since events
+/// are reported in order. What a pass then sees no longer depends on how fast the watch thread runs.
+pub(super) async fn caught_up(sink: &DirSink) {
+    static PROBES: AtomicU64 = AtomicU64::new(0);
+    let index = sink.inner.index.as_ref().expect("a watched sink");
+    let seen = |path: PathBuf| async move {
+        let start = Instant::now();
+        while !index.has_seen(&path) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the watcher did not report {} within {PATIENCE:?}",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    // A file made in a new directory before the watcher has watched it makes no event.
+    let dir = sink.root().join(".probe");
+    if fs::create_dir(&dir).is_ok() {
+        seen(dir.clone()).await;
+    }
+    let probe = dir.join(format!(".probe-{}", PROBES.fetch_add(1, Ordering::Relaxed)));
+    fs::write(&probe, b"").unwrap();
+    seen(probe).await;
 }

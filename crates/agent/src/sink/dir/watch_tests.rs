@@ -1,17 +1,15 @@
 //! Tests of the watched dir sink: a pass inspects only what git or a change on disk touched.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::test_support::{self, key};
+use super::test_support::{self, caught_up, key};
 use super::DirSink;
 use crate::desired::{DesiredSecret, SecretKey};
-use crate::reconcile::{self, DesiredState, SecretResult};
+use crate::reconcile::{Applier, ApplyReport, DesiredState, SecretResult};
 use crate::sink::{ApplyOutcome, Listing, Sink};
 
 /// A Secret `team-a/NAME` holding one password (the shared helper, with one key).
@@ -34,85 +32,154 @@ fn watched() -> (TempDir, DirSink) {
     (tmp, sink)
 }
 
+/// The agent's reconcile loop over one sink, as `agent::run` drives it: the production `Applier`,
+/// one pass after another (the first full, the next ones fed by the sink's change listing).
+struct Passes {
+    sink: DirSink,
+    applier: Applier,
+    desired: DesiredState,
+}
+
+impl Passes {
+    fn new(sink: DirSink, secrets: &[DesiredSecret]) -> Passes {
+        Passes {
+            sink,
+            applier: Applier::new(),
+            desired: state(secrets),
+        }
+    }
+
+    /// The next pass; `changed` are the Secrets git changed since the previous one.
+    async fn pass_with(&mut self, changed: &[DesiredSecret]) -> ApplyReport {
+        self.desired.pass += 1;
+        self.desired.touched.clear();
+        for d in changed {
+            self.desired.touched.insert(d.key.clone());
+            self.desired
+                .secrets
+                .insert(d.key.clone(), Arc::new(d.clone()));
+        }
+        let report = self.applier.apply(&self.sink, &self.desired, 0.5).await;
+        assert_eq!(report.failures(), 0, "{report:?}");
+        report
+    }
+
+    /// The next pass, nothing changed in git.
+    async fn pass(&mut self) -> ApplyReport {
+        self.pass_with(&[]).await
+    }
+
+    /// Passes until one, made after the watcher reported everything, inspects nothing.
+    async fn settle(&mut self) {
+        for _ in 0..100 {
+            caught_up(&self.sink).await;
+            let before = self.sink.inspected();
+            self.pass().await;
+            if self.sink.inspected() == before {
+                return;
+            }
+        }
+        panic!("the sink never settled");
+    }
+
+    /// Passes, each after the watcher reported everything, until `done` holds; returns what they
+    /// visited. One pass should do: the rest is margin for a change still being made.
+    async fn until(&mut self, done: impl Fn() -> bool) -> Vec<SecretResult> {
+        let mut results = Vec::new();
+        for _ in 0..10 {
+            caught_up(&self.sink).await;
+            let report = self.pass().await;
+            results.extend(report.results.into_values());
+            if done() {
+                return results;
+            }
+        }
+        panic!("the condition never held");
+    }
+}
+
+/// The HMAC over a Secret's values is computed once: the pass's comparison with the listing and the
+/// sink's write share it, pass after pass, because the Secret is shared and the sink owns the key.
+#[tokio::test]
+async fn each_secret_is_fingerprinted_once_across_passes() {
+    let (_tmp, sink) = watched();
+    let secrets: Vec<_> = (0..3).map(|i| secret(&format!("s{i}"), "pw")).collect();
+    let before = crate::desired::tests_support::fingerprints();
+    let mut passes = Passes::new(sink, &secrets);
+    passes.settle().await;
+    passes.pass().await;
+    assert_eq!(
+        crate::desired::tests_support::fingerprints() - before,
+        3,
+        "one HMAC per Secret"
+    );
+}
+
 /// A watched sink holding `count` Secrets `PREFIX0..` with `password`, settled.
-async fn settled(prefix: &str, count: usize, password: &str) -> (TempDir, DirSink, DesiredState) {
+async fn settled(prefix: &str, count: usize, password: &str) -> (TempDir, Passes) {
     let (tmp, sink) = watched();
     let secrets: Vec<_> = (0..count)
         .map(|i| secret(&format!("{prefix}{i}"), password))
         .collect();
-    let desired = state(&secrets);
-    settle(&sink, &desired).await;
-    (tmp, sink, desired)
-}
-
-/// Runs passes until one inspects nothing (the events of the sink's own writes have arrived and
-/// been checked), at most 100 times.
-async fn settle(sink: &DirSink, state: &DesiredState) {
-    for _ in 0..100 {
-        let before = sink.inspected();
-        let report = reconcile::apply(sink, state, &key(), 0.5).await;
-        assert_eq!(report.failures(), 0);
-        if sink.inspected() == before {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the sink never settled");
-}
-
-/// Runs passes until `done` holds, at most 100 times; returns what the passes inspected.
-async fn pass_until(
-    sink: &DirSink,
-    state: &DesiredState,
-    done: impl Fn() -> bool,
-) -> Vec<SecretResult> {
-    let mut results = Vec::new();
-    for _ in 0..100 {
-        let report = reconcile::apply(sink, state, &key(), 0.5).await;
-        results.extend(report.results.into_values());
-        if done() {
-            return results;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the condition never held");
+    let mut passes = Passes::new(sink, &secrets);
+    passes.settle().await;
+    (tmp, passes)
 }
 
 fn read(root: &Path, name: &str) -> String {
     fs::read_to_string(root.join("team-a").join(name).join("password")).unwrap()
 }
 
+/// Makes `name`'s password file writable and writes `value` into it, as a person would.
+fn edit(root: &Path, name: &str, value: &str) {
+    test_support::edit_by_hand(
+        &root.join("team-a").join(name).join("password"),
+        value.as_bytes(),
+    );
+}
+
 #[tokio::test]
 async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
     let (_tmp, sink) = watched();
     let secrets: Vec<_> = (0..20).map(|i| secret(&format!("s{i}"), "one")).collect();
-    let mut desired = state(&secrets);
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let mut passes = Passes::new(sink, &secrets);
+    let report = passes.pass().await;
+    assert!(!report.partial, "an applier's first pass is full");
     assert_eq!(report.count(&ApplyOutcome::Created), 20);
 
     // A write is read back once by the next pass (a change by hand inside a version directory before
     // its watch exists makes no event); after that, a pass reads nothing.
-    let before = sink.inspected();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
-    assert_eq!(sink.inspected(), before + 20, "the 20 writes read back");
+    let before = passes.sink.inspected();
+    let report = passes.pass().await;
+    assert!(report.partial);
+    assert_eq!(
+        passes.sink.inspected(),
+        before + 20,
+        "the 20 writes read back"
+    );
     assert_eq!(report.count(&ApplyOutcome::Unchanged), 20);
-    settle(&sink, &desired).await;
-    let before = sink.inspected();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
-    assert_eq!(sink.inspected(), before, "nothing changed: nothing read");
+    passes.settle().await;
+    caught_up(&passes.sink).await;
+    let before = passes.sink.inspected();
+    let report = passes.pass().await;
+    assert_eq!(
+        passes.sink.inspected(),
+        before,
+        "nothing changed: nothing read"
+    );
     assert_eq!(report.count(&ApplyOutcome::Unchanged), 20);
 
-    let changed = secret("s7", "two");
-    desired
-        .secrets
-        .insert(changed.key.clone(), Arc::new(changed));
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
-    assert_eq!(sink.inspected(), before + 1, "only the Secret git changed");
-    assert_eq!(report.count(&ApplyOutcome::Updated), 1);
-    assert_eq!(read(sink.root(), "s7"), "two");
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let report = passes.pass_with(&[secret("s7", "two")]).await;
     assert_eq!(
-        sink.inspected(),
+        passes.sink.inspected(),
+        before + 1,
+        "only the Secret git changed"
+    );
+    assert_eq!(report.count(&ApplyOutcome::Updated), 1);
+    assert_eq!(read(passes.sink.root(), "s7"), "two");
+    let report = passes.pass().await;
+    assert_eq!(
+        passes.sink.inspected(),
         before + 2,
         "its write read back, nothing else"
     );
@@ -124,63 +191,59 @@ async fn a_settled_pass_inspects_nothing_and_a_change_in_git_only_its_secret() {
 #[tokio::test]
 async fn an_edit_right_after_a_write_is_restored_by_the_next_pass() {
     let (_tmp, sink) = watched();
-    let desired = state(&[secret("s0", "orig")]);
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let mut passes = Passes::new(sink, &[secret("s0", "orig")]);
+    let report = passes.pass().await;
     assert_eq!(report.count(&ApplyOutcome::Created), 1);
-    let real = fs::canonicalize(sink.root().join("team-a/s0/password")).unwrap();
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(&real, "hacked").unwrap();
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    edit(passes.sink.root(), "s0", "hacked");
+    let report = passes.pass().await;
     assert_eq!(report.count(&ApplyOutcome::Updated), 1);
-    assert_eq!(read(sink.root(), "s0"), "orig");
+    assert_eq!(read(passes.sink.root(), "s0"), "orig");
 }
 
 #[tokio::test]
 async fn edits_and_deletions_by_hand_are_seen_and_restored() {
-    let (_tmp, sink, desired) = settled("s", 5, "orig").await;
-    let root = sink.root().to_path_buf();
+    let (_tmp, mut passes) = settled("s", 5, "orig").await;
+    let root = passes.sink.root().to_path_buf();
 
     // A value rewritten in place.
-    let real = fs::canonicalize(root.join("team-a/s1/password")).unwrap();
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(&real, "hacked").unwrap();
-    let results = pass_until(&sink, &desired, || read(&root, "s1") == "orig").await;
+    edit(&root, "s1", "hacked");
+    let results = passes.until(|| read(&root, "s1") == "orig").await;
     assert!(results
         .iter()
         .any(|r| matches!(r, SecretResult::Applied(ApplyOutcome::Updated))));
-    settle(&sink, &desired).await;
+    passes.settle().await;
 
     // A whole Secret directory removed.
     fs::remove_dir_all(root.join("team-a/s3")).unwrap();
-    pass_until(&sink, &desired, || root.join("team-a/s3/password").exists()).await;
+    passes
+        .until(|| root.join("team-a/s3/password").exists())
+        .await;
     assert_eq!(read(&root, "s3"), "orig");
-    settle(&sink, &desired).await;
+    passes.settle().await;
 
-    // The whole namespace directory removed: a full listing, everything recreated.
+    // The whole namespace directory removed: everything recreated.
     fs::remove_dir_all(root.join("team-a")).unwrap();
-    pass_until(&sink, &desired, || {
-        (0..5).all(|i| root.join(format!("team-a/s{i}/password")).exists())
-    })
-    .await;
+    passes
+        .until(|| (0..5).all(|i| root.join(format!("team-a/s{i}/password")).exists()))
+        .await;
+    assert!((0..5).all(|i| read(&root, &format!("s{i}")) == "orig"));
 }
 
 #[tokio::test]
 async fn a_managed_directory_that_appears_on_disk_is_listed_and_pruned() {
-    let (_tmp, sink, desired) = settled("keep", 4, "v").await;
+    let (_tmp, mut passes) = settled("keep", 4, "v").await;
 
     // A Secret directory made by another sink instance with the same root (a restore from backup,
     // a second agent): sealsync's mark is on it, git no longer declares it.
-    let other = DirSink::with_key(sink.root().to_path_buf(), key()).unwrap();
-    other.apply(&secret("stale", "old")).await.unwrap();
-    let stale = sink.root().join("team-a/stale");
-    for _ in 0..100 {
-        let listed = sink.list_managed().await.unwrap();
-        if listed.iter().any(|m| m.key.name == "stale") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let report = reconcile::apply(&sink, &desired, &key(), 0.5).await;
+    let other = DirSink::with_key(passes.sink.root().to_path_buf(), key()).unwrap();
+    other
+        .apply(&Arc::new(secret("stale", "old")))
+        .await
+        .unwrap();
+    let stale = passes.sink.root().join("team-a/stale");
+    caught_up(&passes.sink).await;
+    let report = passes.pass().await;
+    assert!(report.partial);
     assert_eq!(report.pruned, vec![SecretKey::new("team-a", "stale")]);
     assert!(!stale.exists());
 }
@@ -191,62 +254,46 @@ async fn an_unwatched_sink_inspects_every_secret_every_pass() {
     let sink = DirSink::with_key(tmp.path().join("secrets"), key()).unwrap();
     assert!(!sink.listing_is_authoritative());
     let secrets: Vec<_> = (0..3).map(|i| secret(&format!("s{i}"), "v")).collect();
-    let desired = state(&secrets);
-    reconcile::apply(&sink, &desired, &key(), 0.5).await;
-    let before = sink.inspected();
-    reconcile::apply(&sink, &desired, &key(), 0.5).await;
-    assert_eq!(sink.inspected(), before + 3);
+    let mut passes = Passes::new(sink, &secrets);
+    passes.pass().await;
+    let before = passes.sink.inspected();
+    let report = passes.pass().await;
+    assert!(!report.partial, "without a watch every pass is full");
+    assert_eq!(passes.sink.inspected(), before + 3);
 }
 
-/// Lists changes until `done` holds for them, at most 100 times.
-async fn changes_until(
-    sink: &DirSink,
-    done: impl Fn(&[SecretKey]) -> bool,
-) -> (Vec<SecretKey>, usize) {
-    for _ in 0..100 {
-        match sink.list_changes().await.unwrap() {
-            Listing::Changes { changed, managed } => {
-                let keys: Vec<SecretKey> = changed.into_iter().map(|m| m.key).collect();
-                if done(&keys) {
-                    return (keys, managed);
-                }
-            }
-            Listing::Full(_) => panic!("a trusted index lists changes"),
+/// The change listing, once the watcher has reported everything made so far.
+async fn changes(sink: &DirSink) -> (Vec<SecretKey>, usize) {
+    caught_up(sink).await;
+    match sink.list_changes().await.unwrap() {
+        Listing::Changes { changed, managed } => {
+            (changed.into_iter().map(|m| m.key).collect(), managed)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Listing::Full(_) => panic!("a trusted index lists changes"),
     }
-    panic!("the change feed never showed what was expected");
 }
 
 #[tokio::test]
 async fn the_change_feed_names_only_what_changed_on_disk_and_a_partial_pass_repairs_it() {
-    let (_tmp, sink, mut desired) = settled("s", 10, "orig").await;
-    let root = sink.root().to_path_buf();
-    let (quiet, managed) = changes_until(&sink, |k| k.is_empty()).await;
-    assert_eq!((quiet.len(), managed), (0, 10));
-    let mut applier = reconcile::Applier::new();
-    desired.pass = 1;
-    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
-    assert!(!report.partial, "an applier's first pass is full");
+    let (_tmp, mut passes) = settled("s", 10, "orig").await;
+    let root = passes.sink.root().to_path_buf();
+    assert_eq!(changes(&passes.sink).await, (vec![], 10));
 
-    let real = fs::canonicalize(root.join("team-a/s3/password")).unwrap();
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(&real, "hacked").unwrap();
+    edit(&root, "s3", "hacked");
     fs::remove_dir_all(root.join("team-a/s5")).unwrap();
     let other = DirSink::with_key(root.clone(), key()).unwrap();
-    other.apply(&secret("stray", "x")).await.unwrap();
+    other.apply(&Arc::new(secret("stray", "x"))).await.unwrap();
     let want = [
         SecretKey::new("team-a", "s3"),
         SecretKey::new("team-a", "s5"),
         SecretKey::new("team-a", "stray"),
     ];
-    let (changed, managed) = changes_until(&sink, |k| want.iter().all(|w| k.contains(w))).await;
+    let (changed, managed) = changes(&passes.sink).await;
     assert_eq!(changed, want, "only the Secrets touched on disk");
     assert_eq!(managed, 11);
 
     // The next pass, with nothing changed in git, visits just those three.
-    desired.pass = 2;
-    let report = applier.apply(&sink, &desired, &key(), 0.5).await;
+    let report = passes.pass().await;
     assert!(report.partial);
     assert_eq!(
         report.results.keys().cloned().collect::<Vec<_>>(),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -20,7 +21,8 @@ use super::{
     FIELD_MANAGER, FINGERPRINT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
     MANAGED_SELECTOR, SOURCE_ANNOTATION,
 };
-use crate::desired::{DesiredSecret, SecretKey, SmallMap};
+use crate::desired::{DesiredSecret, FingerprintKey, SecretKey, SmallMap};
+use crate::reason::Reason;
 use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
 /// A Secret read from (or about to be sent to) the API server; its values are zeroized on drop.
@@ -226,7 +228,7 @@ impl KubeSink {
     /// field another manager took by editing it. Answers what the write produced.
     pub(crate) async fn write(
         &self,
-        d: &DesiredSecret,
+        d: &Arc<DesiredSecret>,
         live: Option<&Secret>,
     ) -> Result<Written, SinkError> {
         let key = &d.key;
@@ -246,7 +248,7 @@ impl KubeSink {
             }
             tracing::info!(secret = %key, "deleted to re-create: its type or immutable values change");
         }
-        let fingerprint = d.fingerprint(self.fingerprint_key());
+        let fingerprint = d.shared_fingerprint(self.fingerprint_key());
         let body = desired_object(d, &fingerprint, &self.ownership().instance);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(&body.0);
@@ -288,9 +290,9 @@ impl KubeSink {
     }
 
     #[tracing::instrument(skip_all, fields(secret = %d.key))]
-    async fn apply_desired(&self, d: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+    async fn apply_desired(&self, d: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
         self.check_permitted(&d.key)?;
-        let fingerprint = d.fingerprint(self.fingerprint_key());
+        let fingerprint = d.shared_fingerprint(self.fingerprint_key());
         let live = self.get_live(&d.key).await?;
         let mut adopted = false;
         if let Some(l) = &live {
@@ -312,8 +314,8 @@ impl KubeSink {
                         self.ownership().instance,
                         d.source.path
                     );
-                    self.refuse(d, l, "OwnedByOtherInstance", &why).await;
-                    return Ok(ApplyOutcome::Refused(why));
+                    self.refuse(d, l, Reason::OwnedByOtherInstance, &why).await;
+                    return Ok(ApplyOutcome::Refused(Reason::OwnedByOtherInstance, why));
                 }
                 Owner::Unmanaged if !d.adopt => {
                     self.refuse_unmanaged(d, l).await;
@@ -321,8 +323,8 @@ impl KubeSink {
                 }
                 Owner::Unmanaged => {
                     if let Some(why) = adoption_refusal(l, self.ownership().allow_adopt) {
-                        self.refuse(d, l, "AdoptionRefused", &why).await;
-                        return Ok(ApplyOutcome::Refused(why));
+                        self.refuse(d, l, Reason::AdoptionRefused, &why).await;
+                        return Ok(ApplyOutcome::Refused(Reason::AdoptionRefused, why));
                     }
                     adopted = true;
                 }
@@ -353,11 +355,11 @@ impl KubeSink {
     }
 
     /// Reports (once per state of the live object) why `d` was not written onto `live`.
-    async fn refuse(&self, d: &DesiredSecret, live: &Secret, reason: &str, why: &str) {
+    async fn refuse(&self, d: &DesiredSecret, live: &Secret, reason: Reason, why: &str) {
         if !self.first_warning(&d.key, written_of(&live.metadata)) {
             return;
         }
-        tracing::warn!(secret = %d.key, source = %d.source.path, reason, "{why}");
+        tracing::warn!(secret = %d.key, source = %d.source.path, reason = reason.code(), "{why}");
         let regarding = secret_ref(
             &d.key.namespace,
             &d.key.name,
@@ -365,7 +367,13 @@ impl KubeSink {
             live.metadata.resource_version.clone(),
         );
         self.recorder()
-            .publish(&regarding, EventKind::Warning, reason, "Apply", why)
+            .publish(
+                &regarding,
+                EventKind::Warning,
+                reason.event_reason(),
+                "Apply",
+                why,
+            )
             .await;
     }
 
@@ -390,7 +398,13 @@ impl KubeSink {
             live.metadata.resource_version.clone(),
         );
         self.recorder()
-            .publish(&regarding, EventKind::Warning, "Unmanaged", "Apply", &note)
+            .publish(
+                &regarding,
+                EventKind::Warning,
+                Reason::Unmanaged.event_reason(),
+                "Apply",
+                &note,
+            )
             .await;
     }
 
@@ -553,7 +567,7 @@ impl Sink for KubeSink {
 
     /// A conflict (the Secret changed between read and write) is tried again from the read, a few
     /// times within the pass; other transient errors are retried per request (`retrying`).
-    async fn apply(&self, desired: &DesiredSecret) -> Result<ApplyOutcome, SinkError> {
+    async fn apply(&self, desired: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
         let mut backoff = RETRY.start();
         let mut attempt = 1;
         loop {
@@ -565,6 +579,10 @@ impl Sink for KubeSink {
                 other => return other,
             }
         }
+    }
+
+    fn fingerprint_key(&self) -> &FingerprintKey {
+        &self.inner.key
     }
 
     async fn delete(&self, key: &SecretKey) -> Result<(), SinkError> {

@@ -1,23 +1,9 @@
 use super::*;
-use crate::desired::{FingerprintKey, SecretBytes, Source};
+use crate::desired::FingerprintKey;
 
+/// `team-a/db` with an `app` label.
 fn sample() -> DesiredSecret {
-    let mut data = BTreeMap::new();
-    data.insert("password".into(), SecretBytes::new(b"hunter2".to_vec()));
-    DesiredSecret {
-        key: SecretKey::new("team-a", "db"),
-        secret_type: "Opaque".into(),
-        labels: [("app".to_string(), "db".to_string())].into(),
-        annotations: Default::default(),
-        data: data.into(),
-        immutable: None,
-        source: Source {
-            path: "apps/team-a/db.yaml".into(),
-            commit: "abc1234def".into(),
-        },
-        adopt: false,
-        memo: Default::default(),
-    }
+    crate::desired::tests_support::sample().with_label("app", "db")
 }
 
 #[test]

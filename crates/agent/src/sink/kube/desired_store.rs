@@ -35,7 +35,11 @@ impl DesiredStore {
 
     /// Replaces everything at once (a whole commit's desired state). Given the engine's `Arc`s, the
     /// store shares them: no second copy of every decrypted value is held for the watch.
-    pub fn replace_all<D: Into<Arc<DesiredSecret>>>(&self, all: impl IntoIterator<Item = D>) {
+    #[cfg(test)]
+    pub(crate) fn replace_all<D: Into<Arc<DesiredSecret>>>(
+        &self,
+        all: impl IntoIterator<Item = D>,
+    ) {
         let map = all
             .into_iter()
             .map(|d| {

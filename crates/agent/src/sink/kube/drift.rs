@@ -31,40 +31,9 @@ use super::{
     SOURCE_ANNOTATION,
 };
 use crate::desired::{DesiredSecret, SecretKey};
-use crate::sink::SinkError;
+use crate::sink::{DriftKind, Sink, SinkError};
 
-pub use super::desired_store::{DesiredStore, Secrets};
-
-/// What was done by hand to a managed Secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DriftKind {
-    /// Values, type or sealsync's labels or annotations changed.
-    Edited,
-    /// The `app.kubernetes.io/managed-by` label was removed.
-    LabelRemoved,
-    /// The Secret was deleted.
-    Deleted,
-}
-
-impl DriftKind {
-    /// The Event `action` of its revert: one Event series per kind of drift, each with its note.
-    pub fn action(self) -> &'static str {
-        match self {
-            DriftKind::Edited => "RevertEdit",
-            DriftKind::LabelRemoved => "RestoreLabel",
-            DriftKind::Deleted => "Recreate",
-        }
-    }
-
-    /// A metric label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftKind::Edited => "edited",
-            DriftKind::LabelRemoved => "label_removed",
-            DriftKind::Deleted => "deleted",
-        }
-    }
-}
+use super::desired_store::DesiredStore;
 
 /// What became of a drift.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,7 +315,7 @@ impl Reverter {
         let Some(known) = self.sink.written(key) else {
             return Ok(());
         };
-        let fingerprint = desired.fingerprint(self.sink.fingerprint_key());
+        let fingerprint = desired.shared_fingerprint(self.sink.fingerprint_key());
         let live = self.sink.get_live(key).await?;
         let kind = match live.as_deref() {
             None => DriftKind::Deleted,

@@ -1,26 +1,8 @@
 use super::*;
-use crate::desired::{SecretBytes, Source};
 use serde_json::json;
 
 fn desired() -> DesiredSecret {
-    DesiredSecret {
-        key: SecretKey::new("team-a", "db"),
-        secret_type: "Opaque".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        data: [(
-            "password".to_string(),
-            SecretBytes::new(b"hunter2".to_vec()),
-        )]
-        .into(),
-        immutable: None,
-        source: Source {
-            path: "apps/team-a/db.yaml".into(),
-            commit: "abc1234567".into(),
-        },
-        adopt: false,
-        memo: Default::default(),
-    }
+    crate::desired::tests_support::sample()
 }
 
 #[test]

@@ -61,7 +61,7 @@ impl KubeSink {
                 .publish(
                     &regarding,
                     EventKind::Warning,
-                    "DecryptFailed",
+                    refusal.reason.event_reason(),
                     "Decrypt",
                     &note,
                 )

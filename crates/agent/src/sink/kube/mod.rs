@@ -3,8 +3,8 @@
 //!
 //! Concerns live in their own files: `client` (the agent's Kubernetes client), `apply` (writing, listing and deleting Secrets), `drift` (the
 //! metadata watch that puts back what was changed by hand), `events` (Kubernetes Events), `hmac_key`
-//! (the fingerprint key kept in the cluster) and `backoff` (the retry schedule both watch and reverts
-//! use).
+//! (the fingerprint key kept in the cluster), `backoff` (the retry schedule both watch and reverts
+//! use) and `restarts` (restarting the workloads that opted in when a Secret they use changes).
 
 mod apply;
 mod backoff;
@@ -16,6 +16,7 @@ mod failed_files;
 mod feed;
 mod fight;
 pub mod hmac_key;
+pub mod restarts;
 mod watch_problem;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,8 +30,10 @@ use crate::sink::SinkError;
 
 pub use apply::{owner_of, Owner};
 pub use backoff::Backoff;
-pub use drift::{spawn_drift_watch, DesiredStore, DriftKind, DriftOutcome, DriftReport};
+pub use desired_store::{DesiredStore, Secrets};
+pub use drift::{spawn_drift_watch, DriftOutcome, DriftReport};
 pub use events::{EventKind, Recorder};
+pub use restarts::{RestartOutcome, RestartReport, Restarter, WorkloadKind};
 
 /// The field manager of every write sealsync makes (`managedFields[].manager`).
 pub const FIELD_MANAGER: &str = "sealsync";
@@ -177,10 +180,6 @@ impl KubeSink {
 
     pub fn recorder(&self) -> &Recorder {
         &self.inner.recorder
-    }
-
-    pub(crate) fn fingerprint_key(&self) -> &FingerprintKey {
-        &self.inner.key
     }
 
     pub(crate) fn secrets(&self, namespace: &str) -> Api<Secret> {

@@ -6,13 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::desired::FingerprintKey;
+use crate::hardening::HardeningError;
 use crate::ops::{self, Metrics, OpsError, OpsState, StatusBoard, WebhookConfig, WebhookStatus};
-use crate::sink::dir::DirSink;
 
 use super::args::{Cli, Command, RunArgs};
 use super::config::{AgentConfig, LogFormat, ProcessEnv, SinkSpec};
-use super::report;
 use super::run::{self, exit, Fatal};
 
 /// Usage errors (unknown flag, bad value).
@@ -37,84 +35,49 @@ pub fn main() -> u8 {
             return USAGE;
         }
     };
-    let sub = matches.subcommand().map(|(_, m)| m);
-    let mut env = process_env();
-    if let Some(m) = sub {
-        for id in [
-            "repo",
-            "reference",
-            "paths",
-            "identities",
-            "sink",
-            "namespace_policy",
-            "interval",
-            "listen",
-            "webhook_listen",
-            "prune_max_share",
-            "webhook_secret_file",
-            "log_format",
-            "token_file",
-            "ssh_key_file",
-            "cache_dir",
-            "max_file_size",
-            "max_files",
-            "max_fetch_size",
-            "default_namespace",
-            "cluster_store_path",
-            "default_store",
-            "lease_duration",
-            "decryption_policy",
-            "instance",
-            "allow_adopt",
-        ] {
-            if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-                env.from_flags.push(match id {
-                    "reference" => "ref",
-                    other => other,
-                });
-            }
-        }
-    }
+    let env = process_env();
     match cli.command {
         Command::CheckConfig(args) => check_config(&args, &env),
-        Command::Run(args) => {
-            let config = match AgentConfig::resolve(&args, &env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::FATAL;
-                }
-            };
-            init_logging(config.log_format);
-            if let Err(e) = &hardened {
-                tracing::warn!("{e}");
-            }
-            // Before the runtime starts its threads: two arenas serve two workers.
-            super::malloc::limit_arenas(2, std::env::var_os("MALLOC_ARENA_MAX").is_some());
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                // Few blocking threads: each would get its own malloc arena and grow resident memory.
-                .max_blocking_threads(4)
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("cannot start the runtime: {e}");
-                    return exit::FATAL;
-                }
-            };
-            runtime.block_on(async {
-                match run_agent(config).await {
-                    Ok(code) => code,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        exit::FATAL
-                    }
-                }
-            })
-        }
+        Command::Run(args) => run(&args, &env, hardened.err()),
     }
+}
+
+/// `sealsync run`: the configuration, logging, the async runtime, then the agent until it stops.
+/// `hardening_failed`: why the process could not be hardened, logged once logging is set up.
+fn run(args: &RunArgs, env: &ProcessEnv, hardening_failed: Option<HardeningError>) -> u8 {
+    let config = match AgentConfig::resolve(args, env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FATAL;
+        }
+    };
+    init_logging(config.log_format);
+    if let Some(e) = &hardening_failed {
+        tracing::warn!("{e}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // Few blocking threads: each would get its own malloc arena and grow resident memory.
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return exit::FATAL;
+        }
+    };
+    runtime.block_on(async {
+        match run_agent(config).await {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!("{e}");
+                exit::FATAL
+            }
+        }
+    })
 }
 
 /// Reads the environment once. Runs before any thread starts: the age key is taken out of the
@@ -144,7 +107,7 @@ fn process_env() -> ProcessEnv {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty()),
-        from_flags: Vec::new(),
+        vars: super::settings::env_values(var),
     }
 }
 
@@ -358,30 +321,7 @@ async fn run_agent(config: AgentConfig) -> Result<u8, Fatal> {
     }
     match &config.sink {
         SinkSpec::Dir(root) => {
-            let key = FingerprintKey::generate();
-            // One pass inspects everything anyway; a long-running agent watches the root instead.
-            let sink = if config.once {
-                DirSink::with_key(root.clone(), key.clone())
-            } else {
-                DirSink::watched(root.clone(), key.clone())
-            }
-                .map_err(|e| Fatal(format!("sink dir:{}: {e}", root.display())))?;
-            let mut engine = run::engine(&config, identities, "default")?;
-            state.set_leader(true);
-            let code = run::run_loop(
-                &config,
-                git,
-                &mut engine,
-                (&sink, &key),
-                run::Wakeups {
-                    triggers: &mut triggers,
-                    shutdown: shutdown_rx,
-                },
-                |_| {},
-                |pass, git_error| report::publish(&state, pass, git_error),
-            )
-            .await;
-            Ok(code)
+            super::dir::run(&config, root, identities, git, &state, &mut triggers, shutdown_rx).await
         }
         #[cfg(feature = "kube")]
         SinkSpec::Kube => {
