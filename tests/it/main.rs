@@ -16,6 +16,7 @@ mod bounds_agent;
 #[cfg(feature = "kube")]
 mod cluster;
 mod exit_codes;
+mod external_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;

@@ -8,6 +8,7 @@ pub use sealsync_sops::{keys, sops};
 pub mod agent;
 pub mod desired;
 pub mod documents;
+pub mod external;
 pub mod git;
 pub mod hardening;
 #[cfg(feature = "kube")]
@@ -17,7 +18,6 @@ pub mod ops;
 pub mod policy;
 pub mod reason;
 pub mod reconcile;
-pub mod references;
 pub mod sink;
 pub mod size;
 pub mod small_map;

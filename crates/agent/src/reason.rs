@@ -59,8 +59,11 @@ reasons! {
     Duplicate => "duplicate", "Duplicate";
     /// A file or Secret exceeds a size limit.
     TooLarge => "too_large", "TooLarge";
-    /// A value is an external reference (`<path:…>`) and nothing is configured to resolve it.
+    /// An external reference could not be resolved: no store for it, credentials, the remote key, its
+    /// template (or, on a refresh, the last good value is kept and this is reported).
     Unresolved => "unresolved_reference", "UnresolvedReference";
+    /// A reference document uses fields or providers sealsync does not implement.
+    Unsupported => "unsupported", "Unsupported";
     /// The file could not be read from the git cache.
     Unreadable => "unreadable", "Unreadable";
     /// A Secret of that name exists and sealsync does not manage it: left alone.

@@ -11,8 +11,8 @@ pub mod tree_path;
 use clap::Parser;
 
 // The crates this one builds on, under the paths the modules below used when they were one crate
-// (`crate::sops::…`, `crate::keys::…`, `crate::names`, `crate::references`).
-use sealsync_agent::{names, references};
+// (`crate::sops::…`, `crate::keys::…`, `crate::names`).
+use sealsync_agent::names;
 use sealsync_sops::{keys, sops};
 
 use args::{Cli, Command, CompletionArgs, CreateCommand, StatusArgs};

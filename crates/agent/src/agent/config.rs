@@ -75,6 +75,10 @@ pub struct AgentConfig {
     pub max_files: usize,
     pub max_fetch_size: u64,
     pub default_namespace: Option<String>,
+    /// `--cluster-store-path`: where a ClusterSecretStore may be read from.
+    pub cluster_store_paths: Vec<String>,
+    /// `--default-store`: the store of AVP Secrets that name none.
+    pub default_store: Option<String>,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
     /// How long after the last Secret change opted-in workloads are restarted (`--restart-debounce`).
@@ -157,6 +161,10 @@ impl AgentConfig {
         let max_files = r.required("max_files", parse_count)?;
         let max_fetch_size = r.required("max_fetch_size", crate::size::parse_size)?;
         let default_namespace = r.parsed("default_namespace", dns_label)?;
+        let cluster_store_paths = r.list("cluster_store_path")?;
+        crate::documents::ClusterStorePaths::new(&cluster_store_paths)
+            .map_err(|e| ConfigError(format!("--cluster-store-path {e}")))?;
+        let default_store = r.text("default_store")?;
         let lease_duration = r.required("lease_duration", parse_lease)?;
         let restart_debounce = r.required("restart_debounce", parse_debounce)?;
         let mut explained = r.explained;
@@ -186,6 +194,8 @@ impl AgentConfig {
             max_files,
             max_fetch_size,
             default_namespace,
+            cluster_store_paths,
+            default_store,
             lease_duration,
             restart_debounce,
             own_namespace: env

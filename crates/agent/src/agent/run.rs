@@ -98,7 +98,7 @@ pub fn engine(
         SinkSpec::Dir(_) => Fallback::AllowAll,
         SinkSpec::Kube => Fallback::Only(vec![own_namespace.to_string()]),
     };
-    Ok(Engine::new(EngineSettings {
+    let mut engine = Engine::new(EngineSettings {
         identities: Arc::new(identities),
         decryption,
         policy: NamespacePolicy::new(config.namespace_policy.clone(), fallback),
@@ -107,7 +107,12 @@ pub fn engine(
             .clone()
             .unwrap_or_else(|| own_namespace.to_string()),
         max_file_size: config.max_file_size,
-    }))
+        cluster_store_paths: crate::documents::ClusterStorePaths::new(&config.cluster_store_paths)
+            .map_err(|e| Fatal(format!("--cluster-store-path {e}")))?,
+    });
+    engine.resolver = crate::external::Resolver::new(config.default_store.clone());
+    engine.resolve_all = config.once;
+    Ok(engine)
 }
 
 /// Fetches on a blocking thread (gix is synchronous).
@@ -188,7 +193,7 @@ pub async fn reconcile_once<S: Sink>(
     let started = Instant::now();
     // The git I/O of the pass, before the engine (which does none) computes the desired state.
     let snapshot = snapshot.loaded(&engine.unread(snapshot));
-    let state = engine.desired(&snapshot);
+    let state = engine.desired_resolved(&snapshot).await;
     let desired_took = started.elapsed();
     observer.desired(&state);
     let report = applier.apply(sink, &state, prune_max_share).await;
@@ -316,6 +321,8 @@ pub async fn run_loop<S: Sink>(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            // An external reference is due for a refresh: a pass over the same snapshot.
+            _ = sleep_until(engine.resolver.next_due()) => {}
             Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
             _ = shutdown.wait_for(|stop| *stop) => return exit::OK,
         }
@@ -370,5 +377,13 @@ pub async fn run_loop<S: Sink>(
         // What the pass allocated (desired state, API responses) is free now; hand it back.
         drop((pass, snapshot));
         super::malloc::release_free_memory();
+    }
+}
+
+/// Sleeps until `when`, or forever when there is nothing to wait for.
+async fn sleep_until(when: Option<std::time::Instant>) {
+    match when {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
     }
 }

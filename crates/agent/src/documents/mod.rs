@@ -4,8 +4,11 @@
 //! stops the others.
 
 mod binding;
+pub mod external;
 mod kustomize;
 mod secret;
+
+pub use external::{ClusterStorePaths, ExternalDoc, ExternalObject};
 
 pub use secret::secret_from_document;
 
@@ -62,6 +65,8 @@ pub struct FileOutcome {
     pub secrets: Vec<Arc<DesiredSecret>>,
     pub refused: Vec<Refusal>,
     pub ignored: Vec<Ignored>,
+    /// ExternalSecrets, stores and AVP Secrets, for the resolver.
+    pub external: Vec<Arc<ExternalObject>>,
 }
 
 /// What classification needs besides the file.
@@ -75,6 +80,8 @@ pub struct Classifier<'a> {
     pub default_namespace: &'a str,
     /// Files larger than this are refused unread.
     pub max_file_size: u64,
+    /// Where a ClusterSecretStore may be read from.
+    pub cluster_store_paths: &'a ClusterStorePaths,
 }
 
 /// Whether a path is a manifest file sealsync reads: YAML or JSON, not hidden (`.sops.yaml`,
@@ -319,6 +326,9 @@ impl Classifier<'_> {
             ));
             return;
         };
+        if external::classify(self, (path, index, commit), doc, was_encrypted, out) {
+            return;
+        }
         if api_version != "v1" || kind != "Secret" {
             tracing::debug!(
                 path,

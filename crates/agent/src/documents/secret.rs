@@ -9,9 +9,9 @@ use base64::Engine;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
-use crate::references::is_reference;
 use crate::sops::cipher::is_encrypted_value;
 use crate::sops::tree::{Map, Value};
+use sealsync_external::avp::parse::has_placeholder;
 
 use super::Reason;
 
@@ -175,11 +175,11 @@ pub fn secret_from_document(
                 text.as_bytes().to_vec()
             };
             let as_text = std::str::from_utf8(&bytes).unwrap_or("");
-            if is_reference(as_text) {
+            if has_placeholder(as_text, false) {
                 return Err((
                     Reason::Unresolved,
                     key.clone(),
-                    format!("{field}.{k} is an external reference (<path:…>), and no secret store is configured to resolve it"),
+                    format!("{field}.{k} holds an external reference (<path:…>) inside an encrypted Secret: commit placeholders in a plain Secret (its values come from the store, not from git)"),
                 ));
             }
             // stringData wins over data for the same key, as the API server merges them.

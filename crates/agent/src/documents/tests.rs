@@ -36,6 +36,7 @@ fn classify_with(key: &str, policy: NamespacePolicy, path: &str, bytes: &[u8]) -
         policy: &policy,
         default_namespace: "default",
         max_file_size: 1024 * 1024,
+        cluster_store_paths: &Default::default(),
     };
     c.classify(path, bytes, "c0ffee")
 }
@@ -154,12 +155,38 @@ fn stripped_and_invalid_secrets() {
 }
 
 #[test]
-fn unresolved_references_are_refused() {
+fn references_are_handed_to_the_resolver() {
     let doc = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: r\nstringData:\n  p: <path:secret/data/x#p>\n";
-    assert_eq!(
-        classify("r.yaml", doc).refused[0].reason,
-        Reason::Unresolved
+    let out = classify("r.yaml", doc);
+    assert!(
+        out.refused.is_empty() && out.secrets.is_empty(),
+        "{:?}",
+        out.refused
     );
+    assert_eq!(out.external.len(), 1);
+    let es = b"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: e\nspec:\n  secretStoreRef: {name: s}\n  data: [{secretKey: a, remoteRef: {key: k}}]\n";
+    assert_eq!(classify("e.yaml", es).external.len(), 1);
+    let bad = b"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: e\nspec:\n  secretStoreRef: {name: s}\n  syncWindows: []\n  data: [{secretKey: a, remoteRef: {key: k}}]\n";
+    let out = classify("e.yaml", bad);
+    assert_eq!(
+        out.refused[0].reason,
+        Reason::Unsupported,
+        "{:?}",
+        out.refused
+    );
+    assert!(
+        out.refused[0].message.contains("syncWindows"),
+        "{}",
+        out.refused[0].message
+    );
+}
+
+#[test]
+fn cluster_stores_only_from_allowed_paths() {
+    let doc = b"apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: c\nspec:\n  provider:\n    vault: {server: 'http://v', path: secret, auth: {tokenSecretRef: {name: t, key: token, namespace: ns}}}\n";
+    let out = classify("apps/c.yaml", doc);
+    assert_eq!(out.refused[0].reason, Reason::Policy);
+    assert!(out.refused[0].message.contains("--cluster-store-path"));
 }
 
 #[test]
@@ -188,6 +215,7 @@ fn oversize_files_and_secrets() {
         policy: &policy,
         default_namespace: "default",
         max_file_size: 10,
+        cluster_store_paths: &Default::default(),
     };
     let out = c.classify("big.yaml", &[b'a'; 11], "c");
     assert_eq!(out.refused[0].reason, Reason::TooLarge);

@@ -33,6 +33,8 @@ pub struct EngineSettings {
     pub policy: NamespacePolicy,
     pub default_namespace: String,
     pub max_file_size: u64,
+    /// Where a ClusterSecretStore may be read from (`--cluster-store-path`).
+    pub cluster_store_paths: documents::ClusterStorePaths,
 }
 
 struct CachedFile {
@@ -65,6 +67,10 @@ struct Claim {
 /// Computes desired state snapshot after snapshot.
 pub struct Engine {
     settings: EngineSettings,
+    /// Resolves the external references of each state (ExternalSecrets, AVP Secrets).
+    pub resolver: crate::external::Resolver,
+    /// Fetch every external reference at each pass (`run --once`).
+    pub resolve_all: bool,
     /// Every manifest of the last snapshot, by path (each path held once, shared by its claims).
     cache: HashMap<Arc<str>, CachedFile>,
     /// Every key declared or claimed.
@@ -102,6 +108,8 @@ impl Engine {
     pub fn new(settings: EngineSettings) -> Engine {
         Engine {
             settings,
+            resolver: crate::external::Resolver::default(),
+            resolve_all: false,
             cache: HashMap::new(),
             keys: HashMap::new(),
             refused: BTreeMap::new(),
@@ -109,6 +117,30 @@ impl Engine {
             state: DesiredState::default(),
             files_classified: 0,
         }
+    }
+
+    /// Every reference document of the last snapshot (ExternalSecrets, stores, AVP Secrets), in path
+    /// order; shared with the cache, so an unchanged file yields the very same objects.
+    pub fn external_objects(&self) -> Vec<Arc<documents::ExternalObject>> {
+        let mut files: Vec<(&Arc<str>, &CachedFile)> =
+            self.cache.iter().filter(|(_, f)| !f.is_gone()).collect();
+        files.sort_by(|a, b| a.0.cmp(b.0));
+        files
+            .into_iter()
+            .flat_map(|(_, f)| f.outcome.external.iter().cloned())
+            .collect()
+    }
+
+    /// The desired state of `snapshot` with its external references resolved (see `crate::external`).
+    pub async fn desired_resolved(&mut self, snapshot: &Snapshot) -> DesiredState {
+        let mut state = self.desired(snapshot);
+        let objects = self.external_objects();
+        if !objects.is_empty() || self.resolver.next_due().is_some() {
+            self.resolver
+                .resolve(&objects, &mut state, self.resolve_all)
+                .await;
+        }
+        state
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -411,6 +443,7 @@ impl Engine {
             policy: &self.settings.policy,
             default_namespace: &self.settings.default_namespace,
             max_file_size: self.settings.max_file_size,
+            cluster_store_paths: &self.settings.cluster_store_paths,
         };
         let mut outcome = match &file.content {
             FileContent::Data(bytes) => classifier.classify(&file.path, bytes, &snapshot.commit),

@@ -82,6 +82,7 @@ fn settings() -> EngineSettings {
         policy: NamespacePolicy::new(Vec::new(), Fallback::AllowAll),
         default_namespace: "default".into(),
         max_file_size: 1 << 20,
+        cluster_store_paths: Default::default(),
     }
 }
 
@@ -104,6 +105,7 @@ impl Model {
             policy: &settings.policy,
             default_namespace: &settings.default_namespace,
             max_file_size: settings.max_file_size,
+            cluster_store_paths: &Default::default(),
         };
         let mut per_file: Vec<(String, FileOutcome)> = snapshot
             .files

@@ -3,7 +3,7 @@
 //! guard against mass deletion.
 
 mod apply;
-mod desired_state;
+pub mod desired_state;
 
 pub use apply::{plan_prune, Applier, ApplyReport, PrunePlan, SecretResult};
 pub use desired_state::{DesiredState, Engine, EngineSettings};

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::references::is_reference;
 use crate::sops::cipher::is_encrypted_value;
 use crate::sops::file::{self, SopsError};
 use crate::sops::keygroups::KeyGroupError;
 use crate::sops::stores::{Format, METADATA_KEY};
 use crate::sops::tree::{Map, Value};
+use sealsync_external::avp::parse::{has_placeholder, PATH_ANNOTATION};
 
 use super::super::args::CheckArgs;
 use super::super::context::{write_stdout, Context};
@@ -189,12 +189,16 @@ pub fn secret_problem(doc: &Map) -> Option<String> {
         .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
         .unwrap_or("<unnamed>");
-    let allowed = metadata
+    let annotations = metadata
         .and_then(|m| m.get("annotations"))
-        .and_then(Value::as_map)
+        .and_then(Value::as_map);
+    let allowed = annotations
         .and_then(|a| a.get(PLAINTEXT_ALLOWED))
         .and_then(Value::as_str)
         == Some("allowed");
+    // An argocd-vault-plugin Secret's placeholders are references, not plaintext.
+    let avp_path = annotations.is_some_and(|a| a.get(PATH_ANNOTATION).is_some());
+    let is_reference = |text: &str| has_placeholder(text, avp_path);
     let mut plain_keys = Vec::new();
     for field in ["data", "stringData"] {
         let Some(values) = doc.get(field).and_then(Value::as_map) else {
