@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agent_dir_daemon::request_to;
 use crate::agent_kube::secret;
+use crate::agent_restarts::{manifest, restarted_for, ENV_FROM};
 use crate::cluster::{wait, Agent, Cluster};
 use crate::git_servers::Fixture;
 
@@ -65,10 +66,21 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
     fx.commit("three secrets");
     fx.push();
     let cluster = Cluster::start_blocking();
+    // A Deployment that asks to be restarted when `one` changes (the webhook's commit changes it).
+    let web = fx.dir.path().join("web.yaml");
+    let deployment = (
+        "Deployment",
+        "web",
+        "sealsync.dev/restart-on-change: one",
+        ENV_FROM,
+    );
+    std::fs::write(&web, manifest(deployment).replace("app-db", "one")).unwrap();
+    kubectl_ok(&cluster, &["apply", "-f", web.to_str().unwrap()]);
     let hook_secret = fx.dir.path().join("webhook-secret");
     std::fs::write(&hook_secret, "hook-secret\n").unwrap();
     let agent = Agent::start_with(&fx, &cluster, "agent-m", |command| {
-        command.args(["--interval", "1h", "--webhook-secret-file"]);
+        command.args(["--interval", "1h", "--restart-debounce", "1s"]);
+        command.arg("--webhook-secret-file");
         command.arg(&hook_secret);
     });
     wait("the first pass", &[&agent], || {
@@ -95,6 +107,7 @@ fn every_exported_metric_moves_in_an_end_to_end_run() {
         cluster.value("five", "password").as_deref() == Some("new")
             && cluster.value("one", "password").as_deref() == Some("after")
             && cluster.value("two", "password").is_none()
+            && !restarted_for(&cluster, "Deployment", "web").is_empty()
     });
 
     // Drift of every kind, each put back.

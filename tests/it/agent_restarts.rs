@@ -61,14 +61,15 @@ const WORKLOADS: [(&str, &str, &str, &str); 6] = [
 /// Uses app-db but did not opt in.
 const UNTOUCHED: (&str, &str, &str, &str) = ("Deployment", "plain", "a: b", ENV_FROM);
 
-const ENV_FROM: &str = "containers: [{name: c, image: x, envFrom: [{secretRef: {name: app-db}}]}]";
+pub(crate) const ENV_FROM: &str =
+    "containers: [{name: c, image: x, envFrom: [{secretRef: {name: app-db}}]}]";
 const ENV_KEY: &str = "containers: [{name: c, image: x, env: [{name: P, valueFrom: {secretKeyRef: {name: app-db, key: password}}}]}]";
 const INIT_ENV_FROM: &str = "initContainers: [{name: i, image: x, envFrom: [{secretRef: {name: app-db}}]}]\n      containers: [{name: c, image: x}]";
 const VOLUME: &str =
     "containers: [{name: c, image: x}]\n      volumes: [{name: v, secret: {secretName: app-db}}]";
 const PROJECTED: &str = "containers: [{name: c, image: x}]\n      volumes: [{name: v, projected: {sources: [{secret: {name: app-db}}]}}]";
 
-fn manifest((kind, name, annotations, pod): (&str, &str, &str, &str)) -> String {
+pub(crate) fn manifest((kind, name, annotations, pod): (&str, &str, &str, &str)) -> String {
     let service = if kind == "StatefulSet" {
         "\n  serviceName: db"
     } else {
@@ -99,7 +100,7 @@ fn patches(cluster: &Cluster, kind: &str, name: &str) -> usize {
 }
 
 /// The restart annotation on a workload's pod template ("" when absent).
-fn restarted_for(cluster: &Cluster, kind: &str, name: &str) -> String {
+pub(crate) fn restarted_for(cluster: &Cluster, kind: &str, name: &str) -> String {
     let (ok, out) = cluster.try_kubectl(&[
         "get",
         resource(kind),

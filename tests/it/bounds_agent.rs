@@ -1,6 +1,6 @@
 //! A hostile commit never takes the agent near its memory limit: `sealsync run --once --sink dir:` runs
-//! as a child on commits built with the real `git`, and its peak RSS is read from `wait4`'s rusage after
-//! it exits (deterministic, unlike any sampling); the bad file is named, the good ones are applied.
+//! on commits built with the real `git`, and its peak RSS is read from `wait4`'s rusage after it exits
+//! (deterministic, unlike any sampling); the bad file is named, the good ones are applied.
 
 use std::path::Path;
 
@@ -22,15 +22,28 @@ fn run_once(fx: &Fixture, work: &Path, extra: &[&str]) -> Run {
     run_once_from(fx.bare.as_os_str(), work, extra)
 }
 
+/// Starts argv[1..] and prints its peak RSS (KiB) and exit code once it exits. The agent must not be a
+/// direct child of the test binary: a child started by `vfork` (as std's `Command` does) records the
+/// parent's peak RSS when it execs, and the test binary, running every test at once, is far larger than
+/// the agent. This small parent keeps the floor at its own size.
+const MEASURE: &str = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+print(usage.ru_maxrss, code)
+"#;
+
 /// [`run_once`] against any remote. `wait4` counts the agent's children too: with a `file://` remote
 /// that includes the `git upload-pack` serving it, so commits whose server side is large are served by
 /// `git daemon` instead.
 fn run_once_from(repo: &std::ffi::OsStr, work: &Path, extra: &[&str]) -> Run {
     let err_path = work.join("stderr.log");
     let err = std::fs::File::create(&err_path).unwrap();
-    // Reaped below by wait4, which std's wait() cannot replace: it alone returns the child's rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sealsync"))
+    let out = std::process::Command::new("python3")
+        .args(["-c", MEASURE, env!("CARGO_BIN_EXE_sealsync")])
         .args(["run", "--once", "--repo"])
         .arg(repo)
         .arg("--sink")
@@ -40,23 +53,19 @@ fn run_once_from(repo: &std::ffi::OsStr, work: &Path, extra: &[&str]) -> Run {
         .args(extra)
         .env_remove("SOPS_AGE_KEY_FILE")
         .env_remove("SOPS_AGE_KEY")
-        .stdout(std::process::Stdio::null())
         .stderr(err)
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+        .output()
+        .expect("run python3");
+    let measured = String::from_utf8_lossy(&out.stdout);
+    // The agent's own stdout comes first (the pass summary); the measurement is the last line.
+    let last = measured.lines().last().unwrap_or_default();
+    let (peak, code) = last
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("no measurement from the wrapper: {measured}"));
     Run {
-        code: if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
+        code: code.trim().parse().expect("an exit code"),
         stderr: std::fs::read_to_string(&err_path).unwrap(),
-        peak_kib: usage.ru_maxrss,
+        peak_kib: peak.trim().parse().expect("a peak RSS"),
     }
 }
 
