@@ -8,7 +8,9 @@ mod agent_dir_daemon;
 mod agent_hardening;
 #[cfg(feature = "kube")]
 mod agent_kube;
+#[cfg(feature = "kube")]
 mod agent_metrics;
+#[cfg(feature = "kube")]
 mod agent_restarts;
 mod agent_status;
 mod bounds;
