@@ -27,6 +27,8 @@ mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod ops_port;
+#[cfg(feature = "kube")]
+mod references_kube;
 mod sealctl;
 mod sealctl_check;
 mod sealctl_create;

@@ -99,6 +99,10 @@ pub enum Command {
     /// Show a running agent's view of every Secret: state, source file and commit, last error, and
     /// every refused document — the answer to "why was my Secret not updated".
     Status(StatusArgs),
+    /// Ask a running agent to fetch its external references (Vault, AWS) again now: every one, or one
+    /// Secret's.
+    #[command(after_help = REFRESH_HELP)]
+    Refresh(RefreshArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
 }
@@ -129,6 +133,7 @@ pub fn command_for_completions() -> clap::Command {
             "keygen" => expanded(sub, KeygenArgs::augment_args),
             "check" => expanded(sub, CheckArgs::augment_args),
             "status" => expanded(sub, StatusArgs::augment_args),
+            "refresh" => expanded(sub, RefreshArgs::augment_args),
             "completion" => expanded(sub, CompletionArgs::augment_args),
             // `create` holds a subcommand enum, which is not deferred.
             _ => sub,
@@ -144,6 +149,34 @@ pub struct StatusArgs {
     /// Print the raw JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+const REFRESH_HELP: &str = "\
+The request is signed with the agent's webhook secret (the file its --webhook-secret-file names), as
+a forge signs a push, and answered once the refresh is scheduled; `sealctl status` then shows the
+result.
+
+Examples:
+  kubectl -n sealsync port-forward deploy/sealsync 8080 &
+  kubectl -n sealsync get secret sealsync-webhook -o jsonpath='{.data.secret}' \\
+    | base64 -d > hook.key
+  sealctl refresh --secret-file hook.key                  # every reference
+  sealctl refresh --secret-file hook.key team-a/db-creds  # one Secret's
+
+Exit codes: 0 scheduled, 1 the agent could not be reached or refused, 2 the secret file cannot be
+read, 64 bad usage.";
+
+#[derive(Args, Debug)]
+pub struct RefreshArgs {
+    /// Only the references of this Secret (NAMESPACE/NAME); default: every reference.
+    #[arg(value_name = "NAMESPACE/NAME")]
+    pub secret: Option<String>,
+    /// The agent's operations address.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The webhook secret the agent was given (trailing line breaks are ignored, as the agent does).
+    #[arg(long, value_name = "FILE", env = "SEALSYNC_WEBHOOK_SECRET_FILE")]
+    pub secret_file: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -439,6 +472,7 @@ mod tests {
                 "create",
                 "check",
                 "status",
+                "refresh",
                 "completion",
                 "help"
             ]

@@ -44,7 +44,7 @@ pub fn main() -> u8 {
 }
 
 /// The subcommands, so that the command forms sops users type from memory can be told apart.
-const SUBCOMMANDS: [&str; 15] = [
+const SUBCOMMANDS: [&str; 16] = [
     "encrypt",
     "decrypt",
     "edit",
@@ -58,6 +58,7 @@ const SUBCOMMANDS: [&str; 15] = [
     "create",
     "check",
     "status",
+    "refresh",
     "completion",
     "help",
 ];
@@ -135,6 +136,7 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
             };
             context::write_stdout(out.as_bytes())
         }
+        Command::Refresh(a) => cmd::refresh::run(a),
         Command::Completion(CompletionArgs { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(
@@ -150,7 +152,20 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod forms_tests {
-    use super::sops_forms;
+    use super::{args, sops_forms, SUBCOMMANDS};
+
+    #[test]
+    fn every_subcommand_is_known_to_the_sops_forms() {
+        let names: Vec<String> = args::command_for_completions()
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .chain(["help".to_string()])
+            .collect();
+        assert_eq!(
+            names, SUBCOMMANDS,
+            "a new subcommand goes in SUBCOMMANDS too"
+        );
+    }
 
     fn forms(line: &str) -> String {
         let args = line.split(' ').map(Into::into).collect();

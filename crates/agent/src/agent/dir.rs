@@ -41,7 +41,11 @@ pub async fn run(
         git,
         &mut engine,
         &sink,
-        Wakeups { triggers, shutdown },
+        Wakeups {
+            triggers,
+            refresh: state.refresh.clone(),
+            shutdown,
+        },
         &mut report::Publisher(state),
     )
     .await;

@@ -211,6 +211,7 @@ pub async fn run(
             restarter: Some(restarter),
         },
         triggers,
+        refresh: state.refresh.clone(),
     };
     if config.once {
         let code = once(&mut passes, client, &own_namespace, state, shutdown).await;
@@ -239,6 +240,7 @@ struct Passes<'a> {
     sink: &'a KubeSink,
     observer: Observer<'a>,
     triggers: &'a mut mpsc::Receiver<()>,
+    refresh: crate::external::RefreshRequests,
 }
 
 impl Passes<'_> {
@@ -251,6 +253,7 @@ impl Passes<'_> {
             self.sink,
             Wakeups {
                 triggers: &mut *self.triggers,
+                refresh: self.refresh.clone(),
                 shutdown,
             },
             &mut self.observer,

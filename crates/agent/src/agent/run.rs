@@ -291,9 +291,11 @@ fn ignored_kinds(state: &DesiredState) -> String {
         .join(", ")
 }
 
-/// What wakes the loop: webhook triggers, and the signal to stop (shutdown, or lost leadership).
+/// What wakes the loop: webhook triggers (and with them `POST /refresh`, whose requests wait in
+/// `refresh`), and the signal to stop (shutdown, or lost leadership).
 pub struct Wakeups<'a> {
     pub triggers: &'a mut mpsc::Receiver<()>,
+    pub refresh: crate::external::RefreshRequests,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -309,6 +311,7 @@ pub async fn run_loop<S: Sink>(
 ) -> u8 {
     let Wakeups {
         triggers,
+        refresh,
         mut shutdown,
     } = wakeups;
     if *shutdown.borrow() {
@@ -325,6 +328,9 @@ pub async fn run_loop<S: Sink>(
             _ = sleep_until(engine.resolver.next_due()) => {}
             Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
             _ = shutdown.wait_for(|stop| *stop) => return exit::OK,
+        }
+        for unknown in engine.resolver.expire(refresh.take()) {
+            tracing::warn!(secret = %unknown, "refresh: no external reference produces this Secret");
         }
         let fetch_started = Instant::now();
         let fetched = fetch(&git).await;

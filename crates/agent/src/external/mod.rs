@@ -3,6 +3,7 @@
 //! interval with a deterministic jitter, backoff per failing object, and the last good value kept.
 
 mod plan;
+mod refresh;
 mod stores;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +19,7 @@ use crate::documents::{ExternalDoc, ExternalObject, Reason, Refusal};
 use crate::reconcile::desired_state::DesiredState;
 use crate::small_map::SmallMap;
 use plan::{Plan, StoreUse};
+pub use refresh::{Refresh, RefreshRequests, MAX_PENDING_SECRETS};
 
 /// Longest wait before retrying a failing object.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
@@ -58,6 +60,31 @@ impl Resolver {
         self.targets.values().map(|t| t.due).min()
     }
 
+    /// Makes what `refresh` names due now (a `POST /refresh`), backoff included: the next pass fetches
+    /// those references again. Returns the Secrets it named that no reference produces.
+    pub fn expire(&mut self, refresh: Refresh) -> Vec<SecretKey> {
+        let now = Instant::now();
+        match refresh {
+            Refresh::Nothing => Vec::new(),
+            Refresh::All => {
+                for t in self.targets.values_mut() {
+                    t.due = now;
+                }
+                Vec::new()
+            }
+            Refresh::Secrets(keys) => keys
+                .into_iter()
+                .filter(|k| match self.targets.get_mut(k) {
+                    Some(t) => {
+                        t.due = now;
+                        false
+                    }
+                    None => true,
+                })
+                .collect(),
+        }
+    }
+
     /// Adds what `objects` resolve to into `state`; `all` fetches every reference now (`run --once`).
     pub async fn resolve(
         &mut self,
@@ -89,21 +116,36 @@ impl Resolver {
         for (id, (store, refs)) in wanted {
             self.fetch(&id, &store, &refs).await;
         }
-        let mut seen = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(plans.len());
+        let mut used = std::collections::HashSet::new();
         for (key, p) in plans {
-            seen.push(key.clone());
+            seen.insert(key.clone());
+            if let Ok(p) = &p {
+                used.extend(p.refs.iter().map(|r| (p.store.id.clone(), r.clone())));
+            }
             self.settle(key, p, state, now);
         }
         let gone: Vec<SecretKey> = self
             .targets
             .keys()
-            .filter(|k| !seen.contains(k))
+            .filter(|k| !seen.contains(*k))
             .cloned()
             .collect();
         for k in gone {
             self.targets.remove(&k);
             state.touched.insert(k);
         }
+        // Values no reference uses any more are dropped (zeroized): the cache holds what git asks for,
+        // not everything it ever asked for.
+        self.cache.retain(|k, _| used.contains(k));
+        // Likewise a store no reference uses any more: its client (and token) goes.
+        let stores: std::collections::HashSet<&String> = used.iter().map(|(id, _)| id).collect();
+        self.clients.retain(|id, _| stores.contains(id));
+    }
+
+    /// Remote values held (for tests: the cache follows what git references).
+    pub fn cached_values(&self) -> usize {
+        self.cache.len()
     }
 
     /// Fetches `refs` from one store in one call (the provider batches), into the cache.

@@ -1,4 +1,5 @@
-//! The operations HTTP server: `/healthz`, `/readyz`, `/metrics`, `/status` and `POST /hooks/git`.
+//! The operations HTTP server: `/healthz`, `/readyz`, `/metrics`, `/status`, `POST /hooks/git` and
+//! `POST /refresh`.
 //!
 //! It runs beside the reconcile loop and shares only [`OpsState`] with it: the metrics registry, the
 //! status board, a readiness flag and the channel that asks for an early fetch.
@@ -14,6 +15,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::external::RefreshRequests;
 use crate::ops::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use crate::ops::readiness::Readiness;
 use crate::ops::status::{Status, StatusBoard};
@@ -23,6 +25,7 @@ use crate::ops::Result;
 mod guard;
 mod hook;
 mod listener;
+mod refresh;
 
 pub use hook::{MAX_WEBHOOK_BODY, WEBHOOK_BODY_BUDGET};
 pub use listener::{fd_soft_limit, ConnectionLimits, MAX_CONNECTIONS};
@@ -34,10 +37,12 @@ pub struct OpsState {
     pub status: StatusBoard,
     /// "Able to serve" (see [`Readiness`]): what `/readyz` answers.
     pub readiness: Readiness,
-    /// `None`: no `--webhook-secret-file`, and `/hooks/git` answers 404.
+    /// `None`: no `--webhook-secret-file`, and `/hooks/git` and `/refresh` answer 404.
     pub webhook: Option<Arc<WebhookConfig>>,
     /// The webhook's body budget, recent deliveries and the gate to the fetch loop's trigger channel.
     hooks: Arc<hook::Hooks>,
+    /// `POST /refresh` requests, until the reconcile loop takes them.
+    pub refresh: RefreshRequests,
     /// Rejected requests: the per-source limit and the summary log, shared by every listener.
     guard: Arc<guard::Guard>,
 }
@@ -63,6 +68,7 @@ impl OpsState {
             readiness: Readiness::default(),
             webhook: webhook.map(Arc::new),
             hooks: Arc::new(hook::Hooks::new(trigger)),
+            refresh: RefreshRequests::default(),
             guard: Arc::new(guard::Guard::new()),
         }
     }
@@ -83,10 +89,10 @@ impl OpsState {
 /// Which endpoints a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoints {
-    /// Health, readiness, metrics, status and the webhook: one port for everything (the default
+    /// Health, readiness, metrics, status, refresh and the webhook: one port for everything (the default
     /// without `--webhook-listen`).
     All,
-    /// Health, readiness, metrics and status (`--listen` when `--webhook-listen` is set).
+    /// Health, readiness, metrics, status and refresh (`--listen` when `--webhook-listen` is set).
     Operations,
     /// `POST /hooks/git` only (`--webhook-listen`): the port an ingress may expose carries nothing else.
     Webhook,
@@ -101,6 +107,8 @@ pub fn endpoints_router(state: OpsState, endpoints: Endpoints) -> Router {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/status", get(status))
+            // An operator's action (`sealctl refresh`), signed with the webhook secret.
+            .route("/refresh", post(refresh::refresh))
     };
     let router = match endpoints {
         Endpoints::All => operations().route("/hooks/git", post(hook::git_hook)),

@@ -20,7 +20,7 @@ pub use metrics::{AppliedOutcome, Metrics, RestartKind, OPENMETRICS_CONTENT_TYPE
 pub use status::{
     RefusedDocument, SecretState, SecretStatus, Status, StatusBoard, Timestamp, WebhookStatus,
 };
-pub use webhook::{verify_gitea, verify_github, verify_gitlab, WebhookConfig};
+pub use webhook::{sign_github, verify_gitea, verify_github, verify_gitlab, WebhookConfig};
 
 /// Why serving the operations endpoints failed. Never carries a secret.
 #[derive(Debug, thiserror::Error)]

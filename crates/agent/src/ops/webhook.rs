@@ -79,6 +79,14 @@ pub fn verify_github(secret: &[u8], body: &[u8], header: &str) -> bool {
     }
 }
 
+/// The `X-Hub-Signature-256` value for `body` under `secret`: what a sender (`sealctl refresh`) puts
+/// in the header [`verify_github`] checks.
+pub fn sign_github(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// True when `header` is the bare hex HMAC-SHA256 of `body` under `secret` (Gitea, Forgejo).
 pub fn verify_gitea(secret: &[u8], body: &[u8], header: &str) -> bool {
     verify_hex_hmac(secret, body, header.trim())
@@ -162,6 +170,11 @@ impl WebhookConfig {
             });
         }
         Ok(WebhookConfig::new(SecretSlice::from(bytes[..end].to_vec())))
+    }
+
+    /// The `X-Hub-Signature-256` value for `body`: how a client (`sealctl refresh`) signs a request.
+    pub fn sign(&self, body: &[u8]) -> String {
+        sign_github(self.secret.expose_secret(), body)
     }
 
     /// Checks a delivery. The strongest header present decides: a body signature (GitHub, then

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod keygen;
+pub mod refresh;
 pub mod rotate;
 pub mod set;
 pub mod updatekeys;

@@ -12,11 +12,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::guard::{Rate, Rejection, TokenBucket};
 use super::OpsState;
-use crate::ops::webhook::{delivery_id, has_signature_header};
+use crate::ops::webhook::{delivery_id, has_signature_header, WebhookSource};
 
 /// The largest webhook body read. GitHub caps payloads at 25 MB, but a push event for a GitOps repo
 /// is a few KiB; the body only matters for the signature, so anything larger is refused unread.
@@ -174,33 +174,48 @@ fn rejected(status: StatusCode, rejection: Rejection, text: &'static str) -> Res
     response
 }
 
-pub(crate) async fn git_hook(
-    State(state): State<OpsState>,
-    headers: HeaderMap,
+/// A request whose signature checked out; its body keeps its share of the budget until dropped.
+pub(crate) struct Verified {
+    pub source: WebhookSource,
+    pub body: Bytes,
+    _budget: OwnedSemaphorePermit,
+}
+
+/// Checks a request signed with the webhook secret: headers first (without a signature nothing is
+/// read), then the body within the budget and the timeout. Answers the verified body, or the response
+/// to send instead (401 for every failed check alike, never saying which).
+pub(crate) async fn verified(
+    state: &OpsState,
+    headers: &HeaderMap,
     body: Body,
-) -> Response {
+) -> Result<Verified, Response> {
     let Some(webhook) = &state.webhook else {
-        return (StatusCode::NOT_FOUND, "no webhook secret configured").into_response();
+        return Err((
+            StatusCode::NOT_FOUND,
+            "no webhook secret configured (--webhook-secret-file)",
+        )
+            .into_response());
     };
-    // Headers first: without a signature there is nothing to verify, so the body is never read.
-    if !has_signature_header(&headers) {
-        return (
+    let unauthorized = || {
+        (
             StatusCode::UNAUTHORIZED,
             "invalid or missing webhook signature",
         )
-            .into_response();
+            .into_response()
+    };
+    if !has_signature_header(headers) {
+        return Err(unauthorized());
     }
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|len| len > MAX_WEBHOOK_BODY as u64) {
-        return too_large();
+        return Err(too_large());
     }
     // Without a declared length (chunked), the most a body may be is reserved.
     let reserve = declared_length.map_or(MAX_WEBHOOK_BODY, |len| len as usize);
-    let Ok(_reserved) = Arc::clone(&state.hooks.budget).try_acquire_many_owned(reserve as u32)
-    else {
+    let Ok(budget) = Arc::clone(&state.hooks.budget).try_acquire_many_owned(reserve as u32) else {
         let mut response = rejected(
             StatusCode::SERVICE_UNAVAILABLE,
             Rejection::Busy,
@@ -209,26 +224,32 @@ pub(crate) async fn git_hook(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return response;
+        return Err(response);
     };
-    let body = match read_limited(body, reserve).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let verified = webhook.verify(&headers, &body);
-    drop(body);
-    let source = match verified {
-        Ok(source) => source,
+    let body = read_limited(body, reserve).await?;
+    match webhook.verify(headers, &body) {
+        Ok(source) => Ok(Verified {
+            source,
+            body,
+            _budget: budget,
+        }),
         Err(rejection) => {
             // The reason names a header, never its value or the secret; floods are summarized by the
             // connection layer, so this is a debug line.
-            tracing::debug!(reason = %rejection, "webhook delivery rejected");
-            return (
-                StatusCode::UNAUTHORIZED,
-                "invalid or missing webhook signature",
-            )
-                .into_response();
+            tracing::debug!(reason = %rejection, "signed request rejected");
+            Err(unauthorized())
         }
+    }
+}
+
+pub(crate) async fn git_hook(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let source = match verified(&state, &headers, body).await {
+        Ok(verified) => verified.source,
+        Err(response) => return response,
     };
     if let Some((header_name, id)) = delivery_id(&headers) {
         let repeat = state

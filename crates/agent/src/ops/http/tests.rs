@@ -488,3 +488,85 @@ async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
     }
     server.stop().await;
 }
+
+async fn post_refresh(server: &Server, query: &str, signed_body: &[u8]) -> Reply {
+    let headers = vec![(
+        "X-Hub-Signature-256",
+        crate::ops::sign_github(GITHUB_DOC_SECRET, signed_body),
+    )];
+    let path = if query.is_empty() {
+        "/refresh".to_string()
+    } else {
+        format!("/refresh?{query}")
+    };
+    request("POST", server.url(&path), headers, signed_body.to_vec()).await
+}
+
+#[tokio::test]
+async fn refresh_is_signed_like_the_webhook_and_names_its_scope() {
+    use crate::desired::SecretKey;
+    use crate::external::Refresh;
+
+    let mut server = Server::start(Some(GITHUB_DOC_SECRET)).await;
+    let reply = post_refresh(&server, "secret=team-a/db", b"secret=team-a/db").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(reply.body.contains("team-a/db"), "{}", reply.body);
+    assert_eq!(server.triggers.try_recv(), Ok(()), "a pass is asked for");
+    assert_eq!(
+        server.state.refresh.take(),
+        Refresh::Secrets([SecretKey::new("team-a", "db")].into())
+    );
+
+    let reply = post_refresh(&server, "", b"").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(server.state.refresh.take(), Refresh::All);
+
+    // The signature covers the body: a signed body that does not repeat the query is refused, so a
+    // captured one-Secret refresh cannot be replayed as a refresh of everything (or of another).
+    let reply = post_refresh(&server, "secret=team-b/db", b"secret=team-a/db").await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let reply = post_refresh(&server, "", b"secret=team-a/db").await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    // Unsigned, or signed with another secret: 401, nothing asked for.
+    let reply = request("POST", server.url("/refresh"), vec![], vec![]).await;
+    assert_eq!(reply.status, 401);
+    let forged = vec![(
+        "X-Hub-Signature-256",
+        crate::ops::sign_github(b"guess", b""),
+    )];
+    let reply = request("POST", server.url("/refresh"), forged, vec![]).await;
+    assert_eq!(reply.status, 401);
+    // A malformed scope is named.
+    let reply = post_refresh(&server, "secret=Team_A/db", b"secret=Team_A/db").await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("namespace"), "{}", reply.body);
+    assert_eq!(server.state.refresh.take(), Refresh::Nothing);
+
+    // GitLab's token is the secret itself: no body to repeat.
+    let gitlab = vec![(
+        "X-Gitlab-Token",
+        String::from_utf8(GITHUB_DOC_SECRET.to_vec()).unwrap(),
+    )];
+    let reply = request(
+        "POST",
+        server.url("/refresh?secret=team-a/db"),
+        gitlab,
+        vec![],
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    server.stop().await;
+
+    let server = Server::start(None).await;
+    let reply = post_refresh(&server, "", b"").await;
+    assert_eq!(
+        reply.status, 404,
+        "without a webhook secret there is no refresh"
+    );
+    assert!(
+        reply.body.contains("--webhook-secret-file"),
+        "{}",
+        reply.body
+    );
+    server.stop().await;
+}
