@@ -14,6 +14,8 @@ pub(crate) const TOKEN: &str = "root-token-for-refs";
 /// An OpenBao dev server on loopback, killed when dropped.
 pub(crate) struct Bao {
     pub addr: String,
+    pub port: u16,
+    home: PathBuf,
     child: Child,
 }
 
@@ -42,17 +44,25 @@ fn bao_binary() -> PathBuf {
 }
 
 pub(crate) fn start_bao(home: &Path) -> Bao {
-    let port = free_port();
+    start_bao_on(home, free_port())
+}
+
+/// An OpenBao dev server on `port` (a new one on the port of one stopped: "the server came back"). Its
+/// output, with the unseal key, goes to `home/bao-PORT.out`.
+pub(crate) fn start_bao_on(home: &Path, port: u16) -> Bao {
+    let out = std::fs::File::create(home.join(format!("bao-{port}.out"))).unwrap();
     let child = Command::new(bao_binary())
         .args(["server", "-dev", &format!("-dev-root-token-id={TOKEN}")])
         .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
         .env("HOME", home)
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(Stdio::null())
         .spawn()
         .expect("start OpenBao");
     let bao = Bao {
         addr: format!("http://127.0.0.1:{port}"),
+        port,
+        home: home.to_path_buf(),
         child,
     };
     for _ in 0..600 {
@@ -62,6 +72,19 @@ pub(crate) fn start_bao(home: &Path) -> Bao {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("OpenBao did not start");
+}
+
+impl Bao {
+    /// The dev server's unseal key, as it printed it.
+    pub(crate) fn unseal_key(&self) -> String {
+        let out =
+            std::fs::read_to_string(self.home.join(format!("bao-{}.out", self.port))).unwrap();
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("Unseal Key: "))
+            .expect("the dev server prints its unseal key")
+            .trim()
+            .to_string()
+    }
 }
 
 pub(crate) fn curl(bao: &Bao, method: &str, path: &str, body: Option<&str>) -> Option<String> {

@@ -29,6 +29,7 @@ mod kube_sink;
 mod ops_port;
 #[cfg(feature = "kube")]
 mod references_kube;
+mod references_outage;
 mod sealctl;
 mod sealctl_check;
 mod sealctl_create;
