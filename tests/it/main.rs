@@ -27,6 +27,7 @@ mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;
 mod ops_port;
+mod references_aws;
 #[cfg(feature = "kube")]
 mod references_kube;
 mod references_outage;
