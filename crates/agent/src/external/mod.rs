@@ -3,6 +3,7 @@
 //! interval with a deterministic jitter, backoff per failing object, and the last good value kept.
 
 mod plan;
+mod preview;
 mod stores;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +19,8 @@ use crate::documents::{ExternalDoc, ExternalObject, Reason, Refusal};
 use crate::reconcile::desired_state::DesiredState;
 use crate::small_map::SmallMap;
 use plan::{Plan, StoreUse};
+pub use preview::{preview, Preview};
+pub use stores::EnvCredentials;
 
 /// Longest wait before retrying a failing object.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
@@ -38,6 +41,8 @@ struct Target {
 #[derive(Default)]
 pub struct Resolver {
     pub default_store: Option<String>,
+    /// Credentials that fill in for credentials Secrets missing from git (none in the agent).
+    pub env_credentials: EnvCredentials,
     clients: HashMap<String, stores::Client>,
     cache: HashMap<CacheKey, Result<SecretValue, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
@@ -66,7 +71,12 @@ impl Resolver {
         all: bool,
     ) {
         let now = Instant::now();
-        let plans = plan::plans(objects, &state.secrets, self.default_store.as_deref());
+        let plans = plan::plans(
+            objects,
+            &state.secrets,
+            self.default_store.as_deref(),
+            &self.env_credentials,
+        );
         // Due objects' references, per store: new objects first, then routine refreshes.
         let mut wanted: BTreeMap<String, (StoreUse, Vec<RemoteRef>)> = BTreeMap::new();
         for (key, p) in &plans {
@@ -187,12 +197,7 @@ impl Resolver {
         });
         t.object = Arc::clone(&object);
         if state.secrets.contains_key(&key) && t.last_good.is_none() {
-            refuse(
-                state,
-                &object,
-                &key,
-                format!("Secret {key} is also declared by a file; the reference is not applied"),
-            );
+            refuse(state, &object, &key, declared_by_file(&key));
             t.due = now + BACKOFF_CAP;
             self.targets.insert(key, t);
             return;
@@ -259,6 +264,11 @@ fn refresh_after(p: &Plan, key: &SecretKey) -> Duration {
     key.hash(&mut h);
     let tenth = interval.as_millis() as u64 / 10;
     interval + Duration::from_millis(if tenth == 0 { 0 } else { h.finish() % tenth })
+}
+
+/// Why a reference whose Secret a file also declares is not applied (the file wins).
+fn declared_by_file(key: &SecretKey) -> String {
+    format!("Secret {key} is also declared by a file; the reference is not applied")
 }
 
 fn refuse(state: &mut DesiredState, object: &ExternalObject, key: &SecretKey, message: String) {

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod keygen;
+pub mod render;
 pub mod rotate;
 pub mod set;
 pub mod updatekeys;
