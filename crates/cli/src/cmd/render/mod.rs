@@ -81,14 +81,14 @@ pub fn run(ctx: &mut Context, args: &RenderArgs) -> Result<(), CliError> {
     write_stdout(out.as_bytes())?;
 
     let failed = report.secrets.iter().filter(|s| s.error.is_some()).count();
-    let rendered = report.secrets.len() - failed;
     let refused = report.refused.len();
     let summary = format!(
-        "{rendered} Secret(s) {} from {file_count} file(s)",
+        "{} Secret(s) from {file_count} file(s){}",
+        report.secrets.len(),
         if args.no_resolve {
-            "planned"
+            ", references not resolved (--no-resolve)"
         } else {
-            "rendered"
+            ""
         }
     );
     if failed == 0 && refused == 0 {
@@ -97,7 +97,7 @@ pub fn run(ctx: &mut Context, args: &RenderArgs) -> Result<(), CliError> {
     }
     Err(CliError::new(
         Exit::Partial,
-        format!("{summary}; {failed} Secret(s) could not be rendered and {refused} document(s) were refused"),
+        format!("{summary}: {failed} could not be rendered, {refused} document(s) refused"),
     ))
 }
 
@@ -130,6 +130,7 @@ fn read_manifests(
 ) -> Result<(Vec<SourceFile>, Vec<Refusal>), CliError> {
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for root in paths {
         for path in collect(std::slice::from_ref(root))? {
             let relative = match path.strip_prefix(root) {
@@ -140,7 +141,8 @@ fn read_manifests(
                 continue;
             }
             let shown = shown(&path);
-            if files.iter().any(|f: &SourceFile| f.path == shown) {
+            // A file under two of the paths given is read once.
+            if !seen.insert(shown.clone()) {
                 continue;
             }
             match read(ctx, &path) {

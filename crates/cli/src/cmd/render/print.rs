@@ -41,13 +41,11 @@ fn secret_text(s: &Rendered, reveal: bool, resolved: bool, out: &mut String) {
             name,
             store,
         } => {
-            let kind = match *kind {
-                "Secret" => "Secret with placeholders",
-                other => other,
+            let what = match *kind {
+                "Secret" => format!("the placeholders of Secret {name}"),
+                other => format!("{other} {name}"),
             };
-            out.push_str(&format!(
-                "  from {kind} {name} in {path} (document {document})"
-            ));
+            out.push_str(&format!("  from {what} in {path} (document {document})"));
             if let Some(store) = store {
                 out.push_str(&format!(", store {store}"));
             }
@@ -116,7 +114,10 @@ fn source_text(s: &Source) -> String {
             format!("every property of remote key {key}, {}", version(v))
         }
         Source::Find(what) => what.clone(),
-        Source::Template => "target.template".into(),
+        Source::Template(inputs) => {
+            let inputs: Vec<String> = inputs.iter().map(source_text).collect();
+            format!("target.template over {}", inputs.join("; "))
+        }
         Source::Literal => "text in the manifest".into(),
     }
 }
@@ -212,7 +213,10 @@ fn source_json(s: &Source) -> Value {
             json!({ "kind": "extract", "remote_key": key, "version": version })
         }
         Source::Find(what) => json!({ "kind": "find", "description": what }),
-        Source::Template => json!({ "kind": "template" }),
+        Source::Template(inputs) => {
+            let inputs: Vec<Value> = inputs.iter().map(source_json).collect();
+            json!({ "kind": "template", "inputs": inputs })
+        }
         Source::Literal => json!({ "kind": "literal" }),
     }
 }

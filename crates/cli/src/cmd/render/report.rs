@@ -69,8 +69,8 @@ pub enum Source {
     },
     /// The remote secrets a `dataFrom[].find` matches.
     Find(String),
-    /// The ExternalSecret's `target.template`.
-    Template,
+    /// The ExternalSecret's `target.template`, over what the ExternalSecret fetches.
+    Template(Vec<Source>),
     /// Text written in the manifest (a value of a placeholder Secret that holds no placeholder).
     Literal,
 }
@@ -222,15 +222,22 @@ fn es_sources(es: &ExternalSecret, key: &str) -> Vec<Source> {
     // Replace keeps only what the template renders; Merge keeps the fetched keys beside it.
     if template.is_some_and(|t| t.data.contains_key(key) || t.merge_policy == MergePolicy::Replace)
     {
-        return vec![Source::Template];
+        return vec![template_of(es)];
     }
     if let Some(item) = es.data.iter().find(|d| d.secret_key == key) {
         return vec![remote(&item.remote_ref)];
     }
     if es.data_from.is_empty() {
-        return vec![Source::Template];
+        return vec![template_of(es)];
     }
     es.data_from.iter().map(|f| data_from(&f.source)).collect()
+}
+
+/// The template of `es`, with every remote value it is rendered from.
+fn template_of(es: &ExternalSecret) -> Source {
+    let mut inputs: Vec<Source> = es.data.iter().map(|d| remote(&d.remote_ref)).collect();
+    inputs.extend(es.data_from.iter().map(|f| data_from(&f.source)));
+    Source::Template(inputs)
 }
 
 /// The keys an ExternalSecret or AVP Secret declares, before anything is fetched: `data[]` by its
@@ -254,7 +261,7 @@ fn declared_keys(doc: &ExternalDoc) -> Vec<KeyRow> {
                     .map(|f| row("*", vec![data_from(&f.source)])),
             );
             if let Some(t) = &es.target.template {
-                rows.extend(t.data.keys().map(|k| row(k, vec![Source::Template])));
+                rows.extend(t.data.keys().map(|k| row(k, vec![template_of(es)])));
             }
             rows
         }
