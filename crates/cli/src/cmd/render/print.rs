@@ -230,3 +230,47 @@ fn scrub(v: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealsync_agent::desired::{SecretBytes, SecretKey};
+
+    fn report(value: &[u8]) -> Report {
+        Report {
+            secrets: vec![Rendered {
+                key: SecretKey::new("app", "db"),
+                secret_type: "Opaque".into(),
+                origin: Origin::File {
+                    path: "db.yaml".into(),
+                },
+                keys: vec![KeyRow {
+                    name: "password".into(),
+                    value: Some(SecretBytes::new(value.to_vec())),
+                    sources: vec![Source::File("db.yaml".into())],
+                }],
+                error: None,
+            }],
+            refused: Vec::new(),
+            resolved: true,
+        }
+    }
+
+    #[test]
+    fn values_show_only_when_revealed() {
+        let r = report(b"hunter2\n");
+        for masked in [text(&r, false), json(&r, false)] {
+            assert!(!masked.contains("hunter2"), "{}", masked.as_str());
+        }
+        assert!(text(&r, false).contains("  password  <8 bytes>  file db.yaml\n"));
+        assert!(text(&r, true).contains("  password  \"hunter2\\n\"  file db.yaml\n"));
+        assert!(json(&r, true).contains("\"value\": \"hunter2\\n\""));
+    }
+
+    #[test]
+    fn binary_values_are_revealed_as_base64() {
+        let r = report(&[0xff, 0x00]);
+        assert!(text(&r, true).contains("base64:/wA="));
+        assert!(json(&r, true).contains("\"value_base64\": \"/wA=\""));
+    }
+}

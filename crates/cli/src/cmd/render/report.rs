@@ -340,3 +340,50 @@ fn describe_find(f: &Find) -> String {
         format!("every remote secret {}", parts.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(spec: &str) -> ExternalSecret {
+        let doc: serde_json::Value = serde_json::from_str(&format!(
+            r#"{{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {{"name": "e", "namespace": "app"}}, "spec": {spec}}}"#
+        ))
+        .unwrap();
+        ExternalSecret::parse(&doc, "e.yaml").unwrap()
+    }
+
+    fn remote_key(s: &Source) -> &str {
+        match s {
+            Source::Remote { key, .. } | Source::Extract { key, .. } => key,
+            _ => panic!("not a remote source"),
+        }
+    }
+
+    #[test]
+    fn keys_are_traced_to_data_data_from_or_the_template() {
+        let merged = es(r#"{"secretStoreRef": {"name": "s"},
+            "target": {"template": {"mergePolicy": "Merge", "data": {"dsn": "{{ .a }}"}}},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "k1", "property": "p"}}],
+            "dataFrom": [{"extract": {"key": "k2"}}]}"#);
+        assert!(
+            matches!(&es_sources(&merged, "dsn")[..], [Source::Template(inputs)] if inputs.len() == 2)
+        );
+        assert_eq!(remote_key(&es_sources(&merged, "a")[0]), "k1");
+        assert_eq!(remote_key(&es_sources(&merged, "from-k2")[0]), "k2");
+
+        let replaced = es(r#"{"secretStoreRef": {"name": "s"},
+            "target": {"template": {"data": {"dsn": "{{ .a }}"}}},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "k1"}}]}"#);
+        assert!(matches!(
+            &es_sources(&replaced, "a")[..],
+            [Source::Template(_)]
+        ));
+
+        let declared = declared_keys(&ExternalDoc::Secret(merged));
+        let names: Vec<&str> = declared.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["a", "*", "dsn"]);
+        assert!(declared.iter().all(|k| k.value.is_none()));
+    }
+}
