@@ -77,6 +77,7 @@ fn render_resolves_references_as_the_agent_does() {
         "Secret app/db (Opaque)",
         "  from ExternalSecret db in apps/db.yaml (document 1), store SecretStore app/bao",
         "  password  <7 bytes>  remote key app/db, property password, current version",
+        "  fetched app/db (version 1)",
         "  url  <21 bytes>  remote key secret/data/app/db, property user, current version",
         "  token  <19 bytes>  file apps/token.yaml",
         "  error [unresolved_reference] unknown store: no SecretStore app/nowhere in git",
@@ -269,4 +270,49 @@ fn vault_token_stands_in_for_a_token_secret_that_cannot_be_decrypted() {
     );
     assert_no_value(&out);
     assert_no_value(&err);
+}
+
+#[test]
+fn versions_asked_for_and_returned_are_shown() {
+    let fx = Fixture::new();
+    let bao = start_bao(fx.dir.path());
+    put(
+        &bao,
+        "app/db",
+        r#"{"password":"v4lue-1","user":"v4lue-user"}"#,
+    );
+    put(
+        &bao,
+        "app/db",
+        r#"{"password":"v4lue-2","user":"v4lue-user"}"#,
+    );
+    repo(&fx, &bao.addr);
+    fx.write(
+        "apps/pinned.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: pinned\n  namespace: app\nspec:\n  secretStoreRef:\n    name: bao\n  data:\n  - secretKey: password\n    remoteRef:\n      key: app/db\n      property: password\n      version: \"1\"\n",
+    );
+    let mut cmd = render(&fx.work);
+    cmd.args(["--reveal", "--identity"]).arg(key("one.agekey"));
+    let (_, out, _) = run(cmd);
+    let block = |name: &str| {
+        out.split("\n\n")
+            .find(|b| b.starts_with(&format!("Secret app/{name} ")))
+            .unwrap_or_else(|| panic!("no app/{name} in:\n{out}"))
+            .to_string()
+    };
+    let pinned = block("pinned");
+    assert!(
+        pinned.contains("  fetched app/db@1 (version 1)\n"),
+        "{pinned}"
+    );
+    assert!(
+        pinned.contains("\"v4lue-1\"  remote key app/db, property password, version 1"),
+        "{pinned}"
+    );
+    let current = block("db");
+    assert!(
+        current.contains("  fetched app/db (version 2)\n"),
+        "{current}"
+    );
+    assert!(current.contains("\"v4lue-2\""), "{current}");
 }

@@ -29,6 +29,14 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// One remote secret of one store (`StoreUse::id`).
 type CacheKey = (String, RemoteRef);
 
+/// A remote value as the store returned it.
+#[derive(Clone)]
+struct Fetched {
+    value: SecretValue,
+    /// The version the store reported (Vault KV v2 version number, AWS VersionId).
+    version: Option<String>,
+}
+
 /// What the resolver remembers of one target Secret.
 struct Target {
     object: Arc<ExternalObject>,
@@ -44,7 +52,7 @@ pub struct Resolver {
     /// Credentials that fill in for credentials Secrets missing from git (none in the agent).
     pub env_credentials: EnvCredentials,
     clients: HashMap<String, stores::Client>,
-    cache: HashMap<CacheKey, Result<SecretValue, ProviderError>>,
+    cache: HashMap<CacheKey, Result<Fetched, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
     /// Provider fetch calls made (each a batch of references), for tests and benchmarks.
     pub fetch_calls: u64,
@@ -55,6 +63,19 @@ impl Resolver {
         Resolver {
             default_store,
             ..Resolver::default()
+        }
+    }
+
+    /// The version the store returned for the reference `(key, version)` of a preview's target at the
+    /// last fetch; None when it was not fetched, failed, or the store reports no version (KV v1).
+    pub fn fetched_version(&self, p: &Preview, key: &str, version: Option<&str>) -> Option<&str> {
+        let r = RemoteRef {
+            key: key.to_string(),
+            version: version.map(String::from),
+        };
+        match self.cache.get(&(p.store_id.clone()?, r)) {
+            Some(Ok(f)) => f.version.as_deref(),
+            _ => None,
         }
     }
 
@@ -136,7 +157,10 @@ impl Resolver {
         self.fetch_calls += 1;
         let results = provider.fetch(refs).await;
         for (r, result) in refs.iter().zip(results) {
-            let value = result.map(|v| SecretValue::from(v.into_bytes()));
+            let value = result.map(|v| Fetched {
+                version: v.version().map(String::from),
+                value: SecretValue::from(v.into_bytes()),
+            });
             self.cache.insert((id.to_string(), r.clone()), value);
         }
     }
@@ -232,7 +256,7 @@ impl Resolver {
     fn build(&self, p: &Plan) -> Result<plan::Built, String> {
         let get = |r: &RemoteRef| -> Result<Option<SecretValue>, String> {
             match self.cache.get(&(p.store.id.clone(), r.clone())) {
-                Some(Ok(v)) => Ok(Some(v.clone())),
+                Some(Ok(v)) => Ok(Some(v.value.clone())),
                 Some(Err(e)) if e.kind() == sealsync_providers::ErrorKind::NotFound => Ok(None),
                 Some(Err(e)) => Err(format!("{e} [{}]", e.kind().label())),
                 None => Err(format!(

@@ -21,6 +21,11 @@ pub struct Preview {
     /// Why it cannot be resolved whatever the store answers (unknown store, missing credentials, a
     /// file declaring the same Secret), in the resolver's words. Never holds a value.
     pub problem: Option<String>,
+    /// What it fetches, in the store's terms: each remote key (an AVP path with its KV mount and
+    /// `data/` taken off) and the version asked for (None: the current one).
+    pub fetches: Vec<(String, Option<String>)>,
+    /// The store's client, as the resolver's cache knows it.
+    pub(super) store_id: Option<String>,
 }
 
 /// The plan of every target among `objects`, in path order. `secrets` are the Secrets the files of the
@@ -39,7 +44,7 @@ pub fn preview(
     plans
         .into_iter()
         .map(|(key, planned)| {
-            let (object, store, problem) = match planned {
+            let (object, store, problem, fetches, store_id) = match planned {
                 Ok(p) => {
                     let problem = p
                         .store
@@ -47,9 +52,11 @@ pub fn preview(
                         .as_ref()
                         .err()
                         .map(|why| format!("store {}: {why}", p.store.display));
-                    (p.object, Some(p.store.display), problem)
+                    let fetches = p.refs.into_iter().map(|r| (r.key, r.version)).collect();
+                    let store = (p.store.display, p.store.id);
+                    (p.object, Some(store.0), problem, fetches, Some(store.1))
                 }
-                Err((object, why)) => (object, None, Some(why)),
+                Err((object, why)) => (object, None, Some(why), Vec::new(), None),
             };
             let problem = problem.or_else(|| {
                 secrets
@@ -61,6 +68,8 @@ pub fn preview(
                 object,
                 store,
                 problem,
+                fetches,
+                store_id,
             }
         })
         .collect()

@@ -71,7 +71,8 @@ pub fn run(ctx: &mut Context, args: &RenderArgs) -> Result<(), CliError> {
     };
     state.refused.extend(unreadable);
 
-    let report = report::build(&state, previews, !args.no_resolve);
+    let resolver = (!args.no_resolve).then_some(&engine.resolver);
+    let report = report::build(&state, previews, resolver);
     let json = args.json || args.output == RenderFormat::Json;
     let out = if json {
         print::json(&report, args.reveal)

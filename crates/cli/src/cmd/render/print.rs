@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::report::{KeyRow, Origin, Rendered, Report, Source};
+use super::report::{Fetch, KeyRow, Origin, Rendered, Report, Source};
 
 /// The text listing: one block per Secret, then the refused documents.
 pub fn text(report: &Report, reveal: bool) -> Zeroizing<String> {
@@ -52,6 +52,11 @@ fn secret_text(s: &Rendered, reveal: bool, resolved: bool, out: &mut String) {
             out.push('\n');
         }
     }
+    if !s.fetches.is_empty() {
+        let fetches: Vec<String> = s.fetches.iter().map(fetch_text).collect();
+        let verb = if resolved { "fetched" } else { "fetches" };
+        let _ = writeln!(out, "  {verb} {}", fetches.join(", "));
+    }
     if let Some((reason, message)) = &s.error {
         out.push_str(&format!("  error [{}] {message}\n", reason.code()));
     }
@@ -93,6 +98,18 @@ fn value_text(k: &KeyRow, reveal: bool, unfetched: &str) -> Zeroizing<String> {
         Ok(text) => serde_json::to_string(text).unwrap_or_default(),
         Err(_) => format!("base64:{}", B64.encode(value.expose())),
     })
+}
+
+/// `app/db`, `app/db (version 3)`, `app/db@AWSPREVIOUS (version 8f1…)`.
+fn fetch_text(f: &Fetch) -> String {
+    let mut text = f.key.clone();
+    if let Some(v) = &f.version {
+        let _ = write!(text, "@{v}");
+    }
+    if let Some(v) = &f.returned {
+        let _ = write!(text, " (version {v})");
+    }
+    text
 }
 
 fn source_text(s: &Source) -> String {
@@ -171,6 +188,11 @@ fn secret_json(s: &Rendered, reveal: bool) -> Value {
         }),
     };
     let keys: Vec<Value> = s.keys.iter().map(|k| key_json(k, reveal)).collect();
+    let fetches: Vec<Value> = s
+        .fetches
+        .iter()
+        .map(|f| json!({ "remote_key": f.key, "version": f.version, "returned_version": f.returned }))
+        .collect();
     json!({
         "namespace": s.key.namespace,
         "name": s.key.name,
@@ -181,6 +203,7 @@ fn secret_json(s: &Rendered, reveal: bool) -> Value {
             "message": message,
         })),
         "keys": keys,
+        "fetches": fetches,
     })
 }
 
@@ -249,6 +272,7 @@ mod tests {
                     value: Some(SecretBytes::new(value.to_vec())),
                     sources: vec![Source::File("db.yaml".into())],
                 }],
+                fetches: Vec::new(),
                 error: None,
             }],
             refused: Vec::new(),

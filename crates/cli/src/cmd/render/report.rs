@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use sealsync_agent::desired::{DesiredSecret, SecretBytes, SecretKey};
 use sealsync_agent::documents::{ExternalDoc, ExternalObject, Reason, Refusal};
-use sealsync_agent::external::Preview;
+use sealsync_agent::external::{Preview, Resolver};
 use sealsync_agent::reconcile::DesiredState;
 use sealsync_external::avp::{AvpSecret, Part};
 use sealsync_external::{DataFromSource, ExternalSecret, Find};
@@ -26,8 +26,19 @@ pub struct Rendered {
     pub secret_type: String,
     pub origin: Origin,
     pub keys: Vec<KeyRow>,
+    /// The remote secrets a reference fetches, in the store's terms (none for a file).
+    pub fetches: Vec<Fetch>,
     /// Why the agent cannot produce it: its reason and message (never a value).
     pub error: Option<(Reason, String)>,
+}
+
+/// One remote secret fetched for a Secret.
+pub struct Fetch {
+    pub key: String,
+    /// The version asked for; None: the current one.
+    pub version: Option<String>,
+    /// The version the store returned (Vault KV v2 version number, AWS VersionId), once fetched.
+    pub returned: Option<String>,
 }
 
 /// Where a Secret is declared.
@@ -75,8 +86,10 @@ pub enum Source {
     Literal,
 }
 
-/// The report of `state` (resolved or not) and of the previews of its reference documents.
-pub fn build(state: &DesiredState, previews: Vec<Preview>, resolved: bool) -> Report {
+/// The report of `state` and of the previews of its reference documents; `resolver` is the one that
+/// resolved `state` (None: `--no-resolve`).
+pub fn build(state: &DesiredState, previews: Vec<Preview>, resolver: Option<&Resolver>) -> Report {
+    let resolved = resolver.is_some();
     let mut secrets = Vec::new();
     let mut claimed = HashSet::new();
     let mut from_references = HashSet::new();
@@ -101,7 +114,19 @@ pub fn build(state: &DesiredState, previews: Vec<Preview>, resolved: bool) -> Re
             }
             None => p.problem.clone().map(|m| (Reason::Unresolved, m)),
         };
-        secrets.push(reference(&p, secret.map(|s| &**s), error));
+        let mut rendered = reference(&p, secret.map(|s| &**s), error);
+        rendered.fetches = p
+            .fetches
+            .iter()
+            .map(|(key, version)| Fetch {
+                key: key.clone(),
+                version: version.clone(),
+                returned: resolver
+                    .and_then(|r| r.fetched_version(&p, key, version.as_deref()))
+                    .map(String::from),
+            })
+            .collect();
+        secrets.push(rendered);
     }
     for (key, secret) in &state.secrets {
         if !from_references.contains(key) {
@@ -148,6 +173,7 @@ fn file(secret: &DesiredSecret) -> Rendered {
                 sources: vec![Source::File(secret.source.path.clone())],
             })
             .collect(),
+        fetches: Vec::new(),
         error: None,
     }
 }
@@ -197,6 +223,7 @@ fn reference(
             store: p.store.clone(),
         },
         keys,
+        fetches: Vec::new(),
         error,
     }
 }
