@@ -77,7 +77,7 @@ fn render_resolves_references_as_the_agent_does() {
         "Secret app/db (Opaque)",
         "  from ExternalSecret db in apps/db.yaml (document 1), store SecretStore app/bao",
         "  password  <7 bytes>  remote key app/db, property password, current version",
-        "  fetched app/db (version 1)",
+        "  reads app/db (version 1)",
         "  url  <21 bytes>  remote key secret/data/app/db, property user, current version",
         "  token  <19 bytes>  file apps/token.yaml",
         "  error [unresolved_reference] unknown store: no SecretStore app/nowhere in git",
@@ -302,7 +302,7 @@ fn versions_asked_for_and_returned_are_shown() {
     };
     let pinned = block("pinned");
     assert!(
-        pinned.contains("  fetched app/db@1 (version 1)\n"),
+        pinned.contains("  reads app/db@1 (version 1)\n"),
         "{pinned}"
     );
     assert!(
@@ -311,7 +311,7 @@ fn versions_asked_for_and_returned_are_shown() {
     );
     let current = block("db");
     assert!(
-        current.contains("  fetched app/db (version 2)\n"),
+        current.contains("  reads app/db (version 2)\n"),
         "{current}"
     );
     assert!(current.contains("\"v4lue-2\""), "{current}");

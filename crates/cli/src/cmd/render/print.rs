@@ -54,8 +54,7 @@ fn secret_text(s: &Rendered, reveal: bool, resolved: bool, out: &mut String) {
     }
     if !s.fetches.is_empty() {
         let fetches: Vec<String> = s.fetches.iter().map(fetch_text).collect();
-        let verb = if resolved { "fetched" } else { "fetches" };
-        let _ = writeln!(out, "  {verb} {}", fetches.join(", "));
+        let _ = writeln!(out, "  reads {}", fetches.join(", "));
     }
     if let Some((reason, message)) = &s.error {
         out.push_str(&format!("  error [{}] {message}\n", reason.code()));
