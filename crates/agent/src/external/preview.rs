@@ -44,33 +44,37 @@ pub fn preview(
     plans
         .into_iter()
         .map(|(key, planned)| {
-            let (object, store, problem, fetches, store_id) = match planned {
-                Ok(p) => {
-                    let problem = p
+            let mut preview = match planned {
+                Ok(p) => Preview {
+                    problem: p
                         .store
                         .credentials
                         .as_ref()
                         .err()
-                        .map(|why| format!("store {}: {why}", p.store.display));
-                    let fetches = p.refs.into_iter().map(|r| (r.key, r.version)).collect();
-                    let store = (p.store.display, p.store.id);
-                    (p.object, Some(store.0), problem, fetches, Some(store.1))
-                }
-                Err((object, why)) => (object, None, Some(why), Vec::new(), None),
+                        .map(|why| format!("store {}: {why}", p.store.display)),
+                    fetches: p
+                        .refs
+                        .iter()
+                        .map(|r| (r.key.clone(), r.version.clone()))
+                        .collect(),
+                    store: Some(p.store.display.clone()),
+                    store_id: Some(p.store.id.clone()),
+                    object: p.object,
+                    key,
+                },
+                Err((object, why)) => Preview {
+                    key,
+                    object,
+                    store: None,
+                    problem: Some(why),
+                    fetches: Vec::new(),
+                    store_id: None,
+                },
             };
-            let problem = problem.or_else(|| {
-                secrets
-                    .contains_key(&key)
-                    .then(|| super::declared_by_file(&key))
-            });
-            Preview {
-                key,
-                object,
-                store,
-                problem,
-                fetches,
-                store_id,
+            if preview.problem.is_none() && secrets.contains_key(&preview.key) {
+                preview.problem = Some(super::declared_by_file(&preview.key));
             }
+            preview
         })
         .collect()
 }
