@@ -116,7 +116,7 @@ pub(crate) fn put(bao: &Bao, key: &str, json: &str) {
     .expect("write to OpenBao");
 }
 
-fn repo(fx: &Fixture, addr: &str) {
+pub(crate) fn repo(fx: &Fixture, addr: &str) {
     fx.write(
         "apps/token.yaml",
         encrypted("app", "bao-token", &[("token", TOKEN)], ONE),

@@ -38,6 +38,7 @@ mod sealctl_edit;
 mod sealctl_edit_cases;
 mod sealctl_identities;
 mod sealctl_limits;
+mod sealctl_render;
 mod sealctl_writes;
 mod sops_compat;
 mod sops_forms;

@@ -52,6 +52,11 @@ fn clean_env(cmd: &mut Command) {
         "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
         "SOPS_EDITOR",
         "EDITOR",
+        "VAULT_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
     ] {
         cmd.env_remove(var);
     }

@@ -96,6 +96,9 @@ pub enum Command {
     Create(CreateCommand),
     /// Check files for plaintext Secrets, broken MACs and recipients that differ from .sops.yaml.
     Check(CheckArgs),
+    /// Show the Secrets the agent would produce from a folder of manifests, each key with where its
+    /// value comes from (file, or store and remote key), values masked unless --reveal.
+    Render(RenderArgs),
     /// Show a running agent's view of every Secret: state, source file and commit, last error, and
     /// every refused document — the answer to "why was my Secret not updated".
     Status(StatusArgs),
@@ -132,6 +135,7 @@ pub fn command_for_completions() -> clap::Command {
             "exec-env" | "exec-file" => expanded(sub, ExecArgs::augment_args),
             "keygen" => expanded(sub, KeygenArgs::augment_args),
             "check" => expanded(sub, CheckArgs::augment_args),
+            "render" => expanded(sub, RenderArgs::augment_args),
             "status" => expanded(sub, StatusArgs::augment_args),
             "refresh" => expanded(sub, RefreshArgs::augment_args),
             "completion" => expanded(sub, CompletionArgs::augment_args),
@@ -445,6 +449,72 @@ pub struct CheckArgs {
     pub no_verify: bool,
 }
 
+const RENDER_AFTER_HELP: &str = "\
+Examples:
+  sealctl render apps/                        # every Secret under apps/, references resolved, values masked
+  sealctl render --no-resolve apps/team-a     # what would be fetched and from which store; contacts nothing
+  sealctl render --reveal apps/db.yaml        # print the values too (mind the terminal's scrollback)
+  VAULT_TOKEN=$(bao print token) sealctl render apps/    # your own Vault token for a token store
+  sealctl render --json apps/ | jq '.secrets[] | {namespace, name, error}'
+
+Documents are read as the agent reads them from git, with the same code: encrypted Secrets, plain
+Secrets, ExternalSecrets with their SecretStores and ClusterSecretStores, and Secrets with
+argocd-vault-plugin placeholders. For each Secret it prints its namespace/name and type, and each key
+with its source: the file, or the store (kind/name), remote key, property and version it is fetched
+from. A value shows as its size (<24 bytes>) unless --reveal. Documents the agent would refuse are
+listed with the file and the agent's reason code (no_key, mac, invalid, policy, duplicate,
+unsupported, unresolved_reference, ...); a reference that fails is reported on its Secret only, naming
+the store and the remote key, and everything else is still rendered.
+
+Credentials: encrypted files are decrypted with the identities sealctl finds (--identity,
+SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_KEY_CMD, the default key file); without one, the files that
+could not be decrypted are listed and the rest is rendered. A store's credentials come, as in the
+agent, from the Secret its tokenSecretRef or secretRef names, committed encrypted in the same folder.
+VAULT_TOKEN stands in for a token store's Secret that is missing or cannot be decrypted here; an AWS
+store without auth uses the SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, web identity, ...).
+
+Exit codes: 0 every Secret rendered; 20 some documents were refused or some references failed (the
+others are shown); 2 a path could not be read; 64 bad usage.";
+
+/// How `render` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenderFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = RENDER_AFTER_HELP)]
+pub struct RenderArgs {
+    /// Files or folders of manifests (folders are searched recursively; default: the working
+    /// directory).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the values themselves instead of their sizes.
+    #[arg(long)]
+    pub reveal: bool,
+    /// Contact no store: show what each reference would fetch, and from which store.
+    #[arg(long)]
+    pub no_resolve: bool,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub output: RenderFormat,
+    /// Same as --output json.
+    #[arg(long, conflicts_with = "output")]
+    pub json: bool,
+    /// Namespace of documents that name none (the agent's --default-namespace).
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub default_namespace: String,
+    /// The store of argocd-vault-plugin Secrets without a sealsync.dev/store annotation (the agent's
+    /// --default-store).
+    #[arg(long, value_name = "NAME")]
+    pub default_store: Option<String>,
+    /// Paths a ClusterSecretStore may be read from, as globs over the paths as given here (the agent's
+    /// --cluster-store-path; repeatable). None: every ClusterSecretStore is refused, as in the agent.
+    #[arg(long, value_name = "GLOB")]
+    pub cluster_store_path: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +541,7 @@ mod tests {
                 "keygen",
                 "create",
                 "check",
+                "render",
                 "status",
                 "refresh",
                 "completion",

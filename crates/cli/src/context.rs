@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use secrecy::SecretString;
 
@@ -30,6 +31,9 @@ pub struct Env {
     pub ssh_dir: Option<PathBuf>,
     /// `SOPS_EDITOR`, else `EDITOR`.
     pub editor: Option<String>,
+    /// `VAULT_TOKEN`: `render` resolves through a token store with it when the store's token Secret is
+    /// not in the folder (or cannot be decrypted here).
+    pub vault_token: Option<SecretString>,
 }
 
 impl Env {
@@ -55,6 +59,10 @@ impl Env {
                 .ok()
                 .or_else(|| std::env::var("EDITOR").ok())
                 .filter(|v| !v.trim().is_empty()),
+            vault_token: std::env::var("VAULT_TOKEN")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from),
         }
     }
 }
@@ -63,7 +71,7 @@ impl Env {
 pub struct Context {
     pub env: Env,
     pub global: GlobalArgs,
-    identities: Option<Identities>,
+    identities: Option<Arc<Identities>>,
     /// Whether the warning about an ignored `.sops.yml` was printed (once a run).
     warned_config: std::cell::Cell<bool>,
 }
@@ -83,6 +91,11 @@ impl Context {
     /// and `~/.ssh/id_rsa` — loaded once. As in sops, one broken source never hides a working one: its
     /// error is a warning when another source gave identities, and the failure only when none did.
     pub fn identities(&mut self) -> Result<&Identities, CliError> {
+        self.shared_identities().map(|ids| &**ids)
+    }
+
+    /// The identities of [`identities`](Self::identities), shareable with the agent's engine.
+    pub fn shared_identities(&mut self) -> Result<&Arc<Identities>, CliError> {
         if self.identities.is_none() {
             // Passphrases are asked on the terminal only: without one, an encrypted key is an error
             // that says so, not a silent miss.
@@ -125,7 +138,7 @@ impl Context {
             for warning in ids.warnings() {
                 eprintln!("warning: {warning}");
             }
-            self.identities = Some(ids);
+            self.identities = Some(Arc::new(ids));
         }
         Ok(self.identities.as_ref().expect("just set"))
     }
@@ -267,14 +280,20 @@ impl Context {
     /// and a type — up to 17 times a one-digit value — and the metadata adds a few KiB per recipient).
     pub fn read_encrypted(&self, file: &str) -> Result<Vec<u8>, CliError> {
         let limit = self.global.max_file_size;
-        let bound = limit
-            .saturating_mul(CIPHERTEXT_GROWTH)
-            .saturating_add(METADATA_ALLOWANCE);
+        let bound = self.encrypted_limit();
         self.read_bounded(
             file,
             bound,
             &format!("the limit of {bound} bytes for an encrypted file ({CIPHERTEXT_GROWTH} times the plaintext limit of {limit} bytes)"),
         )
+    }
+
+    /// The largest encrypted file [`read_encrypted`](Self::read_encrypted) reads.
+    pub fn encrypted_limit(&self) -> u64 {
+        self.global
+            .max_file_size
+            .saturating_mul(CIPHERTEXT_GROWTH)
+            .saturating_add(METADATA_ALLOWANCE)
     }
 
     fn read_bounded(&self, file: &str, limit: u64, what: &str) -> Result<Vec<u8>, CliError> {

@@ -27,7 +27,8 @@ pub enum Exit {
     BadPath = 7,
     /// `check` found problems.
     Findings = 10,
-    /// Some files of a batch (`rotate`, `updatekeys` on directories) failed; the others were done.
+    /// Some files of a batch (`rotate`, `updatekeys` on directories) failed, or `render` could not
+    /// render some documents or references; the others were done.
     Partial = 20,
     /// A value cannot be encrypted without changing it, e.g. an integer beyond 64 bits (sops: 23).
     Unencryptable = 23,
@@ -65,7 +66,7 @@ Exit codes:
   5    .sops.yaml could not be read, or no creation rule matched
   7    a key path or value given to set/unset is malformed, or the path is not in the file
   10   check found problems
-  20   some files of a batch failed (the others were processed)
+  20   some files of a batch failed, or render could not render every Secret (the rest was done)
   23   a value cannot be encrypted as written (an integer beyond 64 bits: quote it)
   25   a value could not be decrypted: the file was altered or is corrupt
   51   MAC mismatch: the file was changed after it was encrypted

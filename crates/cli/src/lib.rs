@@ -44,7 +44,7 @@ pub fn main() -> u8 {
 }
 
 /// The subcommands, so that the command forms sops users type from memory can be told apart.
-const SUBCOMMANDS: [&str; 16] = [
+const SUBCOMMANDS: [&str; 17] = [
     "encrypt",
     "decrypt",
     "edit",
@@ -57,6 +57,7 @@ const SUBCOMMANDS: [&str; 16] = [
     "keygen",
     "create",
     "check",
+    "render",
     "status",
     "refresh",
     "completion",
@@ -122,6 +123,7 @@ fn dispatch(ctx: &mut Context, command: &Command) -> Result<(), CliError> {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Create(CreateCommand::Secret(a)) => cmd::create_secret::run(ctx, a),
         Command::Check(a) => cmd::check::run(ctx, a),
+        Command::Render(a) => cmd::render::run(ctx, a),
         Command::Status(StatusArgs { url, json }) => {
             let body = status::fetch_status(url).map_err(|e| {
                 CliError::new(

@@ -3,6 +3,7 @@
 //! interval with a deterministic jitter, backoff per failing object, and the last good value kept.
 
 mod plan;
+mod preview;
 mod refresh;
 mod stores;
 
@@ -19,7 +20,9 @@ use crate::documents::{ExternalDoc, ExternalObject, Reason, Refusal};
 use crate::reconcile::desired_state::DesiredState;
 use crate::small_map::SmallMap;
 use plan::{Plan, StoreUse};
+pub use preview::{preview, Preview};
 pub use refresh::{Refresh, RefreshRequests, MAX_PENDING_SECRETS};
+pub use stores::EnvCredentials;
 
 /// Longest wait before retrying a failing object.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
@@ -27,6 +30,14 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 
 /// One remote secret of one store (`StoreUse::id`).
 type CacheKey = (String, RemoteRef);
+
+/// A remote value as the store returned it.
+#[derive(Clone)]
+struct Fetched {
+    value: SecretValue,
+    /// The version the store reported (Vault KV v2 version number, AWS VersionId).
+    version: Option<String>,
+}
 
 /// What the resolver remembers of one target Secret.
 struct Target {
@@ -40,8 +51,10 @@ struct Target {
 #[derive(Default)]
 pub struct Resolver {
     pub default_store: Option<String>,
+    /// Credentials that fill in for credentials Secrets missing from git (none in the agent).
+    pub env_credentials: EnvCredentials,
     clients: HashMap<String, stores::Client>,
-    cache: HashMap<CacheKey, Result<SecretValue, ProviderError>>,
+    cache: HashMap<CacheKey, Result<Fetched, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
     /// Provider fetch calls made (each a batch of references), for tests and benchmarks.
     pub fetch_calls: u64,
@@ -52,6 +65,19 @@ impl Resolver {
         Resolver {
             default_store,
             ..Resolver::default()
+        }
+    }
+
+    /// The version the store returned for the reference `(key, version)` of a preview's target at the
+    /// last fetch; None when it was not fetched, failed, or the store reports no version (KV v1).
+    pub fn fetched_version(&self, p: &Preview, key: &str, version: Option<&str>) -> Option<&str> {
+        let r = RemoteRef {
+            key: key.to_string(),
+            version: version.map(String::from),
+        };
+        match self.cache.get(&(p.store_id.clone()?, r)) {
+            Some(Ok(f)) => f.version.as_deref(),
+            _ => None,
         }
     }
 
@@ -93,7 +119,12 @@ impl Resolver {
         all: bool,
     ) {
         let now = Instant::now();
-        let plans = plan::plans(objects, &state.secrets, self.default_store.as_deref());
+        let plans = plan::plans(
+            objects,
+            &state.secrets,
+            self.default_store.as_deref(),
+            &self.env_credentials,
+        );
         // Due objects' references, per store: new objects first, then routine refreshes.
         let mut wanted: BTreeMap<String, (StoreUse, Vec<RemoteRef>)> = BTreeMap::new();
         for (key, p) in &plans {
@@ -168,7 +199,10 @@ impl Resolver {
         self.fetch_calls += 1;
         let results = provider.fetch(refs).await;
         for (r, result) in refs.iter().zip(results) {
-            let value = result.map(|v| SecretValue::from(v.into_bytes()));
+            let value = result.map(|v| Fetched {
+                version: v.version().map(String::from),
+                value: SecretValue::from(v.into_bytes()),
+            });
             self.cache.insert((id.to_string(), r.clone()), value);
         }
     }
@@ -229,12 +263,7 @@ impl Resolver {
         });
         t.object = Arc::clone(&object);
         if state.secrets.contains_key(&key) && t.last_good.is_none() {
-            refuse(
-                state,
-                &object,
-                &key,
-                format!("Secret {key} is also declared by a file; the reference is not applied"),
-            );
+            refuse(state, &object, &key, declared_by_file(&key));
             t.due = now + BACKOFF_CAP;
             self.targets.insert(key, t);
             return;
@@ -269,7 +298,7 @@ impl Resolver {
     fn build(&self, p: &Plan) -> Result<plan::Built, String> {
         let get = |r: &RemoteRef| -> Result<Option<SecretValue>, String> {
             match self.cache.get(&(p.store.id.clone(), r.clone())) {
-                Some(Ok(v)) => Ok(Some(v.clone())),
+                Some(Ok(v)) => Ok(Some(v.value.clone())),
                 Some(Err(e)) if e.kind() == sealsync_providers::ErrorKind::NotFound => Ok(None),
                 Some(Err(e)) => Err(format!("{e} [{}]", e.kind().label())),
                 None => Err(format!(
@@ -301,6 +330,11 @@ fn refresh_after(p: &Plan, key: &SecretKey) -> Duration {
     key.hash(&mut h);
     let tenth = interval.as_millis() as u64 / 10;
     interval + Duration::from_millis(if tenth == 0 { 0 } else { h.finish() % tenth })
+}
+
+/// Why a reference whose Secret a file also declares is not applied (the file wins).
+fn declared_by_file(key: &SecretKey) -> String {
+    format!("Secret {key} is also declared by a file; the reference is not applied")
 }
 
 fn refuse(state: &mut DesiredState, object: &ExternalObject, key: &SecretKey, message: String) {

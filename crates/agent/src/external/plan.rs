@@ -11,7 +11,7 @@ use sealsync_external::{DataFromSource, SecretData, SecretValue, StoreKind, Stor
 use sealsync_providers::RemoteRef;
 use zeroize::Zeroizing;
 
-use super::stores::{self, Secrets};
+use super::stores::{self, EnvCredentials, Secrets};
 use crate::desired::SecretKey;
 use crate::documents::{ExternalDoc, ExternalObject};
 
@@ -49,6 +49,7 @@ pub fn plans(
     objects: &[Arc<ExternalObject>],
     secrets: &Secrets,
     default_store: Option<&str>,
+    env: &EnvCredentials,
 ) -> Vec<(SecretKey, Planned)> {
     let mut namespaced: HashMap<(&str, &str), &Arc<ExternalObject>> = HashMap::new();
     let mut cluster: HashMap<&str, &Arc<ExternalObject>> = HashMap::new();
@@ -100,7 +101,7 @@ pub fn plans(
             id: format!("{display} for {ns}"),
             display,
             object: Arc::clone(o),
-            credentials: stores::credentials(s, &o.namespace, ns, secrets),
+            credentials: stores::credentials(s, (&o.namespace, ns), secrets, env),
         })
     };
     let mut out = Vec::new();

@@ -20,17 +20,38 @@ pub struct Client {
     pub provider: Arc<dyn Provider>,
 }
 
-/// The credentials `store` references, read from `secrets`, in a fixed order.
+/// Credentials given to the process rather than committed (`sealctl render` reads `VAULT_TOKEN`): each
+/// fills in for a store whose own credentials Secret is not materialized from git. The agent gives none.
+#[derive(Clone, Default)]
+pub struct EnvCredentials {
+    /// A Vault token for the stores that authenticate with `tokenSecretRef`.
+    pub vault_token: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for EnvCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvCredentials")
+            .field("vault_token", &self.vault_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// The credentials `store` references, read from `secrets`, in a fixed order; `env` fills in for a
+/// credentials Secret that is not there.
 pub fn credentials(
     s: &SecretStore,
-    store_ns: &str,
-    es_ns: &str,
+    (store_ns, es_ns): (&str, &str),
     secrets: &Secrets,
+    env: &EnvCredentials,
 ) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
     let get = |sel: &SecretKeySelector| lookup(s, sel, store_ns, es_ns, secrets);
     match &s.provider {
         store::Provider::Vault(v) => match v.auth.as_ref().map(|a| &a.method) {
-            Some(VaultAuthMethod::Token(sel)) => Ok(vec![get(sel)?]),
+            Some(VaultAuthMethod::Token(sel)) => match (get(sel), &env.vault_token) {
+                (Ok(token), _) => Ok(vec![token]),
+                (Err(_), Some(token)) => Ok(vec![token.clone()]),
+                (Err(why), None) => Err(why),
+            },
             Some(VaultAuthMethod::AppRole {
                 role_id,
                 secret_ref,

@@ -117,6 +117,25 @@ pub struct SourceFile {
     pub content: FileContent,
 }
 
+impl SourceFile {
+    /// A file read from a folder rather than from a commit (`sealctl render`), under the id git would
+    /// give its bytes (`git hash-object`), so the engine treats it as it treats a committed file.
+    pub fn from_bytes(path: impl Into<String>, bytes: Arc<[u8]>) -> SourceFile {
+        let path = path.into();
+        let blob_id =
+            match gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, &bytes) {
+                Ok(id) => id.to_string(),
+                // SHA-1 collision detection refused the bytes: still an id no other file shares.
+                Err(_) => format!("unhashed:{path}"),
+            };
+        SourceFile {
+            path,
+            blob_id,
+            content: FileContent::Data(bytes),
+        }
+    }
+}
+
 impl PartialEq for SourceFile {
     fn eq(&self, other: &SourceFile) -> bool {
         let too_large = |f: &SourceFile| match f.content {
@@ -371,6 +390,13 @@ mod tests {
         assert_eq!(c.removed, vec!["c.yaml"]);
         assert_eq!(new.file("b.yaml").unwrap().blob_id, "9");
         assert!(new.file("c.yaml").is_none());
+    }
+
+    #[test]
+    fn a_file_from_a_folder_has_its_git_blob_id() {
+        let f = SourceFile::from_bytes("a.yaml", Arc::from(b"hello\n".as_slice()));
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(f.blob_id, "ce013625030ba8dba906f756967f9e9ca394464a");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod encrypt;
 pub mod exec;
 pub mod keygen;
 pub mod refresh;
+pub mod render;
 pub mod rotate;
 pub mod set;
 pub mod updatekeys;
