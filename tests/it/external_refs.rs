@@ -9,11 +9,11 @@ use crate::agent_dir::{agent, assert_no_plaintext, encrypted};
 use crate::git_servers::{free_port, Fixture};
 use crate::support::{key, root, ONE};
 
-const TOKEN: &str = "root-token-for-refs";
+pub(crate) const TOKEN: &str = "root-token-for-refs";
 
 /// An OpenBao dev server on loopback, killed when dropped.
-struct Bao {
-    addr: String,
+pub(crate) struct Bao {
+    pub(crate) addr: String,
     child: Child,
 }
 
@@ -41,7 +41,7 @@ fn bao_binary() -> PathBuf {
         })
 }
 
-fn start_bao(home: &Path) -> Bao {
+pub(crate) fn start_bao(home: &Path) -> Bao {
     let port = free_port();
     let child = Command::new(bao_binary())
         .args(["server", "-dev", &format!("-dev-root-token-id={TOKEN}")])
@@ -64,7 +64,7 @@ fn start_bao(home: &Path) -> Bao {
     panic!("OpenBao did not start");
 }
 
-fn curl(bao: &Bao, method: &str, path: &str, body: Option<&str>) -> Option<String> {
+pub(crate) fn curl(bao: &Bao, method: &str, path: &str, body: Option<&str>) -> Option<String> {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-sf",
@@ -83,7 +83,7 @@ fn curl(bao: &Bao, method: &str, path: &str, body: Option<&str>) -> Option<Strin
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn put(bao: &Bao, key: &str, json: &str) {
+pub(crate) fn put(bao: &Bao, key: &str, json: &str) {
     curl(
         bao,
         "POST",

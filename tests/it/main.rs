@@ -35,6 +35,7 @@ mod sealctl_edit_cases;
 mod sealctl_identities;
 mod sealctl_limits;
 mod sealctl_writes;
+mod service_account_login;
 mod sops_compat;
 mod sops_forms;
 mod sops_interop;

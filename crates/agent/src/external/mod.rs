@@ -2,8 +2,11 @@
 //! cache of remote values (each remote secret fetched once per cycle), refresh on each object's
 //! interval with a deterministic jitter, backoff per failing object, and the last good value kept.
 
+mod accounts;
 mod plan;
 mod stores;
+
+pub use accounts::{Accounts, Login, TokenFor, NEEDS_KUBE};
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -38,6 +41,8 @@ struct Target {
 #[derive(Default)]
 pub struct Resolver {
     pub default_store: Option<String>,
+    /// The agent's own token and, with the Kubernetes sink, other service accounts' tokens.
+    pub login: Login,
     clients: HashMap<String, stores::Client>,
     cache: HashMap<CacheKey, Result<SecretValue, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
@@ -46,9 +51,10 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(default_store: Option<String>) -> Resolver {
+    pub fn new(default_store: Option<String>, login: Login) -> Resolver {
         Resolver {
             default_store,
+            login,
             ..Resolver::default()
         }
     }
@@ -146,7 +152,14 @@ impl Resolver {
         let ExternalDoc::Store(s) = &store.object.doc else {
             return Err("not a store".into());
         };
-        let provider = stores::build(s, &store.display, &creds).await?;
+        let provider = stores::build(
+            s,
+            &store.object.namespace,
+            &store.display,
+            &creds,
+            &self.login,
+        )
+        .await?;
         self.clients.insert(
             id.to_string(),
             stores::Client {

@@ -3,12 +3,23 @@
 
 use std::sync::Arc;
 
-use sealsync_external::store::{self, AwsAuth, SecretKeySelector, SecretStore, VaultAuthMethod};
+use sealsync_external::store::{
+    self, AwsAuth, SecretKeySelector, SecretStore, ServiceAccountSelector, VaultAuthMethod,
+};
 use sealsync_external::StoreKind;
 use sealsync_providers::{aws, vault, Limits, Provider};
 use zeroize::Zeroizing;
 
+use super::accounts::{Login, TokenFor};
 use crate::desired::{DesiredSecret, SecretKey};
+
+/// How long a token requested for a Vault login lives (ESO's default, the API server's minimum).
+const VAULT_TOKEN_SECONDS: i64 = 600;
+/// The audience of an AWS web identity token unless the ServiceAccount names another (EKS's).
+const AWS_DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The ServiceAccount annotations IRSA reads (EKS's pod identity webhook, and ESO).
+const AWS_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const AWS_AUDIENCE_ANNOTATION: &str = "eks.amazonaws.com/audience";
 
 /// The desired Secrets of this pass, where credential references are looked up.
 pub type Secrets = imbl::OrdMap<SecretKey, Arc<DesiredSecret>>;
@@ -98,11 +109,88 @@ fn text(bytes: &[u8]) -> Result<Zeroizing<String>, String> {
         .map_err(|_| "a credential is not UTF-8 text".to_string())
 }
 
-/// Builds the provider client of `s` from the credentials [`credentials`] returned.
+/// The namespace of the ServiceAccount a store logs in as: a SecretStore's own (the parser refused any
+/// other); in a ClusterSecretStore the one the reference names, which it must.
+fn account_namespace(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+) -> Result<String, String> {
+    match (s.kind, &sel.namespace) {
+        (StoreKind::SecretStore, _) => Ok(store_ns.to_string()),
+        (StoreKind::ClusterSecretStore, Some(ns)) => Ok(ns.clone()),
+        (StoreKind::ClusterSecretStore, None) => Err(format!(
+            "serviceAccountRef {}: namespace is required in a ClusterSecretStore",
+            sel.name
+        )),
+    }
+}
+
+/// A source of tokens for the ServiceAccount `sel` names, for `audiences`.
+fn requested(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+    audiences: Vec<String>,
+    expiration_seconds: i64,
+    login: &Login,
+) -> Result<vault::JwtSource, String> {
+    let accounts = login.accounts()?;
+    Ok(vault::JwtSource::Requested(accounts.token_source(
+        TokenFor {
+            namespace: account_namespace(s, store_ns, sel)?,
+            name: sel.name.clone(),
+            audiences,
+            expiration_seconds,
+        },
+    )))
+}
+
+/// AWS web identity as IRSA binds it: the role from the ServiceAccount's annotation, a token for
+/// `sts.amazonaws.com` (or the account's audience annotation) and the reference's audiences.
+async fn aws_web_identity(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+    login: &Login,
+) -> Result<aws::AwsAuth, String> {
+    let accounts = login.accounts()?;
+    let namespace = account_namespace(s, store_ns, sel)?;
+    let annotations = accounts.annotations(&namespace, &sel.name).await?;
+    let role_arn = annotations
+        .get(AWS_ROLE_ANNOTATION)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "ServiceAccount {namespace}/{} has no {AWS_ROLE_ANNOTATION} annotation",
+                sel.name
+            )
+        })?
+        .clone();
+    let mut audiences = vec![annotations
+        .get(AWS_AUDIENCE_ANNOTATION)
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .unwrap_or_else(|| AWS_DEFAULT_AUDIENCE.to_string())];
+    audiences.extend(sel.audiences.iter().cloned());
+    let token = accounts.token_source(TokenFor {
+        namespace,
+        name: sel.name.clone(),
+        audiences,
+        // ESO lets the API server choose (one hour); the SDK caches the credentials, not the token.
+        expiration_seconds: 3600,
+    });
+    Ok(aws::AwsAuth::WebIdentity { role_arn, token })
+}
+
+/// Builds the provider client of `s` (of namespace `store_ns`) from the credentials [`credentials`]
+/// returned.
 pub async fn build(
     s: &SecretStore,
+    store_ns: &str,
     name: &str,
     creds: &[Zeroizing<Vec<u8>>],
+    login: &Login,
 ) -> Result<Arc<dyn Provider>, String> {
     let cred = |i: usize| {
         creds
@@ -128,14 +216,19 @@ pub async fn build(
                     mount_path: mount_path.clone(),
                     role: role.clone(),
                     jwt: match source {
-                        store::KubernetesSource::Own => vault::JwtSource::service_account(),
-                        store::KubernetesSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
-                        store::KubernetesSource::ServiceAccount(_) => {
-                            return Err(
-                                "kubernetes auth with serviceAccountRef is not supported yet"
-                                    .into(),
-                            )
+                        store::KubernetesSource::Own => {
+                            vault::JwtSource::File(login.token_file.clone())
                         }
+                        store::KubernetesSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
+                        // As ESO: the reference's audiences only (none: the API server's own).
+                        store::KubernetesSource::ServiceAccount(sel) => requested(
+                            s,
+                            store_ns,
+                            sel,
+                            sel.audiences.clone(),
+                            VAULT_TOKEN_SECONDS,
+                            login,
+                        )?,
                     },
                 },
                 Some(VaultAuthMethod::Jwt { path, role, source }) => vault::VaultAuth::Jwt {
@@ -143,10 +236,26 @@ pub async fn build(
                     role: role.clone(),
                     jwt: match source {
                         store::JwtSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
-                        _ => {
-                            return Err(
-                                "jwt auth with a service account token is not supported yet".into(),
-                            )
+                        // As ESO: the reference's audiences, then the deprecated field's, `vault`
+                        // when that is not written.
+                        store::JwtSource::ServiceAccountToken {
+                            service_account,
+                            audiences,
+                            expiration_seconds,
+                        } => {
+                            let mut all = service_account.audiences.clone();
+                            match audiences.is_empty() {
+                                true => all.push("vault".into()),
+                                false => all.extend(audiences.iter().cloned()),
+                            }
+                            requested(
+                                s,
+                                store_ns,
+                                service_account,
+                                all,
+                                expiration_seconds.unwrap_or(VAULT_TOKEN_SECONDS),
+                                login,
+                            )?
                         }
                     },
                 },
@@ -192,7 +301,9 @@ pub async fn build(
                         None => None,
                     },
                 },
-                AwsAuth::Jwt { .. } => return Err("aws auth.jwt is not supported yet".into()),
+                AwsAuth::Jwt { service_account } => {
+                    aws_web_identity(s, store_ns, service_account, login).await?
+                }
             };
             let store = aws::AwsStore {
                 name: name.to_string(),
