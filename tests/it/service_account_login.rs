@@ -21,7 +21,7 @@ const OWN_NS: &str = "sealsync";
 const OWN_SA: &str = "sealsync";
 const OWN_UID: &str = "7d3c0a52-0000-4000-8000-000000000001";
 /// What the stores resolve into team-a's Secrets.
-const VALUE: &str = "k8s-l0gin-value";
+pub(crate) const VALUE: &str = "k8s-l0gin-value";
 
 /// A JWT shaped like a projected service account token (OpenBao reads its claims; the API test
 /// server's TokenReview vouches for it).
@@ -54,7 +54,7 @@ fn own_token_file(server: &TestServer, dir: &Path) -> (PathBuf, String) {
 }
 
 /// Some CA certificate: OpenBao requires `kubernetes_ca_cert` (unused over plain HTTP).
-fn some_ca(dir: &Path) -> String {
+pub(crate) fn some_ca(dir: &Path) -> String {
     let (key, cert) = (dir.join("ca.key"), dir.join("ca.pem"));
     let ok = Command::new("openssl")
         .args([
@@ -79,8 +79,8 @@ fn some_ca(dir: &Path) -> String {
 }
 
 /// OpenBao's kubernetes auth against `kube_url`; role `agent` for the agent's own account, role
-/// `team` for team-a's `reader`, both reading `secret/data/*`.
-fn kubernetes_auth(bao: &Bao, kube_url: &str, dir: &Path) {
+/// `team` for the `reader` of team-a and team-b, both reading `secret/data/*`.
+pub(crate) fn kubernetes_auth(bao: &Bao, kube_url: &str, dir: &Path) {
     let post = |path: &str, body: serde_json::Value| {
         curl(bao, "POST", path, Some(&body.to_string()))
             .unwrap_or_else(|| panic!("OpenBao set-up {path}"));
@@ -100,20 +100,22 @@ fn kubernetes_auth(bao: &Bao, kube_url: &str, dir: &Path) {
     );
     post(
         "auth/kubernetes/role/team",
-        json!({"bound_service_account_names": "reader", "bound_service_account_namespaces": "team-a", "token_policies": "reader"}),
+        json!({"bound_service_account_names": "reader", "bound_service_account_namespaces": "team-a,team-b", "token_policies": "reader"}),
     );
     put(bao, "team/db", &json!({"password": VALUE}).to_string());
 }
 
-fn store(name: &str, addr: &str, auth: &str) -> String {
+/// A Vault SecretStore `ns/name` at `addr` with `kubernetes` auth (`auth`: its indented fields).
+pub(crate) fn store(ns: &str, name: &str, addr: &str, auth: &str) -> String {
     format!(
-        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: {name}\n  namespace: team-a\nspec:\n  provider:\n    vault:\n      server: {addr}\n      path: secret\n      auth:\n        kubernetes:\n{auth}"
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  provider:\n    vault:\n      server: {addr}\n      path: secret\n      auth:\n        kubernetes:\n{auth}"
     )
 }
 
-fn external_secret(name: &str, store: &str) -> String {
+/// An ExternalSecret `ns/name` whose `password` is `team/db`'s from `store`.
+pub(crate) fn external_secret(ns: &str, name: &str, store: &str) -> String {
     format!(
-        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\n  namespace: team-a\nspec:\n  secretStoreRef:\n    name: {store}\n  data:\n  - secretKey: password\n    remoteRef:\n      key: team/db\n      property: password\n"
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  secretStoreRef:\n    name: {store}\n  data:\n  - secretKey: password\n    remoteRef:\n      key: team/db\n      property: password\n"
     )
 }
 
@@ -141,8 +143,14 @@ fn vault_repo(fx: &Fixture, addr: &str) {
         ),
     ];
     for (name, auth) in stores {
-        fx.write(&format!("apps/{name}-store.yaml"), store(name, addr, auth));
-        fx.write(&format!("apps/{name}.yaml"), external_secret(name, name));
+        fx.write(
+            &format!("apps/{name}-store.yaml"),
+            store("team-a", name, addr, auth),
+        );
+        fx.write(
+            &format!("apps/{name}.yaml"),
+            external_secret("team-a", name, name),
+        );
     }
     fx.commit("stores logging in as service accounts");
     fx.push();

@@ -15,6 +15,10 @@ use zeroize::Zeroizing;
 
 use crate::external::{Accounts, TokenFor};
 
+/// What a refusal adds: where the permission comes from.
+const GRANT: &str =
+    " (the opt-in component deploy/components/token-request grants it in that namespace)";
+
 /// The cluster's service accounts, through the agent's client.
 pub struct KubeAccounts {
     client: Client,
@@ -41,10 +45,13 @@ impl Accounts for KubeAccounts {
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
         Box::pin(async move {
             let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
-            let account = api
-                .get(name)
-                .await
-                .map_err(|e| format!("reading ServiceAccount {namespace}/{name}: {}", why(&e).1))?;
+            let account = api.get(name).await.map_err(|e| {
+                let (kind, mut reason) = why(&e);
+                if kind == ErrorKind::Denied {
+                    reason.push_str(GRANT);
+                }
+                format!("reading ServiceAccount {namespace}/{name}: {reason}")
+            })?;
             Ok(account.metadata.annotations.unwrap_or_default())
         })
     }
@@ -78,7 +85,10 @@ impl TokenSource for AccountToken {
                 .create_token_request(name, &PostParams::default(), &request)
                 .await
                 .map_err(|e| {
-                    let (kind, reason) = why(&e);
+                    let (kind, mut reason) = why(&e);
+                    if kind == ErrorKind::Denied {
+                        reason.push_str(GRANT);
+                    }
                     TokenError {
                         kind,
                         reason: format!(
