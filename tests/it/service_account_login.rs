@@ -264,6 +264,94 @@ fn dir_sink_logs_in_with_its_own_token_and_refuses_service_account_refs() {
     );
 }
 
+/// EKS Pod Identity as the SDK's default chain reads it (a store with no `auth`): credentials from
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, asked for with the token in
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (here a stand-in for the Pod Identity agent on loopback),
+/// then Secrets Manager at `AWS_ENDPOINT_URL_SECRETS_MANAGER` (moto).
+#[test]
+fn aws_default_chain_takes_eks_pod_identity_credentials() {
+    let fx = Fixture::new();
+    let moto = Moto::start();
+    moto.create_secret("team/db", VALUE);
+    let agent_endpoint = PodIdentityAgent::start();
+    let token_file = fx.dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, "pod-identity-t0ken").unwrap();
+    fx.write(
+        "apps/aws-store.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: aws\n  namespace: team-a\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n",
+    );
+    fx.write(
+        "apps/from-aws.yaml",
+        external_secret("team-a", "from-aws", "aws").replace("      property: password\n", ""),
+    );
+    fx.commit("an AWS store on the default chain");
+    fx.push();
+    let sink = fx.dir.path().join("secrets");
+    let unused = fx.dir.path().join("no-own-token");
+    let (code, logs) = run_once(&fx, &format!("dir:{}", sink.display()), &unused, |cmd| {
+        cmd.env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/v1/credentials", agent_endpoint.url),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL");
+    });
+    let read = std::fs::read_to_string(sink.join("team-a/from-aws/password")).ok();
+    assert_eq!((code, read.as_deref()), (0, Some(VALUE)), "{logs}");
+    assert_eq!(
+        agent_endpoint.authorizations(),
+        ["pod-identity-t0ken"],
+        "the credentials were asked for once, with the token file's content"
+    );
+    assert!(
+        !logs.contains("pod-identity-t0ken"),
+        "the token leaked into the logs:\n{logs}"
+    );
+}
+
+/// A stand-in for the EKS Pod Identity agent: answers every request with temporary credentials
+/// (moto accepts any) and records the `Authorization` header it was sent.
+struct PodIdentityAgent {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl PodIdentityAgent {
+    fn start() -> PodIdentityAgent {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization:") {
+                        record.lock().unwrap().push(v.trim().to_string());
+                    }
+                    line.clear();
+                }
+                let body = json!({"AccessKeyId": "ASIAPODIDENTITY", "SecretAccessKey": "pod-identity-secret", "Token": "pod-identity-session", "Expiration": "2099-01-01T00:00:00Z"}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        PodIdentityAgent { url, seen }
+    }
+
+    fn authorizations(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
 #[cfg(feature = "kube")]
 mod kube {
     use super::*;
@@ -354,7 +442,7 @@ mod kube {
             "eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/team-a",
         ]);
         cluster.kubectl(&["create", "serviceaccount", "no-role", "-n", "team-a"]);
-        let moto = Moto::start(fx.dir.path());
+        let moto = Moto::start();
         moto.create_secret("team/db", VALUE);
         let aws_store = |name: &str, account: &str| {
             format!(
@@ -407,93 +495,93 @@ mod kube {
             "moto's STS saw one AssumeRoleWithWebIdentity of the annotated role"
         );
     }
+}
 
-    /// moto (Secrets Manager and STS) on a free loopback port, killed when dropped.
-    struct Moto {
-        url: String,
-        child: std::process::Child,
+/// moto (Secrets Manager and STS) on a free loopback port, killed when dropped.
+struct Moto {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let bin = crate::support::root().join(".venv-moto/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "{} missing: run scripts/install-test-deps.sh",
+            bin.display()
+        );
+        let port = crate::git_servers::free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        crate::support::poll_until("moto to answer", || {
+            Command::new("curl")
+                .args(["-sf", &format!("{}/moto-api/", moto.url)])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        moto
     }
 
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    /// CreateSecret, SigV4-signed for `secretsmanager` (moto routes by the signature's service).
+    fn create_secret(&self, name: &str, value: &str) {
+        let body = json!({"Name": name, "SecretString": value}).to_string();
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:secretsmanager",
+                "--user",
+                "testing:testing",
+            ])
+            .args([
+                "-H",
+                "X-Amz-Target: secretsmanager.CreateSecret",
+                "-H",
+                "Content-Type: application/x-amz-json-1.1",
+            ])
+            .args(["-d", &body, &self.url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "CreateSecret: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
-    impl Moto {
-        fn start(_dir: &Path) -> Moto {
-            let bin = crate::support::root().join(".venv-moto/bin/moto_server");
-            assert!(
-                bin.exists(),
-                "{} missing: run scripts/install-test-deps.sh",
-                bin.display()
-            );
-            let port = crate::git_servers::free_port();
-            let child = Command::new(bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start moto");
-            let moto = Moto {
-                url: format!("http://127.0.0.1:{port}"),
-                child,
-            };
-            crate::support::poll_until("moto to answer", || {
-                Command::new("curl")
-                    .args(["-sf", &format!("{}/moto-api/", moto.url)])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            });
-            moto
-        }
-
-        /// CreateSecret, SigV4-signed for `secretsmanager` (moto routes by the signature's service).
-        fn create_secret(&self, name: &str, value: &str) {
-            let body = json!({"Name": name, "SecretString": value}).to_string();
-            let out = Command::new("curl")
-                .args([
-                    "-sf",
-                    "--aws-sigv4",
-                    "aws:amz:us-east-1:secretsmanager",
-                    "--user",
-                    "testing:testing",
-                ])
-                .args([
-                    "-H",
-                    "X-Amz-Target: secretsmanager.CreateSecret",
-                    "-H",
-                    "Content-Type: application/x-amz-json-1.1",
-                ])
-                .args(["-d", &body, &self.url])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "CreateSecret: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-
-        /// The (role, session name) of each role moto's STS let assume, from its state dump.
-        fn assumed_roles(&self) -> Vec<(String, String)> {
-            let out = Command::new("curl")
-                .args(["-sf", &format!("{}/moto-api/data.json", self.url)])
-                .output()
-                .unwrap();
-            let data: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let roles = data["sts"]["AssumedRole"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            roles
-                .iter()
-                .map(|r| {
-                    let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-                    (text("role_arn"), text("session_name"))
-                })
-                .collect()
-        }
+    /// The (role, session name) of each role moto's STS let assume, from its state dump.
+    fn assumed_roles(&self) -> Vec<(String, String)> {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("{}/moto-api/data.json", self.url)])
+            .output()
+            .unwrap();
+        let data: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let roles = data["sts"]["AssumedRole"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        roles
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (text("role_arn"), text("session_name"))
+            })
+            .collect()
     }
 }
