@@ -330,3 +330,186 @@ pub fn display(kind: StoreKind, namespace: &str, name: &str) -> String {
         StoreKind::ClusterSecretStore => format!("ClusterSecretStore {name}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use sealsync_providers::{BoxFuture, TokenError, TokenSource};
+
+    use super::*;
+    use crate::external::Accounts;
+
+    /// Records the tokens asked for; knows one annotated ServiceAccount, `apps/irsa`.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<TokenFor>>);
+
+    struct NoToken;
+
+    impl TokenSource for NoToken {
+        fn token(&self) -> BoxFuture<'_, Result<Zeroizing<String>, TokenError>> {
+            Box::pin(async {
+                Err(TokenError {
+                    kind: sealsync_providers::ErrorKind::Unavailable,
+                    reason: "not in a unit test".into(),
+                })
+            })
+        }
+    }
+
+    impl Accounts for Recorded {
+        fn token_source(&self, request: TokenFor) -> Arc<dyn TokenSource> {
+            self.0.lock().unwrap().push(request);
+            Arc::new(NoToken)
+        }
+
+        fn annotations<'a>(
+            &'a self,
+            namespace: &'a str,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
+            let found = (namespace, name) == ("apps", "irsa");
+            Box::pin(async move {
+                Ok(match found {
+                    true => BTreeMap::from([(
+                        AWS_ROLE_ANNOTATION.to_string(),
+                        "arn:aws:iam::1:role/r".to_string(),
+                    )]),
+                    false => BTreeMap::new(),
+                })
+            })
+        }
+    }
+
+    fn parse(kind: &str, provider: &str) -> SecretStore {
+        let text = format!(
+            "apiVersion: external-secrets.io/v1\nkind: {kind}\nmetadata: {{name: s, namespace: apps}}\nspec:\n  provider:\n{provider}"
+        );
+        let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        SecretStore::parse(&doc, "s.yaml").unwrap()
+    }
+
+    fn vault(kind: &str, auth: &str) -> SecretStore {
+        parse(
+            kind,
+            &format!("    vault:\n      server: http://127.0.0.1:1\n      path: secret\n      auth:\n{auth}"),
+        )
+    }
+
+    /// Builds `s` with a recording `Accounts` (or none: the dir sink); the tokens asked for.
+    fn requested(s: &SecretStore, kube: bool) -> (Result<(), String>, Vec<TokenFor>) {
+        let accounts = Arc::new(Recorded::default());
+        let login = Login {
+            token_file: "/t".into(),
+            accounts: kube.then(|| accounts.clone() as Arc<dyn Accounts>),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let built = rt.block_on(build(s, "apps", "SecretStore apps/s", &[], &login));
+        let asked = accounts.0.lock().unwrap().clone();
+        (built.map(|_| ()), asked)
+    }
+
+    fn token_for(ns: &str, name: &str, audiences: &[&str], seconds: i64) -> TokenFor {
+        TokenFor {
+            namespace: ns.into(),
+            name: name.into(),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            expiration_seconds: seconds,
+        }
+    }
+
+    #[test]
+    fn kubernetes_auth_requests_a_token_with_the_references_audiences_only() {
+        let s = vault(
+            "SecretStore",
+            "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader, audiences: [vault]}\n",
+        );
+        let (built, asked) = requested(&s, true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(asked, [token_for("apps", "reader", &["vault"], 600)]);
+        // No ref: the agent's own token file, and no request.
+        let own = vault("SecretStore", "        kubernetes:\n          role: r\n");
+        assert_eq!(requested(&own, true), (Ok(()), Vec::new()));
+        assert_eq!(requested(&own, false), (Ok(()), Vec::new()));
+    }
+
+    #[test]
+    fn jwt_auth_adds_vault_unless_the_deprecated_audiences_say_otherwise() {
+        let sa = "          kubernetesServiceAccountToken:\n            serviceAccountRef: {name: reader, audiences: [a]}\n";
+        let s = vault(
+            "SecretStore",
+            &format!("        jwt:\n          role: r\n{sa}"),
+        );
+        assert_eq!(
+            requested(&s, true).1,
+            [token_for("apps", "reader", &["a", "vault"], 600)]
+        );
+        let s = vault(
+            "SecretStore",
+            &format!("        jwt:\n          role: r\n{sa}            audiences: [b]\n            expirationSeconds: 900\n"),
+        );
+        assert_eq!(
+            requested(&s, true).1,
+            [token_for("apps", "reader", &["a", "b"], 900)]
+        );
+    }
+
+    #[test]
+    fn service_account_refs_need_the_kube_sink_and_a_cluster_store_names_the_namespace() {
+        let auth =
+            "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader}\n";
+        let (built, asked) = requested(&vault("SecretStore", auth), false);
+        assert_eq!(
+            (built, asked.len()),
+            (Err(crate::external::NEEDS_KUBE.to_string()), 0)
+        );
+        let (built, _) = requested(&vault("ClusterSecretStore", auth), true);
+        assert_eq!(
+            built,
+            Err("serviceAccountRef reader: namespace is required in a ClusterSecretStore".into())
+        );
+        let with_ns = "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader, namespace: team}\n";
+        let (built, asked) = requested(&vault("ClusterSecretStore", with_ns), true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(asked, [token_for("team", "reader", &[], 600)]);
+    }
+
+    #[test]
+    fn aws_jwt_takes_the_role_from_the_annotation_and_asks_for_sts() {
+        let aws = |account: &str| {
+            parse(
+                "SecretStore",
+                &format!("    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        jwt:\n          serviceAccountRef: {{name: {account}, audiences: [extra]}}\n"),
+            )
+        };
+        let (built, asked) = requested(&aws("irsa"), true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(
+            asked,
+            [token_for(
+                "apps",
+                "irsa",
+                &[AWS_DEFAULT_AUDIENCE, "extra"],
+                3600
+            )]
+        );
+        let (built, asked) = requested(&aws("plain"), true);
+        assert_eq!(
+            (built, asked.len()),
+            (
+                Err(format!(
+                    "ServiceAccount apps/plain has no {AWS_ROLE_ANNOTATION} annotation"
+                )),
+                0
+            )
+        );
+        assert_eq!(
+            requested(&aws("irsa"), false).0,
+            Err(crate::external::NEEDS_KUBE.into())
+        );
+    }
+}
