@@ -566,6 +566,7 @@ impl Moto {
     }
 
     /// The (role, session name) of each role moto's STS let assume, from its state dump.
+    #[cfg(feature = "kube")]
     fn assumed_roles(&self) -> Vec<(String, String)> {
         let out = Command::new("curl")
             .args(["-sf", &format!("{}/moto-api/data.json", self.url)])
