@@ -458,3 +458,95 @@ fn workload_restarts_work_where_the_component_grants_them_and_are_refused_clearl
         "{refused:#?}"
     );
 }
+
+/// team-a's overlay includes `components/token-request`, team-b's does not: a SecretStore that logs
+/// in to OpenBao as the team's own ServiceAccount (`serviceAccountRef`, a TokenRequest per login)
+/// resolves in team-a; in team-b the refused TokenRequest (403) is reported on that ExternalSecret,
+/// naming the component, while the rest of team-b is applied.
+#[test]
+fn service_account_logins_work_where_the_token_request_component_grants_them() {
+    use crate::service_account_login::{external_secret, kubernetes_auth, store, VALUE};
+    let install = Install::new("examples/two-teams");
+    let bao = crate::external_refs::start_bao(install.fx.dir.path());
+    kubernetes_auth(&bao, &install.cluster.server.url(), install.fx.dir.path());
+    let auth = "          role: team\n          serviceAccountRef:\n            name: reader\n";
+    // OpenBao has no reviewer token of its own: it reviews each login JWT with that JWT, so the
+    // accounts that log in may create TokenReviews (what `system:auth-delegator` grants).
+    let review = install.fx.dir.path().join("token-reviewer.yaml");
+    std::fs::write(&review, TOKEN_REVIEWER).unwrap();
+    install
+        .cluster
+        .kubectl(&["apply", "-f", review.to_str().unwrap()]);
+    for ns in ["team-a", "team-b"] {
+        install
+            .cluster
+            .kubectl(&["create", "serviceaccount", "reader", "-n", ns]);
+        let dir = format!("examples/apps/{ns}");
+        install.fx.write(
+            &format!("{dir}/vault-store.yaml"),
+            store(ns, "vault", &bao.addr, auth),
+        );
+        install.fx.write(
+            &format!("{dir}/from-vault.yaml"),
+            external_secret(ns, "from-vault", "vault"),
+        );
+        install.fx.write(
+            &format!("{dir}/plain.yaml"),
+            demo_secret(ns, "plain", "still-applied"),
+        );
+    }
+    install
+        .fx
+        .commit("stores logging in as the teams' ServiceAccounts");
+    let a = install.replica("sealsync-7d9f-a", &[("SEALSYNC_INTERVAL", "1s")]);
+    let value = |ns: &str, name: &str, key: &str| install.cluster.value_in(ns, name, key);
+    wait("team-a's Vault value and team-b's refusal", &[&a], || {
+        value("team-a", "from-vault", "password").as_deref() == Some(VALUE)
+            && value("team-b", "plain", "value").as_deref() == Some("still-applied")
+            && a.logs().contains("deploy/components/token-request")
+    });
+    assert_eq!(value("team-b", "from-vault", "password"), None);
+    let logs = a.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("examples/apps/team-b/from-vault.yaml")
+                && l.contains("SecretStore team-b/vault")
+                && l.contains("ServiceAccount team-b/reader")),
+        "the refusal is reported on team-b's ExternalSecret, naming store and account:\n{logs}"
+    );
+    let refused: Vec<_> = install
+        .agent_requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert!(
+        !refused.is_empty()
+            && refused
+                .iter()
+                .all(|r| r.path == "/api/v1/namespaces/team-b/serviceaccounts/reader/token"),
+        "only team-b's TokenRequest is refused: {refused:#?}"
+    );
+}
+
+/// A ClusterRole to create TokenReviews, bound to the `reader` accounts of team-a and team-b.
+const TOKEN_REVIEWER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: token-reviewer
+rules:
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: readers-review-tokens
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: token-reviewer
+subjects:
+- {kind: ServiceAccount, name: reader, namespace: team-a}
+- {kind: ServiceAccount, name: reader, namespace: team-b}
+";

@@ -40,6 +40,7 @@ mod sealctl_identities;
 mod sealctl_limits;
 mod sealctl_render;
 mod sealctl_writes;
+mod service_account_login;
 mod sops_compat;
 mod sops_forms;
 mod sops_interop;

@@ -15,6 +15,9 @@ pub mod vault;
 
 pub use error::{ErrorKind, ProviderError};
 pub use limits::Limits;
+#[cfg_attr(not(any(feature = "vault", feature = "aws")), allow(dead_code))]
+mod token_source;
+pub use token_source::{TokenError, TokenSource};
 
 pub use futures_util::future::BoxFuture;
 use std::fmt;

@@ -147,7 +147,7 @@ fn parse_resource(group: &str, version: &str, rest: &[&str]) -> Option<Parsed> {
         name: name.map(String::from),
         subresource: sub.map(String::from),
     };
-    let sub_ok = |def: &resources::ResourceDef, sub: &str| sub == "status" && def.has_status();
+    let sub_ok = |def: &resources::ResourceDef, sub: &str| def.has_subresource(sub);
     match rest {
         [plural] => Some(mk(def_of(plural)?, None, None, None)),
         ["namespaces", ns, plural] if def_of(plural).is_some_and(|d| d.namespaced) => {
@@ -325,6 +325,14 @@ async fn dispatch(state: &Arc<State>, method: &Method, rr: &ResourceRequest) -> 
     let verbs = rr.def.verbs();
     let allowed = |v: &str| verbs.contains(&v);
     let is_table = table::wanted(&rr.accept);
+    if rr.subresource.as_deref() == Some("token") {
+        return match method {
+            &Method::POST => reply(crate::token_request::create(state, rr)),
+            _ => error_response(&ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            )),
+        };
+    }
     match (method, rr.name.is_some()) {
         (&Method::GET, true) if allowed("get") => reply(handlers::get(state, rr).map(|o| {
             if is_table {
@@ -439,5 +447,13 @@ mod tests {
         assert!(
             parse_resource("", "v1", &["namespaces", "ns", "secrets", "s", "status"]).is_none()
         );
+        let p = parse_resource(
+            "",
+            "v1",
+            &["namespaces", "ns", "serviceaccounts", "a", "token"],
+        )
+        .unwrap();
+        assert_eq!(p.subresource.as_deref(), Some("token"));
+        assert!(parse_resource("", "v1", &["namespaces", "ns", "secrets", "s", "token"]).is_none());
     }
 }

@@ -35,6 +35,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+mod token_request;
 mod tokens;
 mod validation;
 mod watch;
@@ -47,6 +48,7 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use faults::{FaultSpec, RequestRecord, Verb};
+pub use token_request::DEFAULT_AUDIENCE;
 pub use tokens::TokenIdentity;
 
 use state::{Settings, State};

@@ -75,6 +75,20 @@ impl ResourceDef {
         matches!(self.behaviour, Behaviour::Workload | Behaviour::Namespace)
     }
 
+    /// Whether core/v1 ServiceAccount's `token` subresource (TokenRequest, create only) is served.
+    pub fn has_token(&self) -> bool {
+        self.group.is_empty() && self.plural == "serviceaccounts"
+    }
+
+    /// Whether `sub` is a subresource of this resource.
+    pub fn has_subresource(&self, sub: &str) -> bool {
+        match sub {
+            "status" => self.has_status(),
+            "token" => self.has_token(),
+            _ => false,
+        }
+    }
+
     /// Whether names follow DNS-1123 label (63 chars) rather than subdomain (253) rules.
     pub fn name_is_label(&self) -> bool {
         self.behaviour == Behaviour::Namespace

@@ -1,5 +1,5 @@
-//! TokenReview (`authentication.k8s.io/v1`): tokens the test configured map to users; others do not
-//! authenticate.
+//! TokenReview (`authentication.k8s.io/v1`): tokens the test configured, and those a TokenRequest
+//! issued until they expire, map to users; others do not authenticate.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -21,6 +21,10 @@ pub struct TokenIdentity {
     /// Audiences the token is valid for; empty means any.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// When the token stops authenticating (seconds since the epoch); none: never. Tokens from a
+    /// TokenRequest expire after its `expirationSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 impl TokenIdentity {
@@ -30,6 +34,7 @@ impl TokenIdentity {
             uid: ids::uid(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             audiences: Vec::new(),
+            expires: None,
         }
     }
 
@@ -44,8 +49,24 @@ impl TokenIdentity {
                 "system:authenticated".into(),
             ],
             audiences: Vec::new(),
+            expires: None,
         }
     }
+}
+
+/// The identity of a token that is known and not expired.
+fn known(state: &State, token: &str) -> Option<TokenIdentity> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    state
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(token)
+        .filter(|id| id.expires.is_none_or(|at| now < at))
+        .cloned()
 }
 
 /// Answers a TokenReview create (never stored).
@@ -66,12 +87,7 @@ pub fn review(state: &State, body: &[u8]) -> ApiResult<Value> {
                 .collect()
         })
         .unwrap_or_default();
-    let known = state
-        .tokens
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&token)
-        .cloned();
+    let known = known(state, &token);
     let status = match known {
         Some(id) => {
             let audiences: Vec<String> = if id.audiences.is_empty() {
@@ -118,14 +134,7 @@ pub fn authenticate(state: &State, authorization: &str) -> ApiResult<User> {
     let known = authorization
         .strip_prefix("Bearer ")
         .map(str::trim)
-        .and_then(|token| {
-            state
-                .tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(token)
-                .cloned()
-        });
+        .and_then(|token| known(state, token));
     match known {
         Some(id) => {
             let mut groups = id.groups;

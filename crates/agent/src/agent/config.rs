@@ -79,6 +79,8 @@ pub struct AgentConfig {
     pub cluster_store_paths: Vec<String>,
     /// `--default-store`: the store of AVP Secrets that name none.
     pub default_store: Option<String>,
+    /// `--service-account-token-file`: the agent's own token for Vault `kubernetes` logins.
+    pub service_account_token_file: PathBuf,
     /// How long the leader Lease holds without renewal.
     pub lease_duration: Duration,
     /// How long after the last Secret change opted-in workloads are restarted (`--restart-debounce`).
@@ -165,6 +167,8 @@ impl AgentConfig {
         crate::documents::ClusterStorePaths::new(&cluster_store_paths)
             .map_err(|e| ConfigError(format!("--cluster-store-path {e}")))?;
         let default_store = r.text("default_store")?;
+        let service_account_token_file =
+            r.required("service_account_token_file", |t| Ok(PathBuf::from(t)))?;
         let lease_duration = r.required("lease_duration", parse_lease)?;
         let restart_debounce = r.required("restart_debounce", parse_debounce)?;
         let mut explained = r.explained;
@@ -196,6 +200,7 @@ impl AgentConfig {
             default_namespace,
             cluster_store_paths,
             default_store,
+            service_account_token_file,
             lease_duration,
             restart_debounce,
             own_namespace: env

@@ -131,7 +131,11 @@ pub async fn run(
         .unwrap_or_else(|| kube_config.default_namespace.clone());
     let client = crate::sink::kube::client::build(kube_config)
         .map_err(|e| Fatal(format!("cannot create a Kubernetes client: {e}")))?;
-    let engine = run::engine(config, identities, &own_namespace)?;
+    let mut engine = run::engine(config, identities, &own_namespace)?;
+    // Stores that log in as a named ServiceAccount get their tokens through this client.
+    engine.resolver.login.accounts = Some(Arc::new(
+        crate::sink::kube::accounts::KubeAccounts::new(client.clone()),
+    ));
     let namespaces = match engine.settings().policy.namespaces() {
         Some(list) => list,
         None => {

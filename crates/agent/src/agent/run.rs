@@ -110,7 +110,11 @@ pub fn engine(
         cluster_store_paths: crate::documents::ClusterStorePaths::new(&config.cluster_store_paths)
             .map_err(|e| Fatal(format!("--cluster-store-path {e}")))?,
     });
-    engine.resolver = crate::external::Resolver::new(config.default_store.clone());
+    let login = crate::external::Login {
+        token_file: config.service_account_token_file.clone(),
+        accounts: None,
+    };
+    engine.resolver = crate::external::Resolver::new(config.default_store.clone(), login);
     engine.resolve_all = config.once;
     Ok(engine)
 }

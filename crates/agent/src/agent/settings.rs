@@ -116,6 +116,8 @@ pub static SETTINGS: &[Setting] = &[
         help: "Paths (globs relative to the repository root, e.g. 'platform/stores/**') a ClusterSecretStore may be read from (repeatable; ';'-separated in the environment). None: every ClusterSecretStore is refused, so a team folder cannot define a store for all namespaces.", ..BASE },
     Setting { key: "default_store", flag: "default-store", env: Some("SEALSYNC_DEFAULT_STORE"), value_name: "NAME",
         help: "The store of argocd-vault-plugin Secrets that carry no `sealsync.dev/store` annotation (default: none; such a Secret is refused with this flag named).", ..BASE },
+    Setting { key: "service_account_token_file", flag: "service-account-token-file", env: Some("SEALSYNC_SERVICE_ACCOUNT_TOKEN_FILE"), default: Some("/var/run/secrets/kubernetes.io/serviceaccount/token"), value_name: "FILE",
+        help: "The agent's own service account token, for stores with Vault `kubernetes` auth that name no serviceAccountRef or secretRef; read at each login, so a rotated projected token is picked up (default: the in-cluster path).", ..BASE },
     Setting { key: "lease_duration", flag: "lease-duration", env: Some("SEALSYNC_LEASE_DURATION"), default: Some("15s"), value_name: "DURATION",
         help: "How long the leader's Lease holds without renewal (default 15s; at least 2s). Renewals every third of it; a leader that cannot renew for two thirds of it stops writing.", ..BASE },
     Setting { key: "restart_debounce", flag: "restart-debounce", env: Some("SEALSYNC_RESTART_DEBOUNCE"), default: Some("10s"), value_name: "DURATION",

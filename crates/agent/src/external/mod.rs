@@ -2,10 +2,13 @@
 //! cache of remote values (each remote secret fetched once per cycle), refresh on each object's
 //! interval with a deterministic jitter, backoff per failing object, and the last good value kept.
 
+mod accounts;
 mod plan;
 mod preview;
 mod refresh;
 mod stores;
+
+pub use accounts::{Accounts, Login, TokenFor, NEEDS_KUBE};
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -53,6 +56,8 @@ pub struct Resolver {
     pub default_store: Option<String>,
     /// Credentials that fill in for credentials Secrets missing from git (none in the agent).
     pub env_credentials: EnvCredentials,
+    /// The agent's own token and, with the Kubernetes sink, other service accounts' tokens.
+    pub login: Login,
     clients: HashMap<String, stores::Client>,
     cache: HashMap<CacheKey, Result<Fetched, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
@@ -61,9 +66,10 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(default_store: Option<String>) -> Resolver {
+    pub fn new(default_store: Option<String>, login: Login) -> Resolver {
         Resolver {
             default_store,
+            login,
             ..Resolver::default()
         }
     }
@@ -222,7 +228,14 @@ impl Resolver {
         let ExternalDoc::Store(s) = &store.object.doc else {
             return Err("not a store".into());
         };
-        let provider = stores::build(s, &store.display, &creds).await?;
+        let provider = stores::build(
+            s,
+            &store.object.namespace,
+            &store.display,
+            &creds,
+            &self.login,
+        )
+        .await?;
         self.clients.insert(
             id.to_string(),
             stores::Client {
@@ -435,7 +448,7 @@ mod tests {
             external_secret("b", "k2"),
         ]);
         assert_eq!(both.len(), 3, "the store and two ExternalSecrets");
-        let mut resolver = Resolver::new(None);
+        let mut resolver = Resolver::new(None, Login::default());
         let mut state = DesiredState::default();
         resolver.resolve(&both, &mut state, true).await;
         assert_eq!(resolver.cached_values(), 2);
@@ -459,7 +472,7 @@ mod tests {
             "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: bao\nspec:\n  provider:\n    vault: {server: 'http://127.0.0.1:1', path: secret, auth: {tokenSecretRef: {name: t, key: token}}}\n".to_string(),
         );
         let objs = objects(&[store, external_secret("a", "k1")]);
-        let mut resolver = Resolver::new(None);
+        let mut resolver = Resolver::new(None, Login::default());
         resolver
             .resolve(&objs, &mut DesiredState::default(), true)
             .await;

@@ -3,12 +3,23 @@
 
 use std::sync::Arc;
 
-use sealsync_external::store::{self, AwsAuth, SecretKeySelector, SecretStore, VaultAuthMethod};
+use sealsync_external::store::{
+    self, AwsAuth, SecretKeySelector, SecretStore, ServiceAccountSelector, VaultAuthMethod,
+};
 use sealsync_external::StoreKind;
 use sealsync_providers::{aws, vault, Limits, Provider};
 use zeroize::Zeroizing;
 
+use super::accounts::{Login, TokenFor};
 use crate::desired::{DesiredSecret, SecretKey};
+
+/// How long a token requested for a Vault login lives (ESO's default, the API server's minimum).
+const VAULT_TOKEN_SECONDS: i64 = 600;
+/// The audience of an AWS web identity token unless the ServiceAccount names another (EKS's).
+const AWS_DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The ServiceAccount annotations IRSA reads (EKS's pod identity webhook, and ESO).
+const AWS_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const AWS_AUDIENCE_ANNOTATION: &str = "eks.amazonaws.com/audience";
 
 /// The desired Secrets of this pass, where credential references are looked up.
 pub type Secrets = imbl::OrdMap<SecretKey, Arc<DesiredSecret>>;
@@ -119,11 +130,88 @@ fn text(bytes: &[u8]) -> Result<Zeroizing<String>, String> {
         .map_err(|_| "a credential is not UTF-8 text".to_string())
 }
 
-/// Builds the provider client of `s` from the credentials [`credentials`] returned.
+/// The namespace of the ServiceAccount a store logs in as: a SecretStore's own (the parser refused any
+/// other); in a ClusterSecretStore the one the reference names, which it must.
+fn account_namespace(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+) -> Result<String, String> {
+    match (s.kind, &sel.namespace) {
+        (StoreKind::SecretStore, _) => Ok(store_ns.to_string()),
+        (StoreKind::ClusterSecretStore, Some(ns)) => Ok(ns.clone()),
+        (StoreKind::ClusterSecretStore, None) => Err(format!(
+            "serviceAccountRef {}: namespace is required in a ClusterSecretStore",
+            sel.name
+        )),
+    }
+}
+
+/// A source of tokens for the ServiceAccount `sel` names, for `audiences`.
+fn requested(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+    audiences: Vec<String>,
+    expiration_seconds: i64,
+    login: &Login,
+) -> Result<vault::JwtSource, String> {
+    let accounts = login.accounts()?;
+    Ok(vault::JwtSource::Requested(accounts.token_source(
+        TokenFor {
+            namespace: account_namespace(s, store_ns, sel)?,
+            name: sel.name.clone(),
+            audiences,
+            expiration_seconds,
+        },
+    )))
+}
+
+/// AWS web identity as IRSA binds it: the role from the ServiceAccount's annotation, a token for
+/// `sts.amazonaws.com` (or the account's audience annotation) and the reference's audiences.
+async fn aws_web_identity(
+    s: &SecretStore,
+    store_ns: &str,
+    sel: &ServiceAccountSelector,
+    login: &Login,
+) -> Result<aws::AwsAuth, String> {
+    let accounts = login.accounts()?;
+    let namespace = account_namespace(s, store_ns, sel)?;
+    let annotations = accounts.annotations(&namespace, &sel.name).await?;
+    let role_arn = annotations
+        .get(AWS_ROLE_ANNOTATION)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "ServiceAccount {namespace}/{} has no {AWS_ROLE_ANNOTATION} annotation",
+                sel.name
+            )
+        })?
+        .clone();
+    let mut audiences = vec![annotations
+        .get(AWS_AUDIENCE_ANNOTATION)
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .unwrap_or_else(|| AWS_DEFAULT_AUDIENCE.to_string())];
+    audiences.extend(sel.audiences.iter().cloned());
+    let token = accounts.token_source(TokenFor {
+        namespace,
+        name: sel.name.clone(),
+        audiences,
+        // ESO lets the API server choose (one hour); the SDK caches the credentials, not the token.
+        expiration_seconds: 3600,
+    });
+    Ok(aws::AwsAuth::WebIdentity { role_arn, token })
+}
+
+/// Builds the provider client of `s` (of namespace `store_ns`) from the credentials [`credentials`]
+/// returned.
 pub async fn build(
     s: &SecretStore,
+    store_ns: &str,
     name: &str,
     creds: &[Zeroizing<Vec<u8>>],
+    login: &Login,
 ) -> Result<Arc<dyn Provider>, String> {
     let cred = |i: usize| {
         creds
@@ -149,14 +237,19 @@ pub async fn build(
                     mount_path: mount_path.clone(),
                     role: role.clone(),
                     jwt: match source {
-                        store::KubernetesSource::Own => vault::JwtSource::service_account(),
-                        store::KubernetesSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
-                        store::KubernetesSource::ServiceAccount(_) => {
-                            return Err(
-                                "kubernetes auth with serviceAccountRef is not supported yet"
-                                    .into(),
-                            )
+                        store::KubernetesSource::Own => {
+                            vault::JwtSource::File(login.token_file.clone())
                         }
+                        store::KubernetesSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
+                        // As ESO: the reference's audiences only (none: the API server's own).
+                        store::KubernetesSource::ServiceAccount(sel) => requested(
+                            s,
+                            store_ns,
+                            sel,
+                            sel.audiences.clone(),
+                            VAULT_TOKEN_SECONDS,
+                            login,
+                        )?,
                     },
                 },
                 Some(VaultAuthMethod::Jwt { path, role, source }) => vault::VaultAuth::Jwt {
@@ -164,10 +257,26 @@ pub async fn build(
                     role: role.clone(),
                     jwt: match source {
                         store::JwtSource::Secret(_) => vault::JwtSource::Inline(cred(0)?),
-                        _ => {
-                            return Err(
-                                "jwt auth with a service account token is not supported yet".into(),
-                            )
+                        // As ESO: the reference's audiences, then the deprecated field's, `vault`
+                        // when that is not written.
+                        store::JwtSource::ServiceAccountToken {
+                            service_account,
+                            audiences,
+                            expiration_seconds,
+                        } => {
+                            let mut all = service_account.audiences.clone();
+                            match audiences.is_empty() {
+                                true => all.push("vault".into()),
+                                false => all.extend(audiences.iter().cloned()),
+                            }
+                            requested(
+                                s,
+                                store_ns,
+                                service_account,
+                                all,
+                                expiration_seconds.unwrap_or(VAULT_TOKEN_SECONDS),
+                                login,
+                            )?
                         }
                     },
                 },
@@ -213,7 +322,9 @@ pub async fn build(
                         None => None,
                     },
                 },
-                AwsAuth::Jwt { .. } => return Err("aws auth.jwt is not supported yet".into()),
+                AwsAuth::Jwt { service_account } => {
+                    aws_web_identity(s, store_ns, service_account, login).await?
+                }
             };
             let store = aws::AwsStore {
                 name: name.to_string(),
@@ -238,5 +349,188 @@ pub fn display(kind: StoreKind, namespace: &str, name: &str) -> String {
     match kind {
         StoreKind::SecretStore => format!("SecretStore {namespace}/{name}"),
         StoreKind::ClusterSecretStore => format!("ClusterSecretStore {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use sealsync_providers::{BoxFuture, TokenError, TokenSource};
+
+    use super::*;
+    use crate::external::Accounts;
+
+    /// Records the tokens asked for; knows one annotated ServiceAccount, `apps/irsa`.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<TokenFor>>);
+
+    struct NoToken;
+
+    impl TokenSource for NoToken {
+        fn token(&self) -> BoxFuture<'_, Result<Zeroizing<String>, TokenError>> {
+            Box::pin(async {
+                Err(TokenError {
+                    kind: sealsync_providers::ErrorKind::Unavailable,
+                    reason: "not in a unit test".into(),
+                })
+            })
+        }
+    }
+
+    impl Accounts for Recorded {
+        fn token_source(&self, request: TokenFor) -> Arc<dyn TokenSource> {
+            self.0.lock().unwrap().push(request);
+            Arc::new(NoToken)
+        }
+
+        fn annotations<'a>(
+            &'a self,
+            namespace: &'a str,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
+            let found = (namespace, name) == ("apps", "irsa");
+            Box::pin(async move {
+                Ok(match found {
+                    true => BTreeMap::from([(
+                        AWS_ROLE_ANNOTATION.to_string(),
+                        "arn:aws:iam::1:role/r".to_string(),
+                    )]),
+                    false => BTreeMap::new(),
+                })
+            })
+        }
+    }
+
+    fn parse(kind: &str, provider: &str) -> SecretStore {
+        let text = format!(
+            "apiVersion: external-secrets.io/v1\nkind: {kind}\nmetadata: {{name: s, namespace: apps}}\nspec:\n  provider:\n{provider}"
+        );
+        let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        SecretStore::parse(&doc, "s.yaml").unwrap()
+    }
+
+    fn vault(kind: &str, auth: &str) -> SecretStore {
+        parse(
+            kind,
+            &format!("    vault:\n      server: http://127.0.0.1:1\n      path: secret\n      auth:\n{auth}"),
+        )
+    }
+
+    /// Builds `s` with a recording `Accounts` (or none: the dir sink); the tokens asked for.
+    fn requested(s: &SecretStore, kube: bool) -> (Result<(), String>, Vec<TokenFor>) {
+        let accounts = Arc::new(Recorded::default());
+        let login = Login {
+            token_file: "/t".into(),
+            accounts: kube.then(|| accounts.clone() as Arc<dyn Accounts>),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let built = rt.block_on(build(s, "apps", "SecretStore apps/s", &[], &login));
+        let asked = accounts.0.lock().unwrap().clone();
+        (built.map(|_| ()), asked)
+    }
+
+    fn token_for(ns: &str, name: &str, audiences: &[&str], seconds: i64) -> TokenFor {
+        TokenFor {
+            namespace: ns.into(),
+            name: name.into(),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            expiration_seconds: seconds,
+        }
+    }
+
+    #[test]
+    fn kubernetes_auth_requests_a_token_with_the_references_audiences_only() {
+        let s = vault(
+            "SecretStore",
+            "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader, audiences: [vault]}\n",
+        );
+        let (built, asked) = requested(&s, true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(asked, [token_for("apps", "reader", &["vault"], 600)]);
+        // No ref: the agent's own token file, and no request.
+        let own = vault("SecretStore", "        kubernetes:\n          role: r\n");
+        assert_eq!(requested(&own, true), (Ok(()), Vec::new()));
+        assert_eq!(requested(&own, false), (Ok(()), Vec::new()));
+    }
+
+    #[test]
+    fn jwt_auth_adds_vault_unless_the_deprecated_audiences_say_otherwise() {
+        let sa = "          kubernetesServiceAccountToken:\n            serviceAccountRef: {name: reader, audiences: [a]}\n";
+        let s = vault(
+            "SecretStore",
+            &format!("        jwt:\n          role: r\n{sa}"),
+        );
+        assert_eq!(
+            requested(&s, true).1,
+            [token_for("apps", "reader", &["a", "vault"], 600)]
+        );
+        let s = vault(
+            "SecretStore",
+            &format!("        jwt:\n          role: r\n{sa}            audiences: [b]\n            expirationSeconds: 900\n"),
+        );
+        assert_eq!(
+            requested(&s, true).1,
+            [token_for("apps", "reader", &["a", "b"], 900)]
+        );
+    }
+
+    #[test]
+    fn service_account_refs_need_the_kube_sink_and_a_cluster_store_names_the_namespace() {
+        let auth =
+            "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader}\n";
+        let (built, asked) = requested(&vault("SecretStore", auth), false);
+        assert_eq!(
+            (built, asked.len()),
+            (Err(crate::external::NEEDS_KUBE.to_string()), 0)
+        );
+        let (built, _) = requested(&vault("ClusterSecretStore", auth), true);
+        assert_eq!(
+            built,
+            Err("serviceAccountRef reader: namespace is required in a ClusterSecretStore".into())
+        );
+        let with_ns = "        kubernetes:\n          role: r\n          serviceAccountRef: {name: reader, namespace: team}\n";
+        let (built, asked) = requested(&vault("ClusterSecretStore", with_ns), true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(asked, [token_for("team", "reader", &[], 600)]);
+    }
+
+    #[test]
+    fn aws_jwt_takes_the_role_from_the_annotation_and_asks_for_sts() {
+        let aws = |account: &str| {
+            parse(
+                "SecretStore",
+                &format!("    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        jwt:\n          serviceAccountRef: {{name: {account}, audiences: [extra]}}\n"),
+            )
+        };
+        let (built, asked) = requested(&aws("irsa"), true);
+        assert_eq!(built, Ok(()));
+        assert_eq!(
+            asked,
+            [token_for(
+                "apps",
+                "irsa",
+                &[AWS_DEFAULT_AUDIENCE, "extra"],
+                3600
+            )]
+        );
+        let (built, asked) = requested(&aws("plain"), true);
+        assert_eq!(
+            (built, asked.len()),
+            (
+                Err(format!(
+                    "ServiceAccount apps/plain has no {AWS_ROLE_ANNOTATION} annotation"
+                )),
+                0
+            )
+        );
+        assert_eq!(
+            requested(&aws("irsa"), false).0,
+            Err(crate::external::NEEDS_KUBE.into())
+        );
     }
 }

@@ -103,7 +103,7 @@ pub enum JwtSource {
     Secret(SecretKeySelector),
     ServiceAccountToken {
         service_account: ServiceAccountSelector,
-        /// Deprecated `audiences` (ESO default `vault` when neither this nor the selector's).
+        /// Deprecated `audiences`, added to the selector's (ESO adds `vault` when this is not written).
         audiences: Vec<String>,
         expiration_seconds: Option<i64>,
     },

@@ -71,6 +71,17 @@ impl AwsProvider {
             loader = loader.credentials_provider(creds);
         }
         let mut config = loader.load().await;
+        if let AwsAuth::WebIdentity { role_arn, token } = &store.auth {
+            let identity = super::web_identity::WebIdentity {
+                sts: aws_sdk_sts::Client::new(&config),
+                role_arn: role_arn.clone(),
+                token: token.clone(),
+            };
+            config = config
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(identity))
+                .build();
+        }
         if config.region().is_none() {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,

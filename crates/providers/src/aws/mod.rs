@@ -2,11 +2,13 @@
 
 mod batch;
 mod client;
+mod web_identity;
 
 pub use client::AwsProvider;
 
 use crate::Limits;
 use std::fmt;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Where the store's credentials come from (before an optional role assumption).
@@ -22,6 +24,12 @@ pub enum AwsAuth {
         secret_access_key: Zeroizing<String>,
         session_token: Option<Zeroizing<String>>,
     },
+    /// STS `AssumeRoleWithWebIdentity` of `role_arn` with a token from `token` (ESO's
+    /// `auth.jwt.serviceAccountRef`: a TokenRequest for the account the role is annotated on).
+    WebIdentity {
+        role_arn: String,
+        token: Arc<dyn crate::TokenSource>,
+    },
 }
 
 impl fmt::Debug for AwsAuth {
@@ -30,6 +38,10 @@ impl fmt::Debug for AwsAuth {
             AwsAuth::Default => f.write_str("Default"),
             // The key id is not a secret, but it identifies an account's key: keep it out of logs too.
             AwsAuth::Static { .. } => f.write_str("Static(<redacted>)"),
+            AwsAuth::WebIdentity { role_arn, .. } => f
+                .debug_struct("WebIdentity")
+                .field("role_arn", role_arn)
+                .finish(),
         }
     }
 }

@@ -219,6 +219,17 @@ fn from_auth_info(
 async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, ProviderError> {
     match source {
         JwtSource::Inline(jwt) => Ok(jwt.clone()),
+        JwtSource::Requested(source) => source.token().await.map_err(|e| {
+            let kind = match e.kind {
+                ErrorKind::NotFound => ErrorKind::Invalid,
+                kind => kind,
+            };
+            conn.err(
+                kind,
+                AUTH_KEY,
+                format!("cannot get the login token: {}", e.reason),
+            )
+        }),
         JwtSource::File(path) => {
             let bytes = tokio::fs::read(path).await.map_err(|e| {
                 conn.err(

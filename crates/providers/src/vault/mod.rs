@@ -10,6 +10,7 @@ pub use client::VaultProvider;
 use crate::Limits;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Where a pod's own service account token is mounted.
@@ -30,6 +31,8 @@ pub enum JwtSource {
     Inline(Zeroizing<String>),
     /// Read at each login, so a rotated projected token is picked up.
     File(PathBuf),
+    /// Asked for at each login (a TokenRequest for a service account).
+    Requested(Arc<dyn crate::TokenSource>),
 }
 
 impl JwtSource {
@@ -44,6 +47,7 @@ impl fmt::Debug for JwtSource {
         match self {
             JwtSource::Inline(_) => f.write_str("Inline(<redacted>)"),
             JwtSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            JwtSource::Requested(_) => f.write_str("Requested"),
         }
     }
 }

@@ -5,6 +5,7 @@ mod crud;
 mod faults;
 mod kubectl;
 mod rbac;
+mod token_request;
 mod watch;
 
 use kube::{Client, Config};

@@ -1,11 +1,13 @@
 //! The Kubernetes sink: desired Secrets written by server-side apply (field manager `sealsync`) into the
 //! permitted namespaces, never touching a Secret that sealsync does not manage.
 //!
-//! Concerns live in their own files: `client` (the agent's Kubernetes client), `apply` (writing, listing and deleting Secrets), `drift` (the
+//! Concerns live in their own files: `client` (the agent's Kubernetes client), `accounts` (service
+//! account tokens for store logins), `apply` (writing, listing and deleting Secrets), `drift` (the
 //! metadata watch that puts back what was changed by hand), `events` (Kubernetes Events), `hmac_key`
 //! (the fingerprint key kept in the cluster), `backoff` (the retry schedule both watch and reverts
 //! use) and `restarts` (restarting the workloads that opted in when a Secret they use changes).
 
+pub mod accounts;
 mod apply;
 mod backoff;
 pub mod client;

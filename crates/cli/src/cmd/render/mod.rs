@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use sealsync_agent::documents::{self, ClusterStorePaths, Reason, Refusal};
-use sealsync_agent::external::{self, Resolver};
+use sealsync_agent::external::{self, Login, Resolver};
 use sealsync_agent::git::{Snapshot, SourceFile};
 use sealsync_agent::keys::Identities;
 use sealsync_agent::policy::{DecryptionPolicy, Fallback, NamespacePolicy};
@@ -49,7 +49,7 @@ pub fn run(ctx: &mut Context, args: &RenderArgs) -> Result<(), CliError> {
         max_file_size: ctx.encrypted_limit(),
         cluster_store_paths,
     });
-    engine.resolver = Resolver::new(args.default_store.clone());
+    engine.resolver = Resolver::new(args.default_store.clone(), Login::default());
     engine.resolver.env_credentials.vault_token = ctx
         .env
         .vault_token
