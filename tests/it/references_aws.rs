@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::agent_dir::{agent, encrypted};
+use crate::external_refs::run_once_with;
 use crate::git_servers::{free_port, Fixture};
-use crate::support::{key, root, ONE};
+use crate::support::{root, ONE};
 
 struct Moto {
     url: String,
@@ -85,29 +86,12 @@ fn external_secret(name: &str, remote: &str) -> String {
 }
 
 fn run_once(fx: &Fixture, moto: &Moto, sink: &Path) -> (i32, String) {
-    let out = agent()
-        .args(["run", "--once", "--repo", &fx.file_url()])
-        .arg("--sink")
-        .arg(format!("dir:{}", sink.display()))
-        .arg("--cache-dir")
-        .arg(fx.dir.path().join("cache"))
-        .arg("--identity")
-        .arg(key("one.agekey"))
+    let mut command = agent();
+    command
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !logs.contains("s3cr3t-"),
-        "a value leaked into the logs:\n{logs}"
-    );
-    (out.status.code().unwrap_or(-1), logs)
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    run_once_with(fx, sink, command, &["s3cr3t-", "not-a-real-key"])
 }
 
 fn value(sink: &Path, name: &str) -> Option<Vec<u8>> {

@@ -401,52 +401,21 @@ pub(crate) fn creation_refusal(p: CreationPolicy) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use super::preview::tests::{objects, STORE};
     use super::*;
-    use crate::documents::Classifier;
-    use crate::keys::Identities;
-    use crate::policy::{DecryptionPolicy, Fallback, NamespacePolicy};
 
-    /// The objects of `files` (path, YAML) as the engine hands them to the resolver.
-    fn objects(files: &[(&str, String)]) -> Vec<Arc<ExternalObject>> {
-        let ids = Identities::default();
-        let policy = NamespacePolicy::new(vec![], Fallback::AllowAll);
-        let c = Classifier {
-            identities: &ids,
-            decryption: &DecryptionPolicy::default(),
-            policy: &policy,
-            default_namespace: "app",
-            max_file_size: 1024 * 1024,
-            cluster_store_paths: &Default::default(),
-        };
-        files
-            .iter()
-            .flat_map(|(path, yaml)| c.classify(path, yaml.as_bytes(), "c0ffee").external)
-            .collect()
-    }
-
-    fn external_secret(name: &str, key: &str) -> (&'static str, String) {
-        let path = if name == "a" { "a.yaml" } else { "b.yaml" };
-        (
-            path,
-            format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\nspec:\n  secretStoreRef: {{name: bao}}\n  data: [{{secretKey: v, remoteRef: {{key: {key}}}}}]\n"),
-        )
+    /// An ExternalSecret of namespace app reading `key` from the store `bao` (whose token Secret is not
+    /// declared: every fetch fails without any network, and failures are cached like values).
+    fn external_secret(name: &str, key: &str) -> String {
+        format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {name}, namespace: app}}\nspec:\n  secretStoreRef: {{name: bao}}\n  data: [{{secretKey: v, remoteRef: {{key: {key}}}}}]\n")
     }
 
     /// A value no reference uses any more leaves the cache (before: the cache kept every remote secret
     /// ever referenced, growing with each renamed key for the life of the process).
     #[tokio::test]
     async fn the_cache_holds_what_git_references_now() {
-        // The store's token Secret is not declared: every fetch fails without any network, and the
-        // failures are cached like values.
-        let store = (
-            "store.yaml",
-            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: bao\nspec:\n  provider:\n    vault: {server: 'http://127.0.0.1:1', path: secret, auth: {tokenSecretRef: {name: t, key: token}}}\n".to_string(),
-        );
-        let both = objects(&[
-            store.clone(),
-            external_secret("a", "k1"),
-            external_secret("b", "k2"),
-        ]);
+        let (a, b) = (external_secret("a", "k1"), external_secret("b", "k2"));
+        let both = objects(&[STORE, &a, &b]);
         assert_eq!(both.len(), 3, "the store and two ExternalSecrets");
         let mut resolver = Resolver::new(None, Login::default());
         let mut state = DesiredState::default();
@@ -454,7 +423,7 @@ mod tests {
         assert_eq!(resolver.cached_values(), 2);
         assert_eq!(state.refused.len(), 2, "{:?}", state.refused);
 
-        let one = objects(&[store, external_secret("a", "k1")]);
+        let one = objects(&[STORE, &a]);
         resolver
             .resolve(&one, &mut DesiredState::default(), true)
             .await;
@@ -467,11 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refresh_makes_its_targets_due_and_names_the_unknown() {
-        let store = (
-            "store.yaml",
-            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: bao\nspec:\n  provider:\n    vault: {server: 'http://127.0.0.1:1', path: secret, auth: {tokenSecretRef: {name: t, key: token}}}\n".to_string(),
-        );
-        let objs = objects(&[store, external_secret("a", "k1")]);
+        let objs = objects(&[STORE, &external_secret("a", "k1")]);
         let mut resolver = Resolver::new(None, Login::default());
         resolver
             .resolve(&objs, &mut DesiredState::default(), true)

@@ -80,7 +80,7 @@ pub fn preview(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use zeroize::Zeroizing;
@@ -92,9 +92,10 @@ mod tests {
     use crate::keys::Identities;
     use crate::policy::{DecryptionPolicy, Fallback, NamespacePolicy};
 
-    const STORE: &str = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: bao, namespace: app}\nspec:\n  provider:\n    vault:\n      server: http://127.0.0.1:1\n      path: secret\n      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+    pub(crate) const STORE: &str = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: bao, namespace: app}\nspec:\n  provider:\n    vault:\n      server: http://127.0.0.1:1\n      path: secret\n      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
 
-    fn objects(docs: &[&str]) -> Vec<Arc<ExternalObject>> {
+    /// The objects of `docs` (one file each) as the engine hands them to the resolver.
+    pub(crate) fn objects(docs: &[&str]) -> Vec<Arc<ExternalObject>> {
         let ids = Identities::default();
         let policy = NamespacePolicy::new(vec![], Fallback::AllowAll);
         let c = Classifier {
