@@ -31,6 +31,7 @@ mod references_aws;
 #[cfg(feature = "kube")]
 mod references_kube;
 mod references_outage;
+mod references_policies;
 mod sealctl;
 mod sealctl_check;
 mod sealctl_create;

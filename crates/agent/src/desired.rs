@@ -84,6 +84,10 @@ pub struct DesiredSecret {
     pub source: Source,
     /// `sealsync.dev/adopt: "true"`: take over an existing Secret that sealsync does not manage yet.
     pub adopt: bool,
+    /// An ExternalSecret's `target.creationPolicy: Merge`: only these keys are written, into an
+    /// existing Secret that sealsync does not manage; it is never created, labelled, pruned or
+    /// deleted, and its other keys, labels and annotations are left as they are.
+    pub merge: bool,
     /// The fingerprint, once computed by `shared_fingerprint`.
     pub memo: FingerprintMemo,
 }
@@ -110,6 +114,21 @@ impl Eq for FingerprintMemo {}
 impl fmt::Debug for FingerprintMemo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FingerprintMemo")
+    }
+}
+
+/// The annotation that keeps a Secret when its source leaves git: pruning releases it (sealsync's
+/// labels and annotations removed, values kept) instead of deleting it. An ExternalSecret's
+/// `target.creationPolicy: Orphan` sets it; a file may set it too, as Flux's
+/// `kustomize.toolkit.fluxcd.io/prune: disabled` does.
+pub const PRUNE_ANNOTATION: &str = "sealsync.dev/prune";
+/// Its one value.
+pub const PRUNE_DISABLED: &str = "disabled";
+
+impl DesiredSecret {
+    /// Whether pruning releases this Secret rather than deleting it (`PRUNE_ANNOTATION`).
+    pub fn kept_on_removal(&self) -> bool {
+        self.annotations.get(PRUNE_ANNOTATION).map(String::as_str) == Some(PRUNE_DISABLED)
     }
 }
 
@@ -249,6 +268,7 @@ pub(crate) mod tests_support {
                 commit: "abc1234def5678".into(),
             },
             adopt: false,
+            merge: false,
             memo: Default::default(),
         }
     }

@@ -72,6 +72,8 @@ reasons! {
     OwnedByOtherInstance => "other_instance", "OwnedByOtherInstance";
     /// An existing unmanaged Secret asks to be adopted, and this agent may not adopt it.
     AdoptionRefused => "adoption_refused", "AdoptionRefused";
+    /// `creationPolicy: Merge` found no Secret to merge into, or one that sealsync manages.
+    MergeTarget => "merge_target", "MergeTargetRefused";
     /// Fetching from git failed.
     Git => "git", "GitFailed";
     /// The sink (Kubernetes API or directory) refused or failed a write, a delete or a listing.

@@ -36,6 +36,7 @@ pub fn desired(ns: &str, name: &str, password: &str) -> DesiredSecret {
             commit: "abc1234def5678".into(),
         },
         adopt: false,
+        merge: false,
         memo: Default::default(),
     }
 }

@@ -12,4 +12,5 @@ mod feed;
 mod instances;
 mod leader;
 mod ownership;
+mod policies;
 mod restarts;

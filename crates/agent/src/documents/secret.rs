@@ -201,6 +201,7 @@ pub fn secret_from_document(
             commit: commit.to_string(),
         },
         adopt,
+        merge: false,
         memo: Default::default(),
     })
 }

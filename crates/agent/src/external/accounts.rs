@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sealsync_providers::{BoxFuture, TokenSource};
+use zeroize::Zeroizing;
+
+use crate::desired::SecretKey;
 
 /// Why a `serviceAccountRef` store cannot be used with the dir sink.
 pub const NEEDS_KUBE: &str = "serviceAccountRef needs the Kubernetes sink";
@@ -31,6 +34,13 @@ pub trait Accounts: Send + Sync {
         namespace: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>>;
+
+    /// One value of a Secret in the cluster: a store's credentials Secret that is not in git.
+    fn secret_value<'a>(
+        &'a self,
+        secret: &'a SecretKey,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, String>>;
 }
 
 /// What store logins may use besides committed credentials.

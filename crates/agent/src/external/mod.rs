@@ -15,10 +15,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sealsync_external::{CreationPolicy, RefreshPolicy, SecretValue};
+use sealsync_external::{CreationPolicy, DeletionPolicy, RefreshPolicy, SecretValue};
 use sealsync_providers::{ProviderError, RemoteRef};
 
-use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
+use crate::desired::{
+    DesiredSecret, SecretBytes, SecretKey, Source, PRUNE_ANNOTATION, PRUNE_DISABLED,
+};
 use crate::documents::{ExternalDoc, ExternalObject, Reason, Refusal};
 use crate::reconcile::desired_state::DesiredState;
 use crate::small_map::SmallMap;
@@ -219,7 +221,8 @@ impl Resolver {
         id: &str,
         store: &StoreUse,
     ) -> Result<Arc<dyn sealsync_providers::Provider>, String> {
-        let creds = store.credentials.clone()?;
+        // Read at each fetch, so a credentials Secret rotated in the cluster rebuilds the client.
+        let creds = stores::read_credentials(store.credentials.as_ref()?, &self.login).await?;
         if let Some(c) = self.clients.get(id) {
             if Arc::ptr_eq(&c.store, &store.object) && c.credentials == creds {
                 return Ok(Arc::clone(&c.provider));
@@ -283,10 +286,14 @@ impl Resolver {
         }
         match built {
             Ok((p, data)) => {
-                let secret = desired(&key, &object, data);
-                let same = t.last_good.as_ref().is_some_and(|g| **g == secret);
+                let secret = self.written(&p, &key, data);
+                let same = match (&t.last_good, &secret) {
+                    (Some(g), Some(s)) => **g == *s,
+                    (None, None) => true,
+                    _ => false,
+                };
                 if !same {
-                    t.last_good = Some(Arc::new(secret));
+                    t.last_good = secret.map(Arc::new);
                     state.touched.insert(key.clone());
                 }
                 t.failures = 0;
@@ -306,6 +313,42 @@ impl Resolver {
             state.secrets.insert(key.clone(), Arc::clone(g));
         }
         self.targets.insert(key, t);
+    }
+
+    /// The Secret a resolved target writes, as its ExternalSecret's policies say: none for
+    /// `creationPolicy: None`, or for `deletionPolicy: Delete` once every remote secret it reads is
+    /// authoritatively gone (never on an error); kept when its document leaves git for `Orphan`; its
+    /// keys only, into an existing Secret, for `Merge`.
+    fn written(&self, p: &Plan, key: &SecretKey, built: plan::Built) -> Option<DesiredSecret> {
+        let ExternalDoc::Secret(es) = &p.object.doc else {
+            return Some(desired(key, &p.object, built));
+        };
+        let target = &es.target;
+        if target.deletion_policy == DeletionPolicy::Delete && self.every_reference_gone(p) {
+            tracing::info!(path = %p.object.path, secret = %key, "every remote secret it reads is gone from {} (deletionPolicy Delete): the Secret is removed", p.store.display);
+            return None;
+        }
+        let mut secret = desired(key, &p.object, built);
+        match target.creation_policy {
+            CreationPolicy::Owner => {}
+            CreationPolicy::None => return None,
+            CreationPolicy::Orphan => {
+                secret
+                    .annotations
+                    .insert(PRUNE_ANNOTATION.into(), PRUNE_DISABLED.into());
+            }
+            CreationPolicy::Merge => secret.merge = true,
+        }
+        Some(secret)
+    }
+
+    /// Whether the store answered "not found" for every reference of `p` (and it has some).
+    fn every_reference_gone(&self, p: &Plan) -> bool {
+        !p.refs.is_empty()
+            && p.refs.iter().all(|r| {
+                matches!(self.cache.get(&(p.store.id.clone(), r.clone())),
+                    Some(Err(e)) if e.kind() == sealsync_providers::ErrorKind::NotFound)
+            })
     }
 
     fn build(&self, p: &Plan) -> Result<plan::Built, String> {
@@ -387,16 +430,19 @@ fn desired(key: &SecretKey, object: &ExternalObject, b: plan::Built) -> DesiredS
             commit: object.commit.clone(),
         },
         adopt: false,
+        merge: false,
         memo: Default::default(),
     }
 }
 
-/// Whether the ExternalSecret writes a Secret sealsync manages (Owner); the others are refused for now.
-pub(crate) fn creation_refusal(p: CreationPolicy) -> Option<&'static str> {
-    match p {
-        CreationPolicy::Owner => None,
-        _ => Some("target.creationPolicy other than Owner is not supported yet"),
-    }
+/// Why an ExternalSecret's creation and deletion policies cannot go together here (None: they can).
+/// ESO's own rules (Delete with Merge or None, Merge deletion with None) are refused when the document
+/// is parsed; sealsync adds Delete with Orphan, since an orphaned Secret is released rather than
+/// deleted when it leaves git.
+pub(crate) fn policy_refusal(c: CreationPolicy, d: DeletionPolicy) -> Option<&'static str> {
+    (c == CreationPolicy::Orphan && d == DeletionPolicy::Delete).then_some(
+        "target.deletionPolicy Delete with creationPolicy Orphan is not supported: an orphaned Secret is kept; use creationPolicy Owner to have it deleted",
+    )
 }
 
 #[cfg(test)]
@@ -432,6 +478,103 @@ mod tests {
             .resolve(&[], &mut DesiredState::default(), true)
             .await;
         assert_eq!(resolver.cached_values(), 0);
+    }
+
+    /// The state an ExternalSecret with `target` (YAML flow mapping body) and two references (k1, k2)
+    /// resolves to once the store answered `answer(remote key)` (None: not found).
+    async fn resolved_with(
+        target: &str,
+        answer: fn(&str) -> Option<&'static [u8]>,
+    ) -> DesiredState {
+        let es = format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: t, namespace: app}}\nspec:\n  secretStoreRef: {{name: bao}}\n  target: {{{target}}}\n  data: [{{secretKey: a, remoteRef: {{key: k1}}}}, {{secretKey: b, remoteRef: {{key: k2}}}}]\n");
+        let objs = objects(&[STORE, &es]);
+        let mut resolver = Resolver::new(None, Login::default());
+        resolver
+            .resolve(&objs, &mut DesiredState::default(), true)
+            .await;
+        // The fetch failed (no token); what the store would have answered replaces it, and the next
+        // pass (not due: no fetch) builds from it.
+        for ((_, r), v) in resolver.cache.iter_mut() {
+            *v = match answer(&r.key) {
+                Some(bytes) => Ok(Fetched {
+                    value: SecretValue::from(zeroize::Zeroizing::new(bytes.to_vec())),
+                    version: None,
+                }),
+                None => Err(ProviderError::new(
+                    sealsync_providers::ErrorKind::NotFound,
+                    "bao",
+                    &r.key,
+                    "404",
+                )),
+            };
+        }
+        let mut state = DesiredState::default();
+        resolver.resolve(&objs, &mut state, false).await;
+        state
+    }
+
+    fn key() -> SecretKey {
+        SecretKey::new("app", "t")
+    }
+
+    #[tokio::test]
+    async fn deletion_policy_delete_removes_the_secret_only_when_every_remote_secret_is_gone() {
+        let state = resolved_with("deletionPolicy: Delete", |_| None).await;
+        assert!(state.refused.is_empty(), "{:?}", state.refused);
+        assert!(!state.secrets.contains_key(&key()), "removed: nothing left");
+
+        let state = resolved_with("deletionPolicy: Delete", |k| (k == "k1").then_some(b"1")).await;
+        let s = &state.secrets[&key()];
+        assert_eq!(s.data.len(), 1, "only the key still in the store");
+        assert_eq!(s.data["a"].expose(), b"1");
+
+        // Merge: the keys go, the Secret stays, even empty.
+        let state = resolved_with("deletionPolicy: Merge", |_| None).await;
+        assert!(state.secrets[&key()].data.is_empty());
+
+        // Retain (the default): "not found" is an error; nothing is written or removed.
+        let state = resolved_with("name: t", |_| None).await;
+        assert!(!state.secrets.contains_key(&key()));
+        assert_eq!(state.refused.len(), 1);
+        assert!(
+            state.refused[0].message.contains("not found"),
+            "{}",
+            state.refused[0].message
+        );
+    }
+
+    #[tokio::test]
+    async fn creation_policies_none_orphan_and_merge() {
+        let both = |_: &str| Some(&b"v"[..]);
+        let state = resolved_with("creationPolicy: None", both).await;
+        assert!(state.refused.is_empty(), "{:?}", state.refused);
+        assert!(!state.secrets.contains_key(&key()), "None writes nothing");
+
+        let state = resolved_with("creationPolicy: Orphan", both).await;
+        let s = &state.secrets[&key()];
+        assert!(s.kept_on_removal() && !s.merge);
+        assert_eq!(s.annotations.get(PRUNE_ANNOTATION).unwrap(), PRUNE_DISABLED);
+
+        let state = resolved_with("creationPolicy: Merge, deletionPolicy: Merge", both).await;
+        let s = &state.secrets[&key()];
+        assert!(s.merge && !s.kept_on_removal());
+        assert_eq!(s.data.len(), 2);
+
+        let state = resolved_with("creationPolicy: Owner", both).await;
+        assert!(!state.secrets[&key()].merge && !state.secrets[&key()].kept_on_removal());
+    }
+
+    #[tokio::test]
+    async fn delete_with_orphan_is_refused() {
+        let target = "creationPolicy: Orphan, deletionPolicy: Delete";
+        let state = resolved_with(target, |_| Some(&b"v"[..])).await;
+        assert!(!state.secrets.contains_key(&key()));
+        assert_eq!(state.refused.len(), 1);
+        let m = &state.refused[0].message;
+        assert!(
+            m.contains("deletionPolicy Delete") && m.contains("Orphan"),
+            "{m}"
+        );
     }
 
     #[tokio::test]

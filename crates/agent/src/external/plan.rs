@@ -9,7 +9,6 @@ use sealsync_external::pipeline::{apply_target, build_data, EsoTemplates, Fetche
 use sealsync_external::store;
 use sealsync_external::{DataFromSource, SecretData, SecretValue, StoreKind, StoreRef};
 use sealsync_providers::RemoteRef;
-use zeroize::Zeroizing;
 
 use super::stores::{self, EnvCredentials, Secrets};
 use crate::desired::SecretKey;
@@ -22,7 +21,7 @@ pub struct StoreUse {
     pub id: String,
     pub display: String,
     pub object: Arc<ExternalObject>,
-    pub credentials: Result<Vec<Zeroizing<Vec<u8>>>, String>,
+    pub credentials: Result<Vec<stores::Credential>, String>,
 }
 
 pub struct Plan {
@@ -122,7 +121,7 @@ fn plan_es(
     es: &sealsync_external::ExternalSecret,
     find: &dyn Fn(&str, &StoreRef) -> Result<StoreUse, String>,
 ) -> Result<Plan, String> {
-    if let Some(why) = super::creation_refusal(es.target.creation_policy) {
+    if let Some(why) = super::policy_refusal(es.target.creation_policy, es.target.deletion_policy) {
         return Err(why.into());
     }
     let store_ref = es

@@ -46,12 +46,14 @@ pub fn preview(
         .map(|(key, planned)| {
             let mut preview = match planned {
                 Ok(p) => Preview {
-                    problem: p
-                        .store
-                        .credentials
-                        .as_ref()
-                        .err()
-                        .map(|why| format!("store {}: {why}", p.store.display)),
+                    problem: match &p.store.credentials {
+                        Err(why) => Some(why.clone()),
+                        Ok(creds) if resolver.login.accounts.is_none() => {
+                            super::stores::missing_without_cluster(creds)
+                        }
+                        Ok(_) => None,
+                    }
+                    .map(|why| format!("store {}: {why}", p.store.display)),
                     fetches: p
                         .refs
                         .iter()
@@ -133,6 +135,7 @@ pub(crate) mod tests {
                 commit: "c".into(),
             },
             adopt: false,
+            merge: false,
             memo: Default::default(),
         };
         secret

@@ -31,6 +31,57 @@ pub struct Client {
     pub provider: Arc<dyn Provider>,
 }
 
+/// One credential a store needs: its value, from a Secret materialized from git (or the process's
+/// environment), or where to read it in the cluster (a Secret not in git, with the Kubernetes sink).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Value(Zeroizing<Vec<u8>>),
+    InCluster { secret: SecretKey, key: String },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Value(_) => f.write_str("<value>"),
+            Credential::InCluster { secret, key } => write!(f, "{secret} key {key}"),
+        }
+    }
+}
+
+/// The values of `creds`, reading those not in git from the cluster through `login`'s accounts:
+/// git first (credentials committed encrypted beside the store), then the cluster. The dir sink has no
+/// cluster, so a credentials Secret must be in git there.
+pub async fn read_credentials(
+    creds: &[Credential],
+    login: &Login,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
+    let mut out = Vec::with_capacity(creds.len());
+    for c in creds {
+        out.push(match c {
+            Credential::Value(v) => v.clone(),
+            Credential::InCluster { secret, key } => match &login.accounts {
+                Some(accounts) => accounts.secret_value(secret, key).await?,
+                None => return Err(not_in_git(secret, key)),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Why a credential cannot be read without a cluster (None: every one is in git or the environment).
+pub fn missing_without_cluster(creds: &[Credential]) -> Option<String> {
+    creds.iter().find_map(|c| match c {
+        Credential::InCluster { secret, key } => Some(not_in_git(secret, key)),
+        Credential::Value(_) => None,
+    })
+}
+
+fn not_in_git(secret: &SecretKey, key: &str) -> String {
+    format!(
+        "credentials Secret {secret} (key {key}) is not materialized from git: commit it encrypted beside the store (without the Kubernetes sink there is no cluster to read it from)"
+    )
+}
+
 /// Credentials given to the process rather than committed (`sealctl render` reads `VAULT_TOKEN`): each
 /// fills in for a store whose own credentials Secret is not materialized from git. The agent gives none.
 #[derive(Clone, Default)]
@@ -54,14 +105,15 @@ pub fn credentials(
     (store_ns, es_ns): (&str, &str),
     secrets: &Secrets,
     env: &EnvCredentials,
-) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
+) -> Result<Vec<Credential>, String> {
     let get = |sel: &SecretKeySelector| lookup(s, sel, store_ns, es_ns, secrets);
     match &s.provider {
         store::Provider::Vault(v) => match v.auth.as_ref().map(|a| &a.method) {
-            Some(VaultAuthMethod::Token(sel)) => match (get(sel), &env.vault_token) {
-                (Ok(token), _) => Ok(vec![token]),
-                (Err(_), Some(token)) => Ok(vec![token.clone()]),
-                (Err(why), None) => Err(why),
+            Some(VaultAuthMethod::Token(sel)) => match (get(sel)?, &env.vault_token) {
+                (Credential::InCluster { .. }, Some(token)) => {
+                    Ok(vec![Credential::Value(token.clone())])
+                }
+                (token, _) => Ok(vec![token]),
             },
             Some(VaultAuthMethod::AppRole {
                 role_id,
@@ -69,7 +121,9 @@ pub fn credentials(
                 ..
             }) => {
                 let role = match role_id {
-                    store::AppRoleId::Literal(r) => Zeroizing::new(r.as_bytes().to_vec()),
+                    store::AppRoleId::Literal(r) => {
+                        Credential::Value(Zeroizing::new(r.as_bytes().to_vec()))
+                    }
                     store::AppRoleId::Ref(sel) => get(sel)?,
                 };
                 Ok(vec![role, get(secret_ref)?])
@@ -108,20 +162,20 @@ fn lookup(
     store_ns: &str,
     es_ns: &str,
     secrets: &Secrets,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Credential, String> {
     let ns = store::referent_namespace(s.kind, sel.namespace.as_deref(), store_ns, es_ns)?;
     let key = SecretKey::new(&ns, &sel.name);
-    let secret = secrets.get(&key).ok_or_else(|| {
-        format!(
-            "credentials Secret {key} (key {}) is not materialized from git",
-            sel.key
-        )
-    })?;
+    let Some(secret) = secrets.get(&key) else {
+        return Ok(Credential::InCluster {
+            secret: key,
+            key: sel.key.clone(),
+        });
+    };
     let value = secret
         .data
         .get(&sel.key)
         .ok_or_else(|| format!("credentials Secret {key} has no key {}", sel.key))?;
-    Ok(Zeroizing::new(value.expose().to_vec()))
+    Ok(Credential::Value(Zeroizing::new(value.expose().to_vec())))
 }
 
 fn text(bytes: &[u8]) -> Result<Zeroizing<String>, String> {
@@ -401,6 +455,20 @@ mod tests {
                 })
             })
         }
+
+        fn secret_value<'a>(
+            &'a self,
+            secret: &'a SecretKey,
+            key: &'a str,
+        ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, String>> {
+            let found = *secret == SecretKey::new("apps", "in-cluster") && key == "token";
+            Box::pin(async move {
+                match found {
+                    true => Ok(Zeroizing::new(b"cluster-token".to_vec())),
+                    false => Err(format!("no Secret {secret} in this test's cluster")),
+                }
+            })
+        }
     }
 
     fn parse(kind: &str, provider: &str) -> SecretStore {
@@ -441,6 +509,46 @@ mod tests {
             audiences: audiences.iter().map(|a| a.to_string()).collect(),
             expiration_seconds: seconds,
         }
+    }
+
+    /// A credentials Secret comes from git first, then (Kubernetes sink only) from the cluster; the
+    /// dir sink says to commit it.
+    #[test]
+    fn credentials_come_from_git_then_from_the_cluster() {
+        let store = |name: &str| {
+            vault(
+                "SecretStore",
+                &format!("        tokenSecretRef: {{name: {name}, key: token}}\n"),
+            )
+        };
+        let in_git = crate::desired::tests_support::secret("apps", "in-git")
+            .with_data(&[("token", "git-token")]);
+        let secrets: Secrets = [(in_git.key.clone(), Arc::new(in_git))]
+            .into_iter()
+            .collect();
+        let env = EnvCredentials::default();
+        let read = |name: &str, kube: bool| {
+            let creds = credentials(&store(name), ("apps", "apps"), &secrets, &env)?;
+            let login = Login {
+                token_file: "/t".into(),
+                accounts: kube.then(|| Arc::new(Recorded::default()) as Arc<dyn Accounts>),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(read_credentials(&creds, &login))
+                .map(|v| String::from_utf8(v[0].to_vec()).unwrap())
+        };
+        assert_eq!(read("in-git", false).unwrap(), "git-token");
+        assert_eq!(read("in-git", true).unwrap(), "git-token", "git wins");
+        assert_eq!(read("in-cluster", true).unwrap(), "cluster-token");
+        let dir = read("in-cluster", false).unwrap_err();
+        assert!(
+            dir.contains("apps/in-cluster") && dir.contains("commit it encrypted"),
+            "{dir}"
+        );
+        let nowhere = read("nowhere", true).unwrap_err();
+        assert!(nowhere.contains("apps/nowhere"), "{nowhere}");
     }
 
     #[test]

@@ -205,7 +205,9 @@ impl Applier {
                 .and_then(|m| m.source_path.clone())
                 .or_else(|| was_desired.map(|d| d.source.path.clone()));
             let protected = source.is_some_and(|p| state.failed_paths.contains(&p));
-            if held && !protected && !self.unmanaged.contains(k) {
+            // Keys merged into a Secret sealsync does not own stay when their document leaves.
+            let merged = was_desired.is_some_and(|d| d.merge);
+            if held && !protected && !merged && !self.unmanaged.contains(k) {
                 delete.push(k.clone());
             }
         }

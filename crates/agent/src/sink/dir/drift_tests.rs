@@ -217,6 +217,43 @@ async fn delete_removes_only_managed_directories() {
     assert!(sink.list_managed().await.unwrap().is_empty());
 }
 
+/// `sealsync.dev/prune: disabled` (an ExternalSecret's creationPolicy Orphan): pruning releases the
+/// directory — its values stay, it is no longer sealsync's — instead of deleting it.
+#[tokio::test]
+async fn pruning_releases_a_secret_kept_on_removal() {
+    let (_tmp, sink) = sink();
+    let mut kept = db();
+    kept.annotations.insert(
+        crate::desired::PRUNE_ANNOTATION.into(),
+        crate::desired::PRUNE_DISABLED.into(),
+    );
+    sink.apply(&Arc::new(kept.clone())).await.unwrap();
+    assert_eq!(sink.list_managed().await.unwrap().len(), 1);
+
+    sink.delete(&kept.key).await.unwrap();
+    let dir = dir_of(&sink, &kept);
+    assert_eq!(fs::read(dir.join("password")).unwrap(), PASSWORD.as_bytes());
+    assert!(!dir.join(super::metadata::FILE).exists(), "released");
+    assert!(sink.list_managed().await.unwrap().is_empty());
+    // Released means left alone: a later delete refuses, as for any foreign directory.
+    assert!(sink.delete(&kept.key).await.is_err());
+}
+
+/// creationPolicy Merge writes into an existing Kubernetes Secret: the dir sink refuses it, naming why.
+#[tokio::test]
+async fn the_dir_sink_refuses_to_merge() {
+    let (_tmp, sink) = sink();
+    let mut merge = db();
+    merge.merge = true;
+    match sink.apply(&Arc::new(merge.clone())).await.unwrap() {
+        ApplyOutcome::Refused(crate::reason::Reason::MergeTarget, why) => {
+            assert!(why.contains("creationPolicy Merge"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir_of(&sink, &merge).exists());
+}
+
 #[tokio::test]
 async fn invalid_names_and_keys_are_refused() {
     let (_tmp, sink) = sink();

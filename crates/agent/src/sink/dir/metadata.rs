@@ -30,6 +30,10 @@ pub(super) struct Record {
     /// HMAC of what was applied (`DesiredSecret::fingerprint`), never a plain hash of the values.
     pub fingerprint: String,
     pub source: SourceRecord,
+    /// `sealsync.dev/prune: disabled`: pruning releases the directory (removes this file) instead of
+    /// deleting it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,7 @@ impl Record {
                 path: desired.source.path.clone(),
                 commit: desired.source.commit.clone(),
             },
+            keep: desired.kept_on_removal(),
         }
     }
 }
@@ -85,6 +90,11 @@ pub(super) fn read(secret_dir: &Path) -> Result<Marker, Failure> {
         Ok(_) => Ok(Marker::Present(None)),
         Err(err) => Err(err).context(|| format!("reading {FILE}")),
     }
+}
+
+/// Removes the metadata file: the directory stays, no longer sealsync's.
+pub(super) fn remove(secret_dir: &Path) -> Result<(), Failure> {
+    layout::remove_if_present(&secret_dir.join(FILE)).context(|| format!("removing {FILE}"))
 }
 
 /// Replaces the metadata file atomically (written beside it, then renamed over it).

@@ -42,8 +42,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::desired::{DesiredSecret, FingerprintKey, SecretKey};
+use crate::desired::{DesiredSecret, FingerprintKey, SecretKey, PRUNE_ANNOTATION, PRUNE_DISABLED};
 use crate::names;
+use crate::reason::Reason;
 use crate::sink::{ApplyOutcome, Listing as SinkListing, ManagedSecret, Sink, SinkError};
 
 use index::{Index, Listing};
@@ -199,6 +200,11 @@ impl Sink for DirSink {
     }
 
     async fn apply(&self, desired: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
+        if desired.merge {
+            let why = "creationPolicy Merge writes keys into an existing Kubernetes Secret, which the directory sink does not have: use creationPolicy Owner or Orphan here".to_string();
+            tracing::warn!(secret = %desired.key, path = %desired.source.path, reason = %Reason::MergeTarget, "not written: {why}");
+            return Ok(ApplyOutcome::Refused(Reason::MergeTarget, why));
+        }
         let paths = self.inner.paths(&desired.key)?;
         validate_keys(desired)?;
         let fingerprint = desired.shared_fingerprint(&self.inner.key);
@@ -490,14 +496,22 @@ impl Inner {
         if !inspect::existing_dir(&paths.namespace_dir, &paths.secret_dir).map_err(in_sink)? {
             return Ok(());
         }
-        if let Marker::Missing = metadata::read(&paths.secret_dir).map_err(in_sink)? {
-            return Err(SinkError::Conflict {
-                key: paths.secret.to_string(),
-                reason: format!(
-                    "the directory has no {} file: sealsync does not manage it, left alone",
-                    metadata::FILE
-                ),
-            });
+        match metadata::read(&paths.secret_dir).map_err(in_sink)? {
+            Marker::Missing => {
+                return Err(SinkError::Conflict {
+                    key: paths.secret.to_string(),
+                    reason: format!(
+                        "the directory has no {} file: sealsync does not manage it, left alone",
+                        metadata::FILE
+                    ),
+                })
+            }
+            Marker::Present(Some(record)) if record.keep => {
+                metadata::remove(&paths.secret_dir).map_err(in_sink)?;
+                tracing::info!(secret = %paths.secret, "its source left git; released, not deleted ({PRUNE_ANNOTATION}: {PRUNE_DISABLED}): sealsync no longer manages it");
+                return Ok(());
+            }
+            Marker::Present(_) => {}
         }
         layout::remove(&paths.namespace_dir, &paths.secret_dir).map_err(in_sink)
     }

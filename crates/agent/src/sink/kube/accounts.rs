@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use sealsync_providers::{BoxFuture, ErrorKind, TokenError, TokenSource};
 use zeroize::Zeroizing;
 
+use super::apply::LiveSecret;
+use crate::desired::SecretKey;
 use crate::external::{Accounts, TokenFor};
 
 /// What a refusal adds: where the permission comes from.
@@ -53,6 +55,38 @@ impl Accounts for KubeAccounts {
                 format!("reading ServiceAccount {namespace}/{name}: {reason}")
             })?;
             Ok(account.metadata.annotations.unwrap_or_default())
+        })
+    }
+
+    fn secret_value<'a>(
+        &'a self,
+        secret: &'a SecretKey,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, String>> {
+        Box::pin(async move {
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
+            let found = api.get_opt(&secret.name).await.map_err(|e| {
+                format!(
+                    "reading credentials Secret {secret} from the cluster: {}",
+                    why(&e).1
+                )
+            })?;
+            let Some(found) = found else {
+                return Err(format!(
+                    "credentials Secret {secret} (key {key}) is neither materialized from git nor in the cluster: commit it encrypted beside the store, or create it"
+                ));
+            };
+            // The whole Secret is zeroized when dropped; only the one value is moved out.
+            let mut found = LiveSecret(found);
+            found
+                .0
+                .data
+                .as_mut()
+                .and_then(|d| d.get_mut(key))
+                .map(|v| Zeroizing::new(std::mem::take(&mut v.0)))
+                .ok_or_else(|| {
+                    format!("credentials Secret {secret} in the cluster has no key {key}")
+                })
         })
     }
 }

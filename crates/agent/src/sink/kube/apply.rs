@@ -21,7 +21,9 @@ use super::{
     FIELD_MANAGER, FINGERPRINT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
     MANAGED_SELECTOR, SOURCE_ANNOTATION,
 };
-use crate::desired::{DesiredSecret, FingerprintKey, SecretKey, SmallMap};
+use crate::desired::{
+    DesiredSecret, FingerprintKey, SecretKey, SmallMap, PRUNE_ANNOTATION, PRUNE_DISABLED,
+};
 use crate::reason::Reason;
 use crate::sink::{ApplyOutcome, Listing, ManagedSecret, Sink, SinkError};
 
@@ -292,6 +294,9 @@ impl KubeSink {
     #[tracing::instrument(skip_all, fields(secret = %d.key))]
     async fn apply_desired(&self, d: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
         self.check_permitted(&d.key)?;
+        if d.merge {
+            return self.merge_into(d).await;
+        }
         let fingerprint = d.shared_fingerprint(self.fingerprint_key());
         let live = self.get_live(&d.key).await?;
         let mut adopted = false;
@@ -488,6 +493,14 @@ impl KubeSink {
                 })
             }
         }
+        let prune = live
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PRUNE_ANNOTATION));
+        if prune.is_some_and(|v| v == PRUNE_DISABLED) {
+            return self.release(key, &live.metadata).await;
+        }
         // The preconditions make sure the Secret checked above is the one deleted.
         let dp = DeleteParams {
             preconditions: Some(Preconditions {
@@ -501,6 +514,132 @@ impl KubeSink {
             Err(e) if status_code(&e) == Some(404) => {}
             Err(e) => return Err(api_error(key, "delete", e)),
         }
+        self.forget(key);
+        Ok(())
+    }
+}
+
+/// The field manager of `creationPolicy: Merge` writes: its keys are the only fields it owns, so a key
+/// it stops writing is removed and the others' fields are never touched.
+pub const MERGE_FIELD_MANAGER: &str = "sealsync-merge";
+
+impl KubeSink {
+    /// `creationPolicy: Merge`: writes `d`'s keys, and nothing else, into an existing Secret that
+    /// sealsync does not manage (server-side apply as its own field manager, conditional on the
+    /// resourceVersion read, so it never creates the Secret).
+    async fn merge_into(&self, d: &Arc<DesiredSecret>) -> Result<ApplyOutcome, SinkError> {
+        let key = &d.key;
+        let Some(live) = self.get_live(key).await? else {
+            let why = format!(
+                "creationPolicy Merge writes into an existing Secret, and {key} does not exist: create it, or use creationPolicy Owner"
+            );
+            return Ok(self.merge_refused(d, why));
+        };
+        if is_managed(&live.metadata) {
+            let why = format!(
+                "creationPolicy Merge writes only into Secrets sealsync does not manage, and {key} is managed by sealsync (declared by another document?)"
+            );
+            return Ok(self.merge_refused(d, why));
+        }
+        let empty = BTreeMap::new();
+        let live_data = live.data.as_ref().unwrap_or(&empty);
+        if d.data
+            .iter()
+            .all(|(k, v)| live_data.get(k).is_some_and(|l| l.0 == v.expose()))
+            && self.merged_keys(&live) == d.data.len()
+        {
+            return Ok(ApplyOutcome::Unchanged);
+        }
+        let body = LiveSecret(Secret {
+            metadata: ObjectMeta {
+                name: Some(key.name.clone()),
+                namespace: Some(key.namespace.clone()),
+                resource_version: live.metadata.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            data: Some(
+                d.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        });
+        drop(live);
+        let api = self.secrets(&key.namespace);
+        let params = PatchParams::apply(MERGE_FIELD_MANAGER).force();
+        let patch = Patch::Apply(&body.0);
+        match retrying(key, || api.patch(&key.name, &params, &patch)).await {
+            Ok(merged) => drop(LiveSecret(merged)),
+            Err(e) if status_code(&e) == Some(409) => {
+                return Err(SinkError::Conflict {
+                    key: key.to_string(),
+                    reason: "changed while its keys were merged".into(),
+                })
+            }
+            Err(e) => return Err(api_error(key, "server-side apply (merge)", e)),
+        }
+        tracing::info!(secret = %key, keys = d.data.len(), "merged its keys into an existing Secret (creationPolicy Merge)");
+        Ok(ApplyOutcome::Updated)
+    }
+
+    fn merge_refused(&self, d: &DesiredSecret, why: String) -> ApplyOutcome {
+        tracing::warn!(secret = %d.key, path = %d.source.path, reason = %Reason::MergeTarget, "not written: {why}");
+        ApplyOutcome::Refused(Reason::MergeTarget, why)
+    }
+
+    /// How many data keys `MERGE_FIELD_MANAGER` owns on `live` (managedFields), so that a key it no
+    /// longer writes makes the Secret differ.
+    fn merged_keys(&self, live: &Secret) -> usize {
+        live.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter(|e| e.manager.as_deref() == Some(MERGE_FIELD_MANAGER))
+            .filter_map(|e| {
+                e.fields_v1
+                    .as_ref()?
+                    .0
+                    .get("f:data")?
+                    .as_object()
+                    .map(|m| m.len())
+            })
+            .sum()
+    }
+
+    /// Lets go of a Secret whose document left git but asked to be kept (`sealsync.dev/prune:
+    /// disabled`): sealsync's labels and annotations are removed, its values and everything else
+    /// stay, and from then on it is an ordinary Secret that sealsync neither reverts nor prunes. The
+    /// resourceVersion makes sure the Secret checked is the one released (a change since is a conflict,
+    /// tried again from a fresh read).
+    async fn release(&self, key: &SecretKey, meta: &ObjectMeta) -> Result<(), SinkError> {
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": meta.resource_version,
+                "labels": { MANAGED_BY_LABEL: null, INSTANCE_LABEL: null },
+                "annotations": {
+                    SOURCE_ANNOTATION: null,
+                    COMMIT_ANNOTATION: null,
+                    FINGERPRINT_ANNOTATION: null,
+                    PRUNE_ANNOTATION: null,
+                },
+            }
+        });
+        let api = self.secrets(&key.namespace);
+        let params = PatchParams::default();
+        let patch = Patch::Merge(&patch);
+        match retrying(key, || api.patch(&key.name, &params, &patch)).await {
+            Ok(released) => drop(LiveSecret(released)),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) if status_code(&e) == Some(409) => {
+                return Err(SinkError::Conflict {
+                    key: key.to_string(),
+                    reason: "changed while being released".into(),
+                })
+            }
+            Err(e) => return Err(api_error(key, "release", e)),
+        }
+        tracing::info!(secret = %key, "its source left git; released, not deleted ({PRUNE_ANNOTATION}: {PRUNE_DISABLED}): sealsync no longer manages it");
         self.forget(key);
         Ok(())
     }

@@ -243,12 +243,19 @@ fn sources_of(doc: &ExternalDoc, key: &str) -> Vec<Source> {
     }
 }
 
-fn es_sources(es: &ExternalSecret, key: &str) -> Vec<Source> {
+/// Whether the fetched keys are keys of the Secret (as the pipeline renders it): no template, a
+/// template with `mergePolicy: Merge`, or one that renders no data (only type or metadata). With
+/// `Replace` they are the template's inputs only.
+fn keeps_fetched(es: &ExternalSecret) -> bool {
     use sealsync_external::MergePolicy;
+    es.target.template.as_ref().is_none_or(|t| {
+        t.merge_policy == MergePolicy::Merge || (t.data.is_empty() && t.template_from.is_empty())
+    })
+}
+
+fn es_sources(es: &ExternalSecret, key: &str) -> Vec<Source> {
     let template = es.target.template.as_ref();
-    // Replace keeps only what the template renders; Merge keeps the fetched keys beside it.
-    if template.is_some_and(|t| t.data.contains_key(key) || t.merge_policy == MergePolicy::Replace)
-    {
+    if template.is_some_and(|t| t.data.contains_key(key)) || !keeps_fetched(es) {
         return vec![template_of(es)];
     }
     if let Some(item) = es.data.iter().find(|d| d.secret_key == key) {
@@ -277,16 +284,20 @@ fn declared_keys(doc: &ExternalDoc) -> Vec<KeyRow> {
     };
     match doc {
         ExternalDoc::Secret(es) => {
-            let mut rows: Vec<KeyRow> = es
-                .data
-                .iter()
-                .map(|d| row(&d.secret_key, vec![remote(&d.remote_ref)]))
-                .collect();
-            rows.extend(
-                es.data_from
-                    .iter()
-                    .map(|f| row("*", vec![data_from(&f.source)])),
-            );
+            let mut rows: Vec<KeyRow> = Vec::new();
+            // With a Replace template the fetched keys are its inputs, not keys of the Secret.
+            if keeps_fetched(es) {
+                rows.extend(
+                    es.data
+                        .iter()
+                        .map(|d| row(&d.secret_key, vec![remote(&d.remote_ref)])),
+                );
+                rows.extend(
+                    es.data_from
+                        .iter()
+                        .map(|f| row("*", vec![data_from(&f.source)])),
+                );
+            }
             if let Some(t) = &es.target.template {
                 rows.extend(t.data.keys().map(|k| row(k, vec![template_of(es)])));
             }
@@ -412,5 +423,20 @@ mod tests {
         let names: Vec<&str> = declared.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["a", "*", "dsn"]);
         assert!(declared.iter().all(|k| k.value.is_none()));
+
+        // Replace (the default): `a` is the template's input, not a key of the Secret (before: listed
+        // as one by --no-resolve).
+        let declared = declared_keys(&ExternalDoc::Secret(replaced));
+        let names: Vec<&str> = declared.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["dsn"]);
+
+        // A template that renders no data keeps the fetched keys.
+        let typed = es(r#"{"secretStoreRef": {"name": "s"},
+            "target": {"template": {"type": "kubernetes.io/basic-auth"}},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "k1"}}]}"#);
+        assert_eq!(remote_key(&es_sources(&typed, "a")[0]), "k1");
+        let declared = declared_keys(&ExternalDoc::Secret(typed));
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].name, "a");
     }
 }
