@@ -14,12 +14,23 @@
 # distroless/cc (distroless/static plus those libraries), of the same Debian release as the builder, so
 # the binary needs no newer glibc than the image has.
 
-# Base images, as build arguments so that a mirror or an offline copy can stand in. The runtime image is
-# pinned by digest (the digest public Dockerfiles pin for this tag; it could not be checked against the
-# registry from the machine this was written on: verify it, e.g. `crane digest
-# gcr.io/distroless/cc-debian12:nonroot`, and refresh both pins in your release pipeline). The builder's
-# tag names the toolchain the figures were measured with.
-ARG BUILDER_IMAGE=docker.io/library/rust:1.95-bookworm
+# Base images, as build arguments so that a mirror or an offline copy can stand in. Both are pinned by
+# the digest of their multi-arch index, so a tag that moves (a rebuilt toolchain image, a distroless
+# security update) changes nothing here until someone changes the pin on purpose. The builder's tag
+# names the toolchain the figures were measured with (rustc 1.95.0).
+#
+# Where the pins come from: the machine this was written on reaches no image registry, so each digest is
+# the one public Dockerfiles and manifests pin for exactly that tag; the builder's also appears in a
+# BuildKit log resolving that tag (2026), the runtime's in a record dated 2026-10. Verify and refresh
+# both with a registry client before a release, and review the change like a dependency bump:
+#   crane digest docker.io/library/rust:1.95.0-bookworm              # or: docker buildx imagetools inspect
+#   crane digest gcr.io/distroless/cc-debian12:nonroot                #      REF --format '{{.Manifest.Digest}}'
+#   cosign verify gcr.io/distroless/cc-debian12:nonroot@sha256:... \
+#     --certificate-identity keyless@distroless.iam.gserviceaccount.com \
+#     --certificate-oidc-issuer https://accounts.google.com           # distroless images are signed
+# A digest that no longer matches the tag is not an error: the tag moved. Take the new one only after
+# reading what changed (for distroless, the Debian security updates it carries).
+ARG BUILDER_IMAGE=docker.io/library/rust:1.95.0-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 # Where the binaries come from: the builder stage below, or an image holding the output of
 # scripts/build-release.sh in /out (scripts/image-smoke.sh, where no Rust image can be pulled).

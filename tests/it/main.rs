@@ -17,6 +17,8 @@ mod bounds;
 mod bounds_agent;
 #[cfg(feature = "kube")]
 mod cluster;
+#[cfg(feature = "kube")]
+mod e2e_script;
 mod exit_codes;
 mod external_refs;
 mod fixtures;
