@@ -112,7 +112,7 @@ once() {
   before=$($2)
   start=$EPOCHREALTIME
   "$BIN/sealsync" run --once --repo "$work/$1" --sink "dir:$work/out-$1" --identity "$KEY" \
-    --cache-dir "$work/cache-$1" 2>"$work/$1.log" || { echo "run --once $1 failed:" >&2; tail -5 "$work/$1.log" >&2; exit 1; }
+    --cluster-store-path 'apps/bench/store.yaml' --cache-dir "$work/cache-$1" 2>"$work/$1.log" || { echo "run --once $1 failed:" >&2; tail -5 "$work/$1.log" >&2; exit 1; }
   secs=$(python3 -c "print(f'{$EPOCHREALTIME - $start:.2f}')")
   after=$($2)
   echo "$secs $((after - before)) $(ls "$work/out-$1/bench" | wc -l)"
@@ -129,7 +129,7 @@ for ((i = 0; i < 200; i++)); do [ -s "$work/server.out" ] && break; sleep 0.05; 
 port=$(free_port)
 KUBECONFIG="$work/kc.yaml" POD_NAMESPACE=sealsync POD_NAME=bench-agent \
   "$BIN/sealsync" run --sink kube --repo "$work/aws" --identity "$KEY" --cache-dir "$work/cache-kube" \
-  --interval 1h --listen "127.0.0.1:$port" --namespace-policy 'apps/bench/**=bench' --log-format json 2>"$work/kube.log" &
+  --interval 1h --listen "127.0.0.1:$port" --namespace-policy 'apps/bench/**=bench' --cluster-store-path 'apps/bench/store.yaml' --log-format json 2>"$work/kube.log" &
 agent_pid=$!
 pids+=("$agent_pid")
 deadline=$((SECONDS + 300))

@@ -172,6 +172,9 @@ fn run_once(
         sink,
         "--namespace-policy",
         "apps/**=team-a",
+        // The stores that log in as the agent itself must come from an allowed path.
+        "--cluster-store-path",
+        "apps/*-store.yaml",
     ])
     .arg("--repo")
     .arg(fx.file_url())

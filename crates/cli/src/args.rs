@@ -509,8 +509,9 @@ pub struct RenderArgs {
     /// --default-store).
     #[arg(long, value_name = "NAME")]
     pub default_store: Option<String>,
-    /// Paths a ClusterSecretStore may be read from, as globs over the paths as given here (the agent's
-    /// --cluster-store-path; repeatable). None: every ClusterSecretStore is refused, as in the agent.
+    /// Paths a ClusterSecretStore, or a store that logs in as the agent itself, may be read from, as
+    /// globs over the paths as given here (the agent's --cluster-store-path; repeatable). None: every
+    /// such store is refused, as in the agent.
     #[arg(long, value_name = "GLOB")]
     pub cluster_store_path: Vec<String>,
 }

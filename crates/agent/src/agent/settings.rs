@@ -113,7 +113,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting { key: "default_namespace", flag: "default-namespace", env: Some("SEALSYNC_DEFAULT_NAMESPACE"), value_name: "NS",
         help: "Namespace of documents that name none (default: the agent's own namespace with the kube sink, `default` with the dir sink).", ..BASE },
     Setting { key: "cluster_store_path", flag: "cluster-store-path", env: Some("SEALSYNC_CLUSTER_STORE_PATH"), kind: Kind::List(';'), value_name: "GLOB",
-        help: "Paths (globs relative to the repository root, e.g. 'platform/stores/**') a ClusterSecretStore may be read from (repeatable; ';'-separated in the environment). None: every ClusterSecretStore is refused, so a team folder cannot define a store for all namespaces.", ..BASE },
+        help: "Paths (globs relative to the repository root, e.g. 'platform/stores/**') a ClusterSecretStore, or a store that logs in as the agent itself (Vault kubernetes auth without serviceAccountRef or secretRef, AWS without auth), may be read from (repeatable; ';'-separated in the environment). None: every such store is refused, so a team folder can neither define a store for all namespaces nor lend itself the agent's identity.", ..BASE },
     Setting { key: "default_store", flag: "default-store", env: Some("SEALSYNC_DEFAULT_STORE"), value_name: "NAME",
         help: "The store of argocd-vault-plugin Secrets that carry no `sealsync.dev/store` annotation (default: none; such a Secret is refused with this flag named).", ..BASE },
     Setting { key: "service_account_token_file", flag: "service-account-token-file", env: Some("SEALSYNC_SERVICE_ACCOUNT_TOKEN_FILE"), default: Some("/var/run/secrets/kubernetes.io/serviceaccount/token"), value_name: "FILE",

@@ -75,6 +75,18 @@ impl ClusterStorePaths {
             )),
         }
     }
+
+    /// A SecretStore that logs in as the agent itself is trusted like a ClusterSecretStore: only from
+    /// the paths `--cluster-store-path` allows (else any folder could send the agent's own token to a
+    /// server it names, or read what the agent's AWS role can).
+    fn allows_agent_identity(&self, path: &str) -> Result<(), String> {
+        const WHY: &str = "this store logs in as the agent itself (Vault kubernetes auth without serviceAccountRef or secretRef, or AWS without auth), which only stores from --cluster-store-path paths may do";
+        match &self.set {
+            Some(s) if s.is_match(path) => Ok(()),
+            None => Err(format!("{WHY}: none is set; give the store a serviceAccountRef or credentials Secret, or allow its path")),
+            Some(_) => Err(format!("{WHY}: they are {}; give the store a serviceAccountRef or credentials Secret, or move it there", self.globs.join(", "))),
+        }
+    }
 }
 
 /// Whether a plain (not encrypted) document is one of ours; `true` when it was handled.
@@ -150,16 +162,19 @@ pub(super) fn classify(
         ));
         return true;
     }
+    let agent_identity = matches!(&object.doc, ExternalDoc::Store(s) if s.uses_agent_identity());
     let allowed = if cluster {
         c.cluster_store_paths.allows(path)
-    } else if c.policy.allows(path, &object.namespace) {
-        Ok(())
-    } else {
+    } else if !c.policy.allows(path, &object.namespace) {
         Err(format!(
             "namespace '{}' is not allowed for this path: it may target {}",
             object.namespace,
             c.policy.describe(path)
         ))
+    } else if agent_identity {
+        c.cluster_store_paths.allows_agent_identity(path)
+    } else {
+        Ok(())
     };
     match allowed {
         Ok(()) => out.external.push(Arc::new(object)),

@@ -189,6 +189,58 @@ fn cluster_stores_only_from_allowed_paths() {
     assert!(out.refused[0].message.contains("--cluster-store-path"));
 }
 
+/// A SecretStore that logs in as the agent itself (its own service account token, or the AWS default
+/// chain) is trusted like a ClusterSecretStore: refused from a team folder (before: accepted, so any
+/// folder could send the agent's token to a server it names).
+#[test]
+fn stores_using_the_agents_identity_only_from_allowed_paths() {
+    let store = |provider: &str| {
+        format!("apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: s\n  namespace: team-a\nspec:\n  provider:\n{provider}")
+    };
+    let own_vault = store("    vault: {server: 'https://evil.example', path: secret, auth: {kubernetes: {role: r}}}\n");
+    let aws_chain = store("    aws: {service: SecretsManager, region: us-east-1}\n");
+    let with_account = store("    vault: {server: 'https://v', path: secret, auth: {kubernetes: {role: r, serviceAccountRef: {name: app}}}}\n");
+    let ids = identities("one.agekey");
+    let policy = NamespacePolicy::new(vec![], Fallback::AllowAll);
+    let platform = ClusterStorePaths::new(&["platform/**".to_string()]).unwrap();
+    let classify_in = |paths: &ClusterStorePaths, path: &str, doc: &str| {
+        Classifier {
+            identities: &ids,
+            decryption: &DecryptionPolicy::default(),
+            policy: &policy,
+            default_namespace: "default",
+            max_file_size: 1 << 20,
+            cluster_store_paths: paths,
+        }
+        .classify(path, doc.as_bytes(), "c")
+    };
+    for doc in [&own_vault, &aws_chain] {
+        for paths in [&ClusterStorePaths::default(), &platform] {
+            let out = classify_in(paths, "teams/a/store.yaml", doc);
+            assert_eq!(out.refused.len(), 1, "{doc}");
+            assert_eq!(out.refused[0].reason, Reason::Policy);
+            let m = &out.refused[0].message;
+            assert!(
+                m.contains("logs in as the agent itself") && m.contains("--cluster-store-path"),
+                "{m}"
+            );
+        }
+        let out = classify_in(&platform, "platform/store.yaml", doc);
+        assert!(out.refused.is_empty(), "{:?}", out.refused);
+        assert_eq!(out.external.len(), 1);
+    }
+    let out = classify_in(
+        &ClusterStorePaths::default(),
+        "teams/a/store.yaml",
+        &with_account,
+    );
+    assert!(
+        out.refused.is_empty(),
+        "a store with its own account: {:?}",
+        out.refused
+    );
+}
+
 #[test]
 fn namespace_policy_is_enforced() {
     let policy = NamespacePolicy::new(

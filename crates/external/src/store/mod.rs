@@ -78,6 +78,24 @@ pub fn referent_namespace(
 }
 
 impl SecretStore {
+    /// Whether the store logs in as the agent itself: Vault Kubernetes auth with neither
+    /// `serviceAccountRef` nor `secretRef` (the agent's own service account token), or AWS without
+    /// `auth` (the SDK's default chain: the agent's environment, IRSA, EKS Pod Identity). Whoever
+    /// commits such a store borrows the agent's identity, and chooses the server it is sent to.
+    pub fn uses_agent_identity(&self) -> bool {
+        match &self.provider {
+            Provider::Vault(v) => matches!(
+                v.auth.as_ref().map(|a| &a.method),
+                Some(vault::VaultAuthMethod::Kubernetes {
+                    source: vault::KubernetesSource::Own,
+                    ..
+                })
+            ),
+            Provider::Aws(a) => a.auth == aws::AwsAuth::Default,
+            Provider::Unsupported(_) => false,
+        }
+    }
+
     /// Reads a `SecretStore` or `ClusterSecretStore` document. `file` names it in errors.
     pub fn parse(doc: &Value, file: &str) -> Result<SecretStore, Error> {
         let kind = match doc.get("kind").and_then(Value::as_str) {
