@@ -34,6 +34,7 @@ mod references_aws;
 mod references_kube;
 mod references_outage;
 mod references_policies;
+mod references_vault_auth;
 mod sealctl;
 mod sealctl_check;
 mod sealctl_create;

@@ -79,8 +79,10 @@ pub enum ProviderError {
 
 impl ProviderError {
     /// Builds an error of `kind` (for `TooLarge` use [`ProviderError::too_large`]).
+    /// `detail` often quotes the server (Vault's `errors`, an AWS message): it is folded onto one line
+    /// and cut at `MAX_DETAIL` characters, so that a server can neither split a log line nor fill one.
     pub fn new(kind: ErrorKind, store: &str, key: &str, detail: impl Into<String>) -> Self {
-        let (store, key, detail) = (store.to_owned(), key.to_owned(), detail.into());
+        let (store, key, detail) = (store.to_owned(), key.to_owned(), one_line(&detail.into()));
         match kind {
             ErrorKind::NotFound => ProviderError::NotFound { store, key, detail },
             ErrorKind::Denied => ProviderError::Denied { store, key, detail },
@@ -134,8 +136,49 @@ impl ProviderError {
     }
 }
 
+/// The longest server detail an error keeps (characters).
+const MAX_DETAIL: usize = 400;
+
+/// `text` with every run of whitespace (newlines, tabs) made one space, at most `MAX_DETAIL`
+/// characters of it.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_DETAIL + 3));
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > MAX_DETAIL {
+            let cut: String = out.chars().take(MAX_DETAIL).collect();
+            return cut + "...";
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A server's multi-line message (Vault: "1 error occurred:\n\t* permission denied\n\n") is
+    /// one line in the error (before: it split the agent's log lines), and a long one is cut.
+    #[test]
+    fn server_details_are_one_bounded_line() {
+        let e = ProviderError::new(
+            ErrorKind::Denied,
+            "SecretStore a/b",
+            "app/x",
+            "HTTP 403: 1 error occurred:\n\t* permission denied\n\n",
+        );
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.contains('\t'), "{text:?}");
+        assert!(
+            text.contains("HTTP 403: 1 error occurred: * permission denied"),
+            "{text}"
+        );
+        let long = ProviderError::new(ErrorKind::Invalid, "s", "k", "x".repeat(100_000));
+        assert!(long.to_string().len() < 600, "{}", long.to_string().len());
+    }
     use super::*;
 
     #[test]

@@ -1,0 +1,170 @@
+//! Vault stores end to end through the agent, against a real OpenBao: a KV v1 mount, AppRole login
+//! with its secret id committed encrypted and an ACL policy denying one path, and a Vault namespace.
+//! One `run --once` into the dir sink: what each store may read is written, the denied path is refused
+//! on its own naming store and key, and no value or credential reaches the output.
+
+use std::process::Command;
+
+use crate::agent_dir::{agent, encrypted};
+use crate::external_refs::{run_once_with, start_bao, Bao, TOKEN};
+use crate::git_servers::Fixture;
+use crate::support::ONE;
+
+/// One call of OpenBao's HTTP API as root, in `namespace` if given: the answer's body.
+fn api(bao: &Bao, namespace: Option<&str>, method: &str, path: &str, body: &str) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sf",
+        "-X",
+        method,
+        "-H",
+        &format!("X-Vault-Token: {TOKEN}"),
+    ]);
+    if let Some(ns) = namespace {
+        cmd.args(["-H", &format!("X-Vault-Namespace: {ns}")]);
+    }
+    if !body.is_empty() {
+        cmd.args(["-d", body]);
+    }
+    let out = cmd.arg(format!("{}/v1/{path}", bao.addr)).output().unwrap();
+    assert!(out.status.success(), "{method} {path}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The string at `field` (a JSON pointer) of an API answer.
+fn field(answer: &str, pointer: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(answer).unwrap();
+    v.pointer(pointer)
+        .and_then(|s| s.as_str())
+        .unwrap()
+        .to_string()
+}
+
+fn store(name: &str, vault: &str) -> String {
+    format!("apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: {name}\n  namespace: app\nspec:\n  provider:\n    vault:\n{vault}")
+}
+
+fn external_secret(name: &str, store: &str, key: &str, property: &str) -> String {
+    format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\n  namespace: app\nspec:\n  secretStoreRef:\n    name: {store}\n  data:\n  - secretKey: value\n    remoteRef:\n      key: {key}\n      property: {property}\n")
+}
+
+#[test]
+fn kv_v1_approle_with_a_denied_path_and_a_namespace() {
+    let fx = Fixture::new();
+    let bao = start_bao(fx.dir.path());
+    // KV v1 at kv1/.
+    api(&bao, None, "POST", "sys/mounts/kv1", r#"{"type":"kv"}"#);
+    api(
+        &bao,
+        None,
+        "POST",
+        "kv1/team/api",
+        r#"{"token":"kv1-v4lue"}"#,
+    );
+    // KV v2 values, and an AppRole whose policy reads app/* but not app/forbidden.
+    for (k, v) in [("app/ok", "ok-v4lue"), ("app/forbidden", "no-v4lue")] {
+        let body = format!(r#"{{"data":{{"k":"{v}"}}}}"#);
+        api(&bao, None, "POST", &format!("secret/data/{k}"), &body);
+    }
+    let policy = r#"{"policy":"path \"secret/data/app/*\" { capabilities = [\"read\"] }\npath \"secret/data/app/forbidden\" { capabilities = [\"deny\"] }"}"#;
+    api(&bao, None, "PUT", "sys/policies/acl/reader", policy);
+    api(
+        &bao,
+        None,
+        "POST",
+        "sys/auth/approle",
+        r#"{"type":"approle"}"#,
+    );
+    api(
+        &bao,
+        None,
+        "POST",
+        "auth/approle/role/agent",
+        r#"{"token_policies":"reader"}"#,
+    );
+    let role_id = field(
+        &api(&bao, None, "GET", "auth/approle/role/agent/role-id", ""),
+        "/data/role_id",
+    );
+    let secret_id = field(
+        &api(
+            &bao,
+            None,
+            "POST",
+            "auth/approle/role/agent/secret-id",
+            "{}",
+        ),
+        "/data/secret_id",
+    );
+    // A namespace with its own KV v2 mount.
+    api(&bao, None, "POST", "sys/namespaces/team-ns", "{}");
+    let kv2 = r#"{"type":"kv","options":{"version":"2"}}"#;
+    api(&bao, Some("team-ns"), "POST", "sys/mounts/secret", kv2);
+    api(
+        &bao,
+        Some("team-ns"),
+        "POST",
+        "secret/data/app",
+        r#"{"data":{"in":"ns-v4lue"}}"#,
+    );
+
+    let server = format!("      server: {}\n", bao.addr);
+    let token_auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+    fx.write(
+        "apps/token.yaml",
+        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
+    );
+    fx.write(
+        "apps/approle.yaml",
+        encrypted("app", "approle", &[("secret-id", &secret_id)], ONE),
+    );
+    fx.write(
+        "apps/stores.yaml",
+        [
+            store("kv1", &format!("{server}      path: kv1\n      version: v1\n{token_auth}")),
+            store(
+                "approle",
+                &format!("{server}      path: secret\n      auth:\n        appRole:\n          path: approle\n          roleId: {role_id}\n          secretRef: {{name: approle, key: secret-id}}\n"),
+            ),
+            store("ns", &format!("{server}      path: secret\n      namespace: team-ns\n{token_auth}")),
+        ]
+        .join("---\n"),
+    );
+    fx.write(
+        "apps/kv1.yaml",
+        external_secret("from-kv1", "kv1", "team/api", "token"),
+    );
+    fx.write(
+        "apps/ok.yaml",
+        external_secret("ok", "approle", "app/ok", "k"),
+    );
+    fx.write(
+        "apps/forbidden.yaml",
+        external_secret("forbidden", "approle", "app/forbidden", "k"),
+    );
+    fx.write(
+        "apps/ns.yaml",
+        external_secret("from-ns", "ns", "app", "in"),
+    );
+    fx.commit("stores and references");
+    fx.push();
+
+    let sink = fx.dir.path().join("sink");
+    let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue", &secret_id]);
+    let read = |name: &str| std::fs::read_to_string(sink.join("app").join(name).join("value")).ok();
+    assert_eq!(read("from-kv1").as_deref(), Some("kv1-v4lue"), "{logs}");
+    assert_eq!(read("ok").as_deref(), Some("ok-v4lue"), "{logs}");
+    assert_eq!(read("from-ns").as_deref(), Some("ns-v4lue"), "{logs}");
+    assert_eq!(read("forbidden"), None);
+    assert_eq!(code, 2, "one document refused, the rest applied: {logs}");
+    let refusal = logs
+        .lines()
+        .find(|l| l.contains("document refused") && l.contains("apps/forbidden.yaml"))
+        .unwrap_or_else(|| panic!("the denied path is refused on its own:\n{logs}"));
+    assert!(
+        refusal.contains("[denied]")
+            && refusal.contains("SecretStore app/approle")
+            && refusal.contains("app/forbidden"),
+        "{refusal}"
+    );
+}
