@@ -179,7 +179,6 @@ mod tests {
         let long = ProviderError::new(ErrorKind::Invalid, "s", "k", "x".repeat(100_000));
         assert!(long.to_string().len() < 600, "{}", long.to_string().len());
     }
-    use super::*;
 
     #[test]
     fn messages_name_store_and_key() {
