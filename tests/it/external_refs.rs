@@ -26,7 +26,7 @@ impl Drop for Bao {
     }
 }
 
-fn bao_binary() -> PathBuf {
+pub(crate) fn bao_binary() -> PathBuf {
     let lib = root().join(".venv-bao/lib");
     std::fs::read_dir(&lib)
         .ok()

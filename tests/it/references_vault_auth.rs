@@ -168,3 +168,97 @@ fn kv_v1_approle_with_a_denied_path_and_a_namespace() {
         "{refusal}"
     );
 }
+
+/// A store over HTTPS with OpenBao's `-dev-tls` CA given as the store's `caBundle` (base64 PEM, as
+/// ESO writes it): resolved; the same store without it is refused naming the certificate problem.
+#[test]
+fn a_ca_bundle_verifies_the_server() {
+    use base64::Engine as _;
+    let fx = Fixture::new();
+    let certs = fx.dir.path().join("bao-tls");
+    std::fs::create_dir_all(&certs).unwrap();
+    let port = crate::git_servers::free_port();
+    let mut child = Command::new(crate::external_refs::bao_binary())
+        .args([
+            "server",
+            "-dev",
+            "-dev-tls",
+            &format!("-dev-root-token-id={TOKEN}"),
+        ])
+        .arg(format!("-dev-tls-cert-dir={}", certs.display()))
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .env("HOME", fx.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ca = certs.join("vault-ca.pem");
+    let addr = format!("https://127.0.0.1:{port}");
+    let curl = |method: &str, path: &str, body: Option<&str>| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sf", "--cacert"]).arg(&ca);
+        cmd.args(["-X", method, "-H", &format!("X-Vault-Token: {TOKEN}")]);
+        cmd.args(body.map(|b| ["-d", b]).into_iter().flatten());
+        cmd.arg(format!("{addr}/v1/{path}"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    crate::support::poll_until("OpenBao -dev-tls to serve", || {
+        ca.exists() && curl("GET", "sys/health", None)
+    });
+    assert!(curl(
+        "POST",
+        "secret/data/app/tls",
+        Some(r#"{"data":{"k":"tls-v4lue"}}"#)
+    ));
+
+    let bundle = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).unwrap());
+    let auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+    fx.write(
+        "apps/token.yaml",
+        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
+    );
+    fx.write(
+        "apps/stores.yaml",
+        [
+            store(
+                "tls",
+                &format!(
+                    "      server: {addr}\n      path: secret\n      caBundle: {bundle}\n{auth}"
+                ),
+            ),
+            store(
+                "unverified",
+                &format!("      server: {addr}\n      path: secret\n{auth}"),
+            ),
+        ]
+        .join("---\n"),
+    );
+    fx.write(
+        "apps/tls.yaml",
+        external_secret("over-tls", "tls", "app/tls", "k"),
+    );
+    fx.write(
+        "apps/untrusted.yaml",
+        external_secret("untrusted", "unverified", "app/tls", "k"),
+    );
+    fx.commit("a store over TLS");
+    fx.push();
+    let sink = fx.dir.path().join("sink");
+    let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let read = |name: &str| std::fs::read_to_string(sink.join("app").join(name).join("value")).ok();
+    assert_eq!(read("over-tls").as_deref(), Some("tls-v4lue"), "{logs}");
+    assert_eq!(read("untrusted"), None);
+    assert_eq!(code, 2, "{logs}");
+    let refusal = logs
+        .lines()
+        .find(|l| l.contains("document refused") && l.contains("apps/untrusted.yaml"))
+        .unwrap_or_else(|| panic!("the unverified server is refused:\n{logs}"));
+    assert!(
+        refusal.contains("SecretStore app/unverified")
+            && refusal.to_lowercase().contains("certificate"),
+        "{refusal}"
+    );
+}

@@ -136,6 +136,16 @@ impl ProviderError {
     }
 }
 
+/// What an error chain says at its end (a refused connection, an unknown certificate issuer), where
+/// the outer layers only say a request failed.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
 /// The longest server detail an error keeps (characters).
 const MAX_DETAIL: usize = 400;
 

@@ -290,8 +290,12 @@ fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
             source: Rest::ServerResponseError { code, .. },
         } => conn.err(status_kind(code), key, format!("HTTP {code}")),
         ClientError::RestClientError {
-            source: Rest::RequestError { .. },
-        } => conn.err(ErrorKind::Unavailable, key, "cannot reach the server"),
+            source: Rest::RequestError { source, .. },
+        } => conn.err(
+            ErrorKind::Unavailable,
+            key,
+            format!("cannot reach the server: {}", source.root_cause()),
+        ),
         other => conn.err(ErrorKind::Invalid, key, other.to_string()),
     }
 }

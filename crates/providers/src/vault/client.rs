@@ -168,11 +168,12 @@ impl Conn {
         } else {
             "request failed"
         };
-        // reqwest's message names the URL (server and key path), never headers or bodies.
+        // The end of the chain says why (connection refused, a certificate not trusted: set the
+        // store's caBundle); it carries no URL, header or body.
         self.err(
             ErrorKind::Unavailable,
             key,
-            format!("{what}: {}", e.without_url()),
+            format!("{what}: {}", crate::error::root_cause(&e)),
         )
     }
 }
