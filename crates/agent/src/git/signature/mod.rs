@@ -293,6 +293,62 @@ mod tests {
         assert!(!wildcard_matches(b"*a*b*c", b"xxaxxbxxcx"));
     }
 
+    fn signer(namespaces: Option<&str>, after: Option<&str>, before: Option<&str>) -> Signer {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBIBybN6x5WS2KKbhJzM60AtUYYW/GlHfxVa44cUa2Qm";
+        let at = |t: &str| humantime::parse_rfc3339(t).unwrap();
+        Signer {
+            line: 7,
+            principals: "alice@example.com".into(),
+            key: ssh_key::PublicKey::from_openssh(key)
+                .unwrap()
+                .key_data()
+                .clone(),
+            namespaces: namespaces.map(Into::into),
+            valid_after: after.map(at),
+            valid_before: before.map(at),
+        }
+    }
+
+    /// git checks the window at the commit's time only; the agent also at the time of the fetch, so
+    /// an expired key cannot sign a commit dated back into its lifetime.
+    #[test]
+    fn a_key_must_be_valid_when_the_commit_was_made_and_now() {
+        let at = |t: &str| humantime::parse_rfc3339(t).unwrap();
+        let window = signer(
+            None,
+            Some("2020-01-01T00:00:00Z"),
+            Some("2030-01-01T00:00:00Z"),
+        );
+        let (inside, before, after) = (
+            at("2025-01-01T00:00:00Z"),
+            at("2019-01-01T00:00:00Z"),
+            at("2031-01-01T00:00:00Z"),
+        );
+        assert_eq!(allows(&window, inside, inside), Ok(()));
+        let backdated = allows(&window, inside, after).unwrap_err();
+        assert!(
+            backdated
+                .contains("the key expired at 2030-01-01T00:00:00Z (valid-before), and it is now"),
+            "{backdated}"
+        );
+        let early = allows(&window, before, inside).unwrap_err();
+        assert!(
+            early
+                .contains("valid after 2020-01-01T00:00:00Z only, and the commit was made at 2019"),
+            "{early}"
+        );
+        let files = signer(Some("file,!git"), None, None);
+        assert_eq!(
+            allows(&files, inside, inside).unwrap_err(),
+            "namespaces=\"file,!git\" does not include \"git\""
+        );
+        assert_eq!(
+            allows(&signer(Some("g*"), None, None), inside, inside),
+            Ok(())
+        );
+    }
+
     #[test]
     fn refusals_map_onto_two_reasons() {
         assert_eq!(SignatureRefusal::Unsigned.reason(), Reason::UnsignedCommit);
