@@ -316,6 +316,35 @@ fn unsigned_unknown_and_restricted_commits_are_refused_as_git_refuses_them() {
         "untrusted_signature",
     );
 
+    // A signature by an allowed key, made for another purpose than git's (`ssh-keygen -Y sign -n
+    // file`) over exactly the payload git would sign.
+    let payload = format!(
+        "tree {tree}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n\nsigned for files\n"
+    );
+    let payload_file = repo.keys.join("payload");
+    std::fs::write(&payload_file, &payload).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "file", "-f"])
+        .arg(&good)
+        .arg(&payload_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let armor = std::fs::read_to_string(payload_file.with_extension("sig")).unwrap();
+    let header = format!("gpgsig {}\n", armor.trim_end().replace('\n', "\n "));
+    let (headers, message) = payload.split_once("\n\n").unwrap();
+    let other_purpose = repo.force_push_object(&format!("{headers}\n{header}\n{message}"));
+    assert_refused(
+        &repo,
+        &allowed,
+        &other_purpose,
+        &format!(
+            "signed by key {} for namespace \"file\", not for git's namespace \"git\"",
+            ssh_fingerprint(&good)
+        ),
+        "untrusted_signature",
+    );
+
     // An OpenPGP signature is not verified: refused, whatever it says.
     let pgp = repo.force_push_object(&format!(
         "tree {tree}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n\
