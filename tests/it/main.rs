@@ -45,6 +45,7 @@ mod sealctl_limits;
 mod sealctl_render;
 mod sealctl_writes;
 mod service_account_login;
+mod signed_commits;
 mod sops_compat;
 mod sops_forms;
 mod sops_interop;

@@ -76,6 +76,11 @@ reasons! {
     MergeTarget => "merge_target", "MergeTargetRefused";
     /// Fetching from git failed.
     Git => "git", "GitFailed";
+    /// `--allowed-signers` is set and the fetched commit carries no signature: it is not applied.
+    UnsignedCommit => "unsigned_commit", "UnsignedCommit";
+    /// `--allowed-signers` is set and the commit's signature is not by an allowed key for git, is not
+    /// valid (changed content, another commit's signature, an expired key) or is not an SSH signature.
+    UntrustedSignature => "untrusted_signature", "UntrustedSignature";
     /// The sink (Kubernetes API or directory) refused or failed a write, a delete or a listing.
     Sink => "sink", "ApplyFailed";
     /// Pruning was refused because it would delete too large a share of managed Secrets.

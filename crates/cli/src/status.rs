@@ -146,7 +146,11 @@ pub fn render_status(json: &str) -> String {
         } else {
             "nothing fetched yet"
         };
-        let _ = writeln!(out, "\nGit error ({serving}): {}", clean(error));
+        let reason = status
+            .git_error_reason
+            .as_deref()
+            .map_or(String::new(), |r| format!(" [{}]", clean(r)));
+        let _ = writeln!(out, "\nGit error ({serving}){reason}: {}", clean(error));
     }
     out
 }
@@ -327,6 +331,22 @@ apps/team-b/stray.yaml (document 1)  policy  path apps/team-b/ may not write to 
 Git error (serving the last good commit): fetching https://***@git.example.com/org/repo.git: timed out
 ";
         assert_eq!(rendered, expected, "\n{rendered}");
+    }
+
+    #[test]
+    fn a_refused_commit_is_shown_with_its_reason_code() {
+        let mut status = sample_status();
+        status.git_error =
+            Some("commit 1234 of git remote git://h/r is refused: it is not signed".into());
+        status.git_error_reason = Some("unsigned_commit".into());
+        let rendered = render_status(&serde_json::to_string(&status).unwrap());
+        assert!(
+            rendered.ends_with(
+                "\nGit error (serving the last good commit) [unsigned_commit]: commit 1234 of git \
+                 remote git://h/r is refused: it is not signed\n"
+            ),
+            "{rendered}"
+        );
     }
 
     #[test]

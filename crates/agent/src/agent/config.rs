@@ -70,6 +70,8 @@ pub struct AgentConfig {
     pub webhook_secret_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub git_auth: GitAuth,
+    /// `--allowed-signers`: commits must be signed by a key of this file (read by `run::git_source`).
+    pub allowed_signers: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub max_file_size: u64,
     pub max_files: usize,
@@ -158,6 +160,7 @@ impl AgentConfig {
             (None, Some(k)) => GitAuth::SshKeyFile(PathBuf::from(k)),
             (None, None) => GitAuth::None,
         };
+        let allowed_signers = r.parsed("allowed_signers", |t| Ok(PathBuf::from(t)))?;
         let cache_dir = PathBuf::from(r.text_or("cache_dir", default_cache_dir(env))?);
         let max_file_size = r.required("max_file_size", crate::size::parse_size)?;
         let max_files = r.required("max_files", parse_count)?;
@@ -193,6 +196,7 @@ impl AgentConfig {
             webhook_secret_file,
             log_format,
             git_auth,
+            allowed_signers,
             cache_dir,
             max_file_size,
             max_files,

@@ -192,6 +192,18 @@ fn check_config(args: &RunArgs, env: &ProcessEnv) -> u8 {
     for rule in &config.decryption_policy {
         println!("decryption policy: {rule:?}");
     }
+    match run::load_allowed_signers(&config) {
+        Ok(Some(allowed)) => println!(
+            "signed commits: required; {} signers in {}",
+            allowed.len(),
+            allowed.path().display()
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            println!("error: {e}");
+            ok = false;
+        }
+    }
     if let Err(e) = run::load_decryption_policy(&config) {
         println!("error: {e}");
         ok = false;

@@ -28,8 +28,8 @@ pub fn publish(ops: &OpsState, pass: &Pass, git_error: Option<&GitError>) {
     metrics.observe_git_fetch(pass.fetch_took);
     match git_error {
         Some(e) => {
-            metrics.error(Reason::Git);
-            ops.status.record_git_error(e);
+            metrics.error(e.reason());
+            ops.status.record_git_failure(e.reason(), e);
         }
         None if !pass.state.commit.is_empty() => ops.status.record_fetch(&pass.state.commit, now),
         None => {}

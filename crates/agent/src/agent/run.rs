@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::documents::Refusal;
-use crate::git::{GitError, GitSource, GitSourceConfig, Snapshot};
+use crate::git::{AllowedSigners, GitError, GitSource, GitSourceConfig, Snapshot};
 use crate::keys::{Identities, IdentitySource};
 use crate::policy::{DecryptionPolicy, Fallback, NamespacePolicy};
 use crate::reconcile::{Applier, ApplyReport, DesiredState, Engine, EngineSettings, SecretResult};
@@ -55,6 +55,17 @@ pub fn load_identities(config: &AgentConfig) -> Result<Identities, Fatal> {
     Ok(ids)
 }
 
+/// The allowed signers of `--allowed-signers`, if set; a file that cannot be read or parsed stops the
+/// start (naming the file and the line).
+pub fn load_allowed_signers(config: &AgentConfig) -> Result<Option<AllowedSigners>, Fatal> {
+    config
+        .allowed_signers
+        .as_deref()
+        .map(AllowedSigners::load)
+        .transpose()
+        .map_err(|e| Fatal(format!("--allowed-signers: {e}")))
+}
+
 /// The git source the configuration names.
 pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
     let mut git = GitSourceConfig::new(config.repo.clone(), config.cache_dir.clone());
@@ -64,6 +75,14 @@ pub fn git_source(config: &AgentConfig) -> Result<GitSource, Fatal> {
     git.max_file_size = config.max_file_size;
     git.max_files = config.max_files;
     git.max_fetch_bytes = config.max_fetch_size;
+    git.allowed_signers = load_allowed_signers(config)?.map(Arc::new);
+    if let Some(allowed) = &git.allowed_signers {
+        tracing::info!(
+            file = %allowed.path().display(),
+            signers = allowed.len(),
+            "signed commits required: only commits signed by an allowed key are applied"
+        );
+    }
     GitSource::new(git).map_err(|e| Fatal(e.to_string()))
 }
 

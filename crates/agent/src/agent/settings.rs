@@ -102,6 +102,8 @@ pub static SETTINGS: &[Setting] = &[
         help: "Access token file for https:// remotes.", ..BASE },
     Setting { key: "ssh_key_file", flag: "ssh-key-file", env: Some("SEALSYNC_SSH_KEY_FILE"), value_name: "FILE",
         help: "Private key file for ssh:// remotes.", ..BASE },
+    Setting { key: "allowed_signers", flag: "allowed-signers", env: Some("SEALSYNC_ALLOWED_SIGNERS"), value_name: "FILE",
+        help: "Apply only commits signed with SSH (git's gpg.format ssh) by a key of this OpenSSH allowed-signers file, as `git verify-commit` with gpg.ssh.allowedSignersFile accepts them; an unsigned or untrusted commit is refused and the last good commit stays (read at start-up; default: signatures not checked).", ..BASE },
     Setting { key: "cache_dir", flag: "cache-dir", env: Some("SEALSYNC_CACHE_DIR"), value_name: "DIR",
         help: "Where the git cache lives (default $XDG_CACHE_HOME/sealsync, or /var/cache/sealsync in a pod).", ..BASE },
     Setting { key: "max_file_size", flag: "max-file-size", env: Some("SEALSYNC_MAX_FILE_SIZE"), default: Some("5MiB"), value_name: "SIZE",

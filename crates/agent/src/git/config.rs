@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
 use super::error::GitError;
 use super::redact::redact_url;
+use super::signature::AllowedSigners;
 
 /// Files larger than this are reported as [`super::FileContent::TooLarge`] unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 5 * 1024 * 1024;
@@ -64,6 +67,9 @@ pub struct GitSourceConfig {
     /// For ssh: a known_hosts file that pins the server's host key (`StrictHostKeyChecking=yes`). Without it
     /// the key is trusted on first use and remembered beside the cache.
     pub ssh_known_hosts: Option<PathBuf>,
+    /// When set, a commit is read only if it carries an SSH signature these signers allow
+    /// (`--allowed-signers`); others are refused as a whole and the last good commit stays.
+    pub allowed_signers: Option<Arc<AllowedSigners>>,
 }
 
 impl GitSourceConfig {
@@ -80,6 +86,7 @@ impl GitSourceConfig {
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             max_fetch_bytes: DEFAULT_MAX_FETCH_SIZE,
             ssh_known_hosts: None,
+            allowed_signers: None,
         }
     }
 }
@@ -156,6 +163,7 @@ pub(crate) struct Settings {
     pub max_total_bytes: u64,
     pub max_fetch_bytes: u64,
     pub ssh_known_hosts: Option<PathBuf>,
+    pub allowed_signers: Option<Arc<AllowedSigners>>,
     /// The remote is reached through the `ssh` program.
     pub is_ssh: bool,
 }
@@ -238,6 +246,7 @@ impl Settings {
             max_total_bytes: config.max_total_bytes,
             max_fetch_bytes: config.max_fetch_bytes,
             ssh_known_hosts: config.ssh_known_hosts,
+            allowed_signers: config.allowed_signers,
             is_ssh: scheme == Scheme::Ssh,
         })
     }

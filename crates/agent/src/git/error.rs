@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use super::config::GitAuth;
 use super::redact::scrub;
+use super::signature::SignatureRefusal;
+use crate::reason::Reason;
 
 /// Why a git source operation failed. URLs in here are always redacted.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,18 @@ pub enum GitError {
         commit: String,
         reason: String,
     },
+
+    /// `--allowed-signers` is set and the commit's signature is missing or not accepted: it is refused
+    /// as a whole, before anything in it is read.
+    #[error(
+        "commit {commit} of git remote {url} is refused: {refusal}; the last good commit stays in use"
+    )]
+    Untrusted {
+        url: String,
+        commit: String,
+        /// Boxed: the refusal's texts would make every `Result<_, GitError>` large.
+        refusal: Box<SignatureRefusal>,
+    },
 }
 
 impl GitError {
@@ -118,6 +132,16 @@ impl GitError {
             GitError::Corrupt { .. } => "corrupt",
             GitError::Interrupted { .. } => "interrupted",
             GitError::TooLarge { .. } => "too_large",
+            GitError::Untrusted { refusal, .. } => refusal.reason().code(),
+        }
+    }
+
+    /// The reason of the single vocabulary: [`Reason::Git`] for a failed fetch, the signature's
+    /// reason for a refused commit.
+    pub fn reason(&self) -> Reason {
+        match self {
+            GitError::Untrusted { refusal, .. } => refusal.reason(),
+            _ => Reason::Git,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{GitSourceConfig, Settings};
 use super::error::{self, GitError};
+use super::signature::{self, CommitToVerify, SignatureRefusal};
 use super::snapshot::{CacheRepo, Snapshot};
 use super::{fetch, tree};
 
@@ -133,6 +134,8 @@ impl GitSource {
         };
         let repo = shared.to_thread_local();
         let fetched = fetch::fetch_commit(&repo, &self.settings, &self.interrupt)?;
+        // Before anything in the commit is read: a refused commit is never decrypted nor applied.
+        self.check_signature(&repo, fetched.commit)?;
         let previous = self.last_good.clone();
         let (snapshot, blobs_read) = match previous {
             Some(p) if fetched.commit == p.commit => (p, 0),
@@ -172,6 +175,55 @@ impl GitSource {
         self.last_good.clone()
     }
 
+    /// With allowed signers configured, refuses `commit` unless its signature is accepted.
+    fn check_signature(
+        &self,
+        repo: &gix::Repository,
+        commit: gix::ObjectId,
+    ) -> Result<(), GitError> {
+        let Some(allowed) = &self.settings.allowed_signers else {
+            return Ok(());
+        };
+        let refused = |refusal| GitError::Untrusted {
+            url: self.settings.display_url.clone(),
+            commit: commit.to_string(),
+            refusal: Box::new(refusal),
+        };
+        let object = repo.find_commit(commit).map_err(|e| GitError::Corrupt {
+            path: self.settings.repo_dir.clone(),
+            reason: format!(
+                "the commit {commit} cannot be read: {}",
+                error::chain_text(&e, &[])
+            ),
+        })?;
+        let malformed = |e: &dyn std::error::Error| {
+            refused(SignatureRefusal::Malformed(format!(
+                "the commit cannot be parsed: {e}"
+            )))
+        };
+        let signed = object.signature().map_err(|e| malformed(&e))?;
+        let committed_at = object.time().map_err(|e| malformed(&e))?;
+        let payload = signed.as_ref().map(|(_, payload)| payload.to_bstring());
+        let to_verify = CommitToVerify {
+            signature: signed.as_ref().map(|(sig, _)| sig.as_ref().as_ref()),
+            payload: payload.as_ref().map_or(&[][..], |p| p.as_ref()),
+            committed_at: std::time::UNIX_EPOCH
+                + Duration::from_secs(u64::try_from(committed_at.seconds).unwrap_or(0)),
+        };
+        let signer = signature::verify(&to_verify, allowed, std::time::SystemTime::now())
+            .map_err(refused)?;
+        let known = self.last_good.as_ref().is_some_and(|s| s.commit == commit);
+        if !known {
+            tracing::info!(
+                commit = %commit,
+                key = %signer.fingerprint,
+                principals = %signer.principals,
+                "commit signature accepted"
+            );
+        }
+        Ok(())
+    }
+
     /// Keeps the commit reachable in the cache (and known as good across restarts). Failing to write the ref
     /// only loses the restart convenience, so it is logged, not returned.
     fn remember_last_good(&self, repo: &gix::Repository, commit: gix::ObjectId) {
@@ -203,6 +255,15 @@ impl GitSource {
             .into_fully_peeled_id()
             .ok()?
             .detach();
+        if let Err(e) = self.check_signature(&repo, commit) {
+            tracing::warn!(
+                url = %self.settings.display_url,
+                reason = e.kind(),
+                error = %e,
+                "the last good commit in the git cache is not accepted now; waiting for a fetch"
+            );
+            return None;
+        }
         match tree::read_snapshot(&self.cache, shared, &self.settings, commit, None) {
             Ok((snapshot, _)) => Some(Arc::new(snapshot.stored(&self.cache))),
             Err(e) => {

@@ -208,6 +208,10 @@ pub struct Status {
     /// Why the last fetch failed; cleared by the next successful fetch. The agent keeps serving the
     /// Secrets of the last good commit meanwhile.
     pub git_error: Option<String>,
+    /// The [`Reason`] code of `git_error`: `git` for a failed fetch, `unsigned_commit` or
+    /// `untrusted_signature` for a commit refused by `--allowed-signers`.
+    #[serde(default)]
+    pub git_error_reason: Option<String>,
     /// Why `/readyz` answers 503, when it does.
     #[serde(default)]
     pub not_ready_reason: Option<String>,
@@ -282,14 +286,23 @@ impl StatusBoard {
             s.commit = Some(commit);
             s.last_fetch = Some(at);
             s.git_error = None;
+            s.git_error_reason = None;
         });
     }
 
     /// A fetch failed. The message must name a cause, never a credential; URL user information is
     /// redacted here regardless.
     pub fn record_git_error(&self, message: impl fmt::Display) {
+        self.record_git_failure(Reason::Git, message);
+    }
+
+    /// A fetch failed, or its commit was refused, for `reason` (see [`record_git_error`](Self::record_git_error)).
+    pub fn record_git_failure(&self, reason: Reason, message: impl fmt::Display) {
         let message = redact_url(&message.to_string());
-        self.update(|s| s.git_error = Some(message));
+        self.update(|s| {
+            s.git_error = Some(message);
+            s.git_error_reason = Some(reason.code().to_string());
+        });
     }
 
     /// The documents the last pass left alone (the first [`MAX_IGNORED_SHOWN`], and how many in all).

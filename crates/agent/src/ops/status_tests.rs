@@ -34,6 +34,7 @@ pub(crate) fn sample_status() -> Status {
             "path apps/team-b/ may not write to namespace team-a",
         )],
         git_error: None,
+        git_error_reason: None,
         not_ready_reason: None,
         webhook: WebhookStatus {
             enabled: true,
@@ -101,6 +102,27 @@ fn fetch_clears_the_git_error_and_credentials_never_reach_the_board() {
     let status = board.snapshot();
     assert_eq!(status.git_error, None);
     assert_eq!(status.commit.as_deref(), Some("abc"));
+}
+
+/// A refused commit is told with its reason code; the next good fetch clears both.
+#[test]
+fn a_git_failure_carries_its_reason_code_until_a_fetch_succeeds() {
+    let board = StatusBoard::new();
+    board.record_git_error("unreachable");
+    assert_eq!(board.snapshot().git_error_reason.as_deref(), Some("git"));
+    board.record_git_failure(
+        Reason::UnsignedCommit,
+        "commit 1234 is refused: it is not signed",
+    );
+    let status = board.snapshot();
+    assert_eq!(status.git_error_reason.as_deref(), Some("unsigned_commit"));
+    assert_eq!(
+        status.git_error.as_deref(),
+        Some("commit 1234 is refused: it is not signed")
+    );
+    board.record_fetch("abc", Timestamp::from_unix_seconds(1));
+    let status = board.snapshot();
+    assert_eq!((status.git_error, status.git_error_reason), (None, None));
 }
 
 /// The board redacts with git's redactor: user information, query strings and ssh passwords, wherever a
