@@ -19,6 +19,13 @@ mod bounds_agent;
 mod cluster;
 mod exit_codes;
 mod external_refs;
+mod faults_common;
+mod faults_disk;
+mod faults_git;
+mod faults_kill;
+#[cfg(feature = "kube")]
+mod faults_kube;
+mod faults_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;
