@@ -222,3 +222,35 @@ fn drift_is_reverted_after_dropped_watches_and_a_watch_answered_410_gone() {
         );
     }
 }
+
+/// Each call to an API server answering 503 (or 429, 504) is tried 3 times within seconds, then the
+/// error is the caller's (the sink retries, then the next pass). Before: kube's default policy made 16
+/// tries doubling from 5 ms, minutes for one call, so a pass over many Secrets took hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_api_server_gets_three_tries_per_call() {
+    use k8s_openapi::api::core::v1::Secret;
+    let cluster = Cluster::start().await;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(cluster.client.clone(), "team-a");
+    cluster.server.fail_next(
+        FaultSpec::new(Verb::List, 503)
+            .resource("secrets")
+            .retry_after(1)
+            .times(1000),
+    );
+    cluster.server.clear_requests();
+    let started = Instant::now();
+    let listed = secrets.list(&Default::default()).await;
+    let tries = cluster
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.resource == "secrets")
+        .count();
+    println!(
+        "a call answered 503 (Retry-After 1) every time: {tries} tries, given up after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(listed.is_err());
+    assert_eq!(tries, 3);
+    cluster.server.clear_faults();
+}
