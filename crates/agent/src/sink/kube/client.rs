@@ -43,9 +43,9 @@ pub const SERVER_RETRIES: u32 = 2;
 /// a timeout the sink retries like any transient error. kube sets no read timeout (so that watches,
 /// which stay silent for minutes, are not cut): without one, a call on a connection that went dead (a
 /// broken route, a load balancer that dropped its state, an API server that hangs) waits forever, and
-/// with it the pass, the drift revert or the Lease renewal that made it. The API server answers
-/// every call within its own `--request-timeout` (60 s by default) or gives a 504; an answer this
-/// late is one that will not come.
+/// with it the pass, the drift revert or the Lease renewal that made it. A healthy API server
+/// answers a call on one Secret or Lease in milliseconds and a list within seconds; a call still
+/// unanswered after this long is better made again, on a new connection.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A tower layer putting [`CALL_DEADLINE`] on every call but watches (whose `?watch=` streams have
