@@ -21,6 +21,13 @@ mod cluster;
 mod e2e_script;
 mod exit_codes;
 mod external_refs;
+mod faults_common;
+mod faults_disk;
+mod faults_git;
+mod faults_kill;
+#[cfg(feature = "kube")]
+mod faults_kube;
+mod faults_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;

@@ -12,8 +12,8 @@ use crate::external_refs::run_once_with;
 use crate::git_servers::{free_port, Fixture};
 use crate::support::{root, ONE};
 
-struct Moto {
-    url: String,
+pub(crate) struct Moto {
+    pub(crate) url: String,
     log: std::path::PathBuf,
     child: Child,
 }
@@ -26,7 +26,7 @@ impl Drop for Moto {
 }
 
 impl Moto {
-    fn start(dir: &Path) -> Moto {
+    pub(crate) fn start(dir: &Path) -> Moto {
         let bin = root().join(".venv-moto/bin/moto_server");
         assert!(
             bin.exists(),
@@ -53,7 +53,7 @@ impl Moto {
     }
 
     /// Runs boto3 `script` (Python, with `sm` a Secrets Manager client) and returns what it prints.
-    fn boto(&self, script: &str) -> String {
+    pub(crate) fn boto(&self, script: &str) -> String {
         let out = Command::new(root().join(".venv-moto/bin/python"))
             .arg("-c")
             .arg(format!(

@@ -5,10 +5,10 @@
 
 mod support;
 
+use fault_proxy::HttpProxy as Proxy;
 use sealsync_providers::aws::{AwsAuth, AwsProvider};
 use sealsync_providers::{Provider, RemoteRef};
 use support::moto::Moto;
-use support::proxy::Proxy;
 
 #[test]
 fn web_identity_from_the_environment() {

@@ -1,7 +1,8 @@
 //! The `/_test/...` control endpoints: fault injection, latency, watches, compaction, the request log
 //! and tokens, for scripts that cannot call the library.
 //!
-//! - `POST /_test/faults` with a [`FaultSpec`](crate::FaultSpec) (`{"verb":"get","resource":"secrets","code":503,"times":2,"retryAfterSeconds":1}`); `DELETE /_test/faults` clears faults and latency
+//! - `POST /_test/faults` with a [`FaultSpec`](crate::FaultSpec) (`{"verb":"get","resource":"secrets","code":503,"times":2,"retryAfterSeconds":1}`,
+//!   or `{"verb":"patch","resource":"secrets","hang":true}` for calls never answered); `DELETE /_test/faults` clears faults and latency
 //! - `POST /_test/latency` `{"millis": 200}`
 //! - `POST /_test/drop-watches`, `POST /_test/compact`
 //! - `GET /_test/requests` (the log), `DELETE /_test/requests`
@@ -45,7 +46,9 @@ pub fn handle(state: &State, method: &Method, what: &str, body: &[u8]) -> ApiRes
     let ok = || Ok((200, json!({"status": "ok"})));
     match (method, what) {
         (&Method::POST, "faults") => {
-            state.faults.add(parse::<FaultSpec>(body)?);
+            let spec = parse::<FaultSpec>(body)?;
+            spec.check().map_err(ApiError::bad_request)?;
+            state.faults.add(spec);
             Ok((201, json!({"status": "ok"})))
         }
         (&Method::DELETE, "faults") => {

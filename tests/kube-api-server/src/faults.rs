@@ -39,6 +39,10 @@ impl Verb {
 
 /// "Fail the next `times` calls of `verb` (any verb if `None`) on `resource` (a plural such as
 /// `secrets`; any if `None`) with HTTP `code`." A 429 or 503 carries `Retry-After` when set.
+/// With `hang`, the calls get no answer at all instead (`code` is then unused): the server reads the
+/// request and holds the connection open until the client gives up or the server stops, as an API
+/// server behind a broken route or a stuck etcd does. Clearing the faults does not answer calls
+/// already held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultSpec {
@@ -46,7 +50,10 @@ pub struct FaultSpec {
     pub verb: Option<Verb>,
     #[serde(default)]
     pub resource: Option<String>,
+    #[serde(default)]
     pub code: u16,
+    #[serde(default)]
+    pub hang: bool,
     #[serde(default = "one")]
     pub times: u32,
     #[serde(default)]
@@ -65,9 +72,30 @@ impl FaultSpec {
             verb: Some(verb),
             resource: None,
             code,
+            hang: false,
             times: 1,
             retry_after_seconds: None,
             message: None,
+        }
+    }
+
+    /// Calls of `verb` that get no answer (see the type's documentation).
+    pub fn hang(verb: Verb) -> Self {
+        FaultSpec {
+            hang: true,
+            ..Self::new(verb, 0)
+        }
+    }
+
+    /// A fault the server can serve: an error code (400-599), or a hang.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hang || (400..=599).contains(&self.code) {
+            Ok(())
+        } else {
+            Err(format!(
+                "a fault needs an error code (400-599) or \"hang\": true, not code {}",
+                self.code
+            ))
         }
     }
 
@@ -99,15 +127,27 @@ impl FaultSpec {
             && self.resource.as_deref().is_none_or(|r| r == resource)
     }
 
-    fn error(&self) -> ApiError {
+    fn fault(&self) -> Fault {
+        if self.hang {
+            return Fault::Hang;
+        }
         let msg = self
             .message
             .clone()
             .unwrap_or_else(|| format!("injected fault: HTTP {}", self.code));
         let mut e = ApiError::from_code(self.code, msg);
         e.details.retry_after_seconds = self.retry_after_seconds;
-        e
+        Fault::Fail(e)
     }
+}
+
+/// What a matching call gets.
+#[derive(Debug)]
+pub enum Fault {
+    /// This error, as a `Status`.
+    Fail(ApiError),
+    /// No answer.
+    Hang,
 }
 
 /// One handled request.
@@ -120,6 +160,7 @@ pub struct RequestRecord {
     /// The Kubernetes verb and resource plural, empty for discovery and other non-resource paths.
     pub verb: String,
     pub resource: String,
+    /// The HTTP status answered; 0 for a call held unanswered (a `hang` fault).
     pub status: u16,
     /// The authenticated user name (empty when RBAC is off).
     pub user: String,
@@ -149,10 +190,10 @@ impl Faults {
     }
 
     /// Consumes one matching fault, oldest first.
-    pub fn take(&self, verb: Verb, resource: &str) -> Option<ApiError> {
+    pub fn take(&self, verb: Verb, resource: &str) -> Option<Fault> {
         let mut pending = lock(&self.pending);
         let i = pending.iter().position(|f| f.matches(verb, resource))?;
-        let err = pending[i].error();
+        let err = pending[i].fault();
         pending[i].times -= 1;
         if pending[i].times == 0 {
             pending.remove(i);
@@ -196,12 +237,27 @@ mod tests {
         );
         assert!(f.take(Verb::List, "secrets").is_none());
         assert!(f.take(Verb::Get, "leases").is_none());
-        let e = f.take(Verb::Get, "secrets").unwrap();
+        let Some(Fault::Fail(e)) = f.take(Verb::Get, "secrets") else {
+            panic!("an error")
+        };
         assert_eq!(
             (e.code, e.reason.as_str(), e.details.retry_after_seconds),
             (503, "ServiceUnavailable", Some(3))
         );
         assert!(f.take(Verb::Get, "secrets").is_some());
         assert!(f.take(Verb::Get, "secrets").is_none());
+    }
+
+    #[test]
+    fn a_hang_is_a_fault_of_its_own() {
+        let f = Faults::default();
+        f.add(FaultSpec::hang(Verb::Patch).resource("secrets"));
+        assert!(matches!(f.take(Verb::Patch, "secrets"), Some(Fault::Hang)));
+        assert!(f.take(Verb::Patch, "secrets").is_none());
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"verb":"patch","hang":true,"times":2}"#).unwrap();
+        assert_eq!((spec.hang, spec.times, spec.check()), (true, 2, Ok(())));
+        let spec: FaultSpec = serde_json::from_str(r#"{"verb":"patch"}"#).unwrap();
+        assert!(spec.check().is_err());
     }
 }

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::control;
 use crate::deletion;
 use crate::discovery;
-use crate::faults::{RequestRecord, Verb};
+use crate::faults::{Fault, RequestRecord, Verb};
 use crate::handlers::{self, ResourceRequest};
 use crate::rbac;
 use crate::resources;
@@ -274,7 +274,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let resp = match denied {
         Some(e) => error_response(&e),
         None => match state.faults.take(verb, rr.def.plural) {
-            Some(e) => error_response(&e),
+            Some(Fault::Fail(e)) => error_response(&e),
+            Some(Fault::Hang) => {
+                // Logged now (status 0: no answer), as the call never ends; the connection's task
+                // is aborted when the server stops.
+                let what = (verb.as_str(), rr.def.plural);
+                log(&state, &method, &path, &query, what, 0, user_name);
+                return std::future::pending().await;
+            }
             None => dispatch(&state, &method, &rr).await,
         },
     };

@@ -135,13 +135,17 @@ impl Resolver {
         );
         // Due objects' references, per store: new objects first, then routine refreshes.
         let mut wanted: BTreeMap<String, (StoreUse, Vec<RemoteRef>)> = BTreeMap::new();
+        let mut fetched = std::collections::HashSet::new();
         for (key, p) in &plans {
             let Ok(p) = p else { continue };
             let due = match self.targets.get(key) {
-                Some(t) if Arc::ptr_eq(&t.object, &p.object) => all || t.due <= now,
+                Some(t) if Arc::ptr_eq(&t.object, &p.object) => {
+                    all || t.due <= now || self.stale_client(&p.store)
+                }
                 _ => true,
             };
             if due {
+                fetched.insert(key.clone());
                 let e = wanted
                     .entry(p.store.id.clone())
                     .or_insert_with(|| (p.store.clone(), Vec::new()));
@@ -162,7 +166,8 @@ impl Resolver {
             if let Ok(p) = &p {
                 used.extend(p.refs.iter().map(|r| (p.store.id.clone(), r.clone())));
             }
-            self.settle(key, p, state, now);
+            let was_fetched = fetched.contains(&key);
+            self.settle(key, p, state, now, was_fetched);
         }
         let gone: Vec<SecretKey> = self
             .targets
@@ -180,6 +185,19 @@ impl Resolver {
         // Likewise a store no reference uses any more: its client (and token) goes.
         let stores: std::collections::HashSet<&String> = used.iter().map(|(id, _)| id).collect();
         self.clients.retain(|id, _| stores.contains(id));
+    }
+
+    /// Whether the store's client was built from another store document or other credentials: the
+    /// references through it are fetched again at once (a valid token committed after a failure is
+    /// used now, not after the failure's backoff).
+    fn stale_client(&self, store: &StoreUse) -> bool {
+        self.clients.get(&store.id).is_some_and(|c| {
+            !Arc::ptr_eq(&c.store, &store.object)
+                || store
+                    .credentials
+                    .as_ref()
+                    .is_ok_and(|creds| *creds != c.credentials)
+        })
     }
 
     /// Remote values held (for tests: the cache follows what git references).
@@ -250,13 +268,17 @@ impl Resolver {
         Ok(provider)
     }
 
-    /// Builds one target from the cache and puts it (or its last good value) in `state`.
+    /// Builds one target from the cache and puts it (or its last good value) in `state`. Its next
+    /// refresh or retry is scheduled only when this pass `fetched` it (or its object changed): a pass
+    /// that only reads the cache (another target was due, a commit, the git interval) leaves the
+    /// schedule alone.
     fn settle(
         &mut self,
         key: SecretKey,
         planned: Result<Plan, (Arc<ExternalObject>, String)>,
         state: &mut DesiredState,
         now: Instant,
+        fetched: bool,
     ) {
         let object = match &planned {
             Ok(p) => Arc::clone(&p.object),
@@ -296,14 +318,18 @@ impl Resolver {
                     t.last_good = secret.map(Arc::new);
                     state.touched.insert(key.clone());
                 }
-                t.failures = 0;
-                t.due = now + refresh_after(&p, &key);
+                if fetched || changed {
+                    t.failures = 0;
+                    t.due = now + refresh_after(&p, &key);
+                }
             }
             Err((_, why)) => {
                 refuse(state, &object, &key, why);
-                t.failures = t.failures.saturating_add(1);
-                let exp = BACKOFF_MIN.saturating_mul(1u32 << t.failures.min(10));
-                t.due = now + exp.min(BACKOFF_CAP);
+                if fetched || changed {
+                    t.failures = t.failures.saturating_add(1);
+                    let exp = BACKOFF_MIN.saturating_mul(1u32 << t.failures.min(10));
+                    t.due = now + exp.min(BACKOFF_CAP);
+                }
                 if changed {
                     state.touched.insert(key.clone());
                 }
@@ -591,5 +617,35 @@ mod tests {
         ));
         assert_eq!(unknown, vec![SecretKey::new("app", "nope")]);
         assert!(resolver.next_due().unwrap() <= Instant::now(), "due now");
+    }
+
+    /// Passes that find a failing target not yet due (the git interval, a commit, another target's
+    /// refresh) leave its retry where it was. Before: each such pass counted one more failure and
+    /// pushed the retry out again (now + 2^failures s), so with passes more frequent than the backoff
+    /// (the default 1-minute interval against a backoff that reaches minutes) a reference that failed
+    /// once during an outage was never tried again.
+    #[tokio::test]
+    async fn passes_before_a_retry_is_due_do_not_push_it_back() {
+        let objs = objects(&[STORE, &external_secret("a", "k1")]);
+        let mut resolver = Resolver::new(None, Login::default());
+        resolver
+            .resolve(&objs, &mut DesiredState::default(), false)
+            .await;
+        let retry = resolver.next_due().unwrap();
+        for _ in 0..5 {
+            let mut state = DesiredState::default();
+            resolver.resolve(&objs, &mut state, false).await;
+            assert_eq!(
+                state.refused.len(),
+                1,
+                "still reported: {:?}",
+                state.refused
+            );
+            assert_eq!(
+                resolver.next_due(),
+                Some(retry),
+                "the retry stays due at the same time"
+            );
+        }
     }
 }

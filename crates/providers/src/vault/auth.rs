@@ -136,7 +136,7 @@ impl TokenManager {
                 let client = vaultrs_client(conn, token);
                 let info = vaultrs::token::lookup_self(&client)
                     .await
-                    .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+                    .map_err(|e| token_refused(conn, e))?;
                 // A token without TTL (root, periodic without one) never needs renewing.
                 let ttl = (info.ttl > 0).then(|| Duration::from_secs(info.ttl));
                 (token.clone(), ttl, info.renewable.unwrap_or(false))
@@ -191,7 +191,10 @@ impl TokenManager {
         let client = vaultrs_client(conn, token);
         let info = vaultrs::token::renew_self(&client, None)
             .await
-            .map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
+            .map_err(|e| match self.auth {
+                VaultAuth::Token(_) => token_refused(conn, e),
+                _ => from_vaultrs(conn, AUTH_KEY, e),
+            })?;
         self.renewals.fetch_add(1, Ordering::Relaxed);
         Ok(Duration::from_secs(info.lease_duration))
     }
@@ -298,6 +301,21 @@ fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
         ),
         other => conn.err(ErrorKind::Invalid, key, other.to_string()),
     }
+}
+
+/// A token given to the store that Vault refuses to look up or renew: said as such, since no new
+/// login can help (only a valid token in its Secret); other errors as usual.
+fn token_refused(conn: &Conn, e: ClientError) -> ProviderError {
+    let err = from_vaultrs(conn, AUTH_KEY, e);
+    if err.kind() != ErrorKind::Denied {
+        return err;
+    }
+    conn.err(
+        ErrorKind::Denied,
+        AUTH_KEY,
+        "Vault refused the store's token (HTTP 403): it has expired or was revoked (or may not \
+         look itself up or renew itself); put a valid token in the Secret the store names",
+    )
 }
 
 fn status_kind(code: u16) -> ErrorKind {

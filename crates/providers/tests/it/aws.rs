@@ -2,8 +2,8 @@
 //! rotation, batches of at most 20 ids, find, role assumption, throttling and outages.
 
 use crate::support::moto::{store, Moto};
-use crate::support::proxy::Proxy;
 use aws_smithy_types::Blob;
+use fault_proxy::HttpProxy as Proxy;
 use sealsync_providers::aws::AwsProvider;
 use sealsync_providers::{ErrorKind, FindQuery, Provider, RemoteRef, RemoteValue};
 

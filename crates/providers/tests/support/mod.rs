@@ -1,9 +1,9 @@
-//! Real servers for the providers' tests: OpenBao, moto and a counting, fault-injecting HTTP proxy.
+//! Real servers for the providers' tests: OpenBao and moto (the fault-injecting proxy in front of them is
+//! the `fault-proxy` crate, shared with the integration tests).
 #![allow(dead_code)]
 
 pub mod bao;
 pub mod moto;
-pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

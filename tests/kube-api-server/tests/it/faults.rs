@@ -127,3 +127,57 @@ async fn control_endpoint_injects_429_with_retry_after_and_latency() {
     api.list(&ListParams::default()).await.unwrap();
     assert!(t.elapsed() < Duration::from_millis(300));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_call_is_never_answered_until_the_server_stops() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let s2 = server.clone();
+    let hung = tokio::task::spawn_blocking(move || {
+        let refused = raw(&s2, "POST", "/_test/faults", r#"{"verb":"get"}"#);
+        assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+        let added = raw(
+            &s2,
+            "POST",
+            "/_test/faults",
+            r#"{"verb":"get","resource":"secrets","hang":true}"#,
+        );
+        assert!(added.starts_with("HTTP/1.1 201"), "{added}");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", s2.port())).unwrap();
+        write!(
+            s,
+            "GET /api/v1/namespaces/default/secrets/x HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .unwrap();
+        s
+    })
+    .await
+    .unwrap();
+    let held = || {
+        server
+            .requests()
+            .iter()
+            .any(|r| r.verb == "get" && r.resource == "secrets" && r.status == 0)
+    };
+    while !held() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The fault is used up: the next call is answered, the held one still is not.
+    let api: Api<Secret> = Api::namespaced(client(&server), "default");
+    assert_eq!(status(api.get("x").await.unwrap_err()).code, 404);
+    hung.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let pending = (&hung).read(&mut buf);
+    assert!(
+        pending
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "no answer to the held call: {pending:?}"
+    );
+    // Stopping the server ends the held connection without an answer.
+    let server = std::sync::Arc::into_inner(server).expect("the only handle");
+    server.shutdown().await;
+    hung.set_nonblocking(false).unwrap();
+    let mut rest = Vec::new();
+    let _ = (&hung).read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}

@@ -1,4 +1,5 @@
-//! A counting HTTP proxy in front of a test server: records each request and can answer with faults.
+//! A counting HTTP proxy in front of a test server: records each request and can answer the next ones
+//! with a chosen status and body instead of forwarding them.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -20,31 +21,36 @@ struct Shared {
     faults: VecDeque<(u16, String)>,
 }
 
-pub struct Proxy {
+pub struct HttpProxy {
     pub url: String,
     shared: Arc<Mutex<Shared>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Proxy {
+impl Drop for HttpProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Proxy {
-    pub async fn start(upstream: &str) -> Proxy {
+impl HttpProxy {
+    /// A proxy on a free loopback port forwarding to `upstream` (`http://127.0.0.1:PORT`).
+    pub async fn start(upstream: &str) -> HttpProxy {
         Self::start_on(upstream, 0).await
     }
 
-    pub async fn start_on(upstream: &str, port: u16) -> Proxy {
+    /// As [`HttpProxy::start`], on `port`.
+    ///
+    /// # Panics
+    /// When the port cannot be bound: a test cannot go on without its proxy.
+    pub async fn start_on(upstream: &str, port: u16) -> HttpProxy {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (state, upstream) = (shared.clone(), upstream.to_owned());
-        let client = super::http();
+        let client = client();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (state, upstream, client) = (state.clone(), upstream.clone(), client.clone());
@@ -58,7 +64,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { url, shared, task }
+        HttpProxy { url, shared, task }
     }
 
     /// The next `n` requests get `status` with `body` instead of reaching the server.
@@ -68,6 +74,7 @@ impl Proxy {
             .extend(std::iter::repeat_n((status, body.to_owned()), n));
     }
 
+    /// Every request received so far, faulted or forwarded.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.lock().unwrap().seen.clone()
     }
@@ -78,6 +85,15 @@ impl Proxy {
         s.seen.clear();
         s.faults.clear();
     }
+}
+
+/// The client that forwards requests (rustls with ring, the TLS stack of the rest of the project).
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .build()
+        .expect("an HTTP client")
 }
 
 async fn forward(
