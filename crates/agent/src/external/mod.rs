@@ -196,7 +196,7 @@ impl Resolver {
                 || store
                     .credentials
                     .as_ref()
-                    .is_ok_and(|creds| *creds != c.credentials)
+                    .is_ok_and(|creds| *creds != c.sources)
         })
     }
 
@@ -261,6 +261,7 @@ impl Resolver {
             id.to_string(),
             stores::Client {
                 store: Arc::clone(&store.object),
+                sources: store.credentials.clone()?,
                 credentials: creds,
                 provider: Arc::clone(&provider),
             },

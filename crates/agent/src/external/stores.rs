@@ -27,6 +27,9 @@ pub type Secrets = imbl::OrdMap<SecretKey, Arc<DesiredSecret>>;
 /// A provider client and what it was built from (rebuilt when either changes).
 pub struct Client {
     pub store: Arc<crate::documents::ExternalObject>,
+    /// Where its credentials came from (the values of those in git; the cluster Secrets' names).
+    pub sources: Vec<Credential>,
+    /// Their values when it was built.
     pub credentials: Vec<Zeroizing<Vec<u8>>>,
     pub provider: Arc<dyn Provider>,
 }
