@@ -164,7 +164,7 @@ def drift(kind, ns, name):
         shutil.rmtree(d)
     return key
 
-samples = []
+samples, late = [], []
 injected = reverted = rot_injected = rot_delivered = 0
 for c in range(1, cycles + 1):
     t0 = time.time()
@@ -176,9 +176,10 @@ for c in range(1, cycles + 1):
     # Drift on Secrets no rotation of this cycle touches: half from files, half from references.
     pool = rng.sample(file_secrets, min(len(file_secrets), drifts // 2 + drifts % 2)) + rng.sample(
         [s for i, s in enumerate(ref_secrets) if i % remote not in rotated], min(len(ref_secrets), drifts // 2))
-    expect = {}
+    expect, kinds = {}, {}
     for k, (ns, name) in enumerate(pool):
         before = read(ns, name, "password")
+        kinds[(ns, name)] = ("value rewritten", "key removed", "Secret deleted")[(c + k) % 3]
         drift((c + k) % 3, ns, name)
         expect[(ns, name)] = before
     injected += len(pool)
@@ -190,6 +191,9 @@ for c in range(1, cycles + 1):
             break
         time.sleep(0.1)
     reverted += len(expect) - len(left_drift)
+    for s in left_drift:
+        late.append((c, s, kinds[s], expect[s]))
+        print(f"cycle {c}: not reverted within {timeout} s: {s[0]}/{s[1]} ({kinds[s]})", flush=True)
     rot_delivered += len(rotated) - len(left_rot)
     took = time.time() - t0
     rss, hwm, anon = status("VmRSS"), status("VmHWM"), status("RssAnon")
@@ -206,6 +210,9 @@ def slope(points):
     mx = sum(x for x, _ in points) / k
     my = sum(y for _, y in points) / k
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+for c, (ns, name), kind, want in late:
+    print(f"cycle {c}'s {ns}/{name} ({kind}) at the end: {'reverted' if read(ns, name, 'password') == want else 'STILL NOT REVERTED'}")
 
 def median(v):
     v = sorted(v)
