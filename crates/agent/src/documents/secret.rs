@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use zeroize::Zeroizing;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
@@ -163,8 +164,10 @@ pub fn secret_from_document(
                     format!("{field}.{k} holds SOPS ciphertext but the document has no sops metadata: the file was stripped or truncated; restore it from history or re-encrypt it"),
                 ));
             }
-            let bytes = if field == "data" {
-                let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            // Zeroized buffers of their final size: the base64 text is the value too.
+            let mut bytes = Zeroizing::new(if field == "data" {
+                let mut compact = Zeroizing::new(String::with_capacity(text.len()));
+                compact.extend(text.chars().filter(|c| !c.is_whitespace()));
                 B64.decode(compact.as_bytes()).map_err(|_| {
                     invalid(
                         &key,
@@ -173,7 +176,7 @@ pub fn secret_from_document(
                 })?
             } else {
                 text.as_bytes().to_vec()
-            };
+            });
             let as_text = std::str::from_utf8(&bytes).unwrap_or("");
             if has_placeholder(as_text, false) {
                 return Err((
@@ -183,7 +186,7 @@ pub fn secret_from_document(
                 ));
             }
             // stringData wins over data for the same key, as the API server merges them.
-            data.insert(k.to_string(), SecretBytes::new(bytes));
+            data.insert(k.to_string(), SecretBytes::new(std::mem::take(&mut *bytes)));
         }
     }
     let adopt = annotations
