@@ -9,7 +9,7 @@ use base64::Engine;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
-use crate::sops::cipher::is_encrypted_value;
+use crate::sops::cipher::is_encrypted_or_truncated_value;
 use crate::sops::tree::{Map, Value};
 use sealsync_external::avp::parse::has_placeholder;
 
@@ -156,7 +156,7 @@ pub fn secret_from_document(
                     ))
                 }
             };
-            if !encrypted && is_encrypted_value(text) {
+            if !encrypted && is_encrypted_or_truncated_value(text) {
                 return Err((
                     Reason::StrippedMetadata,
                     key.clone(),
