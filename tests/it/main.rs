@@ -22,6 +22,7 @@ mod external_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;
+mod hostile;
 #[cfg(feature = "kube")]
 mod install;
 #[cfg(feature = "kube")]
