@@ -287,9 +287,7 @@ fn validation_errors_name_the_field() {
 fn templates_are_parsed_when_the_external_secret_is_read() {
     let item =
         "  secretStoreRef: {name: v}\n  data:\n    - secretKey: a\n      remoteRef: {key: k}\n";
-    let with = |template: &str| {
-        format!("{item}  target:\n    template:\n{template}")
-    };
+    let with = |template: &str| format!("{item}  target:\n    template:\n{template}");
     for (template, field, says) in [
         (
             "      data:\n        out: '{{ env \"HOME\" }}'\n",
@@ -313,7 +311,9 @@ fn templates_are_parsed_when_the_external_secret_is_read() {
         ),
     ] {
         match es_with(&with(template)).unwrap_err() {
-            Error::Invalid { field: f, reason, .. } => {
+            Error::Invalid {
+                field: f, reason, ..
+            } => {
                 assert_eq!(f, field, "{template}");
                 assert!(reason.contains(says), "{says:?} not in {reason:?}");
             }
