@@ -249,7 +249,7 @@ fn the_agent_applies_the_good_files_and_refuses_each_hostile_one() {
             }
             other => panic!("{}: unknown agent outcome {other}", c.file),
         };
-        eprintln!("  {:<58} agent {}", c.file, outcome);
+        eprintln!("  {:<58} agent {} [{}]", c.file, outcome, c.what);
     }
     let written = written_secrets(&work.path().join("out"));
     if written != expected_secrets {

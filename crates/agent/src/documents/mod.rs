@@ -348,7 +348,7 @@ impl Classifier<'_> {
             ));
             return;
         }
-        if was_encrypted && api_version != "v1" || was_encrypted && kind != "Secret" {
+        if was_encrypted && (api_version != "v1" || kind != "Secret") {
             // Someone encrypted it for a tool to decrypt: ignoring it would drop it without a word.
             out.refused.push(refuse(
                 Reason::Invalid,
