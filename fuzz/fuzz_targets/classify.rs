@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sealsync_agent::documents::{ClusterStorePaths, Classifier};
+use sealsync_agent::documents::{Classifier, ClusterStorePaths};
 use sealsync_agent::keys::{Identities, IdentitySource};
 use sealsync_agent::policy::{DecryptionPolicy, Fallback, NamespacePolicy, PolicyRule};
 
@@ -39,10 +39,14 @@ fn setup() -> &'static Setup {
                     .into(),
             })
             .expect("the fixture keys load");
-        let rules = ["team-a/**=team-a", "team-b/**=team-b,shared", "platform/**=*"]
-            .into_iter()
-            .map(|r| PolicyRule::parse(r).expect("a valid rule"))
-            .collect();
+        let rules = [
+            "team-a/**=team-a",
+            "team-b/**=team-b,shared",
+            "platform/**=*",
+        ]
+        .into_iter()
+        .map(|r| PolicyRule::parse(r).expect("a valid rule"))
+        .collect();
         Setup {
             identities,
             decryption: DecryptionPolicy::default(),

@@ -46,8 +46,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(again) = decrypted.encrypt(format) else {
         return;
     };
-    let reread = file::decrypt(&again, format, identities())
-        .unwrap_or_else(|e| panic!("a re-encrypted {} file does not decrypt: {e}", format.name()));
+    let reread = file::decrypt(&again, format, identities()).unwrap_or_else(|e| {
+        panic!(
+            "a re-encrypted {} file does not decrypt: {e}",
+            format.name()
+        )
+    });
     assert!(
         sealsync_fuzz::same_docs(decrypted.docs(), reread.docs()),
         "re-encrypting changed the documents"
