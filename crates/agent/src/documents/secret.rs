@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
-use crate::sops::cipher::is_encrypted_value;
+use crate::sops::cipher::is_encrypted_or_truncated_value;
 use crate::sops::tree::{Map, Value};
 use sealsync_external::avp::parse::has_placeholder;
 
@@ -157,7 +157,7 @@ pub fn secret_from_document(
                     ))
                 }
             };
-            if !encrypted && is_encrypted_value(text) {
+            if !encrypted && is_encrypted_or_truncated_value(text) {
                 return Err((
                     Reason::StrippedMetadata,
                     key.clone(),
