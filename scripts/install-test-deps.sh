@@ -17,6 +17,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # A pseudo-terminal (script) and a session without one (setsid) for the passphrase prompts' tests.
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v setsid >/dev/null 2>&1 || need_apt+=(util-linux)
+# The leak checks trace the agent's system calls (tests/leaks).
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl is not installed; the Kubernetes API test server's kubectl tests need it" >&2
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing with apt: ${need_apt[*]}"

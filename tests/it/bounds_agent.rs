@@ -12,10 +12,10 @@ const PEAK_LIMIT_KIB: i64 = 64 * 1024;
 const GOOD: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: good\nstringData:\n  a: b\n";
 
 /// What one `run --once` did: exit code, stderr, peak resident memory (KiB).
-struct Run {
-    code: i32,
-    stderr: String,
-    peak_kib: i64,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stderr: String,
+    pub(crate) peak_kib: i64,
 }
 
 fn run_once(fx: &Fixture, work: &Path, extra: &[&str]) -> Run {
@@ -39,7 +39,7 @@ print(usage.ru_maxrss, code)
 /// [`run_once`] against any remote. `wait4` counts the agent's children too: with a `file://` remote
 /// that includes the `git upload-pack` serving it, so commits whose server side is large are served by
 /// `git daemon` instead.
-fn run_once_from(repo: &std::ffi::OsStr, work: &Path, extra: &[&str]) -> Run {
+pub(crate) fn run_once_from(repo: &std::ffi::OsStr, work: &Path, extra: &[&str]) -> Run {
     let err_path = work.join("stderr.log");
     let err = std::fs::File::create(&err_path).unwrap();
     let out = std::process::Command::new("python3")

@@ -31,6 +31,7 @@ mod faults_refs;
 mod fixtures;
 mod git_servers;
 mod git_source;
+mod hostile;
 #[cfg(feature = "kube")]
 mod install;
 #[cfg(feature = "kube")]

@@ -204,4 +204,26 @@ fn resolved_secrets_rotate_restart_once_refresh_on_demand_and_survive_an_outage(
     }
     let status = agent.get("/status").unwrap_or_default();
     assert!(!status.contains("v4lue-"), "a value leaked into /status");
+    // Nor into the Secrets' labels and annotations, the Events, or /metrics.
+    let (_, metadata) = cluster.try_kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.items[*].metadata}",
+    ]);
+    let (_, events) =
+        cluster.try_kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "yaml"]);
+    let metrics = agent.get("/metrics").unwrap_or_default();
+    assert!(metadata.contains("sealsync"), "{metadata}");
+    for (what, text) in [
+        ("metadata", &metadata),
+        ("Events", &events),
+        ("/metrics", &metrics),
+    ] {
+        for value in ["v4lue-", "sl0w-", TOKEN, "refresh-secret"] {
+            assert!(!text.contains(value), "{value} leaked into {what}:\n{text}");
+        }
+    }
 }

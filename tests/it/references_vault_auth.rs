@@ -262,3 +262,85 @@ fn a_ca_bundle_verifies_the_server() {
         "{refusal}"
     );
 }
+
+/// `dataFrom[].find` through the agent: every secret under a path whose name matches, one key each
+/// (`/` made `_`, as ESO names them), or renamed by a `rewrite`; a secret added at the source joins at
+/// the next refresh (here: the next `run --once`).
+#[test]
+fn data_from_find_collects_matching_secrets() {
+    let fx = Fixture::new();
+    let bao = start_bao(fx.dir.path());
+    for (k, v) in [
+        ("db-a", "fa-v4lue"),
+        ("db-b", "fb-v4lue"),
+        ("other", "no-v4lue"),
+    ] {
+        let body = format!(r#"{{"data":{{"v":"{v}"}}}}"#);
+        api(
+            &bao,
+            None,
+            "POST",
+            &format!("secret/data/app/found/{k}"),
+            &body,
+        );
+    }
+    fx.write(
+        "apps/token.yaml",
+        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
+    );
+    let auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+    fx.write(
+        "apps/store.yaml",
+        store(
+            "bao",
+            &format!("      server: {}\n      path: secret\n{auth}", bao.addr),
+        ),
+    );
+    let es = |name: &str, rewrite: &str| {
+        format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\n  namespace: app\nspec:\n  secretStoreRef:\n    name: bao\n  dataFrom:\n  - find:\n      path: app/found\n      name:\n        regexp: \"db-\"\n{rewrite}")
+    };
+    fx.write("apps/plain.yaml", es("plain", ""));
+    fx.write(
+        "apps/renamed.yaml",
+        es(
+            "renamed",
+            "    rewrite:\n    - regexp:\n        source: \"app/found/(.*)\"\n        target: \"$1\"\n",
+        ),
+    );
+    fx.commit("find");
+    fx.push();
+    let sink = fx.dir.path().join("sink");
+    let keys = |name: &str| {
+        let mut k: Vec<String> = std::fs::read_dir(sink.join("app").join(name))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with(".."))
+                    .collect()
+            })
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue"]);
+    assert_eq!(code, 0, "{logs}");
+    assert_eq!(
+        keys("plain"),
+        ["app_found_db-a", "app_found_db-b"],
+        "{logs}"
+    );
+    assert_eq!(keys("renamed"), ["db-a", "db-b"]);
+    let value = std::fs::read_to_string(sink.join("app/renamed/db-a")).unwrap();
+    assert_eq!(value, r#"{"v":"fa-v4lue"}"#);
+
+    api(
+        &bao,
+        None,
+        "POST",
+        "secret/data/app/found/db-c",
+        r#"{"data":{"v":"fc-v4lue"}}"#,
+    );
+    let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue"]);
+    assert_eq!(code, 0, "{logs}");
+    assert_eq!(keys("renamed"), ["db-a", "db-b", "db-c"]);
+}

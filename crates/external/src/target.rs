@@ -186,7 +186,15 @@ fn parse_template(mut o: Obj<'_>, out: &mut Vec<Unsupported>) -> Result<Template
         out,
     )?;
     let data = o.str_map("data")?;
+    for (key, source) in &data {
+        check_template(&o, "data", key, source)?;
+    }
     let template_from = parse_template_from(&mut o, out)?;
+    for t in &template_from {
+        if let TemplateFromSource::Literal(source) = &t.source {
+            check_template(&o, "templateFrom", "literal", source)?;
+        }
+    }
     if secret_type.as_deref() == Some("kubernetes.io/service-account-token")
         && template_from
             .iter()
@@ -203,6 +211,15 @@ fn parse_template(mut o: Obj<'_>, out: &mut Vec<Unsupported>) -> Result<Template
         merge_policy,
         template_from,
     })
+}
+
+/// Parses a template when the ExternalSecret is read, so that bad syntax or a function outside the
+/// supported set (named in the error) refuses the document before any store is asked, and `sealctl
+/// render --no-resolve` reports it too. The source is text from git, never a secret.
+fn check_template(o: &Obj<'_>, field: &str, name: &str, source: &str) -> Result<(), Error> {
+    sealsync_template::Template::parse(name, source)
+        .map(drop)
+        .map_err(|e| o.err(field, e.to_string()))
 }
 
 /// ESO refuses templates that would mint long-lived tokens beyond the user's RBAC.

@@ -280,6 +280,50 @@ fn validation_errors_name_the_field() {
     );
 }
 
+/// A template is parsed when the ExternalSecret is read: a function outside the supported set or bad
+/// syntax refuses the document, naming the field and the function, before any store is asked (found by
+/// the hostile corpus: they surfaced only after a successful fetch, and never under `render --no-resolve`).
+#[test]
+fn templates_are_parsed_when_the_external_secret_is_read() {
+    let item =
+        "  secretStoreRef: {name: v}\n  data:\n    - secretKey: a\n      remoteRef: {key: k}\n";
+    let with = |template: &str| format!("{item}  target:\n    template:\n{template}");
+    for (template, field, says) in [
+        (
+            "      data:\n        out: '{{ env \"HOME\" }}'\n",
+            "spec.target.template.data",
+            "function \"env\" not defined",
+        ),
+        (
+            "      data:\n        out: '{{ .a | getHostByName }}'\n",
+            "spec.target.template.data",
+            "function \"getHostByName\" not defined",
+        ),
+        (
+            "      data:\n        out: '{{ .a '\n",
+            "spec.target.template.data",
+            "template: out:1:",
+        ),
+        (
+            "      templateFrom:\n        - literal: '{{ define \"x\" }}{{ end }}'\n",
+            "spec.target.template.templateFrom",
+            "\"define\" is not supported",
+        ),
+    ] {
+        match es_with(&with(template)).unwrap_err() {
+            Error::Invalid {
+                field: f, reason, ..
+            } => {
+                assert_eq!(f, field, "{template}");
+                assert!(reason.contains(says), "{says:?} not in {reason:?}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let good = with("      data:\n        out: '{{ .a | upper }}'\n");
+    assert!(es_with(&good).is_ok());
+}
+
 #[test]
 fn eso_admission_rules() {
     let item =

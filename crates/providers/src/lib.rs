@@ -92,7 +92,7 @@ impl fmt::Debug for RemoteValue {
 
 /// What `find` looks for: secrets under `path` (Vault: a LIST of that folder; AWS: a name prefix),
 /// whose name matches `name_regex`, and (AWS only) carrying every tag in `tags`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FindQuery {
     pub path: Option<String>,
     pub name_regex: Option<String>,

@@ -118,3 +118,16 @@ proptest! {
         }
     }
 }
+
+/// Found by the `template` fuzz target: `toYaml` of a map whose keys go-yaml's key order does not
+/// order consistently panicked the sort ("comparison function does not correctly implement a total
+/// order").
+#[test]
+fn to_yaml_of_keys_without_a_total_order_does_not_panic() {
+    let source = "{{ dict \"a\" \"yes\" \"b\" \"123\" \"cv\0\0\0ello: world\" \"d\" \"\" \"e\" \"- x\" \"f\" \"x#y\" \"g\" \"2024-00-01\" \"h\" \"x #y\" \"i\" \" lead\" \"j\" \"thb\\there\" \"k\" \"06:30\" \"l\" \"~\" \"m\" \"true\" \"n\" \"0x1F\" \"o\" \"1_000\" \"p\" \"ps\" \"b\" \"123\" \"cv\0\0\0ello:lain text\" \"q\" \"itat\" \"s\" \"trail$\u{8}\0\0\0\0\0\0\0.5\" \"u\" \"null\" \"\" \".5\" \"w\" \"-\" | toYaml }}";
+    let out = Template::parse("t", source)
+        .expect("parses")
+        .execute(&data(&[]))
+        .expect("renders");
+    assert!(!out.is_empty());
+}

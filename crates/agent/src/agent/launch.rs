@@ -18,9 +18,20 @@ const USAGE: u8 = 64;
 
 /// Runs the agent binary; returns the process exit code.
 pub fn main() -> u8 {
+    main_with(std::env::args_os())
+}
+
+/// [`main`] with the command line given (`args[0]` is the program name): the whole agent in the
+/// caller's process, as the leak checks run it (tests/leaks) under an allocator that inspects every
+/// block freed.
+pub fn main_with<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     // First, before any key is read: no core dumps, no ptrace attach (logged once logging is set up).
     let hardened = crate::hardening::harden();
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { USAGE } else { 0 };

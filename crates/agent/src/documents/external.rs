@@ -109,14 +109,16 @@ pub(super) fn classify(
         reason,
         message,
     };
-    let json = to_json(doc);
+    // Only documents of ours are copied to JSON: never a decrypted Secret, whose values the copy would
+    // hold; and the copy is wiped when dropped (an encrypted ExternalSecret or store was decrypted).
+    let json = || Json(to_json(doc));
     let parsed = match (eso, kind) {
-        (true, "ExternalSecret") => ExternalSecret::parse(&json, path).map(ExternalDoc::Secret),
+        (true, "ExternalSecret") => ExternalSecret::parse(&json().0, path).map(ExternalDoc::Secret),
         (true, "SecretStore" | "ClusterSecretStore") => {
-            SecretStore::parse(&json, path).map(ExternalDoc::Store)
+            SecretStore::parse(&json().0, path).map(ExternalDoc::Store)
         }
         (false, "Secret") if api_version == "v1" && !was_encrypted => {
-            match avp::parse_secret(&json, path) {
+            match avp::parse_secret(&json().0, path) {
                 Ok(Some(s)) => Ok(ExternalDoc::Avp(s)),
                 Ok(None) => return false,
                 Err(e) => Err(e),
@@ -189,6 +191,24 @@ fn list(unsupported: &[Unsupported]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A document's JSON copy, its strings zeroized when dropped.
+struct Json(serde_json::Value);
+
+impl Drop for Json {
+    fn drop(&mut self) {
+        fn wipe(v: &mut serde_json::Value) {
+            use zeroize::Zeroize;
+            match v {
+                serde_json::Value::String(s) => s.zeroize(),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
+                serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
 }
 
 /// The document as JSON, the model `sealsync-external` reads.

@@ -164,6 +164,16 @@ impl Classifier<'_> {
                 )
             }
         };
+        // The YAML store refuses duplicate keys itself.
+        if let Some(key) = (format == Format::Json)
+            .then(|| duplicate_key(&docs))
+            .flatten()
+        {
+            return file_refusal(
+                Reason::Parse,
+                format!("cannot parse as {}: key '{key}' is given twice (the Kubernetes API refuses a duplicate field, and readers disagree on which one counts)", format.name()),
+            );
+        }
         let mut out = FileOutcome::default();
         let sops_docs = docs
             .iter()
@@ -329,6 +339,24 @@ impl Classifier<'_> {
         if external::classify(self, (path, index, commit), doc, was_encrypted, out) {
             return;
         }
+        if kind == "Secret" && api_version != "v1" {
+            // A typo that would otherwise drop the Secret silently: Secrets have one version.
+            out.refused.push(refuse(
+                Reason::Invalid,
+                declared_key(doc, self.default_namespace),
+                format!("kind Secret with apiVersion '{api_version}': a Kubernetes Secret is apiVersion v1"),
+            ));
+            return;
+        }
+        if was_encrypted && (api_version != "v1" || kind != "Secret") {
+            // Someone encrypted it for a tool to decrypt: ignoring it would drop it without a word.
+            out.refused.push(refuse(
+                Reason::Invalid,
+                None,
+                format!("a SOPS-encrypted {api_version}/{kind}: sealsync applies only v1 Secrets (and reads ExternalSecrets and their stores), so its decrypted values are not used; commit it as a Secret, or keep it out of the agent's --path"),
+            ));
+            return;
+        }
         if api_version != "v1" || kind != "Secret" {
             tracing::debug!(
                 path,
@@ -386,6 +414,40 @@ fn declared_key(doc: &Map, default_namespace: &str) -> Option<SecretKey> {
         .and_then(Value::as_str)
         .unwrap_or(default_namespace);
     Some(SecretKey::new(namespace, name))
+}
+
+/// The path of the first key a map holds twice. The JSON store keeps both entries, as sops does (the
+/// YAML store refuses them, as go-yaml does); a manifest must not: `Map::get` reads the first, kubectl
+/// the last, so the Secret a reviewer sees could differ from the one applied.
+fn duplicate_key(docs: &[Map]) -> Option<String> {
+    fn walk(map: &Map, path: &str) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in map.entries() {
+            let here = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            if !seen.insert(key) {
+                return Some(here);
+            }
+            if let Some(found) = walk_value(value, &here) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    fn walk_value(value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::Map(m) => walk(m, path),
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk_value(v, &format!("{path}[{i}]"))),
+            _ => None,
+        }
+    }
+    docs.iter().find_map(|d| walk(d, ""))
 }
 
 /// Whether all documents carry the same sops metadata (one multi-document sops file).

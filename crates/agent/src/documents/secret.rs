@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use zeroize::Zeroizing;
 
 use crate::desired::{DesiredSecret, SecretBytes, SecretKey, Source};
 use crate::names;
-use crate::sops::cipher::is_encrypted_value;
+use crate::sops::cipher::is_encrypted_or_truncated_value;
 use crate::sops::tree::{Map, Value};
 use sealsync_external::avp::parse::has_placeholder;
 
@@ -156,15 +157,17 @@ pub fn secret_from_document(
                     ))
                 }
             };
-            if !encrypted && is_encrypted_value(text) {
+            if !encrypted && is_encrypted_or_truncated_value(text) {
                 return Err((
                     Reason::StrippedMetadata,
                     key.clone(),
                     format!("{field}.{k} holds SOPS ciphertext but the document has no sops metadata: the file was stripped or truncated; restore it from history or re-encrypt it"),
                 ));
             }
-            let bytes = if field == "data" {
-                let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            // Zeroized buffers of their final size: the base64 text is the value too.
+            let mut bytes = Zeroizing::new(if field == "data" {
+                let mut compact = Zeroizing::new(String::with_capacity(text.len()));
+                compact.extend(text.chars().filter(|c| !c.is_whitespace()));
                 B64.decode(compact.as_bytes()).map_err(|_| {
                     invalid(
                         &key,
@@ -173,7 +176,7 @@ pub fn secret_from_document(
                 })?
             } else {
                 text.as_bytes().to_vec()
-            };
+            });
             let as_text = std::str::from_utf8(&bytes).unwrap_or("");
             if has_placeholder(as_text, false) {
                 return Err((
@@ -183,7 +186,7 @@ pub fn secret_from_document(
                 ));
             }
             // stringData wins over data for the same key, as the API server merges them.
-            data.insert(k.to_string(), SecretBytes::new(bytes));
+            data.insert(k.to_string(), SecretBytes::new(std::mem::take(&mut *bytes)));
         }
     }
     let adopt = annotations

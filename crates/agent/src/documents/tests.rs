@@ -118,6 +118,16 @@ fn stripped_and_invalid_secrets() {
         classify("s.yaml", stripped).refused[0].reason,
         Reason::StrippedMetadata
     );
+    // A sops file cut inside its first value (tests/hostile: truncated-mid-line.yaml) parses as a
+    // plain Secret whose value is the start of the ciphertext: refused, not applied as that text.
+    for cut in ["ENC[AES256_G", "ENC[AES256_GCM,data:q83v"] {
+        let doc = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  p: {cut}\n"
+        );
+        let out = classify("s.yaml", doc.as_bytes());
+        assert!(out.secrets.is_empty(), "{cut}");
+        assert_eq!(out.refused[0].reason, Reason::StrippedMetadata, "{cut}");
+    }
     for (doc, needle) in [
         (
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: Bad_Name\n",
@@ -301,4 +311,63 @@ fn no_value_appears_in_any_refusal() {
     for secret in ["payments_rw", "c0rrect horse"] {
         assert!(!text.contains(secret));
     }
+}
+
+/// A JSON manifest naming a key twice is refused (tests/hostile: duplicate-keys.json). The JSON store
+/// keeps both entries, as sops does; the classifier read the first (`metadata.name` "dj") where kubectl
+/// reads the last, and applied it.
+#[test]
+fn json_with_a_duplicate_key_is_refused() {
+    let doc = br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dj","name":"dk"},"stringData":{"a":"b"}}"#;
+    let out = classify("dup.json", doc);
+    assert!(out.secrets.is_empty(), "{:?}", out.secrets);
+    assert_eq!(out.refused[0].reason, Reason::Parse);
+    assert!(
+        out.refused[0]
+            .message
+            .contains("key 'metadata.name' is given twice"),
+        "{}",
+        out.refused[0].message
+    );
+    let nested =
+        br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"n"},"x":[{"a":1,"a":2}]}"#;
+    assert!(classify("dup.json", nested).refused[0]
+        .message
+        .contains("'x[0].a'"));
+}
+
+/// Found by the hostile corpus: a `kind: Secret` of another apiVersion, and an encrypted object of a
+/// kind sealsync does not apply, were ignored (a debug log and a count) — the user's Secret vanished
+/// without a word. Both are refused naming the reason; a plain ConfigMap is still ignored.
+#[test]
+fn secrets_of_another_version_and_encrypted_unmanaged_kinds_are_refused() {
+    let v2 = b"apiVersion: v2\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n";
+    let out = classify("s.yaml", v2);
+    assert_eq!(out.refused[0].reason, Reason::Invalid);
+    assert!(out.refused[0]
+        .message
+        .contains("a Kubernetes Secret is apiVersion v1"));
+    assert!(out.ignored.is_empty());
+
+    let plain = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+    let spec = crate::sops::file::EncryptionSpec {
+        groups: vec![vec![
+            "age16ghs0xxhqu2rxrjhnmql5t2pcrc4xlfp9sp643fthhzsygvxnafqxrvr3p"
+                .parse()
+                .unwrap(),
+        ]],
+        ..Default::default()
+    };
+    let encrypted = crate::sops::file::encrypt(plain, Format::Yaml, &spec).unwrap();
+    let out = classify("c.yaml", &encrypted);
+    assert!(out.ignored.is_empty(), "{:?}", out.ignored);
+    assert_eq!(out.refused[0].reason, Reason::Invalid);
+    assert!(
+        out.refused[0]
+            .message
+            .contains("a SOPS-encrypted v1/ConfigMap"),
+        "{}",
+        out.refused[0].message
+    );
+    assert_eq!(classify("c.yaml", plain).ignored[0].kind, "ConfigMap");
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealsync_external::{CreationPolicy, DeletionPolicy, RefreshPolicy, SecretValue};
-use sealsync_providers::{ProviderError, RemoteRef};
+use sealsync_providers::{FindQuery, ProviderError, RemoteRef};
 
 use crate::desired::{
     DesiredSecret, SecretBytes, SecretKey, Source, PRUNE_ANNOTATION, PRUNE_DISABLED,
@@ -62,6 +62,8 @@ pub struct Resolver {
     pub login: Login,
     clients: HashMap<String, stores::Client>,
     cache: HashMap<CacheKey, Result<Fetched, ProviderError>>,
+    /// What each `dataFrom[].find` of a store found at its last refresh.
+    found: HashMap<(String, FindQuery), Result<plan::Found, ProviderError>>,
     targets: HashMap<SecretKey, Target>,
     /// Provider fetch calls made (each a batch of references), for tests and benchmarks.
     pub fetch_calls: u64,
@@ -134,7 +136,8 @@ impl Resolver {
             &self.env_credentials,
         );
         // Due objects' references, per store: new objects first, then routine refreshes.
-        let mut wanted: BTreeMap<String, (StoreUse, Vec<RemoteRef>)> = BTreeMap::new();
+        let mut wanted: BTreeMap<String, (StoreUse, Vec<RemoteRef>, Vec<FindQuery>)> =
+            BTreeMap::new();
         let mut fetched = std::collections::HashSet::new();
         for (key, p) in &plans {
             let Ok(p) = p else { continue };
@@ -148,23 +151,30 @@ impl Resolver {
                 fetched.insert(key.clone());
                 let e = wanted
                     .entry(p.store.id.clone())
-                    .or_insert_with(|| (p.store.clone(), Vec::new()));
+                    .or_insert_with(|| (p.store.clone(), Vec::new(), Vec::new()));
                 for r in &p.refs {
                     if !e.1.contains(r) {
                         e.1.push(r.clone());
                     }
                 }
+                for q in &p.finds {
+                    if !e.2.contains(q) {
+                        e.2.push(q.clone());
+                    }
+                }
             }
         }
-        for (id, (store, refs)) in wanted {
-            self.fetch(&id, &store, &refs).await;
+        for (id, (store, refs, finds)) in wanted {
+            self.fetch(&id, &store, &refs, &finds).await;
         }
         let mut seen = std::collections::HashSet::with_capacity(plans.len());
         let mut used = std::collections::HashSet::new();
+        let mut used_finds = std::collections::HashSet::new();
         for (key, p) in plans {
             seen.insert(key.clone());
             if let Ok(p) = &p {
                 used.extend(p.refs.iter().map(|r| (p.store.id.clone(), r.clone())));
+                used_finds.extend(p.finds.iter().map(|q| (p.store.id.clone(), q.clone())));
             }
             let was_fetched = fetched.contains(&key);
             self.settle(key, p, state, now, was_fetched);
@@ -182,8 +192,13 @@ impl Resolver {
         // Values no reference uses any more are dropped (zeroized): the cache holds what git asks for,
         // not everything it ever asked for.
         self.cache.retain(|k, _| used.contains(k));
+        self.found.retain(|k, _| used_finds.contains(k));
         // Likewise a store no reference uses any more: its client (and token) goes.
-        let stores: std::collections::HashSet<&String> = used.iter().map(|(id, _)| id).collect();
+        let stores: std::collections::HashSet<&String> = used
+            .iter()
+            .map(|(id, _)| id)
+            .chain(used_finds.iter().map(|(id, _)| id))
+            .collect();
         self.clients.retain(|id, _| stores.contains(id));
     }
 
@@ -205,31 +220,51 @@ impl Resolver {
         self.cache.len()
     }
 
-    /// Fetches `refs` from one store in one call (the provider batches), into the cache.
-    async fn fetch(&mut self, id: &str, store: &StoreUse, refs: &[RemoteRef]) {
+    /// Fetches `refs` from one store in one call (the provider batches), and runs each of `finds`,
+    /// into the caches.
+    async fn fetch(&mut self, id: &str, store: &StoreUse, refs: &[RemoteRef], finds: &[FindQuery]) {
         let provider = match self.client(id, store).await {
             Ok(p) => p,
             Err(why) => {
-                for r in refs {
-                    let e = ProviderError::new(
+                let failed = |key: &str| {
+                    ProviderError::new(
                         sealsync_providers::ErrorKind::Invalid,
                         &store.display,
-                        &r.key,
+                        key,
                         why.clone(),
-                    );
-                    self.cache.insert((id.to_string(), r.clone()), Err(e));
+                    )
+                };
+                for r in refs {
+                    self.cache
+                        .insert((id.to_string(), r.clone()), Err(failed(&r.key)));
+                }
+                for q in finds {
+                    let e = failed(q.path.as_deref().unwrap_or("(find)"));
+                    self.found.insert((id.to_string(), q.clone()), Err(e));
                 }
                 return;
             }
         };
-        self.fetch_calls += 1;
-        let results = provider.fetch(refs).await;
-        for (r, result) in refs.iter().zip(results) {
-            let value = result.map(|v| Fetched {
-                version: v.version().map(String::from),
-                value: SecretValue::from(v.into_bytes()),
+        if !refs.is_empty() {
+            self.fetch_calls += 1;
+            let results = provider.fetch(refs).await;
+            for (r, result) in refs.iter().zip(results) {
+                let value = result.map(|v| Fetched {
+                    version: v.version().map(String::from),
+                    value: SecretValue::from(v.into_bytes()),
+                });
+                self.cache.insert((id.to_string(), r.clone()), value);
+            }
+        }
+        for q in finds {
+            self.fetch_calls += 1;
+            let found = provider.find(q).await.map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, SecretValue::from(v.into_bytes())))
+                    .collect()
             });
-            self.cache.insert((id.to_string(), r.clone()), value);
+            self.found.insert((id.to_string(), q.clone()), found);
         }
     }
 
@@ -371,10 +406,13 @@ impl Resolver {
 
     /// Whether the store answered "not found" for every reference of `p` (and it has some).
     fn every_reference_gone(&self, p: &Plan) -> bool {
-        !p.refs.is_empty()
+        !(p.refs.is_empty() && p.finds.is_empty())
             && p.refs.iter().all(|r| {
                 matches!(self.cache.get(&(p.store.id.clone(), r.clone())),
                     Some(Err(e)) if e.kind() == sealsync_providers::ErrorKind::NotFound)
+            })
+            && p.finds.iter().all(|q| {
+                matches!(self.found.get(&(p.store.id.clone(), q.clone())), Some(Ok(v)) if v.is_empty())
             })
     }
 
@@ -390,7 +428,14 @@ impl Resolver {
                 )),
             }
         };
-        plan::build(p, &get)
+        let found = |q: &FindQuery| -> Result<plan::Found, String> {
+            match self.found.get(&(p.store.id.clone(), q.clone())) {
+                Some(Ok(v)) => Ok(v.clone()),
+                Some(Err(e)) => Err(format!("{e} [{}]", e.kind().label())),
+                None => Err(format!("store {}: find: not fetched yet", p.store.display)),
+            }
+        };
+        plan::build(p, &get, &found)
     }
 }
 

@@ -8,7 +8,7 @@ use sealsync_external::avp::{self, RemoteSecretId};
 use sealsync_external::pipeline::{apply_target, build_data, EsoTemplates, Fetched};
 use sealsync_external::store;
 use sealsync_external::{DataFromSource, SecretData, SecretValue, StoreKind, StoreRef};
-use sealsync_providers::RemoteRef;
+use sealsync_providers::{FindQuery, RemoteRef};
 
 use super::stores::{self, EnvCredentials, Secrets};
 use crate::desired::SecretKey;
@@ -28,6 +28,8 @@ pub struct Plan {
     pub object: Arc<ExternalObject>,
     pub store: StoreUse,
     pub refs: Vec<RemoteRef>,
+    /// `dataFrom[].find` queries, in order (one provider call each per refresh).
+    pub finds: Vec<FindQuery>,
     /// AVP: each remote secret by its AVP path, and the reference fetched for it.
     avp_ids: Vec<(RemoteSecretId, RemoteRef)>,
 }
@@ -145,10 +147,19 @@ fn plan_es(
     for item in &es.data {
         push(&item.remote_ref, item.store_ref.as_ref())?;
     }
+    let mut finds = Vec::new();
     for entry in &es.data_from {
         match &entry.source {
             DataFromSource::Extract(r) => push(r, entry.store_ref.as_ref())?,
-            _ => return Err("dataFrom.find is not supported yet".into()),
+            DataFromSource::Find(f) => {
+                if entry.store_ref.as_ref().is_some_and(|s| s != store_ref) {
+                    return Err("a store per data entry is not supported yet".to_string());
+                }
+                let q = find_query(f);
+                if !finds.contains(&q) {
+                    finds.push(q);
+                }
+            }
         }
     }
     let store = find(&o.namespace, store_ref)?;
@@ -156,8 +167,18 @@ fn plan_es(
         object: Arc::clone(o),
         store,
         refs,
+        finds,
         avp_ids: Vec::new(),
     })
+}
+
+/// The provider's query for a `dataFrom[].find`.
+pub fn find_query(f: &sealsync_external::Find) -> FindQuery {
+    FindQuery {
+        path: f.path.clone(),
+        name_regex: f.name_regexp.clone(),
+        tags: f.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
 }
 
 fn plan_avp(
@@ -212,14 +233,20 @@ fn plan_avp(
         object: Arc::clone(o),
         store,
         refs,
+        finds: Vec::new(),
         avp_ids,
     })
 }
 
-/// The Secret of `p` from the cached values (`get`: None = not found, Err = unknown right now).
+/// What a `dataFrom[].find` found: (remote key, value) pairs.
+pub type Found = Vec<(String, SecretValue)>;
+
+/// The Secret of `p` from the cached values (`get`: None = not found, Err = unknown right now;
+/// `found`: what a find query returned).
 pub fn build(
     p: &Plan,
     get: &dyn Fn(&RemoteRef) -> Result<Option<SecretValue>, String>,
+    found: &dyn Fn(&FindQuery) -> Result<Found, String>,
 ) -> Result<Built, String> {
     let r = |x: &sealsync_external::RemoteRef| RemoteRef {
         key: x.key.clone(),
@@ -234,9 +261,10 @@ pub fn build(
                 .collect::<Result<_, _>>()?;
             let mut data_from = Vec::new();
             for entry in &es.data_from {
-                if let DataFromSource::Extract(x) = &entry.source {
-                    data_from.push(get(&r(x))?.map(Fetched::Extract));
-                }
+                data_from.push(match &entry.source {
+                    DataFromSource::Extract(x) => get(&r(x))?.map(Fetched::Extract),
+                    DataFromSource::Find(f) => Some(Fetched::Find(found(&find_query(f))?)),
+                });
             }
             let t = Some(&EsoTemplates as &dyn sealsync_external::pipeline::TemplateRenderer);
             let d = build_data(es, &data_from, &data, t).map_err(|e| e.to_string())?;

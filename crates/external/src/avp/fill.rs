@@ -40,10 +40,13 @@ fn fill_entry(
 ) -> Result<Option<SecretValue>, Error> {
     let origin = &secret.origin;
     let location = entry.location();
-    let mut text: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+    // The pieces first, then one buffer of their total size: a buffer that grew would reallocate and
+    // leave a copy of the values in the block it left, which is not zeroized.
+    let mut pieces: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(entry.parts.len());
+    let mut len = 0;
     for part in &entry.parts {
         match part {
-            Part::Text(t) => text.extend_from_slice(t.as_bytes()),
+            Part::Text(t) => pieces.push(Zeroizing::new(t.as_bytes().to_vec())),
             Part::Placeholder(p) => {
                 let Some(value) = resolved.get(&p.reference) else {
                     if secret.remove_missing {
@@ -64,10 +67,11 @@ fn fill_entry(
                         reason,
                     })?;
                 }
-                text.extend_from_slice(&v);
+                pieces.push(v);
             }
         }
-        if text.len() > MAX_VALUE_BYTES {
+        len += pieces.last().map_or(0, |p| p.len());
+        if len > MAX_VALUE_BYTES {
             return Err(Error::limit(
                 origin,
                 location,
@@ -75,6 +79,8 @@ fn fill_entry(
             ));
         }
     }
+    let mut text = Zeroizing::new(Vec::with_capacity(len));
+    pieces.iter().for_each(|p| text.extend_from_slice(p));
     let bytes = match entry.encoding {
         Encoding::Text | Encoding::Base64Wrapped => text,
         Encoding::Base64 => decode_base64(&text, false).ok_or_else(|| {

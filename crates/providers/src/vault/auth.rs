@@ -3,6 +3,7 @@
 use super::client::{classify, Conn};
 use super::{JwtSource, VaultAuth};
 use crate::{ErrorKind, ProviderError};
+use reqwest::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,11 +108,8 @@ impl TokenManager {
         if matches!(self.auth, VaultAuth::Token(_)) {
             return false;
         }
-        let client = vaultrs_client(conn, &session.token);
         matches!(
-            vaultrs::token::lookup_self(&client)
-                .await
-                .map_err(|e| from_vaultrs(conn, AUTH_KEY, e)),
+            lookup_self(conn, &session.token).await,
             Err(ProviderError::Denied { .. })
         )
     }
@@ -130,11 +128,10 @@ impl TokenManager {
     }
 
     async fn login(&self, conn: &Conn, state: &mut State) -> Result<Arc<Session>, ProviderError> {
-        let anonymous = vaultrs_client(conn, "");
+        let anonymous = vaultrs_client(conn);
         let auth = match &self.auth {
             VaultAuth::Token(token) => {
-                let client = vaultrs_client(conn, token);
-                let info = vaultrs::token::lookup_self(&client)
+                let info = lookup_self(conn, token)
                     .await
                     .map_err(|e| token_refused(conn, e))?;
                 // A token without TTL (root, periodic without one) never needs renewing.
@@ -187,17 +184,68 @@ impl TokenManager {
         Ok(session)
     }
 
-    async fn renew(&self, conn: &Conn, token: &str) -> Result<Duration, ProviderError> {
-        let client = vaultrs_client(conn, token);
-        let info = vaultrs::token::renew_self(&client, None)
+    async fn renew(
+        &self,
+        conn: &Conn,
+        token: &Zeroizing<String>,
+    ) -> Result<Duration, ProviderError> {
+        #[derive(serde::Deserialize)]
+        struct Renewed {
+            auth: RenewedAuth,
+        }
+        #[derive(serde::Deserialize)]
+        struct RenewedAuth {
+            lease_duration: u64,
+        }
+        let body = conn
+            .send(Method::POST, "auth/token/renew-self", AUTH_KEY, Some(token))
             .await
             .map_err(|e| match self.auth {
                 VaultAuth::Token(_) => token_refused(conn, e),
-                _ => from_vaultrs(conn, AUTH_KEY, e),
+                _ => e,
             })?;
+        let info: Renewed = answer(conn, &body)?;
         self.renewals.fetch_add(1, Ordering::Relaxed);
-        Ok(Duration::from_secs(info.lease_duration))
+        Ok(Duration::from_secs(info.auth.lease_duration))
     }
+}
+
+/// What `auth/token/lookup-self` says of the token.
+#[derive(serde::Deserialize)]
+struct TokenInfo {
+    #[serde(default)]
+    ttl: u64,
+    #[serde(default)]
+    renewable: Option<bool>,
+}
+
+/// Looks the token up through the store's own connection, not vaultrs: the answer holds the token
+/// itself (`data.id`), and only this body is zeroized once read (serde skips the fields not wanted
+/// without copying them).
+async fn lookup_self(conn: &Conn, token: &Zeroizing<String>) -> Result<TokenInfo, ProviderError> {
+    #[derive(serde::Deserialize)]
+    struct Lookup {
+        data: TokenInfo,
+    }
+    let body = conn
+        .send(Method::GET, "auth/token/lookup-self", AUTH_KEY, Some(token))
+        .await?;
+    answer::<Lookup>(conn, &body).map(|l| l.data)
+}
+
+fn answer<'a, T: serde::Deserialize<'a>>(conn: &Conn, body: &'a [u8]) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() {
+            "not the expected shape"
+        } else {
+            "not JSON"
+        };
+        conn.err(
+            ErrorKind::Invalid,
+            AUTH_KEY,
+            format!("unexpected answer: {what}"),
+        )
+    })
 }
 
 /// Renew at about two thirds of the TTL; the token is gone at its end.
@@ -254,14 +302,16 @@ async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, 
     }
 }
 
-/// A vaultrs client over the store's own HTTP client (rustls + ring, CA bundle, headers, timeouts).
-/// Built field by field: vaultrs' settings builder would read VAULT_* from the environment.
-fn vaultrs_client(conn: &Conn, token: &str) -> VaultClient {
+/// A vaultrs client without a token (for the login endpoints) over the store's own HTTP client
+/// (rustls + ring, CA bundle, headers, timeouts). Built field by field: vaultrs' settings builder would
+/// read VAULT_* from the environment. Requests that carry the store's token go through [`Conn::send`]:
+/// vaultrs keeps the token in plain strings and parses answers that repeat it into others.
+fn vaultrs_client(conn: &Conn) -> VaultClient {
     let base = conn.server.as_str().trim_end_matches('/');
     VaultClient {
         http: rustify::clients::reqwest::Client::new(base, conn.http.clone()),
         middle: vaultrs::api::EndpointMiddleware {
-            token: token.to_owned(),
+            token: String::new(),
             version: "v1".to_owned(),
             wrap: None,
             namespace: conn.namespace.clone(),
@@ -271,7 +321,7 @@ fn vaultrs_client(conn: &Conn, token: &str) -> VaultClient {
             ca_certs: Vec::new(),
             identity: None,
             timeout: Some(conn.limits.request_timeout),
-            token: token.to_owned(),
+            token: String::new(),
             verify: true,
             version: 1,
             wrapping: false,
@@ -305,8 +355,8 @@ fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
 
 /// A token given to the store that Vault refuses to look up or renew: said as such, since no new
 /// login can help (only a valid token in its Secret); other errors as usual.
-fn token_refused(conn: &Conn, e: ClientError) -> ProviderError {
-    let err = from_vaultrs(conn, AUTH_KEY, e);
+/// A committed token Vault refuses: say what to do (a bare 403 reads like a policy problem).
+fn token_refused(conn: &Conn, err: ProviderError) -> ProviderError {
     if err.kind() != ErrorKind::Denied {
         return err;
     }

@@ -8,7 +8,7 @@ use crate::{
 };
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// What every request of one store needs: the HTTP client, the address and the store's bounds.
 pub(crate) struct Conn {
@@ -118,7 +118,10 @@ impl Conn {
             .map_err(|e| self.err(ErrorKind::Invalid, key, format!("URL: {e}")))?;
         let mut req = self.http.request(method, url);
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token)
+            // In a buffer zeroized once the request is done with it (`from_str` copies the token into
+            // one that is not).
+            let owned = bytes::Bytes::from_owner(Zeroizing::new(token.as_bytes().to_vec()));
+            let mut value = HeaderValue::from_maybe_shared(owned)
                 .map_err(|_| self.err(ErrorKind::Invalid, key, "token is not a valid header"))?;
             value.set_sensitive(true);
             req = req.header("X-Vault-Token", value);
@@ -129,7 +132,9 @@ impl Conn {
         let mut resp = req.send().await.map_err(|e| self.transport(key, e))?;
         let status = resp.status();
         let cap = self.limits.max_value_bytes + ENVELOPE_ROOM;
-        let mut body = Zeroizing::new(Vec::new());
+        let announced = resp.content_length().unwrap_or(0).min(cap as u64) as usize;
+        let mut body = Zeroizing::new(Vec::with_capacity(announced));
+        let mut read = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(key, e))? {
             if body.len() + chunk.len() > cap {
                 return Err(ProviderError::too_large(
@@ -139,7 +144,16 @@ impl Conn {
                     self.limits.max_value_bytes as u64,
                 ));
             }
-            body.extend_from_slice(&chunk);
+            append(&mut body, &chunk);
+            read.push(chunk);
+        }
+        // The chunks are views of hyper's read buffer, which the response's headers share: once they
+        // are gone, a buffer no one else holds is zeroized before it is freed.
+        drop(resp);
+        for chunk in read {
+            if let Ok(mut buffer) = chunk.try_into_mut() {
+                buffer.as_mut().zeroize();
+            }
         }
         if status.is_success() {
             return Ok(body);
@@ -176,6 +190,19 @@ impl Conn {
             format!("{what}: {}", crate::error::root_cause(&e)),
         )
     }
+}
+
+/// Appends to a body that holds secrets without leaving a copy behind: a `Vec` that grows reallocates,
+/// and the block it leaves is not zeroized; this one moves into a larger buffer itself and zeroizes the
+/// old one.
+fn append(body: &mut Zeroizing<Vec<u8>>, more: &[u8]) {
+    let needed = body.len() + more.len();
+    if needed > body.capacity() {
+        let mut larger = Zeroizing::new(Vec::with_capacity(needed.max(body.capacity() * 2)));
+        larger.extend_from_slice(body);
+        *body = larger;
+    }
+    body.extend_from_slice(more);
 }
 
 /// Room for the JSON envelope (metadata, lease fields) around a value of the maximum size.

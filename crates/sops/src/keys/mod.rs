@@ -67,11 +67,10 @@ pub fn wrap(secret: &[u8], recipient: &Recipient) -> Result<String, KeyError> {
 /// Decrypts an armored age blob with any of the identities.
 pub fn unwrap(armored: &str, identities: &Identities) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let reader = ArmoredReader::new(armored.trim_start().as_bytes());
-    let decryptor =
-        age::Decryptor::new(reader).map_err(|e| KeyError::CorruptStanza(e.to_string()))?;
+    let decryptor = age::Decryptor::new(reader).map_err(corrupt)?;
     let mut stream = decryptor.decrypt(identities.iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => KeyError::NoMatchingIdentity,
-        other => KeyError::CorruptStanza(other.to_string()),
+        other => corrupt(other),
     })?;
     let mut plain = Zeroizing::new(Vec::with_capacity(64));
     // A data key or share is tiny; refuse anything large instead of reading it.
@@ -79,8 +78,22 @@ pub fn unwrap(armored: &str, identities: &Identities) -> Result<Zeroizing<Vec<u8
         .by_ref()
         .take(4096)
         .read_to_end(&mut plain)
-        .map_err(|e| KeyError::CorruptStanza(e.to_string()))?;
+        .map_err(corrupt)?;
     Ok(plain)
+}
+
+/// A damaged stanza, said on one line: some of the age crate's messages add lines of advice for its
+/// own CLI ("Unknown age format.\nHave you tried upgrading to the latest version?"), which split the
+/// agent's log record and do not apply to a data key inside a sops file.
+fn corrupt(e: impl std::fmt::Display) -> KeyError {
+    let text = e.to_string();
+    KeyError::CorruptStanza(
+        text.lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_string(),
+    )
 }
 
 /// The public recipient of an `AGE-SECRET-KEY-1…` string, for `sealctl keygen -y`-style uses.
@@ -115,6 +128,26 @@ mod tests {
         })
         .unwrap();
         assert_eq!(unwrap(&armored, &ids).unwrap().as_slice(), &[1, 2, 3]);
+    }
+
+    /// Found by the hostile corpus (age-stanza-corrupted.yaml): the error ended with the age CLI's
+    /// "Have you tried upgrading to the latest version?" on a second line.
+    #[test]
+    fn a_damaged_stanza_is_one_line_without_advice() {
+        let (secret, public) = generate();
+        let armored = wrap(&[1], &public.parse().unwrap()).unwrap();
+        let mut ids = Identities::default();
+        ids.add(IdentitySource::Inline {
+            origin: "test".into(),
+            text: secret,
+        })
+        .unwrap();
+        // One character of the stanza line (`-> X25519 …`), as the corpus file has it.
+        let body = armored.lines().nth(1).unwrap().to_string();
+        let c = if &body[48..49] == "A" { "B" } else { "A" };
+        let damaged = armored.replacen(&body, &format!("{}{c}{}", &body[..48], &body[49..]), 1);
+        let e = unwrap(&damaged, &ids).unwrap_err().to_string();
+        assert!(!e.contains('\n') && !e.contains("upgrading"), "{e}");
     }
 
     #[test]

@@ -171,7 +171,16 @@ impl Cipher {
 
 /// Whether a string looks like a sops ciphertext (used to spot files whose metadata was stripped).
 pub fn is_encrypted_value(text: &str) -> bool {
-    text.starts_with("ENC[AES256_GCM,") && text.ends_with(']')
+    text.starts_with(ENC_PREFIX) && text.ends_with(']')
+}
+
+const ENC_PREFIX: &str = "ENC[AES256_GCM,";
+
+/// Whether `text` is sops ciphertext, whole or cut short: a file truncated inside a value leaves
+/// `ENC[AES256_GCM,data:…` without its `]`, or only the start of the prefix (`ENC[AES2`). A plain
+/// document holding one was stripped of its metadata or truncated, never written so by a person.
+pub fn is_encrypted_or_truncated_value(text: &str) -> bool {
+    text.starts_with(ENC_PREFIX) || (text.len() >= "ENC[A".len() && ENC_PREFIX.starts_with(text))
 }
 
 struct Parts {

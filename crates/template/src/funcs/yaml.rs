@@ -72,7 +72,7 @@ impl Emitter {
                 let m = &m.entries;
                 let indent = if ctx == Place::Root { 0 } else { parent + 2 };
                 let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort_by(|a, b| key_order(a, b));
+                merge_sort(&mut keys, |a, b| key_order(a, b));
                 for (i, k) in keys.into_iter().enumerate() {
                     match (i, ctx) {
                         (0, Place::Root) => {}
@@ -265,4 +265,29 @@ fn number_text(v: &Value) -> Result<String, ()> {
         }
         _ => String::new(),
     })
+}
+
+/// Sorts by go-yaml v2's key order, which is not a total order for some keys (digit runs against
+/// other characters): `slice::sort_by` may panic on such a comparator, a merge sort never does, and it
+/// gives the same order wherever the comparator is consistent. Found by the `template` fuzz target.
+fn merge_sort<T: Copy>(items: &mut Vec<T>, order: impl Fn(&T, &T) -> std::cmp::Ordering + Copy) {
+    if items.len() < 2 {
+        return;
+    }
+    let mut right = items.split_off(items.len() / 2);
+    merge_sort(items, order);
+    merge_sort(&mut right, order);
+    let left = std::mem::take(items);
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() && j < right.len() {
+        if order(&right[j], &left[i]) == std::cmp::Ordering::Less {
+            items.push(right[j]);
+            j += 1;
+        } else {
+            items.push(left[i]);
+            i += 1;
+        }
+    }
+    items.extend_from_slice(&left[i..]);
+    items.extend_from_slice(&right[j..]);
 }

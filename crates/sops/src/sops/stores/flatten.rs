@@ -130,7 +130,8 @@ fn tokenize(path: &str, max_index: usize) -> Result<Vec<Token<'_>>, String> {
                 start = i;
                 is_list = list;
             }
-            None => i += 1,
+            // Step over a whole character: a key may hold any text, and slicing inside one panics.
+            None => i += rest.chars().next().map_or(1, char::len_utf8),
         }
         if tokens.len() > limits::MAX_DEPTH {
             return Err("nested too deep".into());
@@ -371,6 +372,22 @@ mod tests {
         let deep = format!("a{}", "__map_b".repeat(limits::MAX_DEPTH + 5));
         let err = unflatten([(deep, s("v"))]).unwrap_err();
         assert!(matches!(err, FormatError::Limit(_)), "{err:?}");
+    }
+
+    /// Found by the `decrypt` fuzz target (an INI file's `[sops]` section): a key holding a character
+    /// of more than one byte panicked, the tokenizer slicing the path inside it.
+    #[test]
+    fn unflatten_takes_keys_of_any_text() {
+        let m = unflatten([
+            ("a\u{ad}b__map_c\u{e9}".to_string(), s("1")),
+            ("\u{1f512}__list_0".to_string(), s("2")),
+        ])
+        .unwrap();
+        let Some(Value::Map(inner)) = m.get("a\u{ad}b") else {
+            panic!("{m:?}");
+        };
+        assert_eq!(inner.get("c\u{e9}"), Some(&s("1")));
+        assert_eq!(m.get("\u{1f512}"), Some(&Value::Seq(vec![s("2")])));
     }
 
     #[test]
