@@ -220,7 +220,15 @@ fn the_agent_applies_the_good_files_and_refuses_each_hostile_one() {
             }
             "ignored" | "accepted" => {
                 let named: Vec<&&str> = lines.iter().filter(|l| l.contains(&c.file)).collect();
-                if !named.is_empty() {
+                // What is ignored may be said (agent_says), never as a refusal.
+                let said = match &c.agent_says {
+                    Some(says) => {
+                        named.iter().any(|l| l.contains(says.as_str()))
+                            && !named.iter().any(|l| l.contains("refused"))
+                    }
+                    None => named.is_empty(),
+                };
+                if !said {
                     failures.push(format!(
                         "{}: expected {} but the agent said: {named:?}",
                         c.file, c.agent

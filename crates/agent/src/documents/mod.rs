@@ -348,23 +348,26 @@ impl Classifier<'_> {
             ));
             return;
         }
-        if was_encrypted && (api_version != "v1" || kind != "Secret") {
-            // Someone encrypted it for a tool to decrypt: ignoring it would drop it without a word.
-            out.refused.push(refuse(
-                Reason::Invalid,
-                None,
-                format!("a SOPS-encrypted {api_version}/{kind}: sealsync applies only v1 Secrets (and reads ExternalSecrets and their stores), so its decrypted values are not used; commit it as a Secret, or keep it out of the agent's --path"),
-            ));
-            return;
-        }
         if api_version != "v1" || kind != "Secret" {
-            tracing::debug!(
-                path,
-                document = index,
-                api_version,
-                kind,
-                "ignoring an object sealsync does not manage"
-            );
+            if was_encrypted {
+                // Encrypted for another tool to decrypt (Flux applies any kind): said at info, not
+                // refused, so a repository shared with such a tool is not reported as failing.
+                tracing::info!(
+                    path,
+                    document = index,
+                    api_version,
+                    kind,
+                    "ignoring a SOPS-encrypted object: sealsync applies only v1 Secrets, so its decrypted values are not used"
+                );
+            } else {
+                tracing::debug!(
+                    path,
+                    document = index,
+                    api_version,
+                    kind,
+                    "ignoring an object sealsync does not manage"
+                );
+            }
             out.ignored.push(Ignored {
                 path: path.to_string(),
                 document: index,
