@@ -271,6 +271,16 @@ fn webhook_triggers_a_fetch_and_bad_signatures_are_refused() {
         || reads("team-a/db/password", "s3cret-webhook-value"),
         "the value edited by hand restored",
     );
+    // Both counted as drift reverted once their pass is published (before: the dir sink never
+    // counted any).
+    d.wait_until(
+        || {
+            d.get("/metrics")
+                .1
+                .contains("sealsync_drift_reverted_total{kind=\"edited\"} 2")
+        },
+        "two reverted edits counted",
+    );
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub async fn run(
             refresh: state.refresh.clone(),
             shutdown,
         },
-        &mut report::Publisher(state),
+        &mut report::Publisher::new(state),
     )
     .await;
     Ok(code)

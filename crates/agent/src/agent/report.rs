@@ -8,17 +8,56 @@ use crate::git::GitError;
 use crate::ops::{OpsState, RefusedDocument, SecretState, SecretStatus, Timestamp};
 use crate::reason::Reason;
 use crate::reconcile::SecretResult;
-use crate::sink::ApplyOutcome;
+use crate::sink::{ApplyOutcome, DriftKind};
 
 use super::run::{Pass, PassObserver};
 
-/// The dir sink's observer: every pass published to the operations endpoints.
-pub struct Publisher<'a>(pub &'a OpsState);
+/// The dir sink's observer: every pass published to the operations endpoints, and the Secrets it put
+/// back counted as drift reverted (the kube sink's drift watch counts its own).
+pub struct Publisher<'a> {
+    ops: &'a OpsState,
+    /// A pass has computed a desired state before (the first one writes everything, and reverts
+    /// nothing).
+    computed: bool,
+}
+
+impl<'a> Publisher<'a> {
+    pub fn new(ops: &'a OpsState) -> Publisher<'a> {
+        Publisher {
+            ops,
+            computed: false,
+        }
+    }
+}
 
 impl PassObserver for Publisher<'_> {
     fn passed(&mut self, pass: &Pass, git_error: Option<&GitError>) {
-        publish(self.0, pass, git_error);
+        publish(self.ops, pass, git_error);
+        if pass.state.commit.is_empty() {
+            return;
+        }
+        if std::mem::replace(&mut self.computed, true) {
+            for kind in drift_reverted(pass) {
+                self.ops.metrics.drift_reverted(kind);
+            }
+        }
     }
+}
+
+/// What a pass after the first put back: a Secret written although git did not change it
+/// (`DesiredState::touched`) had been changed in the sink — re-created if it was deleted, rewritten if
+/// it was edited.
+fn drift_reverted(pass: &Pass) -> impl Iterator<Item = DriftKind> + '_ {
+    pass.report.results.iter().filter_map(|(key, result)| {
+        if pass.state.touched.contains(key) {
+            return None;
+        }
+        match result {
+            SecretResult::Applied(ApplyOutcome::Created) => Some(DriftKind::Deleted),
+            SecretResult::Applied(ApplyOutcome::Updated) => Some(DriftKind::Edited),
+            _ => None,
+        }
+    })
 }
 
 /// Records a pass (and a fetch error, if the pass ran on the last good commit).
