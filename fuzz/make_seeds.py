@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora (fuzz/seeds/<target>/) from the project's fixtures: the sops
-conformance files (tests/fixtures/sops, the same as /work/shared/fixtures/sops), the examples, the
+conformance files (tests/fixtures/sops, copied from the reference fixtures made by the real tools), the examples, the
 external crate's fixtures, the template engine's cases and the hostile corpus (tests/hostile).
 Run from anywhere: python3 fuzz/make_seeds.py. Seeds are named by content hash, so a rerun adds
 nothing twice."""
