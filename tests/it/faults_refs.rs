@@ -300,19 +300,7 @@ fn aws_throttling_and_5xx_keep_the_last_value_and_recover() {
     moto.boto("sm.create_secret(Name='app/db', SecretString='s3cr3t-1')");
     let rt = runtime();
     let proxy = rt.block_on(HttpProxy::start(&moto.url));
-    fx.write(
-        "apps/creds.yaml",
-        encrypted(
-            "app",
-            "aws-creds",
-            &[("id", "AKIAEXAMPLE"), ("secret", "not-a-real-key")],
-            ONE,
-        ),
-    );
-    fx.write(
-        "apps/store.yaml",
-        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: aws\n  namespace: app\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        secretRef:\n          accessKeyIDSecretRef: {name: aws-creds, key: id}\n          secretAccessKeySecretRef: {name: aws-creds, key: secret}\n",
-    );
+    crate::references_aws::aws_store(&fx);
     fx.write("apps/db.yaml", external_secret("aws", "app/db", None));
     fx.commit("aws");
     let sink = fx.dir.path().join("secrets");

@@ -112,19 +112,7 @@ fn aws_references_by_name_arn_property_binary_and_stage_in_batches_of_twenty() {
     );
     let arn = arn.trim();
 
-    fx.write(
-        "apps/creds.yaml",
-        encrypted(
-            "app",
-            "aws-creds",
-            &[("id", "AKIAEXAMPLE"), ("secret", "not-a-real-key")],
-            ONE,
-        ),
-    );
-    fx.write(
-        "apps/store.yaml",
-        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: aws\n  namespace: app\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        secretRef:\n          accessKeyIDSecretRef: {name: aws-creds, key: id}\n          secretAccessKeySecretRef: {name: aws-creds, key: secret}\n",
-    );
+    aws_store(&fx);
     for i in 0..25 {
         fx.write(
             &format!("apps/s-{i}.yaml"),
@@ -212,4 +200,21 @@ fn aws_references_by_name_arn_property_binary_and_stage_in_batches_of_twenty() {
         "the rotation is delivered:\n{logs}"
     );
     assert_eq!(value(&sink, "s-4"), Some(b"s3cr3t-4".to_vec()));
+}
+
+/// The store `aws` of namespace `app`, its static keys committed encrypted beside it (moto takes any).
+pub(crate) fn aws_store(fx: &Fixture) {
+    fx.write(
+        "apps/creds.yaml",
+        encrypted(
+            "app",
+            "aws-creds",
+            &[("id", "AKIAEXAMPLE"), ("secret", "not-a-real-key")],
+            ONE,
+        ),
+    );
+    fx.write(
+        "apps/store.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: aws\n  namespace: app\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        secretRef:\n          accessKeyIDSecretRef: {name: aws-creds, key: id}\n          secretAccessKeySecretRef: {name: aws-creds, key: secret}\n",
+    );
 }

@@ -40,6 +40,28 @@ fn field(answer: &str, pointer: &str) -> String {
         .to_string()
 }
 
+/// A store's `auth` by the token committed encrypted as `app/bao-token` (written by `commit_token`).
+const TOKEN_AUTH: &str = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+
+fn commit_token(fx: &Fixture) {
+    fx.write(
+        "apps/token.yaml",
+        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
+    );
+}
+
+/// The `value` key of the Secret `app/NAME` in the dir sink at `sink`.
+fn value(sink: &std::path::Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(sink.join("app").join(name).join("value")).ok()
+}
+
+/// The agent's refusal line for `file`.
+fn refusal<'a>(logs: &'a str, file: &str) -> &'a str {
+    logs.lines()
+        .find(|l| l.contains("document refused") && l.contains(file))
+        .unwrap_or_else(|| panic!("{file} is refused on its own:\n{logs}"))
+}
+
 fn store(name: &str, vault: &str) -> String {
     format!("apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: {name}\n  namespace: app\nspec:\n  provider:\n    vault:\n{vault}")
 }
@@ -109,11 +131,7 @@ fn kv_v1_approle_with_a_denied_path_and_a_namespace() {
     );
 
     let server = format!("      server: {}\n", bao.addr);
-    let token_auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
-    fx.write(
-        "apps/token.yaml",
-        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
-    );
+    commit_token(&fx);
     fx.write(
         "apps/approle.yaml",
         encrypted("app", "approle", &[("secret-id", &secret_id)], ONE),
@@ -121,12 +139,12 @@ fn kv_v1_approle_with_a_denied_path_and_a_namespace() {
     fx.write(
         "apps/stores.yaml",
         [
-            store("kv1", &format!("{server}      path: kv1\n      version: v1\n{token_auth}")),
+            store("kv1", &format!("{server}      path: kv1\n      version: v1\n{TOKEN_AUTH}")),
             store(
                 "approle",
                 &format!("{server}      path: secret\n      auth:\n        appRole:\n          path: approle\n          roleId: {role_id}\n          secretRef: {{name: approle, key: secret-id}}\n"),
             ),
-            store("ns", &format!("{server}      path: secret\n      namespace: team-ns\n{token_auth}")),
+            store("ns", &format!("{server}      path: secret\n      namespace: team-ns\n{TOKEN_AUTH}")),
         ]
         .join("---\n"),
     );
@@ -151,16 +169,13 @@ fn kv_v1_approle_with_a_denied_path_and_a_namespace() {
 
     let sink = fx.dir.path().join("sink");
     let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue", &secret_id]);
-    let read = |name: &str| std::fs::read_to_string(sink.join("app").join(name).join("value")).ok();
+    let read = |name: &str| value(&sink, name);
     assert_eq!(read("from-kv1").as_deref(), Some("kv1-v4lue"), "{logs}");
     assert_eq!(read("ok").as_deref(), Some("ok-v4lue"), "{logs}");
     assert_eq!(read("from-ns").as_deref(), Some("ns-v4lue"), "{logs}");
     assert_eq!(read("forbidden"), None);
     assert_eq!(code, 2, "one document refused, the rest applied: {logs}");
-    let refusal = logs
-        .lines()
-        .find(|l| l.contains("document refused") && l.contains("apps/forbidden.yaml"))
-        .unwrap_or_else(|| panic!("the denied path is refused on its own:\n{logs}"));
+    let refusal = refusal(&logs, "apps/forbidden.yaml");
     assert!(
         refusal.contains("[denied]")
             && refusal.contains("SecretStore app/approle")
@@ -213,23 +228,19 @@ fn a_ca_bundle_verifies_the_server() {
     ));
 
     let bundle = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).unwrap());
-    let auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
-    fx.write(
-        "apps/token.yaml",
-        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
-    );
+    commit_token(&fx);
     fx.write(
         "apps/stores.yaml",
         [
             store(
                 "tls",
                 &format!(
-                    "      server: {addr}\n      path: secret\n      caBundle: {bundle}\n{auth}"
+                    "      server: {addr}\n      path: secret\n      caBundle: {bundle}\n{TOKEN_AUTH}"
                 ),
             ),
             store(
                 "unverified",
-                &format!("      server: {addr}\n      path: secret\n{auth}"),
+                &format!("      server: {addr}\n      path: secret\n{TOKEN_AUTH}"),
             ),
         ]
         .join("---\n"),
@@ -248,14 +259,11 @@ fn a_ca_bundle_verifies_the_server() {
     let (code, logs) = run_once_with(&fx, &sink, agent(), &["v4lue"]);
     let _ = child.kill();
     let _ = child.wait();
-    let read = |name: &str| std::fs::read_to_string(sink.join("app").join(name).join("value")).ok();
+    let read = |name: &str| value(&sink, name);
     assert_eq!(read("over-tls").as_deref(), Some("tls-v4lue"), "{logs}");
     assert_eq!(read("untrusted"), None);
     assert_eq!(code, 2, "{logs}");
-    let refusal = logs
-        .lines()
-        .find(|l| l.contains("document refused") && l.contains("apps/untrusted.yaml"))
-        .unwrap_or_else(|| panic!("the unverified server is refused:\n{logs}"));
+    let refusal = refusal(&logs, "apps/untrusted.yaml");
     assert!(
         refusal.contains("SecretStore app/unverified")
             && refusal.to_lowercase().contains("certificate"),
@@ -284,16 +292,15 @@ fn data_from_find_collects_matching_secrets() {
             &body,
         );
     }
-    fx.write(
-        "apps/token.yaml",
-        encrypted("app", "bao-token", &[("token", TOKEN)], ONE),
-    );
-    let auth = "      auth:\n        tokenSecretRef: {name: bao-token, key: token}\n";
+    commit_token(&fx);
     fx.write(
         "apps/store.yaml",
         store(
             "bao",
-            &format!("      server: {}\n      path: secret\n{auth}", bao.addr),
+            &format!(
+                "      server: {}\n      path: secret\n{TOKEN_AUTH}",
+                bao.addr
+            ),
         ),
     );
     let es = |name: &str, rewrite: &str| {
