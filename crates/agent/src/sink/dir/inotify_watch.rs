@@ -65,13 +65,33 @@ impl Tree {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(err) => return Err(err),
         };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                self.add(&entry.path())?;
+        let children: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|entry| entry.path())
+            .collect();
+        self.add_all(&children)
+    }
+
+    /// Watches each of `dirs` and everything below them. One that is gone by now (renamed or deleted
+    /// since it was listed or reported) is skipped, and the others are still watched: its parent was
+    /// already watched when it went, so the parent's event reports it, and a new name is watched
+    /// when that event arrives. Any other failure is returned: a directory that cannot be watched
+    /// would hide changes below it.
+    fn add_all(&mut self, dirs: &[PathBuf]) -> io::Result<()> {
+        for dir in dirs {
+            match self.add(dir) {
+                Err(err) if gone(&err) => {}
+                other => other?,
             }
         }
         Ok(())
     }
+}
+
+/// The error of watching a directory that is no longer there, or no longer a directory.
+fn gone(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
 }
 
 /// Watches `root` recursively; `report` is called on the watch's thread for every change.
@@ -130,15 +150,14 @@ fn run(mut tree: Tree, stop: &AtomicBool, report: &mut impl FnMut(Change<'_>)) {
             }
             changed.push(path);
         }
-        for dir in new_dirs {
-            if let Err(err) = tree.add(&dir) {
+        if let Err(err) = tree.add_all(&new_dirs) {
+            return report(Change::Failed(
                 if err.raw_os_error() == Some(libc::ENOSPC) {
-                    return report(Change::Failed(
-                        "the inotify watch limit was reached (fs.inotify.max_user_watches)".into(),
-                    ));
-                }
-                // Deleted before it could be watched: its parent's event is in `changed`.
-            }
+                    "the inotify watch limit was reached (fs.inotify.max_user_watches)".into()
+                } else {
+                    format!("watching a new directory: {err}")
+                },
+            ));
         }
         if overflow {
             report(Change::Overflow);
@@ -190,6 +209,29 @@ mod tests {
             }
         }
         false
+    }
+
+    /// A directory listed (or reported) but gone by the time it is watched does not stop the others
+    /// from being watched. Before: the first such directory ended the loop. A Secret directory renamed
+    /// into place before its namespace directory was watched has no event of its own, only the
+    /// listing; left behind a staging directory renamed in between, it stayed unwatched and a change
+    /// by hand inside it was never seen (until the full check ten minutes later).
+    #[test]
+    fn a_directory_gone_before_it_is_watched_does_not_stop_the_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("team-a/db/..v1")).unwrap();
+        let mut tree = Tree {
+            inotify: Inotify::init().unwrap(),
+            paths: HashMap::new(),
+        };
+        let listed = [root.join("team-a/..sealsync-new-0"), root.join("team-a/db")];
+        tree.add_all(&listed).unwrap();
+        let watched: Vec<&PathBuf> = tree.paths.values().collect();
+        assert!(
+            watched.contains(&&root.join("team-a/db/..v1")),
+            "watched: {watched:?}"
+        );
     }
 
     #[test]
