@@ -117,8 +117,6 @@ hosts:
   - 10.0.0.1  # office
   # between items
   - 10.0.0.2
-  - # before a key of a map item
-    name: db
   - - nested
     # inside a nested list
     - n2
@@ -127,6 +125,47 @@ tail: x
     let out = both_ways("lists.yaml", plain);
     assert!(out.contains("# between items"), "{out}");
     assert!(out.contains("# inside a nested list"), "{out}");
+}
+
+/// A comment opening a map item of a list (`- name: db # …`, `- # …` above its first key) is the item's
+/// in both tools, but sops writes it above the dash, where it reads back as a comment of the list: its
+/// own round trip moves it, and a file it encrypted with `unencrypted_comment_regex` can fail its own
+/// MAC check. sealctl writes it after the dash (a deliberate difference), where both tools read it as
+/// the item's; both decrypt what sealctl wrote as sops decrypts its own file.
+#[test]
+fn comments_opening_a_list_item_stay_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {ONE}\n    unencrypted_comment_regex: sops:plain\n"),
+    )
+    .unwrap();
+    let plain = "hosts:\n  - name: db # sops:plain\n    password: s3cret\n  - # the cache\n    name: cache\n";
+    write(dir.path(), "hosts.yaml", plain);
+    let by_sealctl = ok(sealctl()
+        .current_dir(dir.path())
+        .args(["encrypt", "hosts.yaml"]))
+    .stdout;
+    let written = shape(&by_sealctl);
+    assert!(
+        written.starts_with(
+            "hosts:\n    - # sops:plain\n      name: db\n      password: ENC[str]\n    - #ENC[comment]\n      name: ENC[str]\n"
+        ),
+        "{written}"
+    );
+    let sealctl_file = write(dir.path(), "sealctl-hosts.yaml", "");
+    std::fs::write(&sealctl_file, &by_sealctl).unwrap();
+    let by_sops = stdout(&sops_decrypt(&sealctl_file, &key("one.agekey"), &[]));
+    assert_eq!(
+        by_sops,
+        "hosts:\n    # sops:plain\n    - name: db\n      password: s3cret\n    # the cache\n    - name: cache\n"
+    );
+    let out = sealctl_decrypt(&sealctl_file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "hosts:\n    - # sops:plain\n      name: db\n      password: s3cret\n    - # the cache\n      name: cache\n"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 use crate::keys::{self, Identities, IdentitySource, Recipient};
 
 use super::file::{self, EncryptionSpec};
+use super::rules::RuleSet;
 use super::stores::Format;
 use super::tree::{Map, MapItem, Value};
 
@@ -202,4 +203,31 @@ fn unencrypted_values_are_covered_by_the_mac() {
         file::decrypt(changed.as_bytes(), Format::Yaml, &ids),
         Err(file::SopsError::MacMismatch)
     ));
+}
+
+/// A comment opening a list item (`- name: db # sops:plain`) is the item's, so a comment rule covers
+/// the item's first key only. Written above the dash, as sops writes it, it read back as a comment of
+/// the list covering the whole item, and the file failed its own MAC check (sops 3.11's does too). From
+/// the `store_yaml` fuzz finding; it is written after the dash.
+#[test]
+fn comment_rules_on_a_list_item_hold_in_the_written_file() {
+    let (ids, recipient) = identity();
+    let spec = EncryptionSpec {
+        groups: vec![vec![recipient]],
+        rules: RuleSet {
+            unencrypted_comment_regex: Some("sops:plain".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let plain = "hosts:\n    - name: db # sops:plain\n      password: s3cret\n";
+    let encrypted = file::encrypt(plain.as_bytes(), Format::Yaml, &spec).unwrap();
+    let text = String::from_utf8_lossy(&encrypted);
+    assert!(
+        text.starts_with("hosts:\n    - # sops:plain\n      name: db\n      password: ENC["),
+        "{text}"
+    );
+    let decrypted = file::decrypt(&encrypted, Format::Yaml, &ids).unwrap();
+    let want = Format::Yaml.store().load_plain(plain.as_bytes()).unwrap();
+    assert_eq!(decrypted.docs(), want.as_slice());
 }

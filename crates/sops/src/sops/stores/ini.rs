@@ -20,8 +20,9 @@
 //! flattens it back in the map's order (sops writes a random order).
 //!
 //! Writing follows go-ini's pretty format: `key = value` with `=` aligned per section, a blank line
-//! between sections, comments as `; text`, values quoted when needed. Maps and lists inside sections
-//! cannot be written.
+//! between sections, comments as `; text`, keys and values quoted as go-ini quotes them. A key or value
+//! that go-ini's quoting would not read back as itself is refused, naming the key (sops writes it and
+//! then cannot read its own file); so are maps and lists inside sections.
 
 use super::flatten::{decode_newlines, encode_newlines, flatten, scalar_text, unflatten};
 use super::{limits, FormatError, Store, METADATA_KEY};
@@ -75,8 +76,7 @@ impl Store for IniStore {
         for doc in docs {
             sections.extend(from_tree(doc)?);
         }
-        writable_keys(&sections)?;
-        Ok(write(&sections).into_bytes())
+        Ok(write(&sections)?.into_bytes())
     }
 
     fn emit_encrypted(&self, docs: &[Map]) -> Result<Vec<u8>, FormatError> {
@@ -102,8 +102,7 @@ impl Store for IniStore {
             md.set(key, encode_newlines(&value));
         }
         sections.push(md);
-        writable_keys(&sections)?;
-        Ok(write(&sections).into_bytes())
+        Ok(write(&sections)?.into_bytes())
     }
 
     /// A string as its bare text, a map as an INI file of its sections, anything else as JSON.
@@ -441,11 +440,6 @@ fn from_tree(doc: &Map) -> Result<Vec<Section>, FormatError> {
                     }
                 }
                 MapItem::Entry(key, value) => {
-                    if key.is_empty() || key.contains(['\n', '\r']) {
-                        return Err(FormatError::Invalid(format!(
-                            "section {name:?}: an INI key must be non-empty and on one line"
-                        )));
-                    }
                     let Some(text) = scalar_text(value) else {
                         return Err(FormatError::Invalid(format!(
                             "section {name:?}, key {key:?}: a {} cannot be written as INI, which \
@@ -481,47 +475,129 @@ fn comment_lines(out: &mut String, comment: &str, trim_plain: bool) {
     }
 }
 
-/// A key holding both a backtick and a character that needs quoting (`"`, `=`, `:`) has no quoting
-/// that reads back as itself (go-ini, and so sops, writes it anyway, cut at the backtick): refused, as
-/// the dotenv store refuses keys it cannot write. Found by the `store_ini` fuzz target.
-fn writable_keys(sections: &[Section]) -> Result<(), FormatError> {
-    for section in sections {
-        for key in &section.keys {
-            if key.name.contains('`') && key.name.contains(['"', '=', ':']) {
-                return Err(FormatError::Invalid(format!(
-                    "section [{}]: a key holding a backtick and one of \" = : cannot be written in INI",
-                    section.name
-                )));
-            }
-        }
+/// How go-ini quotes a key: between backticks when it holds a `"` or a delimiter, else between `"""`
+/// when it holds a backtick.
+enum KeyQuoting {
+    Backticks,
+    TripleQuotes,
+    Bare,
+}
+
+fn key_quoting(name: &str) -> KeyQuoting {
+    if name.contains(['"', '=', ':']) {
+        KeyQuoting::Backticks
+    } else if name.contains('`') {
+        KeyQuoting::TripleQuotes
+    } else {
+        KeyQuoting::Bare
     }
-    Ok(())
 }
 
 fn quoted_key(name: &str) -> String {
-    if name.contains(['"', '=', ':']) {
-        format!("`{name}`")
-    } else if name.contains('`') {
-        format!("\"\"\"{name}\"\"\"")
+    match key_quoting(name) {
+        KeyQuoting::Backticks => format!("`{name}`"),
+        KeyQuoting::TripleQuotes => format!("\"\"\"{name}\"\"\""),
+        KeyQuoting::Bare => name.to_string(),
+    }
+}
+
+/// Why a key, quoted as go-ini quotes it, would not read back as itself (`None` when it would).
+/// `opens_file`: its line is the file's first, where a byte order mark is dropped.
+fn unwritable_key(name: &str, opens_file: bool) -> Option<&'static str> {
+    if name.is_empty() || name.contains(['\n', '\r']) {
+        return Some("it is empty or spans lines");
+    }
+    if name.trim() != name {
+        return Some("it has leading or trailing whitespace, which would be read back trimmed");
+    }
+    match key_quoting(name) {
+        // Found by the `store_ini` fuzz target: read back cut at its own backtick.
+        KeyQuoting::Backticks if name.contains('`') => Some(
+            "it holds a backtick and one of \" = :, so the backtick quoting would be read back cut",
+        ),
+        KeyQuoting::Backticks | KeyQuoting::TripleQuotes => None,
+        KeyQuoting::Bare if name.starts_with(['#', ';']) => {
+            Some("it starts with # or ; and would be read back as a comment")
+        }
+        KeyQuoting::Bare if name.starts_with('[') => {
+            Some("it starts with [ and would be read back as a section header")
+        }
+        KeyQuoting::Bare if name == "-" => {
+            Some("it is `-`, which would be read back as go-ini's numbered key #1")
+        }
+        KeyQuoting::Bare if opens_file && name.starts_with('\u{feff}') => {
+            Some("it opens the file with a byte order mark, which would be read back dropped")
+        }
+        KeyQuoting::Bare => None,
+    }
+}
+
+/// How go-ini quotes a value: between `"""` when it holds a line break or a backtick, else between
+/// backticks when it holds a comment character, else between `"` when it has surrounding whitespace.
+enum ValueQuoting {
+    TripleQuotes,
+    Backticks,
+    DoubleQuotes,
+    Bare,
+}
+
+fn value_quoting(value: &str) -> ValueQuoting {
+    if value.contains(['\n', '`']) {
+        ValueQuoting::TripleQuotes
+    } else if value.contains(['#', ';']) {
+        ValueQuoting::Backticks
+    } else if value.trim().len() != value.len() {
+        ValueQuoting::DoubleQuotes
     } else {
-        name.to_string()
+        ValueQuoting::Bare
     }
 }
 
 fn quoted_value(value: &str) -> String {
-    if value.contains(['\n', '`']) {
-        format!("\"\"\"{value}\"\"\"")
-    } else if value.contains(['#', ';']) {
-        format!("`{value}`")
-    } else if value.trim().len() != value.len() {
-        format!("\"{value}\"")
-    } else {
-        value.to_string()
+    match value_quoting(value) {
+        ValueQuoting::TripleQuotes => format!("\"\"\"{value}\"\"\""),
+        ValueQuoting::Backticks => format!("`{value}`"),
+        ValueQuoting::DoubleQuotes => format!("\"{value}\""),
+        ValueQuoting::Bare => value.to_string(),
     }
 }
 
-/// Writes sections as go-ini's `WriteTo` does with its default pretty format.
-fn write(sections: &[Section]) -> String {
+/// Why a value, quoted as go-ini quotes it, would not read back as itself (`None` when it would). The
+/// reasons never quote the value.
+fn unwritable_value(value: &str) -> Option<&'static str> {
+    match value_quoting(value) {
+        // The reader closes a `"""` value at the last `"""` of the first line holding one, so only the
+        // last line may hold one. Found by the `store_ini` fuzz target: the rest of the value was read
+        // as lines of the file ("expected key = value").
+        ValueQuoting::TripleQuotes => {
+            let mut lines = value.split('\n');
+            lines.next_back();
+            lines.any(|l| l.contains("\"\"\"")).then_some(
+                "its value holds a line break and a \"\"\" before its last line, where the \"\"\" quoting \
+                 would be read back as closed",
+            )
+        }
+        ValueQuoting::Backticks => None,
+        ValueQuoting::DoubleQuotes => value.contains('"').then_some(
+            "its value has surrounding whitespace and holds a \", so the \" quoting would be read back \
+             as part of it",
+        ),
+        ValueQuoting::Bare if value.starts_with("\"\"\"") => {
+            Some("its value starts with \"\"\" and would be read back as an unclosed quoted value")
+        }
+        ValueQuoting::Bare if value.ends_with('\\') => {
+            Some("its value ends with a backslash and would be read back joined with the next line")
+        }
+        ValueQuoting::Bare if surrounded_by(value, '\'') || surrounded_by(value, '"') => {
+            Some("its value is enclosed in quotes and would be read back without them")
+        }
+        ValueQuoting::Bare => None,
+    }
+}
+
+/// Writes sections as go-ini's `WriteTo` does with its default pretty format, or refuses, naming the
+/// key, when a key or value would not read back as itself.
+fn write(sections: &[Section]) -> Result<String, FormatError> {
     let mut out = String::new();
     for (i, section) in sections.iter().enumerate() {
         if !section.comment.is_empty() {
@@ -540,6 +616,14 @@ fn write(sections: &[Section]) -> String {
             if !key.comment.is_empty() {
                 comment_lines(&mut out, &key.comment, true);
             }
+            let why =
+                unwritable_key(&key.name, out.is_empty()).or_else(|| unwritable_value(&key.value));
+            if let Some(why) = why {
+                return Err(FormatError::Invalid(format!(
+                    "section [{}], key {:?} cannot be written in INI: {why}",
+                    section.name, key.name
+                )));
+            }
             out.push_str(name);
             out.push_str(&" ".repeat(width - name.len()));
             out.push_str(" = ");
@@ -552,7 +636,7 @@ fn write(sections: &[Section]) -> String {
     if out.ends_with("\n\n") {
         out.pop();
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

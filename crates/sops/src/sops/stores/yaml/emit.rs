@@ -38,7 +38,7 @@ pub(super) fn emit_value(value: &Value) -> Result<Vec<u8>, FormatError> {
         Value::Bytes(b) => return Ok(b.clone()),
         Value::Map(m) => e.map(m, 0, false, 0)?,
         Value::Seq(items) => e.seq(items, 0, false, 0)?,
-        Value::Comment(text) => e.comment(text, 0),
+        Value::Comment(text) => e.comment(text, 0, false),
         scalar => e.scalar(scalar, e.indent, 0)?,
     }
     Ok(e.out.into_bytes())
@@ -61,9 +61,12 @@ impl Emitter {
         self.out.extend(std::iter::repeat_n(' ', indent));
     }
 
-    fn comment(&mut self, text: &str, indent: usize) {
-        for line in text.split('\n') {
-            self.pad(indent);
+    /// A comment as `#` lines at `indent`; with `inline`, the first continues the current line.
+    fn comment(&mut self, text: &str, indent: usize, inline: bool) {
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 || !inline {
+                self.pad(indent);
+            }
             self.out.push('#');
             self.out.push_str(line.strip_suffix('\r').unwrap_or(line));
             self.out.push('\n');
@@ -107,7 +110,7 @@ impl Emitter {
                         // Cannot happen for maps we start inline (they begin with an entry).
                         self.out.push('\n');
                     }
-                    self.comment(text, indent);
+                    self.comment(text, indent, false);
                 }
                 MapItem::Entry(key, value) => {
                     if !inline {
@@ -177,27 +180,29 @@ impl Emitter {
                     self.out.push('\n');
                 }
                 inline = false;
-                self.comment(text, indent);
+                self.comment(text, indent, false);
                 continue;
             }
-            // go-yaml writes the comments above a map item's first key above its dash.
-            if let Value::Map(m) = item {
-                let head =
-                    m.0.iter()
-                        .take_while(|i| matches!(i, MapItem::Comment(_)))
-                        .count();
-                if head > 0 && head < m.0.len() {
-                    if inline {
-                        self.out.push('\n');
-                    }
-                    self.items(&m.0[..head], indent, false, depth + 1)?;
+            // Comments opening a map item go right after its dash, where go-yaml (so sops) and this
+            // store read them back as the item's; go-yaml writes them above the dash, where they read
+            // back as the list's (see the module's notes).
+            let opening = match item {
+                Value::Map(m) if m.entries().next().is_some() => match m.0.split_first() {
+                    Some((MapItem::Comment(first), rest)) => Some((first, rest)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((first, rest)) = opening {
+                if !inline {
                     self.pad(indent);
-                    inline = false;
-                    values += 1;
-                    self.out.push_str("- ");
-                    self.items(&m.0[head..], indent + 2, true, depth + 1)?;
-                    continue;
                 }
+                inline = false;
+                values += 1;
+                self.out.push_str("- ");
+                self.comment(first, indent + 2, true);
+                self.items(rest, indent + 2, false, depth + 1)?;
+                continue;
             }
             if !inline {
                 self.pad(indent);

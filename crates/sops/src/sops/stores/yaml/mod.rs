@@ -15,6 +15,10 @@
 //! - Same-line comments go right before the entry they follow; own-line comments before the next item
 //!   at their level, or at the end of the block they are indented into (sops' flattening of go-yaml's
 //!   head, line and foot comments).
+//! - Comments opening a map item of a list (`- a: 1 # c`, `- # c`) are written right after its dash,
+//!   where go-yaml reads them back as the item's. go-yaml writes them above the dash, where they read back
+//!   as the list's: sops' own round trip moves them, and they then cover the whole item for the comment
+//!   rules (a file sops encrypted with `unencrypted_comment_regex` can fail its own MAC check).
 //! - A literal block that needs an indentation indicator gets the one that reads back correctly; go-yaml
 //!   always writes `4`, which differs (and misreads) only inside list items.
 

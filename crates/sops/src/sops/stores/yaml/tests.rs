@@ -238,8 +238,8 @@ d: 2
     assert_eq!(doc, want);
     let out = emit(std::slice::from_ref(&doc));
     assert_eq!(load(&out).unwrap(), vec![doc]);
-    // Comments opening a map inside a list are written above its dash, as go-yaml writes them, and
-    // so read back as comments of the list (as sops reads them); a map of comments only keeps them.
+    // Comments opening a map inside a list are written after its dash, where they read back as the
+    // map's (see `comments_opening_a_list_item_stay_with_it`); a map of comments only keeps them.
     let doc = Map(vec![entry(
         "l",
         Value::Seq(vec![
@@ -248,8 +248,8 @@ d: 2
         ]),
     )]);
     let out = emit(std::slice::from_ref(&doc));
-    assert!(out.starts_with("l:\n    #c\n    - k: 1\n"), "{out}");
-    assert_eq!(load(&out).unwrap(), vec![normalized(&doc)], "{out}");
+    assert!(out.starts_with("l:\n    - #c\n      k: 1\n"), "{out}");
+    assert_eq!(load(&out).unwrap(), vec![doc], "{out}");
     // `- # text` before a map item's first key is a comment of that map (go-yaml's head comment).
     let doc = load("l:\n  - # head\n    k: 1\n").unwrap().remove(0);
     let want = Map(vec![entry(
@@ -260,6 +260,65 @@ d: 2
         ]))]),
     )]);
     assert_eq!(doc, want);
+}
+
+/// Found by the `store_yaml` fuzz target: a comment after the first key of a list item (`- a: # c`)
+/// is the item's comment (go-yaml's line comment on the key or value, so sops' tree has it inside
+/// the item), and was written above the item's dash, as go-yaml writes it, where it reads back as a
+/// comment of the list: it moved, and as a comment of the list it is encrypted as a list item and
+/// covers the whole item for the comment regexes. It is written after the dash, where sops and this
+/// store read it as the item's.
+#[test]
+fn comments_opening_a_list_item_stay_with_it() {
+    let cases = [
+        (
+            "list:\n- namespaces: # a comment\n  other: 1\n",
+            "list:\n    - # a comment\n      namespaces: null\n      other: 1\n",
+        ),
+        ("list:\n- a: # c\n", "list:\n    - # c\n      a: null\n"),
+        ("list:\n- a: null # c\n", "list:\n    - # c\n      a: null\n"),
+        ("list:\n- a: 1 # c\n  b: 2\n", "list:\n    - # c\n      a: 1\n      b: 2\n"),
+        (
+            "list:\n  - # c1\n    # c2\n    a: 1\n",
+            "list:\n    - # c1\n      # c2\n      a: 1\n",
+        ),
+        ("list:\n  -\n    # c\n    a: 1\n", "list:\n    - # c\n      a: 1\n"),
+        (
+            "top:\n  list:\n    - x:\n        - a: # deep\n          b: 2\n",
+            "top:\n    list:\n        - x:\n            - # deep\n              a: null\n              b: 2\n",
+        ),
+        ("l:\n  - - a: # c\n      b: 1\n", "l:\n    - - # c\n        a: null\n        b: 1\n"),
+        ("l:\n  - a: # c\n      x: 1\n", "l:\n    - # c\n      a:\n        x: 1\n"),
+        // On a later key the comment was already written where it reads back.
+        (
+            "list:\n- x: 1\n  namespaces: # later\n  other: 1\n",
+            "list:\n    - x: 1\n      # later\n      namespaces: null\n      other: 1\n",
+        ),
+    ];
+    for (input, written) in cases {
+        let docs = load(input).unwrap();
+        let out = emit(&docs);
+        assert_eq!(out, written, "{input}");
+        assert_eq!(load(&out).unwrap(), docs, "{input}");
+    }
+    let doc = load(cases[0].0).unwrap().remove(0);
+    let want = Value::Seq(vec![Value::Map(Map(vec![
+        comment(" a comment"),
+        entry("namespaces", Value::Null),
+        entry("other", Value::Int(1)),
+    ]))]);
+    assert_eq!(doc, Map(vec![entry("list", want)]));
+    // A comment above the dash stays the list's, as sops reads and writes it.
+    let text = "list:\n    # of the list\n    - a: 1\n";
+    let doc = load(text).unwrap().remove(0);
+    assert_eq!(
+        doc.get("list"),
+        Some(&Value::Seq(vec![
+            Value::Comment(" of the list".into()),
+            Value::Map(Map(vec![entry("a", Value::Int(1))])),
+        ]))
+    );
+    assert_eq!(emit(&[doc]), text);
 }
 
 #[test]
@@ -316,8 +375,7 @@ nested:
 }
 
 /// What a tree reads back as after it was written, as sops' own round trip changes it: integral
-/// floats become integers (go-yaml writes `3`), and the comments opening a map item of a list become
-/// comments of the list (go-yaml writes them above the dash).
+/// floats become integers (go-yaml writes `3`).
 fn normalized(doc: &Map) -> Map {
     fn value(v: &Value) -> Value {
         match v {
@@ -326,32 +384,7 @@ fn normalized(doc: &Map) -> Map {
                 Err(_) => Value::Float(*f),
             },
             Value::Map(m) => Value::Map(normalized(m)),
-            Value::Seq(items) => {
-                let mut out = Vec::new();
-                for item in items {
-                    match item {
-                        Value::Map(m) => {
-                            let head =
-                                m.0.iter()
-                                    .take_while(|i| matches!(i, MapItem::Comment(_)))
-                                    .count();
-                            let rest = if head > 0 && head < m.0.len() {
-                                head
-                            } else {
-                                0
-                            };
-                            for c in &m.0[..rest] {
-                                if let MapItem::Comment(text) = c {
-                                    out.push(Value::Comment(text.clone()));
-                                }
-                            }
-                            out.push(Value::Map(normalized(&Map(m.0[rest..].to_vec()))));
-                        }
-                        other => out.push(value(other)),
-                    }
-                }
-                Value::Seq(out)
-            }
+            Value::Seq(items) => Value::Seq(items.iter().map(value).collect()),
             other => other.clone(),
         }
     }
