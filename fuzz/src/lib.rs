@@ -4,9 +4,10 @@ use sealsync_sops::sops::stores::Format;
 use sealsync_sops::sops::tree::{Map, MapItem, Value};
 
 /// parse → emit → parse gives the documents back, for the plain and the encrypted reading of a store.
-/// Two losses are the formats' own, as sops has them, and are not compared: INI comments (an inline
+/// Three losses are the formats' own, as sops has them, and are not compared: INI comments (an inline
 /// comment is kept as a comment line after its key, and go-ini drops comments at the end of a file),
-/// and the order of the metadata entries of the flat stores (sops writes them sorted).
+/// the order of the metadata entries of the flat stores (sops writes them sorted), and the type of a
+/// float without a fraction (written as an integer, see `same_value`).
 /// An input the store refuses, or documents it refuses to write (a dotenv key holding `=`, which would
 /// read back differently), are fine; a panic, or an emitted file that reads back otherwise, is not.
 pub fn round_trip(format: Format, input: &[u8]) {
@@ -111,6 +112,9 @@ fn same_value(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_value(v, w))
         }
         (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+        // A float without a fraction is written as an integer (`3.0` as `3`, `1e3` as `1000`), as
+        // sops writes it, and so reads back as one: the format's loss, not the store's.
+        (Value::Float(x), Value::Int(i)) | (Value::Int(i), Value::Float(x)) => *x == *i as f64,
         _ => a == b,
     }
 }

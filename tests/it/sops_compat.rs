@@ -149,7 +149,7 @@ fn comments_opening_a_list_item_stay_with_it() {
     let written = shape(&by_sealctl);
     assert!(
         written.starts_with(
-            "hosts:\n    - # sops:plain\n      name: db\n      password: ENC[str]\n    - #ENC[comment]\n      name: ENC[str]\n"
+            "hosts:\n    - # sops:plain\n      name: db\n      password: ENC[str]\n    - #ENC[comment]\n      name: ENC[str]"
         ),
         "{written}"
     );
