@@ -73,3 +73,29 @@ fn an_unverified_mac_is_never_reported_as_no_problems() {
     let out = check(&["--no-verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// A file `sops` wrote, cut inside its first value (a bad merge, a copy that stopped short): no `sops`
+/// metadata is left and the only value is ciphertext without its end. Before, only whole ciphertext values were
+/// recognized, so a cut file that is not a Secret passed as "no problems found".
+#[test]
+fn a_file_cut_inside_a_value_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("app.yaml");
+    std::fs::write(&plain, "a: one\nb: two\n").unwrap();
+    let enc = ok(sops()
+        .args(["--disable-version-check", "encrypt", "--age", ONE])
+        .arg(&plain))
+    .stdout;
+    let text = String::from_utf8(enc).unwrap();
+    let cut = &text[..text.find("a: ENC[AES256_GCM,data:").unwrap() + 30];
+    let file = dir.path().join("cut.yaml");
+    std::fs::write(&file, cut).unwrap();
+    std::fs::remove_file(plain).unwrap();
+    let out = sealctl().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cut.yaml: value 'a' is SOPS ciphertext"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::sops::cipher::is_encrypted_value;
+use crate::sops::cipher::is_encrypted_or_truncated_value;
 use crate::sops::file::{self, SopsError};
 use crate::sops::keygroups::KeyGroupError;
 use crate::sops::stores::{Format, METADATA_KEY};
@@ -210,7 +210,7 @@ pub fn secret_problem(doc: &Map) -> Option<String> {
                 Value::Null => continue,
                 other => other.kind().to_string(),
             };
-            if is_encrypted_value(&text) {
+            if is_encrypted_or_truncated_value(&text) {
                 return Some(format!(
                     "Secret '{name}': {field}.{key} is SOPS ciphertext but the document has no sops metadata (stripped or truncated)"
                 ));
@@ -237,7 +237,7 @@ pub fn secret_problem(doc: &Map) -> Option<String> {
 fn first_ciphertext(doc: &Map) -> Option<String> {
     fn walk(value: &Value, path: &mut Vec<String>) -> Option<String> {
         match value {
-            Value::Str(s) if is_encrypted_value(s) => Some(path.join(".")),
+            Value::Str(s) if is_encrypted_or_truncated_value(s) => Some(path.join(".")),
             Value::Map(m) => m.entries().find_map(|(k, v)| {
                 path.push(k.to_string());
                 let found = walk(v, path);
