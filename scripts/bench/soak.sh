@@ -10,6 +10,11 @@
 #   scripts/bench/soak.sh                   # N=10000 (5,000 files + 5,000 references), CYCLES=60, REFRESH=5
 #   QUICK=1 scripts/bench/soak.sh           # N=1000, CYCLES=10: a short version
 #   N=... REFS=... REMOTE=... CYCLES=... REFRESH=... DRIFTS=... ROTATIONS=... NO_BUILD=1 ...
+#   HEAP=1 scripts/bench/soak.sh            # also the live heap (glibc's malloc_stats through gdb)
+#
+# With HEAP=1 each sample also attaches gdb for a moment and has the agent print glibc's
+# malloc_stats(): the bytes malloc has handed out and not got back ("in use"), which tells a leak (it
+# grows) from fragmentation (RSS grows while it stays flat).
 #
 # The dir sink, on tmpfs (SINK_BASE). Not a test: it asserts nothing, it measures.
 set -euo pipefail
@@ -80,7 +85,7 @@ machine_info sink
 echo "agent: $BIN/sealsync (pid $agent_pid); OpenBao $("$bao_bin" version | head -1 | cut -d' ' -f2) on loopback"
 echo "Secrets: $N ($FILES encrypted files, $REFS ExternalSecrets over $REMOTE OpenBao secrets, refreshInterval ${REFRESH}s); cycles: $CYCLES; per cycle: $DRIFTS drifts, $ROTATIONS rotations"
 python3 - "$agent_pid" "$port" "$bao_port" "$sink" "$FILES" "$REFS" "$REMOTE" "$CYCLES" "$DRIFTS" "$ROTATIONS" "$CYCLE_TIMEOUT" "$work/agent.log" "$REFRESH" <<'PY'
-import json, os, random, secrets, shutil, sys, time, urllib.request
+import json, os, random, re, secrets, shutil, subprocess, sys, time, urllib.request
 
 pid, port, bao_port, sink = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 files, refs, remote, cycles, drifts, rotations, timeout = map(int, sys.argv[5:12])
@@ -92,6 +97,18 @@ def status(field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1])  # KiB
+
+heap = os.environ.get("HEAP") == "1"
+
+def live_heap():
+    """KiB malloc has handed out and not got back (glibc's malloc_stats, printed to the agent's log)."""
+    subprocess.run(["gdb", "-p", pid, "-batch", "-nx", "-ex", "call (void) malloc_stats()"],
+                   capture_output=True, timeout=120)
+    with open(log, "rb") as f:
+        f.seek(max(0, os.path.getsize(log) - 65536))
+        tail = f.read().decode(errors="replace")
+    total = tail[tail.rfind("Total (incl. mmap):"):]
+    return int(re.search(r"in use bytes\s*=\s*(\d+)", total).group(1)) // 1024
 
 def metric(name):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -164,7 +181,7 @@ def drift(kind, ns, name):
         shutil.rmtree(d)
     return key
 
-samples, late = [], []
+samples, late, lives = [], [], []
 injected = reverted = rot_injected = rot_delivered = 0
 for c in range(1, cycles + 1):
     t0 = time.time()
@@ -197,9 +214,12 @@ for c in range(1, cycles + 1):
     rot_delivered += len(rotated) - len(left_rot)
     took = time.time() - t0
     rss, hwm, anon = status("VmRSS"), status("VmHWM"), status("RssAnon")
+    live = live_heap() if heap else None
     samples.append((c, rss, hwm, anon, took))
+    if live is not None:
+        lives.append((c, live))
     print(f"cycle {c:3}: {took:5.1f} s  RSS {rss/1024:6.1f} MiB  HWM {hwm/1024:6.1f} MiB  RssAnon {anon/1024:6.1f} MiB"
-          f"  drift {len(expect) - len(left_drift)}/{len(expect)}  rotations {len(rotated) - len(left_rot)}/{len(rotated)}", flush=True)
+          + (f"  heap in use {live/1024:6.1f} MiB" if live is not None else "") + f"  drift {len(expect) - len(left_drift)}/{len(expect)}  rotations {len(rotated) - len(left_rot)}/{len(rotated)}", flush=True)
     if not alive():
         sys.exit("the agent exited:\n" + open(log).read()[-3000:])
 
@@ -231,4 +251,9 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 print(f"| {n} ({files} files + {refs} references) | {len(samples)} ({refresh} s) "
       f"| {sum(s[4] for s in samples):.0f} s | {samples[0][1]/1024:.1f} / {samples[-1][1]/1024:.1f} MiB | {first10:.1f} / {last10:.1f} MiB | {samples[-1][2]/1024:.1f} MiB "
       f"| {slope(rss):+.1f} / {slope(half):+.1f} KiB | {slope(anon):+.1f} KiB | {injected} / {reverted} | {rot_injected} / {rot_delivered} |")
+if lives:
+    first = median([v for _, v in lives[:10]]) / 1024
+    last = median([v for _, v in lives[-10:]]) / 1024
+    print(f"\nheap in use (malloc_stats): median first / last 10 cycles {first:.2f} / {last:.2f} MiB; "
+          f"slope per cycle {slope(lives):+.2f} KiB (all) / {slope(lives[len(lives) // 2:]):+.2f} KiB (second half)")
 PY
