@@ -16,7 +16,7 @@ use crate::agent_dir_daemon::Daemon;
 use crate::external_refs::{curl, put, start_bao, Bao, TOKEN};
 use crate::faults_common::{recovered, refusal};
 use crate::git_servers::Fixture;
-use crate::references_aws::Moto;
+use crate::moto::Moto;
 use crate::support::ONE;
 
 /// The ExternalSecret `db` of namespace `app`: `password` from `key` through store `store`, every second.

@@ -36,6 +36,7 @@ mod hostile;
 mod install;
 #[cfg(feature = "kube")]
 mod kube_sink;
+mod moto;
 mod ops_port;
 mod references_aws;
 #[cfg(feature = "kube")]

@@ -1,6 +1,7 @@
 //! The test's global allocator: while armed, every block freed (or moved by a `realloc`) is searched for
 //! the secret values of the run before it goes back to the system, and each find is recorded with the
-//! block's size and, for the first few, the stack that freed it.
+//! block's size and, for the first few, the stack that freed it. Values known only once the run made
+//! them (a login's client token) are looked for by their shape, and confirmed after the run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
@@ -13,6 +14,7 @@ pub struct Inspecting;
 
 static ARMED: AtomicBool = AtomicBool::new(false);
 static NEEDLES: OnceLock<Vec<Needle>> = OnceLock::new();
+static SHAPES: OnceLock<Vec<Shape>> = OnceLock::new();
 static HITS: Mutex<Vec<Hit>> = Mutex::new(Vec::new());
 /// Finds made while the thread was already recording one (counted, not traced).
 static UNTRACED: AtomicUsize = AtomicUsize::new(0);
@@ -49,6 +51,43 @@ impl Needle {
     }
 }
 
+/// A value no one knows before the run (the client token a login answers with), looked for by its
+/// shape: `prefix`, then `len` letters and digits. What matched is kept with the find, for the test to
+/// confirm it was the value (anything else of that shape is dropped). Unlike a [`Needle`], a copy
+/// split across two buffers is found only when the first holds the prefix and the whole rest.
+pub struct Shape {
+    pub name: String,
+    prefix: &'static [u8],
+    len: usize,
+}
+
+impl Shape {
+    pub fn new(name: impl Into<String>, prefix: &'static [u8], len: usize) -> Shape {
+        Shape {
+            name: name.into(),
+            prefix,
+            len,
+        }
+    }
+
+    /// The first text of this shape in `block`.
+    fn found_in<'a>(&self, mut block: &'a [u8]) -> Option<&'a [u8]> {
+        while let Some(at) = find(block, self.prefix) {
+            let text = &block[at..];
+            let whole = self.prefix.len() + self.len;
+            if text.len() >= whole
+                && text[self.prefix.len()..whole]
+                    .iter()
+                    .all(u8::is_ascii_alphanumeric)
+            {
+                return Some(&text[..whole]);
+            }
+            block = &block[at + 1..];
+        }
+        None
+    }
+}
+
 /// How the block was given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freed {
@@ -59,7 +98,10 @@ pub enum Freed {
 
 /// A block freed holding a secret value.
 pub struct Hit {
+    /// The needle's index; past the needles, the shape's (after the needles).
     pub needle: usize,
+    /// For a shape, the text that matched it.
+    pub shaped: Option<Vec<u8>>,
     pub size: usize,
     pub how: Freed,
     pub trace: Option<Backtrace>,
@@ -72,6 +114,15 @@ pub fn set_needles(needles: Vec<Needle>) {
 
 pub fn needles() -> &'static [Needle] {
     NEEDLES.get().map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// Sets the shapes looked for (once per process).
+pub fn set_shapes(shapes: Vec<Shape>) {
+    assert!(SHAPES.set(shapes).is_ok(), "shapes are set once");
+}
+
+pub fn shapes() -> &'static [Shape] {
+    SHAPES.get().map(Vec::as_slice).unwrap_or(&[])
 }
 
 pub fn arm() {
@@ -92,17 +143,22 @@ pub fn disarm() -> (Vec<Hit>, usize, usize, usize) {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     // glibc's memmem: fast on the megabytes a run frees, even in a debug build; allocates nothing.
     // SAFETY: both pointers and lengths come from live slices; memmem only reads them.
-    !unsafe {
+    let at = unsafe {
         libc::memmem(
             haystack.as_ptr().cast(),
             haystack.len(),
             needle.as_ptr().cast(),
             needle.len(),
         )
-    }
-    .is_null()
+    };
+    // SAFETY: a non-null answer points into `haystack`.
+    (!at.is_null()).then(|| unsafe { at.cast::<u8>().offset_from(haystack.as_ptr()) } as usize)
 }
 
 /// Looks at a block about to be freed.
@@ -120,22 +176,33 @@ unsafe fn inspect(ptr: *mut u8, size: usize, how: Freed) {
     };
     BLOCKS.fetch_add(1, Ordering::Relaxed);
     BYTES.fetch_add(size, Ordering::Relaxed);
-    let found = needles.iter().position(|n| n.found_in(block));
-    // Wiped once looked at: a later owner of these bytes that frees them unwritten is not blamed for
-    // what the first one left.
-    block.fill(0);
-    let Some(needle) = found else {
-        return;
+    let found = needles
+        .iter()
+        .position(|n| n.found_in(block))
+        .map(|i| (i, None));
+    let found = found.or_else(|| {
+        shapes()
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| Some((needles.len() + i, Some(s.found_in(block)?))))
+    });
+    let Some((needle, shaped)) = found else {
+        // Wiped once looked at: a later owner of these bytes that frees them unwritten is not blamed
+        // for what the first one left.
+        return block.fill(0);
     };
     let entered = RECORDING.try_with(|r| !r.replace(true)).unwrap_or(false);
     if !entered {
         UNTRACED.fetch_add(1, Ordering::Relaxed);
-        return;
+        return block.fill(0);
     }
+    let shaped = shaped.map(<[u8]>::to_vec);
+    block.fill(0);
     let mut hits = HITS.lock().unwrap_or_else(|p| p.into_inner());
     let trace = (hits.len() < TRACES).then(Backtrace::force_capture);
     hits.push(Hit {
         needle,
+        shaped,
         size,
         how,
         trace,

@@ -1,25 +1,39 @@
 //! What a running agent writes and shows, traced at the system-call level: a long-running agent (dir
-//! sink, values from OpenBao rotated while it runs, a reference refused) under `strace -f`, with debug
-//! logs. Values may be written only into the sink's files (and the store's token only to OpenBao);
-//! the age identity never.
+//! sink, values from OpenBao and AWS Secrets Manager rotated while it runs, an AppRole login, a
+//! reference refused) under `strace -f`, with debug logs. Values may be written only into the sink's
+//! files (and the store's token, the AppRole secret id and the client token only to OpenBao); the age
+//! identity never.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::git_servers::{free_port, Fixture};
+use crate::moto::Moto;
 use crate::support::{self, poll_until_or};
 use crate::world::{self, Bao, Values};
 
-/// Panics if `text` holds any value of the run or the age identity (in either case).
+/// Panics if `text` holds any value of the run, anything shaped like an OpenBao token (the AppRole
+/// login's client token) or the age identity (in either case).
 pub fn assert_none_in(text: &str, values: &Values, what: &str) {
     for v in values.plaintexts() {
         assert!(!text.contains(v), "{what} holds a secret value");
     }
+    assert!(
+        login_token(text).is_none(),
+        "{what} holds an OpenBao client token"
+    );
     let lower = text.to_lowercase();
     assert!(
         !lower.contains(&values.identity.to_lowercase()),
         "{what} holds the age identity"
     );
+}
+
+/// The first text shaped like an OpenBao service token (`s.` and 24 letters and digits) in `text`.
+fn login_token(text: &str) -> Option<&str> {
+    static SHAPE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let shape = SHAPE.get_or_init(|| regex::Regex::new(r"\bs\.[A-Za-z0-9]{24}\b").unwrap());
+    shape.find(text).map(|m| m.as_str())
 }
 
 /// Every system call of the agent and its children that writes or sends data, with the file or socket
@@ -41,7 +55,10 @@ pub fn outputs_of_a_running_agent_hold_no_value(values: &Values) {
     let bao_home = tempfile::tempdir().unwrap();
     let bao = Bao::start(bao_home.path(), &values.token);
     world::remote_values(&bao, values, &values.remote_password);
-    world::repository(&fx, &bao, values);
+    let role_id = bao.approle(&values.secret_id);
+    let moto = Moto::start(fx.dir.path());
+    world::aws_values(&moto, values, &values.aws_string);
+    world::repository(&fx, &bao, &role_id, values);
     let sink = fx.dir.path().join("sink");
     let tmp = fx.scratch("tmp");
     let trace = fx.dir.path().join("strace.out");
@@ -56,6 +73,7 @@ pub fn outputs_of_a_running_agent_hold_no_value(values: &Values) {
         .arg("--identity")
         .arg(support::key("one.agekey"))
         .env("SEALSYNC_LOG", "debug")
+        .env("AWS_ENDPOINT_URL", &moto.url)
         .env("TMPDIR", &tmp)
         .env("HOME", fx.scratch("home"))
         .env_remove("SOPS_AGE_KEY")
@@ -73,15 +91,25 @@ pub fn outputs_of_a_running_agent_hold_no_value(values: &Values) {
         "the first pass",
         || {
             holds("remote", "password", &values.remote_password)
+                && holds("via-approle", "password", &values.remote_password)
+                && holds("aws", "string", &values.aws_string)
+                && holds("aws", "binary", &values.aws_binary)
+                && holds("aws", "pinned", &values.aws_pinned)
                 && holds("db", "user", &values.file_user)
         },
         logs,
     );
-    // A rotation in OpenBao reaches the sink on the ExternalSecret's refresh (every second).
+    // A rotation in OpenBao and in moto reaches the sink on the ExternalSecrets' refresh (every
+    // second).
     world::remote_values(&bao, values, &values.rotated);
+    world::rotate_aws(&moto, &values.aws_rotated);
     poll_until_or(
-        "the rotated value",
-        || holds("remote", "password", &values.rotated),
+        "the rotated values",
+        || {
+            holds("remote", "password", &values.rotated)
+                && holds("via-approle", "password", &values.rotated)
+                && holds("aws", "string", &values.aws_rotated)
+        },
         logs,
     );
     let get = |path: &str| {
@@ -139,7 +167,8 @@ fn stop(strace: &mut std::process::Child, logs: &dyn Fn() -> String) {
     assert!(status.success(), "the agent stops cleanly:\n{}", logs());
 }
 
-/// Each traced call that carries a value must write a file of the sink (or, for the token, send it to
+/// Each traced call that carries a value must write a file of the sink (or, for OpenBao's
+/// credentials — the token, the AppRole secret id, the client token of its login — send it to
 /// OpenBao); no call carries the identity. Prints how many calls were looked at.
 fn check_writes(trace: &str, values: &Values, sink: &Path, bao_port: u16) {
     let sink = sink.display().to_string();
@@ -153,9 +182,11 @@ fn check_writes(trace: &str, values: &Values, sink: &Path, bao_port: u16) {
             "a system call carries the age identity: {}",
             &line[..line.len().min(200)]
         );
-        let Some(v) = values.plaintexts().into_iter().find(|v| line.contains(v)) else {
+        let found = values.plaintexts().into_iter().find(|v| line.contains(v));
+        let Some(v) = found.or_else(|| login_token(line)) else {
             continue;
         };
+        let credential = v == values.token || v == values.secret_id || found.is_none();
         // `write(5</path/to/file>, "…"` or `writev(12<TCP:[a:p->b:q]>, …`: the descriptor's target
         // follows the first '<'.
         let target = line.split_once('<').map_or("", |(_, rest)| rest);
@@ -164,7 +195,7 @@ fn check_writes(trace: &str, values: &Values, sink: &Path, bao_port: u16) {
             .any(|c| line.contains(c));
         if is_write && target.starts_with(&format!("{sink}/")) {
             to_sink += 1;
-        } else if v == values.token && target.starts_with("TCP:[") && target.contains(&bao) {
+        } else if credential && target.starts_with("TCP:[") && target.contains(&bao) {
             to_bao += 1;
         } else {
             panic!(
@@ -173,7 +204,7 @@ fn check_writes(trace: &str, values: &Values, sink: &Path, bao_port: u16) {
             );
         }
     }
-    println!("traced {calls} calls: {to_sink} wrote a value into the sink, {to_bao} sent the token to OpenBao");
+    println!("traced {calls} calls: {to_sink} wrote a value into the sink, {to_bao} sent a credential to OpenBao");
     assert!(to_sink > 0 && to_bao > 0, "the trace saw the writes");
 }
 

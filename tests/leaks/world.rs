@@ -1,6 +1,7 @@
 //! What a full run works on: a git repository of SOPS files made by the real `sops` and of
-//! ExternalSecrets, a real OpenBao dev server holding the remote values, and the secret values of
-//! both, each unique and random so that finding one anywhere means it leaked.
+//! ExternalSecrets, a real OpenBao dev server (a token and an AppRole login) and a real moto server
+//! (AWS Secrets Manager) holding the remote values, and the secret values of all, each unique and
+//! random so that finding one anywhere means it leaked.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,6 +10,7 @@ use base64::Engine as _;
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::git_servers::{free_port, Fixture};
+use crate::moto::Moto;
 use crate::support::{ok, sops, ONE};
 
 /// A fresh random value: 32 letters and digits, found nowhere else.
@@ -18,6 +20,13 @@ fn random_value() -> String {
 
 /// The name the OpenBao token is reported under.
 pub const TOKEN_NAME: &str = "OpenBao token (encrypted file)";
+/// The name the client token of the AppRole login is reported under.
+pub const LOGIN_TOKEN_NAME: &str = "OpenBao client token (AppRole login answer)";
+/// The names the AWS secret access key and the base64 text of the `SecretBinary` are reported under.
+pub const AWS_KEY_NAME: &str = "AWS secret access key (encrypted file)";
+pub const AWS_BINARY_B64_NAME: &str = "SecretBinary as sent, base64 (AWS)";
+/// The version id of the pinned AWS secret (moto takes it as the `ClientRequestToken`).
+const PINNED_VERSION: &str = "0b6a1c52-7c1e-4d55-9b1a-5d2f8c3e9a10";
 
 /// The secret values of a run, by where they live.
 pub struct Values {
@@ -35,6 +44,20 @@ pub struct Values {
     pub remote_avp: String,
     /// What a rotation in OpenBao changes `remote_password` to.
     pub rotated: String,
+    /// The AppRole's secret id, committed encrypted; its login answers with a client token that no
+    /// one knows before the run (looked for by its shape, see `freed::Shape`).
+    pub secret_id: String,
+    /// The AWS secret access key, committed encrypted (moto takes any).
+    pub aws_key: String,
+    /// Remote values in AWS Secrets Manager: a `SecretString` and a `SecretBinary` (and its base64, as
+    /// the service sends it) read in one BatchGetSecretValue, a `SecretString` pinned to a version id
+    /// (GetSecretValue).
+    pub aws_string: String,
+    pub aws_binary: String,
+    pub aws_binary_b64: String,
+    pub aws_pinned: String,
+    /// What a rotation in moto changes `aws_string` to.
+    pub aws_rotated: String,
     /// The age identity the agent decrypts with (tests/fixtures/sops/keys/one.agekey).
     pub identity: String,
 }
@@ -42,6 +65,7 @@ pub struct Values {
 impl Values {
     pub fn new(identity: &Path) -> Values {
         let cert = random_value();
+        let binary = random_value();
         let identity = std::fs::read_to_string(identity).unwrap();
         let identity = identity
             .lines()
@@ -58,6 +82,13 @@ impl Values {
             remote_extract: random_value(),
             remote_avp: random_value(),
             rotated: random_value(),
+            secret_id: random_value(),
+            aws_key: random_value(),
+            aws_string: random_value(),
+            aws_binary_b64: base64::engine::general_purpose::STANDARD.encode(&binary),
+            aws_binary: binary,
+            aws_pinned: random_value(),
+            aws_rotated: random_value(),
             identity,
         }
     }
@@ -74,6 +105,13 @@ impl Values {
             ("remote dataFrom extract (OpenBao)", &self.remote_extract),
             ("remote AVP placeholder (OpenBao)", &self.remote_avp),
             ("rotated remote property (OpenBao)", &self.rotated),
+            ("AppRole secret id (encrypted file)", &self.secret_id),
+            (AWS_KEY_NAME, &self.aws_key),
+            ("SecretString (AWS, batch)", &self.aws_string),
+            ("SecretBinary (AWS, batch)", &self.aws_binary),
+            (AWS_BINARY_B64_NAME, &self.aws_binary_b64),
+            ("SecretString pinned to a version (AWS)", &self.aws_pinned),
+            ("rotated SecretString (AWS)", &self.aws_rotated),
             ("age identity", &self.identity),
         ]
         .into_iter()
@@ -97,6 +135,13 @@ impl Values {
             &self.remote_extract,
             &self.remote_avp,
             &self.rotated,
+            &self.secret_id,
+            &self.aws_key,
+            &self.aws_string,
+            &self.aws_binary,
+            &self.aws_binary_b64,
+            &self.aws_pinned,
+            &self.aws_rotated,
         ]
     }
 }
@@ -164,6 +209,53 @@ impl Bao {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The string at `pointer` (JSON) of the answer to a call as root.
+    fn field(&self, method: &str, path: &str, body: Option<&str>, pointer: &str) -> String {
+        let answer = self.curl(method, path, body).expect("OpenBao answers");
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        v.pointer(pointer)
+            .and_then(|s| s.as_str())
+            .unwrap()
+            .to_string()
+    }
+
+    /// An AppRole `agent` that reads `secret/data/app/*`, its secret id `secret_id`; returns its role id.
+    pub fn approle(&self, secret_id: &str) -> String {
+        let policy = r#"{"policy":"path \"secret/data/app/*\" { capabilities = [\"read\"] }"}"#;
+        self.curl("PUT", "sys/policies/acl/reader", Some(policy))
+            .expect("a policy");
+        self.curl("POST", "sys/auth/approle", Some(r#"{"type":"approle"}"#))
+            .expect("AppRole enabled");
+        self.curl(
+            "POST",
+            "auth/approle/role/agent",
+            Some(r#"{"token_policies":"reader"}"#),
+        )
+        .expect("a role");
+        self.curl(
+            "POST",
+            "auth/approle/role/agent/custom-secret-id",
+            Some(&format!(r#"{{"secret_id":"{secret_id}"}}"#)),
+        )
+        .expect("a secret id");
+        self.field(
+            "GET",
+            "auth/approle/role/agent/role-id",
+            None,
+            "/data/role_id",
+        )
+    }
+
+    /// Whether `token` is a token OpenBao issued (and still knows).
+    pub fn is_token(&self, token: &str) -> bool {
+        self.curl(
+            "POST",
+            "auth/token/lookup",
+            Some(&format!(r#"{{"token":"{token}"}}"#)),
+        )
+        .is_some()
+    }
+
     /// Writes a KV v2 secret.
     pub fn put(&self, key: &str, json: &str) {
         self.curl(
@@ -187,6 +279,23 @@ pub fn remote_values(bao: &Bao, v: &Values, password: &str) {
     );
 }
 
+/// Puts the AWS values in moto; `string` is the batch-read `SecretString`.
+pub fn aws_values(moto: &Moto, v: &Values, string: &str) {
+    moto.boto(&format!(
+        "sm.create_secret(Name='app/aws-string', SecretString='{string}')\n\
+         sm.create_secret(Name='app/aws-binary', SecretBinary=b'{}')\n\
+         sm.create_secret(Name='app/aws-pinned', SecretString='{}', ClientRequestToken='{PINNED_VERSION}')",
+        v.aws_binary, v.aws_pinned
+    ));
+}
+
+/// Rotates the batch-read AWS `SecretString`.
+pub fn rotate_aws(moto: &Moto, value: &str) {
+    moto.boto(&format!(
+        "sm.put_secret_value(SecretId='app/aws-string', SecretString='{value}')"
+    ));
+}
+
 /// A file encrypted by the real sops for the fixture recipient, as users commit them.
 fn sops_encrypted(fx: &Fixture, path: &str, plain: &str) {
     let scratch = fx.scratch("plain").join("secret.yaml");
@@ -201,8 +310,10 @@ fn sops_encrypted(fx: &Fixture, path: &str, plain: &str) {
 
 /// The repository: two encrypted Secrets, the store's encrypted token, a SecretStore, an
 /// ExternalSecret (a property and a `dataFrom` extract, refreshed every second), an AVP Secret and a
-/// reference to a property that does not exist (its error must not quote the remote secret).
-pub fn repository(fx: &Fixture, bao: &Bao, v: &Values) {
+/// reference to a property that does not exist (its error must not quote the remote secret); an
+/// AppRole store (its secret id encrypted) and an ExternalSecret through it; an AWS store (its keys
+/// encrypted) and an ExternalSecret of three AWS secrets, refreshed every second.
+pub fn repository(fx: &Fixture, bao: &Bao, role_id: &str, v: &Values) {
     sops_encrypted(
         fx,
         "apps/db.yaml",
@@ -245,6 +356,43 @@ pub fn repository(fx: &Fixture, bao: &Bao, v: &Values) {
     fx.write(
         "apps/missing.yaml",
         "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: missing\n  namespace: app\nspec:\n  secretStoreRef:\n    name: bao\n  data:\n  - secretKey: x\n    remoteRef:\n      key: app/remote\n      property: nope\n",
+    );
+    sops_encrypted(
+        fx,
+        "apps/approle-secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: approle\n  namespace: app\nstringData:\n  secret-id: {}\n",
+            v.secret_id
+        ),
+    );
+    fx.write(
+        "apps/approle-store.yaml",
+        format!(
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: approle\n  namespace: app\nspec:\n  provider:\n    vault:\n      server: {}\n      path: secret\n      version: v2\n      auth:\n        appRole:\n          path: approle\n          roleId: {role_id}\n          secretRef: {{name: approle, key: secret-id}}\n",
+            bao.addr
+        ),
+    );
+    fx.write(
+        "apps/via-approle.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: via-approle\n  namespace: app\nspec:\n  refreshInterval: 1s\n  secretStoreRef:\n    name: approle\n  data:\n  - secretKey: password\n    remoteRef:\n      key: app/remote\n      property: password\n",
+    );
+    sops_encrypted(
+        fx,
+        "apps/aws-creds.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: aws-creds\n  namespace: app\nstringData:\n  id: AKIAEXAMPLE\n  secret: {}\n",
+            v.aws_key
+        ),
+    );
+    fx.write(
+        "apps/aws-store.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: aws\n  namespace: app\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      auth:\n        secretRef:\n          accessKeyIDSecretRef: {name: aws-creds, key: id}\n          secretAccessKeySecretRef: {name: aws-creds, key: secret}\n",
+    );
+    fx.write(
+        "apps/aws.yaml",
+        format!(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: aws\n  namespace: app\nspec:\n  refreshInterval: 1s\n  secretStoreRef:\n    name: aws\n  data:\n  - secretKey: string\n    remoteRef:\n      key: app/aws-string\n  - secretKey: binary\n    remoteRef:\n      key: app/aws-binary\n  - secretKey: pinned\n    remoteRef:\n      key: app/aws-pinned\n      version: uuid/{PINNED_VERSION}\n"
+        ),
     );
     fx.commit("secrets and references");
 }

@@ -102,9 +102,12 @@ impl AwsProvider {
                 .credentials_provider(SharedCredentialsProvider::new(assume))
                 .build();
         }
+        let config = aws_sdk_secretsmanager::config::Builder::from(&config)
+            .interceptor(super::reply::ZeroizeReplies)
+            .build();
         Ok(AwsProvider {
             store: store.name.clone(),
-            client: aws_sdk_secretsmanager::Client::new(&config),
+            client: aws_sdk_secretsmanager::Client::from_conf(config),
             gate: Gate::new(limits),
             limits: store.limits.clone(),
         })

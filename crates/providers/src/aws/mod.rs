@@ -2,6 +2,7 @@
 
 mod batch;
 mod client;
+mod reply;
 mod web_identity;
 
 pub use client::AwsProvider;

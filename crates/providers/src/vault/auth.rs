@@ -1,6 +1,6 @@
 //! The store's one Vault token: login (token, AppRole, Kubernetes, JWT), renewal at 2/3 of its TTL, re-login.
 
-use super::client::{classify, Conn};
+use super::client::Conn;
 use super::{JwtSource, VaultAuth};
 use crate::{ErrorKind, ProviderError};
 use reqwest::Method;
@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use vaultrs::client::VaultClient;
-use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
 /// A token in use; `generation` tells a re-login asked for by an old token from a fresh one.
@@ -128,7 +126,6 @@ impl TokenManager {
     }
 
     async fn login(&self, conn: &Conn, state: &mut State) -> Result<Arc<Session>, ProviderError> {
-        let anonymous = vaultrs_client(conn);
         let auth = match &self.auth {
             VaultAuth::Token(token) => {
                 let info = lookup_self(conn, token)
@@ -143,9 +140,12 @@ impl TokenManager {
                 role_id,
                 secret_id,
             } => {
-                let info =
-                    vaultrs::auth::approle::login(&anonymous, mount_path, role_id, secret_id).await;
-                from_auth_info(conn, info)?
+                let body = LoginBody {
+                    role_id: Some(role_id),
+                    secret_id: Some(secret_id),
+                    ..LoginBody::default()
+                };
+                login(conn, mount_path, &body).await?
             }
             VaultAuth::Kubernetes {
                 mount_path,
@@ -153,9 +153,12 @@ impl TokenManager {
                 jwt,
             } => {
                 let jwt = read_jwt(conn, jwt).await?;
-                let info =
-                    vaultrs::auth::kubernetes::login(&anonymous, mount_path, role, &jwt).await;
-                from_auth_info(conn, info)?
+                let body = LoginBody {
+                    role: Some(role),
+                    jwt: Some(&jwt),
+                    ..LoginBody::default()
+                };
+                login(conn, mount_path, &body).await?
             }
             VaultAuth::Jwt {
                 mount_path,
@@ -163,9 +166,12 @@ impl TokenManager {
                 jwt,
             } => {
                 let jwt = read_jwt(conn, jwt).await?;
-                let info =
-                    vaultrs::auth::oidc::login(&anonymous, mount_path, &jwt, role.clone()).await;
-                from_auth_info(conn, info)?
+                let body = LoginBody {
+                    role: role.as_deref(),
+                    jwt: Some(&jwt),
+                    ..LoginBody::default()
+                };
+                login(conn, mount_path, &body).await?
             }
         };
         let (token, ttl, renewable) = auth;
@@ -198,7 +204,13 @@ impl TokenManager {
             lease_duration: u64,
         }
         let body = conn
-            .send(Method::POST, "auth/token/renew-self", AUTH_KEY, Some(token))
+            .send(
+                Method::POST,
+                "auth/token/renew-self",
+                AUTH_KEY,
+                Some(token),
+                None,
+            )
             .await
             .map_err(|e| match self.auth {
                 VaultAuth::Token(_) => token_refused(conn, e),
@@ -219,8 +231,8 @@ struct TokenInfo {
     renewable: Option<bool>,
 }
 
-/// Looks the token up through the store's own connection, not vaultrs: the answer holds the token
-/// itself (`data.id`), and only this body is zeroized once read (serde skips the fields not wanted
+/// Looks the token up: the answer holds the token itself (`data.id`), and only this body is zeroized
+/// once read (serde skips the fields not wanted
 /// without copying them).
 async fn lookup_self(conn: &Conn, token: &Zeroizing<String>) -> Result<TokenInfo, ProviderError> {
     #[derive(serde::Deserialize)]
@@ -228,7 +240,13 @@ async fn lookup_self(conn: &Conn, token: &Zeroizing<String>) -> Result<TokenInfo
         data: TokenInfo,
     }
     let body = conn
-        .send(Method::GET, "auth/token/lookup-self", AUTH_KEY, Some(token))
+        .send(
+            Method::GET,
+            "auth/token/lookup-self",
+            AUTH_KEY,
+            Some(token),
+            None,
+        )
         .await?;
     answer::<Lookup>(conn, &body).map(|l| l.data)
 }
@@ -258,13 +276,59 @@ fn schedule(state: &mut State, ttl: Duration, renewable: bool) {
 
 type Login = (Zeroizing<String>, Option<Duration>, bool);
 
-fn from_auth_info(
+/// What a login endpoint is sent: AppRole's role and secret ids, or a role and a JWT (Kubernetes,
+/// JWT/OIDC).
+#[derive(Default, serde::Serialize)]
+struct LoginBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<&'a str>,
+}
+
+/// `auth/<mount>/login`: the request carries the secret id or JWT and the answer the new token, so
+/// both are only in zeroizing buffers (vaultrs, used before, copied them into plain strings and freed
+/// its request and answer bodies as they were). The token is borrowed from the answer and copied once,
+/// into the session's buffer.
+async fn login(
     conn: &Conn,
-    info: Result<vaultrs::api::AuthInfo, ClientError>,
+    mount_path: &str,
+    body: &LoginBody<'_>,
 ) -> Result<Login, ProviderError> {
-    let info = info.map_err(|e| from_vaultrs(conn, AUTH_KEY, e))?;
-    let ttl = (info.lease_duration > 0).then(|| Duration::from_secs(info.lease_duration));
-    Ok((Zeroizing::new(info.client_token), ttl, info.renewable))
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        auth: Auth<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Auth<'a> {
+        client_token: &'a str,
+        #[serde(default)]
+        lease_duration: u64,
+        #[serde(default)]
+        renewable: bool,
+    }
+    // Escaping makes a JSON string at most six times longer: sized once, never reallocated.
+    let strings = [body.role_id, body.secret_id, body.role, body.jwt];
+    let room = 64 + 6 * strings.iter().flatten().map(|s| s.len()).sum::<usize>();
+    let mut request = Zeroizing::new(Vec::with_capacity(room));
+    serde_json::to_writer(&mut *request, body)
+        .map_err(|_| conn.err(ErrorKind::Invalid, AUTH_KEY, "login request not encodable"))?;
+    let path = format!("auth/{}/login", mount_path.trim_matches('/'));
+    let reply = conn
+        .send(Method::POST, &path, AUTH_KEY, None, Some(request))
+        .await?;
+    let auth = answer::<Answer>(conn, &reply)?.auth;
+    let ttl = (auth.lease_duration > 0).then(|| Duration::from_secs(auth.lease_duration));
+    Ok((
+        Zeroizing::new(auth.client_token.to_owned()),
+        ttl,
+        auth.renewable,
+    ))
 }
 
 async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, ProviderError> {
@@ -302,57 +366,6 @@ async fn read_jwt(conn: &Conn, source: &JwtSource) -> Result<Zeroizing<String>, 
     }
 }
 
-/// A vaultrs client without a token (for the login endpoints) over the store's own HTTP client
-/// (rustls + ring, CA bundle, headers, timeouts). Built field by field: vaultrs' settings builder would
-/// read VAULT_* from the environment. Requests that carry the store's token go through [`Conn::send`]:
-/// vaultrs keeps the token in plain strings and parses answers that repeat it into others.
-fn vaultrs_client(conn: &Conn) -> VaultClient {
-    let base = conn.server.as_str().trim_end_matches('/');
-    VaultClient {
-        http: rustify::clients::reqwest::Client::new(base, conn.http.clone()),
-        middle: vaultrs::api::EndpointMiddleware {
-            token: String::new(),
-            version: "v1".to_owned(),
-            wrap: None,
-            namespace: conn.namespace.clone(),
-        },
-        settings: vaultrs::client::VaultClientSettings {
-            address: conn.server.clone(),
-            ca_certs: Vec::new(),
-            identity: None,
-            timeout: Some(conn.limits.request_timeout),
-            token: String::new(),
-            verify: true,
-            version: 1,
-            wrapping: false,
-            namespace: conn.namespace.clone(),
-            proxy: None,
-        },
-    }
-}
-
-/// Classifies a vaultrs error by its HTTP status; its messages carry no token or value.
-fn from_vaultrs(conn: &Conn, key: &str, e: ClientError) -> ProviderError {
-    use rustify::errors::ClientError as Rest;
-    match e {
-        ClientError::APIError { code, errors } => {
-            let detail: String = errors.join("; ").chars().take(300).collect();
-            conn.err(status_kind(code), key, format!("HTTP {code}: {detail}"))
-        }
-        ClientError::RestClientError {
-            source: Rest::ServerResponseError { code, .. },
-        } => conn.err(status_kind(code), key, format!("HTTP {code}")),
-        ClientError::RestClientError {
-            source: Rest::RequestError { source, .. },
-        } => conn.err(
-            ErrorKind::Unavailable,
-            key,
-            format!("cannot reach the server: {}", source.root_cause()),
-        ),
-        other => conn.err(ErrorKind::Invalid, key, other.to_string()),
-    }
-}
-
 /// A token given to the store that Vault refuses to look up or renew: said as such, since no new
 /// login can help (only a valid token in its Secret); other errors as usual.
 /// A committed token Vault refuses: say what to do (a bare 403 reads like a policy problem).
@@ -366,10 +379,4 @@ fn token_refused(conn: &Conn, err: ProviderError) -> ProviderError {
         "Vault refused the store's token (HTTP 403): it has expired or was revoked (or may not \
          look itself up or renew itself); put a valid token in the Secret the store names",
     )
-}
-
-fn status_kind(code: u16) -> ErrorKind {
-    reqwest::StatusCode::from_u16(code)
-        .map(classify)
-        .unwrap_or(ErrorKind::Invalid)
 }

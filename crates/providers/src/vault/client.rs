@@ -85,7 +85,7 @@ impl VaultProvider {
             let session = self.tokens.session(&self.conn).await?;
             match self
                 .conn
-                .send(method.clone(), path, key, Some(&session.token))
+                .send(method.clone(), path, key, Some(&session.token), None)
                 .await
             {
                 Err(ProviderError::Denied { .. })
@@ -93,7 +93,7 @@ impl VaultProvider {
                 {
                     let session = self.tokens.relogin(&self.conn, session.generation).await?;
                     self.conn
-                        .send(method.clone(), path, key, Some(&session.token))
+                        .send(method.clone(), path, key, Some(&session.token), None)
                         .await
                 }
                 other => other,
@@ -104,13 +104,15 @@ impl VaultProvider {
 }
 
 impl Conn {
-    /// Sends one request (no retry) and reads at most the value limit plus room for the envelope.
+    /// Sends one request (no retry), with `body` if given (zeroized once sent), and reads at most the
+    /// value limit plus room for the envelope.
     pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
         key: &str,
         token: Option<&Zeroizing<String>>,
+        body: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let url = self
             .server
@@ -128,6 +130,9 @@ impl Conn {
         }
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns.as_str());
+        }
+        if let Some(body) = body {
+            req = req.body(bytes::Bytes::from_owner(body));
         }
         let mut resp = req.send().await.map_err(|e| self.transport(key, e))?;
         let status = resp.status();
