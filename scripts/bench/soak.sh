@@ -12,9 +12,9 @@
 #   N=... REFS=... REMOTE=... CYCLES=... REFRESH=... DRIFTS=... ROTATIONS=... NO_BUILD=1 ...
 #   HEAP=1 scripts/bench/soak.sh            # also the live heap (glibc's malloc_stats through gdb)
 #
-# With HEAP=1 each sample also attaches gdb for a moment and has the agent print glibc's
-# malloc_stats(): the bytes malloc has handed out and not got back ("in use"), which tells a leak (it
-# grows) from fragmentation (RSS grows while it stays flat).
+# With HEAP=1 every HEAP_EVERY-th cycle (default 8; gdb takes seconds to attach) also has the agent
+# print glibc's malloc_stats(): the bytes malloc has handed out and not got back ("in use"), which
+# tells a leak (it grows) from fragmentation (RSS grows while it stays flat).
 #
 # The dir sink, on tmpfs (SINK_BASE). Not a test: it asserts nothing, it measures.
 set -euo pipefail
@@ -99,6 +99,7 @@ def status(field):
             return int(line.split()[1])  # KiB
 
 heap = os.environ.get("HEAP") == "1"
+heap_every = int(os.environ.get("HEAP_EVERY", "8"))
 
 def live_heap():
     """KiB malloc has handed out and not got back (glibc's malloc_stats, printed to the agent's log)."""
@@ -214,7 +215,7 @@ for c in range(1, cycles + 1):
     rot_delivered += len(rotated) - len(left_rot)
     took = time.time() - t0
     rss, hwm, anon = status("VmRSS"), status("VmHWM"), status("RssAnon")
-    live = live_heap() if heap else None
+    live = live_heap() if heap and (c == 1 or c % heap_every == 0) else None
     samples.append((c, rss, hwm, anon, took))
     if live is not None:
         lives.append((c, live))
@@ -252,8 +253,8 @@ print(f"| {n} ({files} files + {refs} references) | {len(samples)} ({refresh} s)
       f"| {sum(s[4] for s in samples):.0f} s | {samples[0][1]/1024:.1f} / {samples[-1][1]/1024:.1f} MiB | {first10:.1f} / {last10:.1f} MiB | {samples[-1][2]/1024:.1f} MiB "
       f"| {slope(rss):+.1f} / {slope(half):+.1f} KiB | {slope(anon):+.1f} KiB | {injected} / {reverted} | {rot_injected} / {rot_delivered} |")
 if lives:
-    first = median([v for _, v in lives[:10]]) / 1024
-    last = median([v for _, v in lives[-10:]]) / 1024
-    print(f"\nheap in use (malloc_stats): median first / last 10 cycles {first:.2f} / {last:.2f} MiB; "
+    first = median([v for _, v in lives[:5]]) / 1024
+    last = median([v for _, v in lives[-5:]]) / 1024
+    print(f"\nheap in use (malloc_stats, {len(lives)} samples): median of the first / last 5 {first:.2f} / {last:.2f} MiB; "
           f"slope per cycle {slope(lives):+.2f} KiB (all) / {slope(lives[len(lives) // 2:]):+.2f} KiB (second half)")
 PY
