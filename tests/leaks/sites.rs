@@ -52,8 +52,8 @@ pub struct Allowed {
     pub frame: &'static str,
     /// …and one of the frames below it (towards `main`) starts with this (empty: any).
     pub called_from: &'static str,
-    /// …and the value found is this one (by name).
-    pub value: &'static str,
+    /// …and the value found is one of these (by name).
+    pub values: &'static [&'static str],
     pub reason: &'static str,
 }
 
@@ -107,7 +107,7 @@ fn allowed_case(frames: &[String], allowed: &[Allowed], value: &str) -> Option<&
     allowed
         .iter()
         .find(|a| {
-            a.value == value
+            a.values.contains(&value)
                 && first.starts_with(a.frame)
                 && (a.called_from.is_empty()
                     || frames[1..].iter().any(|f| f.starts_with(a.called_from)))

@@ -25,6 +25,14 @@ pub const LOGIN_TOKEN_NAME: &str = "OpenBao client token (AppRole login answer)"
 /// The names the AWS secret access key and the base64 text of the `SecretBinary` are reported under.
 pub const AWS_KEY_NAME: &str = "AWS secret access key (encrypted file)";
 pub const AWS_BINARY_B64_NAME: &str = "SecretBinary as sent, base64 (AWS)";
+/// The values of Secrets Manager replies, in the order `Values::named` lists them.
+pub const AWS_REPLY_NAMES: &[&str] = &[
+    "SecretString (AWS, batch)",
+    "SecretBinary (AWS, batch)",
+    AWS_BINARY_B64_NAME,
+    "SecretString pinned to a version (AWS)",
+    "rotated SecretString (AWS)",
+];
 /// The version id of the pinned AWS secret (moto takes it as the `ClientRequestToken`).
 const PINNED_VERSION: &str = "0b6a1c52-7c1e-4d55-9b1a-5d2f8c3e9a10";
 
@@ -107,11 +115,11 @@ impl Values {
             ("rotated remote property (OpenBao)", &self.rotated),
             ("AppRole secret id (encrypted file)", &self.secret_id),
             (AWS_KEY_NAME, &self.aws_key),
-            ("SecretString (AWS, batch)", &self.aws_string),
-            ("SecretBinary (AWS, batch)", &self.aws_binary),
-            (AWS_BINARY_B64_NAME, &self.aws_binary_b64),
-            ("SecretString pinned to a version (AWS)", &self.aws_pinned),
-            ("rotated SecretString (AWS)", &self.aws_rotated),
+            (AWS_REPLY_NAMES[0], &self.aws_string),
+            (AWS_REPLY_NAMES[1], &self.aws_binary),
+            (AWS_REPLY_NAMES[2], &self.aws_binary_b64),
+            (AWS_REPLY_NAMES[3], &self.aws_pinned),
+            (AWS_REPLY_NAMES[4], &self.aws_rotated),
             ("age identity", &self.identity),
         ]
         .into_iter()
