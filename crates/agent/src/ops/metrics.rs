@@ -129,6 +129,8 @@ struct Inner {
     managed_secrets: Gauge,
     git_fetch_duration: Histogram,
     leader: Gauge,
+    /// Set from the allocator when the metrics are read; absent where it cannot be read.
+    heap_in_use: Option<Gauge>,
 }
 
 /// The agent's metrics. Clones share one registry; record from any task.
@@ -156,6 +158,7 @@ impl Metrics {
         let managed_secrets = Gauge::default();
         let git_fetch_duration = Histogram::new(FETCH_BUCKETS);
         let leader = Gauge::default();
+        let heap_in_use = crate::agent::malloc::heap_in_use().map(|_| Gauge::default());
 
         // prometheus-client appends `_total` to counters and the unit suffix to the name itself.
         registry.register_with_unit(
@@ -211,6 +214,14 @@ impl Metrics {
             "1 while this replica holds the leader Lease, else 0",
             leader.clone(),
         );
+        if let Some(heap) = &heap_in_use {
+            registry.register_with_unit(
+                "sealsync_heap_in_use",
+                "Bytes the C allocator has handed out and not got back (glibc mallinfo2: uordblks + hblkhd); a leak grows it, while RSS also holds freed memory the allocator keeps",
+                Unit::Bytes,
+                heap.clone(),
+            );
+        }
 
         for outcome in AppliedOutcome::ALL.iter().copied() {
             let _ = secrets_applied.get_or_create(&OutcomeLabels { outcome });
@@ -238,6 +249,7 @@ impl Metrics {
                 managed_secrets,
                 git_fetch_duration,
                 leader,
+                heap_in_use,
             }),
         }
     }
@@ -314,6 +326,11 @@ impl Metrics {
 
     /// All metrics in the OpenMetrics text format, `# EOF` included.
     pub fn encode(&self) -> String {
+        if let (Some(gauge), Some(bytes)) =
+            (&self.inner.heap_in_use, crate::agent::malloc::heap_in_use())
+        {
+            gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail; the fmt::Result exists for other writers.
         prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
@@ -420,6 +437,11 @@ pub(crate) mod tests {
             0.0
         );
         assert!(text.contains("# UNIT sealsync_reconcile_duration_seconds seconds"));
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        assert!(
+            sample(&samples, "sealsync_heap_in_use_bytes") > 0.0,
+            "the heap in use is read when the metrics are"
+        );
     }
 
     #[test]
