@@ -103,7 +103,7 @@ machine_info sink
 echo "agent: $BIN/sealsync (pid $agent_pid); OpenBao $("$bao_bin" version | head -1 | cut -d' ' -f2) on loopback"
 echo "Secrets: $N ($FILES encrypted files, $REFS ExternalSecrets over $REMOTE OpenBao secrets, refreshInterval ${REFRESH}s); cycles: $CYCLES; per cycle: $DRIFTS drifts, $ROTATIONS rotations"
 python3 - "$agent_pid" "$port" "$bao_port" "$sink" "$FILES" "$REFS" "$REMOTE" "$CYCLES" "$DRIFTS" "$ROTATIONS" "$CYCLE_TIMEOUT" "$work/agent.log" "$REFRESH" <<'PY'
-import json, os, random, re, secrets, shutil, subprocess, sys, time, urllib.request
+import json, os, random, secrets, shutil, sys, time, urllib.request
 
 pid, port, bao_port, sink = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 files, refs, remote, cycles, drifts, rotations, timeout = map(int, sys.argv[5:12])
